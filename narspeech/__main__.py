@@ -1,0 +1,3 @@
+from narspeech.cli.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""Speech recognition (Mask-CTC, AR baseline)."""

@@ -1,0 +1,1 @@
+"""Audio I/O, features (log-mel, F0, energy), statistics, vocoding."""

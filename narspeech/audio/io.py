@@ -1,0 +1,109 @@
+"""Reading audio named by a `wav.scp` entry (a path or a Kaldi ``command |``) and writing wavs.
+
+Errors name the utterance and the file: a missing, empty or corrupt file, or an
+unreadable command, raises :class:`NarspeechError`.
+"""
+from __future__ import annotations
+
+import io
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path
+
+
+def resolve_entry(entry: str, base: str | Path | None = None) -> str:
+    """Make a relative path in a wav.scp entry absolute against `base` (commands are left alone)."""
+    entry = entry.strip()
+    if entry.endswith("|") or base is None:
+        return entry
+    p = Path(entry)
+    return str(p if p.is_absolute() else Path(base) / p)
+
+
+def load_audio(entry: str, *, utt: str | None = None, target_sr: int | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Load float32 samples in [-1, 1] and the rate; resample to `target_sr` when given.
+
+    `entry` is a file path or a Kaldi pipe (``sox x.flac -t wav - |``).
+    """
+    entry = entry.strip()
+    try:
+        if entry.endswith("|"):
+            proc = subprocess.run(entry[:-1], shell=True, capture_output=True, check=False)
+            if proc.returncode != 0 or not proc.stdout:
+                raise NarspeechError(f"command failed: {proc.stderr.decode(errors='replace').strip()[:200]}", utt=utt, path=entry)
+            wav, sr = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+        else:
+            p = Path(entry)
+            if not p.is_file():
+                raise NarspeechError("audio file not found", utt=utt, path=entry)
+            if p.stat().st_size == 0:
+                raise NarspeechError("audio file is empty", utt=utt, path=entry)
+            try:
+                wav, sr = sf.read(entry, dtype="float32", always_2d=True)
+            except sf.LibsndfileError:
+                wav, sr = _load_with_librosa(entry, utt)
+    except NarspeechError:
+        raise
+    except Exception as e:  # soundfile/libsndfile raise several types for corrupt data
+        raise NarspeechError(f"cannot read audio ({type(e).__name__}: {e})", utt=utt, path=entry) from None
+    if wav.shape[0] == 0:
+        raise NarspeechError("audio has no samples", utt=utt, path=entry)
+    wav = wav.mean(axis=1) if mono else wav.T
+    if target_sr is not None and sr != target_sr:
+        wav = resample(wav, sr, target_sr)
+        sr = target_sr
+    return np.ascontiguousarray(wav, dtype=np.float32), int(sr)
+
+
+def _load_with_librosa(entry: str, utt: str | None) -> tuple[np.ndarray, int]:
+    """Fallback for formats libsndfile lacks (e.g. some mp3): audioread via librosa."""
+    import librosa
+
+    try:
+        wav, sr = librosa.load(entry, sr=None, mono=False)
+    except Exception as e:
+        raise NarspeechError(f"cannot decode audio ({type(e).__name__})", utt=utt, path=entry) from None
+    wav = np.atleast_2d(wav).T
+    return wav.astype(np.float32), int(sr)
+
+
+def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Band-limited resampling (torchaudio's windowed-sinc, Kaiser window)."""
+    import torch
+    import torchaudio.functional as AF
+
+    if orig_sr == target_sr:
+        return wav
+    x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
+    return AF.resample(x, orig_sr, target_sr, lowpass_filter_width=16, rolloff=0.95, resampling_method="sinc_interp_kaiser", beta=8.555).numpy()
+
+
+def audio_info(entry: str, *, utt: str | None = None) -> tuple[int, float]:
+    """(sample rate, duration in seconds) without decoding the whole file where possible."""
+    if not entry.strip().endswith("|"):
+        p = Path(entry.strip())
+        if not p.is_file():
+            raise NarspeechError("audio file not found", utt=utt, path=entry)
+        try:
+            info = sf.info(str(p))
+            if info.frames <= 0:
+                raise NarspeechError("audio has no samples", utt=utt, path=entry)
+            return int(info.samplerate), info.frames / info.samplerate
+        except NarspeechError:
+            raise
+        except Exception:
+            pass
+    wav, sr = load_audio(entry, utt=utt)
+    return sr, len(wav) / sr
+
+
+def write_wav(path: str | Path, wav: np.ndarray, sr: int) -> None:
+    """Write 16-bit PCM wav atomically (clipped to [-1, 1])."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0), sr, subtype="PCM_16", format="WAV")

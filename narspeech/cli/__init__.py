@@ -1,0 +1,1 @@
+"""Typer command groups; each module is thin: parse, call the library, report."""

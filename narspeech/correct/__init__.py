@@ -1,0 +1,1 @@
+"""ASR error correction (FastCorrect, AR baseline)."""

@@ -1,0 +1,1 @@
+"""Kaldi-style data directories, corpus importers, synthetic corpus, batching."""

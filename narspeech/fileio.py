@@ -1,0 +1,84 @@
+"""Atomic writes and Kaldi-style tables (`key value…` per line, sorted, unique keys).
+
+Every writer goes through :func:`atomic_write`: the output appears under its final
+name only when complete, so an interrupted stage never leaves a file a later stage
+would trust.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable, Iterator, Mapping
+
+from narspeech.errors import NarspeechError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside `path`; rename it onto `path` on success only."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file for writing; it replaces `path` only if the block succeeds."""
+    with atomic_path(path) as tmp:
+        kw = {} if "b" in mode else {"encoding": encoding}
+        with open(tmp, mode, **kw) as f:
+            yield f
+
+
+def read_table(path: str | Path, *, allow_empty_value: bool = False, check_sorted: bool = True) -> dict[str, str]:
+    """Read a Kaldi table into an (insertion-ordered) dict ``key -> rest of line``.
+
+    Raises :class:`NarspeechError` naming the file and line for a duplicated or
+    unsorted key, or an empty value unless `allow_empty_value`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NarspeechError("file not found", path=path)
+    table: dict[str, str] = {}
+    prev = None
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            if not line.strip():
+                continue
+            key, _, value = line.strip().partition(" ")
+            value = value.strip()
+            if key in table:
+                raise NarspeechError(f"line {n}: duplicated id", utt=key, path=path)
+            if check_sorted and prev is not None and key < prev:
+                raise NarspeechError(f"line {n}: ids not sorted ({key} after {prev}); run `narspeech data fix` or sort it with LC_ALL=C sort", utt=key, path=path)
+            if not value and not allow_empty_value:
+                raise NarspeechError(f"line {n}: empty value", utt=key, path=path)
+            table[key] = value
+            prev = key
+    return table
+
+
+def write_table(path: str | Path, table: Mapping[str, str] | Iterable[tuple[str, str]]) -> None:
+    """Write ``key value`` lines sorted by key (C-locale order), atomically."""
+    items = table.items() if isinstance(table, Mapping) else table
+    with atomic_write(path) as f:
+        for key, value in sorted(items, key=lambda kv: kv[0]):
+            f.write(f"{key} {value}\n")
+
+
+def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, str]:
+    """Invert utt2spk into spk2utt values (space-joined utterance ids, sorted)."""
+    out: dict[str, list[str]] = {}
+    for utt, spk in sorted(utt2spk.items()):
+        out.setdefault(spk, []).append(utt)
+    return {spk: " ".join(utts) for spk, utts in out.items()}

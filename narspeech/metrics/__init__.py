@@ -1,0 +1,1 @@
+"""Scoring: WER/CER, MCD, F0 RMSE, timing/RTF."""

@@ -1,0 +1,1 @@
+"""Shared neural layers: attention, FFT blocks, positional encodings."""

@@ -1,0 +1,1 @@
+"""Tokenizers (phonemes, characters, words) and token lists."""

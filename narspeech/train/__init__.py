@@ -1,0 +1,1 @@
+"""One training engine for all tasks: AMP, DDP, checkpoints, resume, logging."""

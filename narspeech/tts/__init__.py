@@ -1,0 +1,1 @@
+"""Text-to-speech: AR teacher, duration extraction, FastSpeech/FastSpeech 2, synthesis."""

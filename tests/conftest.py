@@ -1,0 +1,38 @@
+"""Shared fixtures: real data from ../shared/data (skip if absent), espeak-ng, GPU skip."""
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+os.environ.setdefault("NARSPEECH_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    from narspeech.paths import shared_data_dir
+
+    d = shared_data_dir()
+    if not d.is_dir():
+        pytest.skip(f"real data not found at {d}; set NARSPEECH_SHARED_DATA to the shared/data folder")
+    return d
+
+
+@pytest.fixture(scope="session")
+def espeak():
+    exe = shutil.which("espeak-ng")
+    if exe is None:
+        pytest.skip("espeak-ng not installed (tools/install.sh installs it)")
+    return exe
+
+
+def pytest_collection_modifyitems(config, items):
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
