@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# FastSpeech 2 from an AR teacher on a synthetic espeak-ng corpus: the small end-to-end recipe
+# (2-core CPU, ~15 min with conf/*.yaml; conf/gpu/*.yaml are paper-size models for a GPU).
+#   ./run.sh                      # everything
+#   ./run.sh --stage 4 --stop_stage 6 --teacher_conf conf/gpu/teacher.yaml --fs_conf conf/gpu/fastspeech2.yaml
+# Options of this script: --num_utts --voice --nj; all others go to recipes/tts.sh (--help lists them).
+set -euo pipefail
+cd "$(dirname "$0")"
+. ./path.sh
+
+num_utts=360            # size of the synthetic corpus (90% train, 5% dev, 5% test)
+voice=en-us             # one espeak-ng voice: a single-speaker TTS corpus
+nj=2
+
+passthrough=true . ../../../recipes/parse_options.sh
+exec ../../../recipes/tts.sh --nj "$nj" --lang en-us --token_type phoneme \
+  --data_script local/data.sh --data_args "--num_utts $num_utts --voice $voice --nj $nj" "$@"

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Shared TTS recipe (like ESPnet's TEMPLATE): called from egs/<corpus>/tts1/run.sh, run in that folder.
+# AR teacher → durations from its attention → FastSpeech 2 → batch synthesis → evaluation.
+# Every stage reads and writes files under data/, dump/, exp/, and can be re-run alone:
+#   ./run.sh --stage 4 --stop_stage 5
+set -euo pipefail
+
+stage=1                 # first stage to run
+stop_stage=100          # last stage to run
+nj=2                    # CPU worker processes
+device=auto             # auto | cpu | cuda
+train_set=train
+valid_set=dev
+test_sets=test
+token_type=phoneme      # phoneme | char
+lang=en-us              # espeak-ng language of the phonemizer
+feats_conf=conf/feats.yaml
+teacher_conf=conf/teacher.yaml
+fs_conf=conf/fastspeech2.yaml
+teacher_exp=exp/teacher
+fs_exp=exp/fastspeech2
+teacher_args=""         # extra options for `tts train-teacher` (e.g. "--set train.max_steps=100")
+fs_args=""              # extra options for `tts train`
+focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
+kd=false                # sequence-level knowledge distillation (teacher mels as student targets)
+synth_batch_size=16
+vocoder=griffin-lim
+data_script=local/data.sh   # corpus-specific stage 1
+data_args=""
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/parse_options.sh"
+
+log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
+banner() { log "===== stage $1: $2 ====="; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+ns() { narspeech "$@"; }
+
+all_sets="$train_set $valid_set $test_sets"
+
+if run_stage 1; then
+  banner 1 "data preparation ($data_script)"
+  # shellcheck disable=SC2086
+  $data_script $data_args
+fi
+
+if run_stage 2; then
+  banner 2 "validate data, text frontend ($token_type), token list"
+  for s in $all_sets; do
+    ns data validate "data/$s"
+    ns text tokenize "data/$s" --kind "$token_type" --language "$lang"
+  done
+  ns text vocab "data/$train_set" --out data/tokens.txt
+fi
+
+if run_stage 3; then
+  banner 3 "features: log-mel, F0, energy; global statistics"
+  for s in $all_sets; do
+    ns feats extract "data/$s" "dump/$s" --config "$feats_conf" --device "$device" --jobs "$nj"
+  done
+  ns feats stats "dump/$train_set"
+fi
+
+if run_stage 4; then
+  banner 4 "AR teacher (Transformer-TTS, guided attention) → $teacher_exp"
+  # shellcheck disable=SC2086
+  ns tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
+    --train-data "data/$train_set" --train-dump "dump/$train_set" \
+    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
+    --exp "$teacher_exp" --device "$device" $teacher_args
+fi
+
+if run_stage 5; then
+  banner 5 "durations from the teacher's attention (focus-rate head selection)"
+  kd_opt=""; [ "$kd" = true ] && kd_opt="--kd"
+  for s in $train_set $valid_set; do
+    # shellcheck disable=SC2086
+    ns tts durations --teacher "$teacher_exp" --data "data/$s" --dump "dump/$s" \
+      --out "$teacher_exp/durations/$s" --focus-threshold "$focus_threshold" --device "$device" $kd_opt
+  done
+fi
+
+if run_stage 6; then
+  banner 6 "FastSpeech 2 on teacher durations → $fs_exp"
+  kd_opt=""; [ "$kd" = true ] && kd_opt="--kd-dump $teacher_exp/durations/$train_set/kd"
+  # shellcheck disable=SC2086
+  ns tts train --config "$fs_conf" --tokens data/tokens.txt \
+    --train-data "data/$train_set" --train-dump "dump/$train_set" \
+    --durations "$teacher_exp/durations/$train_set/durations" \
+    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
+    --valid-durations "$teacher_exp/durations/$valid_set/durations" \
+    --exp "$fs_exp" --device "$device" $kd_opt $fs_args
+fi
+
+if run_stage 7; then
+  banner 7 "batch synthesis of the test text (FastSpeech 2 and the free-running teacher)"
+  for s in $test_sets; do
+    for e in $fs_exp $teacher_exp; do
+      ns tts synthesize --model "$e" --data "data/$s" --out "$e/synth/$s" \
+        --batch-size "$synth_batch_size" --vocoder "$vocoder" --device "$device"
+    done
+  done
+fi
+
+if run_stage 8; then
+  banner 8 "evaluation: MCD, F0 RMSE against the recordings; speed of FastSpeech 2 vs the teacher"
+  for s in $test_sets; do
+    for e in $fs_exp $teacher_exp; do
+      ns tts evaluate --synth "$e/synth/$s" --ref "data/$s"
+    done
+    cut -d' ' -f2- "data/$s/text" > "exp/$s.prompts.txt"
+    ns bench tts --student "$fs_exp" --teacher "$teacher_exp" --text "exp/$s.prompts.txt" \
+      --device "$device" --json "exp/speed_$s.json"
+  done
+  log "results: $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"
+fi
+log "done (stages $stage..$stop_stage)"
