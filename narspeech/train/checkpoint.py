@@ -1,0 +1,139 @@
+"""Checkpoint files of an experiment directory, their index, and checkpoint averaging.
+
+Layout of ``exp_dir`` (only rank 0 writes):
+
+* ``last.pt`` — full training state for resuming: model, optimizer, scheduler, grad scaler,
+  step, epoch, sampler position, RNG states of every rank, resolved config.
+* ``checkpoints/step00001234.pt`` — model weights (+ config, step, epoch, validation metrics)
+  saved at each validation; the ``keep_best`` best by ``best_metric`` and the latest stay.
+* ``checkpoints/index.json`` — ``[{file, step, epoch, metrics}]`` of the files that exist.
+* ``best.pt`` — weights of the best validation so far (what :func:`load_checkpoint` of the
+  exp dir returns; ``last.pt`` when there was no validation).
+
+All files are written through :func:`narspeech.fileio.atomic_path`, so a killed run leaves
+either the previous file or the new one, never half of one.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path, atomic_write
+
+LAST, BEST, CKPT_DIR, INDEX = "last.pt", "best.pt", "checkpoints", "index.json"
+
+
+def save_checkpoint(state: dict, path: str | Path) -> Path:
+    """``torch.save`` through a temporary file + rename."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+    return path
+
+
+def resolve_checkpoint(path_or_exp_dir: str | Path) -> Path:
+    """A checkpoint file as given, or an exp dir's ``best.pt``, else its ``last.pt``."""
+    p = Path(path_or_exp_dir)
+    if p.is_dir():
+        for name in (BEST, LAST):
+            if (p / name).is_file():
+                return p / name
+        raise NarspeechError(f"no {BEST} or {LAST} in this experiment directory (has training run?)", path=p)
+    if not p.is_file():
+        raise NarspeechError("checkpoint not found", path=p)
+    return p
+
+
+def load_checkpoint(path_or_exp_dir: str | Path, map_location: str | torch.device = "cpu") -> dict:
+    """Load a checkpoint dict (``model`` state dict, ``config``, ``step``, ``epoch``, ``metrics``…).
+
+    An exp dir resolves to ``best.pt``, else ``last.pt``. Tensors land on ``map_location``.
+    """
+    p = resolve_checkpoint(path_or_exp_dir)
+    try:
+        ckpt = torch.load(p, map_location=map_location, weights_only=False)
+    except Exception as e:  # truncated / foreign file
+        raise NarspeechError(f"cannot read checkpoint: {e}", path=p) from e
+    if not isinstance(ckpt, dict) or "model" not in ckpt:
+        raise NarspeechError("not a narspeech checkpoint (no 'model' entry)", path=p)
+    return ckpt
+
+
+def read_index(exp_dir: str | Path) -> list[dict]:
+    """Entries ``{file, step, epoch, metrics}`` of the step checkpoints, oldest first."""
+    p = Path(exp_dir) / CKPT_DIR / INDEX
+    if not p.is_file():
+        return []
+    entries = json.loads(p.read_text(encoding="utf-8"))
+    return sorted(entries, key=lambda e: e["step"])
+
+
+def write_index(exp_dir: str | Path, entries: list[dict]) -> None:
+    with atomic_write(Path(exp_dir) / CKPT_DIR / INDEX) as f:
+        json.dump(sorted(entries, key=lambda e: e["step"]), f, indent=1)
+
+
+def rank_entries(entries: Sequence[dict], metric: str, mode: str = "min") -> list[dict]:
+    """Entries that report `metric`, best first (ties: later step first)."""
+    if mode not in ("min", "max"):
+        raise NarspeechError(f"metric mode must be min or max, got {mode!r}")
+    have = [e for e in entries if metric in e.get("metrics", {})]
+    sign = 1.0 if mode == "min" else -1.0
+    return sorted(have, key=lambda e: (sign * float(e["metrics"][metric]), -e["step"]))
+
+
+def select_checkpoints(exp_dir: str | Path, num: int, metric: str | None = None, mode: str = "min") -> list[Path]:
+    """The `num` best step checkpoints by `metric` (or the `num` latest when `metric` is None)."""
+    exp_dir = Path(exp_dir)
+    entries = [e for e in read_index(exp_dir) if (exp_dir / CKPT_DIR / e["file"]).is_file()]
+    if not entries:
+        raise NarspeechError(f"no step checkpoints listed in {CKPT_DIR}/{INDEX}", path=exp_dir)
+    if metric is None:
+        chosen = entries[::-1][:num]
+    else:
+        chosen = rank_entries(entries, metric, mode)[:num]
+        if not chosen:
+            known = sorted({k for e in entries for k in e.get("metrics", {})})
+            raise NarspeechError(f"no checkpoint has metric {metric!r} (known: {', '.join(known) or 'none'})", path=exp_dir)
+    if len(chosen) < num:
+        raise NarspeechError(f"asked to average {num} checkpoints but only {len(chosen)} are kept (see `narspeech train info`)", path=exp_dir)
+    return [exp_dir / CKPT_DIR / e["file"] for e in chosen]
+
+
+def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """Element-wise mean of the ``model`` state dicts of `paths` (Polyak/ESPnet-style averaging).
+
+    Floating tensors are summed in float64 and cast back to their dtype; integer and bool
+    buffers (counters such as ``num_batches_tracked``, index tables) get the floor of the
+    mean, which leaves equal values unchanged. All checkpoints must have the same keys
+    and shapes.
+    """
+    if not paths:
+        raise NarspeechError("no checkpoints to average")
+    acc: dict[str, torch.Tensor] = {}
+    ref: dict[str, torch.Tensor] = {}
+    for p in paths:
+        sd = load_checkpoint(p)["model"]
+        if not ref:
+            ref = {k: v for k, v in sd.items()}
+            acc = {k: v.detach().to(torch.float64 if v.is_floating_point() or v.is_complex() else torch.int64).clone() for k, v in sd.items()}
+            continue
+        if set(sd) != set(ref):
+            diff = sorted(set(sd) ^ set(ref))[:5]
+            raise NarspeechError(f"checkpoint parameters differ from {paths[0]} (e.g. {', '.join(diff)})", path=p)
+        for k, v in sd.items():
+            if v.shape != ref[k].shape:
+                raise NarspeechError(f"parameter {k} has shape {tuple(v.shape)}, {tuple(ref[k].shape)} in {paths[0]}", path=p)
+            acc[k] += v.to(acc[k].dtype)
+    n = len(paths)
+    out = {}
+    for k, v in acc.items():
+        if v.is_floating_point() or v.is_complex():
+            out[k] = (v / n).to(ref[k].dtype)
+        else:
+            out[k] = torch.div(v, n, rounding_mode="floor").to(ref[k].dtype)
+    return out

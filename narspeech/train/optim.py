@@ -1,0 +1,55 @@
+"""Optimiser (Adam/AdamW) and learning-rate schedules (noam, warmup, constant) from the config.
+
+In every schedule ``optim.lr`` is the **peak** learning rate:
+
+* ``noam``: linear warm-up to ``lr`` over ``warmup_steps``, then ``lr * sqrt(warmup/step)``
+  (the Transformer schedule of Vaswani et al. with its ``d_model**-0.5`` folded into ``lr``,
+  as ESPnet's ``WarmupLR``/``NoamLR`` do);
+* ``warmup``: linear warm-up to ``lr``, then constant;
+* ``constant``: ``lr`` throughout.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import torch
+
+from narspeech.errors import NarspeechError
+
+
+def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
+    """``cfg`` is ``train.optim``: ``{name: adam|adamw, lr, betas, eps, weight_decay}``."""
+    name = str(cfg.get("name", "adam")).lower()
+    kw = dict(
+        lr=float(cfg.get("lr", 1e-3)),
+        betas=tuple(float(b) for b in cfg.get("betas", (0.9, 0.98))),
+        eps=float(cfg.get("eps", 1e-9)),
+        weight_decay=float(cfg.get("weight_decay", 0.0)),
+    )
+    if name == "adam":
+        return torch.optim.Adam(params, **kw)
+    if name == "adamw":
+        return torch.optim.AdamW(params, **kw)
+    raise NarspeechError(f"unknown train.optim.name {name!r} (use adam or adamw)")
+
+
+def lr_factor(name: str, step: int, warmup_steps: int) -> float:
+    """Multiplier of the peak lr at optimizer step ``step`` (0-based: the step about to be taken)."""
+    s = step + 1
+    w = max(int(warmup_steps), 0)
+    if name == "constant":
+        return 1.0
+    if name == "warmup":
+        return min(1.0, s / w) if w else 1.0
+    if name == "noam":
+        return min(s / w, math.sqrt(w / s)) if w else 1.0 / math.sqrt(s)
+    raise NarspeechError(f"unknown train.scheduler.name {name!r} (use noam, warmup or constant)")
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.LambdaLR:
+    """``cfg`` is ``train.scheduler``: ``{name: noam|warmup|constant, warmup_steps}``; step it once per update."""
+    name = str(cfg.get("name", "noam")).lower()
+    warmup = int(cfg.get("warmup_steps", 4000))
+    lr_factor(name, 0, warmup)  # validate the name now, not at the first step
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(name, step, warmup))
