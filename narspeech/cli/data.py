@@ -1,6 +1,172 @@
-"""`narspeech data` commands."""
+"""`narspeech data` commands: import, download, synth, validate, split, subset."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-app = typer.Typer(help="data commands.", no_args_is_help=True)
+from narspeech.errors import NarspeechError
+
+app = typer.Typer(help="Kaldi-style data directories: import corpora, synthesise one, validate, split, subset.",
+                  no_args_is_help=True)
+import_app = typer.Typer(help="Import a corpus from its own layout into a Kaldi-style data dir.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+_SKIP = typer.Option(False, "--skip-bad", help="Leave out utterances with missing/empty audio or empty text, and list them.")
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def _write_import(result, out: Path) -> None:
+    from narspeech.data.datadir import write_data_dir
+
+    for s in result.skipped:
+        _say(f"skipped: {s}")
+    write_data_dir(out, result.data)
+    spks = len(set(result.data.utt2spk.values()))
+    _say(f"wrote {out}: {len(result.data)} utterances, {spks} speakers" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
+
+
+@import_app.command("ljspeech")
+def import_ljspeech(src: Path = typer.Argument(..., help="LJSpeech-1.1 folder (metadata.csv, wavs/)."),
+                    out: Path = typer.Argument(..., help="Output data dir."), skip_bad: bool = _SKIP) -> None:
+    """Import LJSpeech-1.1 (normalized transcript column, wavs/<id>.wav).
+
+    Example: narspeech data import ljspeech downloads/LJSpeech-1.1 data/all
+    """
+    from narspeech.data.ljspeech import import_ljspeech as run
+
+    _write_import(run(src, skip_bad=skip_bad), out)
+
+
+@import_app.command("librispeech")
+def import_librispeech(src: Path = typer.Argument(..., help="A subset folder (LibriSpeech/test-clean) or the LibriSpeech root."),
+                       out: Path = typer.Argument(..., help="Output data dir."),
+                       subset: Optional[list[str]] = typer.Option(None, "--subset", help="Subset(s) under a LibriSpeech root; repeatable."),
+                       skip_bad: bool = _SKIP) -> None:
+    """Import LibriSpeech (<spk>/<chapter>/*.flac + *.trans.txt).
+
+    Example: narspeech data import librispeech downloads/LibriSpeech data/train --subset train-clean-100 --subset train-clean-360
+    """
+    from narspeech.data.librispeech import import_librispeech as run
+
+    _write_import(run(src, subsets=subset or None, skip_bad=skip_bad), out)
+
+
+@import_app.command("arctic")
+def import_arctic(src: Path = typer.Argument(..., help="A cmu_us_<spk>_arctic folder, or a folder holding several."),
+                  out: Path = typer.Argument(..., help="Output data dir."), skip_bad: bool = _SKIP) -> None:
+    """Import CMU ARCTIC (wav/*.wav + etc/txt.done.data); utterance ids become <spk>-<id>.
+
+    Example: narspeech data import arctic downloads/cmu_us_slt_arctic data/all
+    """
+    from narspeech.data.arctic import import_arctic as run
+
+    _write_import(run(src, skip_bad=skip_bad), out)
+
+
+@import_app.command("kaldi")
+def import_kaldi(src: Path = typer.Argument(..., help="An existing Kaldi data dir."),
+                 out: Path = typer.Argument(..., help="Output data dir."),
+                 base: Optional[Path] = typer.Option(None, "--base", help="Folder relative wav.scp paths are relative to (default: the dir or its parent, whichever has the files)."),
+                 skip_bad: bool = _SKIP) -> None:
+    """Copy a Kaldi data dir with absolute audio paths, sorted tables and spk2utt regenerated.
+
+    Example: narspeech data import kaldi ../shared/data/arctic_fb/train data/train
+    """
+    from narspeech.data.kaldi import import_kaldi as run
+
+    _write_import(run(src, base=base, skip_bad=skip_bad), out)
+
+
+@app.command("download")
+def download(corpus: str = typer.Argument(..., help="ljspeech | librispeech | arctic"),
+             dest: Path = typer.Argument(..., help="Folder to download and extract into."),
+             subset: Optional[list[str]] = typer.Option(None, "--subset", help="LibriSpeech subset (default dev-clean, test-clean, train-clean-100) or ARCTIC speaker (default slt); repeatable."),
+             keep_archive: bool = typer.Option(True, "--keep-archive/--remove-archive", help="Keep the downloaded archive after extraction.")) -> None:
+    """Download, verify (SHA-256 where published) and extract a public corpus. Needs internet.
+
+    Example: narspeech data download librispeech downloads --subset test-clean
+    """
+    from narspeech.data import download as dl
+
+    dl.archives_for(corpus, subset or None)  # validate names before touching the network
+    for path in dl.download(corpus, dest, subset or None, keep_archive=keep_archive):
+        _say(f"done: {path.name} -> {dest}")
+
+
+@app.command("validate")
+def validate(data: Path = typer.Argument(..., help="Data dir to check."),
+             no_audio: bool = typer.Option(False, "--no-audio", help="Skip reading the audio."),
+             header_only: bool = typer.Option(False, "--header-only", help="Read audio headers only (fast) instead of decoding every file."),
+             expect_rate: Optional[int] = typer.Option(None, "--sample-rate", help="Report audio at any other sample rate."),
+             jobs: int = typer.Option(4, "--jobs", "-j", help="Parallel audio readers.")) -> None:
+    """Check a data dir (Kaldi's validate_data_dir.sh checks and more); report every problem, exit 1 if any.
+
+    Example: narspeech data validate data/train --sample-rate 22050
+    """
+    from narspeech.data.validate import validate_data_dir
+
+    rep = validate_data_dir(data, audio=not no_audio, decode=not header_only, jobs=jobs, expect_rate=expect_rate)
+    for p in rep.problems:
+        _say(f"error: {p}")
+    print(f"{data}: {rep.num_utts} utterances, {rep.num_spks} speakers")
+    if rep.audio is not None:
+        print(f"audio: {rep.audio}")
+    if not rep.ok:
+        raise NarspeechError(f"{len(rep.problems)} problem(s) found", path=data)
+    print("ok")
+
+
+@app.command("split")
+def split(data: Path = typer.Argument(..., help="Data dir to split."),
+          out_parent: Path = typer.Argument(..., help="Folder for the parts: OUT_PARENT/<name> for each part."),
+          parts: str = typer.Option(..., "--parts", help="name:size,… ; size is a ratio (0<x<1), a count (>=1) or -N (all but N, one part at most)."),
+          by_speaker: bool = typer.Option(False, "--by-speaker", help="Sizes count speakers; each speaker lies in one part only."),
+          ordered: bool = typer.Option(False, "--ordered", help="Take parts in sorted id order instead of a seeded shuffle."),
+          seed: int = typer.Option(0, "--seed", help="Shuffle seed.")) -> None:
+    """Partition a data dir into disjoint parts, every file kept consistent.
+
+    Example: narspeech data split data/all data --parts train:-100,dev:50,test:50 --ordered
+    """
+    from narspeech.data.datadir import read_data_dir, write_data_dir
+    from narspeech.data.subset import parse_parts, split as run
+
+    spec = parse_parts(parts)
+    results = run(read_data_dir(data), [v for _, v in spec], by_speaker=by_speaker, seed=seed, ordered=ordered)
+    for (name, _), part in zip(spec, results):
+        write_data_dir(out_parent / name, part)
+        _say(f"wrote {out_parent / name}: {len(part)} utterances, {len(set(part.utt2spk.values()))} speakers")
+
+
+@app.command("subset")
+def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
+           out: Path = typer.Argument(..., help="Output data dir."),
+           first: Optional[int] = typer.Option(None, "--first", help="The first N utterances (sorted ids)."),
+           last: Optional[int] = typer.Option(None, "--last", help="The last N utterances (sorted ids)."),
+           random_n: Optional[int] = typer.Option(None, "--random", help="N utterances drawn at random (seeded)."),
+           utt_list: Optional[Path] = typer.Option(None, "--utt-list", help="File whose first column lists utterance ids."),
+           spk_list: Optional[Path] = typer.Option(None, "--spk-list", help="File whose first column lists speaker ids."),
+           seed: int = typer.Option(0, "--seed", help="Seed for --random.")) -> None:
+    """Take a subset of utterances (or speakers), all files kept consistent.
+
+    Example: narspeech data subset data/train data/train_1k --random 1000 --seed 3
+    """
+    from narspeech.data.datadir import read_data_dir, write_data_dir
+    from narspeech.data.subset import choose, read_id_list
+
+    dd = read_data_dir(data)
+    utts, missing = choose(dd, first=first, last=last, random_n=random_n,
+                           utt_list=read_id_list(utt_list) if utt_list else None,
+                           spk_list=read_id_list(spk_list) if spk_list else None, seed=seed)
+    if missing:
+        _say(f"warning: {len(missing)} listed id(s) not in {data}: {' '.join(missing[:10])}{' …' if len(missing) > 10 else ''}")
+    if not utts:
+        raise NarspeechError("the subset is empty", path=data)
+    part = dd.subset(utts)
+    write_data_dir(out, part)
+    _say(f"wrote {out}: {len(part)} utterances, {len(set(part.utt2spk.values()))} speakers")

@@ -1,0 +1,99 @@
+"""`data split` and `data subset` keep every table consistent."""
+from __future__ import annotations
+
+import pytest
+
+from narspeech.data.datadir import read_data_dir
+from narspeech.data.subset import parse_parts, part_counts
+from narspeech.data.validate import validate_data_dir
+from narspeech.errors import NarspeechError
+from tests.test_data_import import run_cli
+from tests.test_data_validate import make_dir
+
+
+def _six(tmp_path):
+    d = make_dir(tmp_path, n=6)
+    (d / "spk2utt").write_text("a a-00 a-01 a-02\nb b-03 b-04 b-05\n")
+    (d / "token").write_text("".join(f"{u} t{i}\n" for i, u in enumerate(["a-00", "a-01", "a-02", "b-03", "b-04", "b-05"])))
+    (d / "spk2gender").write_text("a f\nb m\n")
+    return d
+
+
+def test_part_sizes():
+    assert parse_parts("train:0.9,dev:0.05,test:0.05") == [("train", 0.9), ("dev", 0.05), ("test", 0.05)]
+    assert part_counts([0.9, 0.05, 0.05], 13100) == [11790, 655, 655]
+    assert part_counts([-100, 50, 50], 1132) == [1032, 50, 50]
+    assert part_counts([0.8, 0.1, 0.1], 11) == [9, 1, 1]
+    with pytest.raises(NarspeechError, match="would get"):
+        part_counts([0.8, 0.1, 0.1], 7)  # a part would be empty
+    for bad in ("train", "a:0", "a:1.5", "a:-1,b:-2", "a:1,a:2", "a:x"):
+        with pytest.raises(NarspeechError):
+            parse_parts(bad)
+    with pytest.raises(NarspeechError, match="cannot make parts"):
+        part_counts([5, 5], 6)
+
+
+def test_split_ordered_and_shuffled(tmp_path, monkeypatch, capsys):
+    d = _six(tmp_path)
+    code, _, err = run_cli(["data", "split", d, tmp_path / "p", "--parts", "train:-2,dev:1,test:1", "--ordered"], monkeypatch, capsys)
+    assert code == 0, err
+    parts = {n: read_data_dir(tmp_path / "p" / n) for n in ("train", "dev", "test")}
+    assert parts["train"].utts == ["a-00", "a-01", "a-02", "b-03"]
+    assert parts["dev"].utts == ["b-04"] and parts["test"].utts == ["b-05"]
+    assert parts["test"].extra_utt["token"] == {"b-05": "t5"} and parts["test"].extra_spk["spk2gender"] == {"b": "m"}
+    for n in parts:
+        assert validate_data_dir(tmp_path / "p" / n, audio=False).ok
+    run_cli(["data", "split", d, tmp_path / "s1", "--parts", "x:0.5,y:0.5", "--seed", "7"], monkeypatch, capsys)
+    run_cli(["data", "split", d, tmp_path / "s2", "--parts", "x:0.5,y:0.5", "--seed", "7"], monkeypatch, capsys)
+    x1, y1 = read_data_dir(tmp_path / "s1/x"), read_data_dir(tmp_path / "s1/y")
+    assert x1.utts == read_data_dir(tmp_path / "s2/x").utts and len(x1) == 3
+    assert sorted(x1.utts + y1.utts) == read_data_dir(d).utts
+
+
+def test_split_by_speaker(tmp_path, monkeypatch, capsys):
+    d = _six(tmp_path)
+    code, _, err = run_cli(["data", "split", d, tmp_path / "p", "--parts", "tr:1,te:1", "--by-speaker", "--seed", "3"], monkeypatch, capsys)
+    assert code == 0, err
+    tr, te = read_data_dir(tmp_path / "p/tr"), read_data_dir(tmp_path / "p/te")
+    assert len(set(tr.utt2spk.values())) == len(set(te.utt2spk.values())) == 1
+    assert set(tr.utt2spk.values()) != set(te.utt2spk.values()) and len(tr) == len(te) == 3
+
+
+def test_subset_modes(tmp_path, monkeypatch, capsys):
+    d = _six(tmp_path)
+    cases = {
+        ("--first", "2"): ["a-00", "a-01"],
+        ("--last", "1"): ["b-05"],
+    }
+    for args, want in cases.items():
+        code, _, err = run_cli(["data", "subset", d, tmp_path / "o", *args], monkeypatch, capsys)
+        assert code == 0, err
+        assert read_data_dir(tmp_path / "o").utts == want
+    run_cli(["data", "subset", d, tmp_path / "r1", "--random", "3", "--seed", "1"], monkeypatch, capsys)
+    run_cli(["data", "subset", d, tmp_path / "r2", "--random", "3", "--seed", "1"], monkeypatch, capsys)
+    assert read_data_dir(tmp_path / "r1").utts == read_data_dir(tmp_path / "r2").utts
+    (tmp_path / "list").write_text("b-04 whatever\nnope\na-01\n")
+    code, _, err = run_cli(["data", "subset", d, tmp_path / "u", "--utt-list", tmp_path / "list"], monkeypatch, capsys)
+    assert code == 0 and "1 listed id(s) not in" in err and "nope" in err
+    u = read_data_dir(tmp_path / "u")
+    assert u.utts == ["a-01", "b-04"] and (tmp_path / "u/spk2utt").read_text() == "a a-01\nb b-04\n"
+    assert u.extra_utt["token"] == {"a-01": "t1", "b-04": "t4"}
+    (tmp_path / "spk").write_text("b\n")
+    run_cli(["data", "subset", d, tmp_path / "s", "--spk-list", tmp_path / "spk"], monkeypatch, capsys)
+    s = read_data_dir(tmp_path / "s")
+    assert s.utts == ["b-03", "b-04", "b-05"] and s.extra_spk["spk2gender"] == {"b": "m"}
+    code, _, err = run_cli(["data", "subset", d, tmp_path / "o", "--first", "1", "--last", "1"], monkeypatch, capsys)
+    assert code == 1 and "exactly one" in err
+
+
+def test_download_arguments_without_network(monkeypatch, capsys, tmp_path):
+    from narspeech.data import download as dl
+
+    assert [a.name for a in dl.archives_for("librispeech", ["test-clean"])] == ["test-clean.tar.gz"]
+    assert dl.archives_for("arctic")[0].url.endswith("cmu_us_slt_arctic.tar.bz2")
+    assert dl.archives_for("ljspeech")[0].url.endswith("LJSpeech-1.1.tar.bz2")
+    monkeypatch.setattr(dl, "fetch", lambda *a, **k: pytest.fail("network touched"))
+    for args, msg in ((["librispeech", tmp_path, "--subset", "train-clean-9000"], "unknown librispeech subset"),
+                      (["timit", tmp_path], "unknown corpus"), (["ljspeech", tmp_path, "--subset", "x"], "no subsets")):
+        code, _, err = run_cli(["data", "download", *args], monkeypatch, capsys)
+        assert code == 1 and msg in err and "Traceback" not in err
