@@ -137,3 +137,70 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
         else:
             out[k] = torch.div(v, n, rounding_mode="floor").to(ref[k].dtype)
     return out
+
+
+def average_exp(
+    exp_dir: str | Path, num: int, metric: str | None = "", mode: str | None = None, out: str | Path | None = None
+) -> tuple[Path, list[Path]]:
+    """Average `num` step checkpoints of `exp_dir` into one checkpoint file; return (out, sources).
+
+    ``metric=""`` means the run's ``train.best_metric`` (and its ``best_mode``); ``metric=None``
+    takes the `num` most recent checkpoints. Default output: ``exp_dir/avg<num>.pt``.
+    """
+    exp_dir = Path(exp_dir)
+    if num <= 0:
+        raise NarspeechError(f"--num must be positive, got {num}")
+    cfg = _exp_config(exp_dir)
+    tc = cfg.get("train", {})
+    if metric == "":
+        metric = tc.get("best_metric", "loss")
+    if mode is None:
+        mode = tc.get("best_mode", "min") if metric == tc.get("best_metric", "loss") else "min"
+    paths = select_checkpoints(exp_dir, num, metric, mode or "min")
+    avg = average_checkpoints(paths)
+    steps = {e["file"]: int(e["step"]) for e in read_index(exp_dir)}
+    out = Path(out) if out is not None else exp_dir / f"avg{num}.pt"
+    state = {
+        "model": avg,
+        "config": cfg,
+        "step": max(steps.get(p.name, 0) for p in paths),
+        "averaged_from": [p.name for p in paths],
+        "average_metric": metric,
+        "metrics": {},
+    }
+    save_checkpoint(state, out)
+    return out, paths
+
+
+def _exp_config(exp_dir: Path) -> dict:
+    import yaml
+
+    p = exp_dir / "config.yaml"
+    if not p.is_file():
+        raise NarspeechError("not an experiment directory (no config.yaml)", path=exp_dir)
+    return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+
+
+def describe_exp(exp_dir: str | Path) -> str:
+    """A short text listing of an experiment: last/best state and the kept checkpoints with metrics."""
+    exp_dir = Path(exp_dir)
+    cfg = _exp_config(exp_dir)
+    tc = cfg.get("train", {})
+    metric, mode = tc.get("best_metric", "loss"), tc.get("best_mode", "min")
+    lines = [f"experiment {exp_dir}"]
+    for name in (LAST, BEST):
+        p = exp_dir / name
+        if p.is_file():
+            ck = torch.load(p, map_location="cpu", weights_only=False)
+            m = " ".join(f"{k}={v:.5g}" for k, v in (ck.get("metrics") or {}).items())
+            lines.append(f"  {name:<8} step {ck.get('step')} epoch {ck.get('epoch')}  {m}".rstrip())
+    entries = read_index(exp_dir)
+    best = {e["file"] for e in rank_entries(entries, metric, mode)[:1]}
+    lines.append(f"  checkpoints ({len(entries)} kept; best by {metric}, {mode}):")
+    for e in entries:
+        m = " ".join(f"{k}={v:.5g}" for k, v in e.get("metrics", {}).items())
+        star = " *" if e["file"] in best else ""
+        lines.append(f"    {e['file']}  step {e['step']} epoch {e['epoch']}  {m}{star}")
+    for p in sorted(exp_dir.glob("avg*.pt")):
+        lines.append(f"  average  {p.name}")
+    return "\n".join(lines)
