@@ -1,0 +1,54 @@
+"""Mel-cepstral distortion (MCD) from log-mel spectra, aligned with DTW.
+
+We do not use SPTK/pysptk mel-generalised cepstra (``mcep``) nor WORLD spectra.
+The mel-cepstrum here is the orthonormal DCT-II of the natural-log **magnitude**
+mel spectrum (the dump's log-mel, see docs/interfaces.md), coefficients 1..24
+(c0, the level, is dropped). MCD per frame pair is
+
+    MCD = (10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2)   [dB]
+
+and an utterance's MCD is the mean over the DTW path. Because the cepstra come
+from an 80-band mel filterbank of the magnitude spectrum rather than from an
+all-pole/mcep fit of the power spectrum with a frequency-warping alpha, the
+absolute values are **not comparable** with MCD figures printed in papers that use
+SPTK ``mcep``; comparisons between systems scored by this code under the same
+vocoder and feature config are valid.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy.fft import dct
+
+from narspeech.metrics.dtw import dtw
+
+MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
+DEFAULT_ORDER = 24
+
+
+def mel_cepstrum(log_mel: np.ndarray, order: int = DEFAULT_ORDER) -> np.ndarray:
+    """Cepstral coefficients 1..`order` (T, order) of a natural-log mel spectrum (T, n_mels)."""
+    log_mel = np.asarray(log_mel, dtype=np.float64)
+    if log_mel.ndim != 2:
+        raise ValueError(f"log_mel must be (T, n_mels), got shape {log_mel.shape}")
+    if order >= log_mel.shape[1]:
+        raise ValueError(f"cepstral order {order} needs more than {log_mel.shape[1]} mel bands")
+    return dct(log_mel, type=2, norm="ortho", axis=1)[:, 1 : order + 1]
+
+
+def frame_mcd(c_ref: np.ndarray, c_syn: np.ndarray) -> np.ndarray:
+    """MCD in dB of each frame pair of two equally long cepstral sequences (T, D)."""
+    diff = np.asarray(c_ref, dtype=np.float64) - np.asarray(c_syn, dtype=np.float64)
+    return MCD_CONST * np.sqrt((diff * diff).sum(-1))
+
+
+def mcd_dtw(c_ref: np.ndarray, c_syn: np.ndarray, band: int | None = None) -> tuple[float, np.ndarray]:
+    """Mean MCD (dB) along the DTW path between two cepstral sequences; returns ``(mcd, path)``.
+
+    `path` is the (K, 2) array of aligned (ref frame, synth frame) indices, reused
+    for F0 scoring so both metrics compare the same frame pairs.
+    """
+    path, _ = dtw(c_ref, c_syn, band=band)
+    per_frame = frame_mcd(np.asarray(c_ref)[path[:, 0]], np.asarray(c_syn)[path[:, 1]])
+    return float(per_frame.mean()), path
