@@ -1,1 +1,2 @@
-"""Shared neural layers: attention, FFT blocks, positional encodings."""
+"""Shared neural layers: attention returning weights, positional encodings, transformer/FFT
+blocks, conv prenets/postnets and variance predictors."""

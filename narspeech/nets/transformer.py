@@ -1,0 +1,75 @@
+"""Transformer layers: encoder layer, decoder layer with cross-attention weights, and the
+feed-forward Transformer (FFT) block of FastSpeech (self-attention + 1-D conv FFN).
+
+All layers are pre-LayerNorm (normalise before each sublayer, final norm by the caller),
+which trains stably without long warm-up on small data.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from narspeech.nets.attention import MultiHeadAttention
+
+
+class ConvFFN(nn.Module):
+    """Position-wise FFN; kernel 1 is the linear FFN, kernel > 1 the FastSpeech 1-D conv FFN."""
+
+    def __init__(self, d_model: int, d_ff: int, kernel: int = 1, dropout: float = 0.1):
+        super().__init__()
+        self.c1 = nn.Conv1d(d_model, d_ff, kernel, padding=kernel // 2)
+        self.c2 = nn.Conv1d(d_ff, d_model, 1)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.drop(torch.relu(self.c1(x.transpose(1, 2))))
+        return self.c2(h).transpose(1, 2)
+
+
+class EncoderLayer(nn.Module):
+    """Self-attention + FFN (linear or conv), pre-LN, residual. Used for Transformer-TTS's encoder
+    and as the FastSpeech FFT block (``kernel=9`` or 3)."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, kernel: int = 1, dropout: float = 0.1):
+        super().__init__()
+        self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ffn = ConvFFN(d_model, d_ff, kernel, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D); pad (B, T) True at padding. Returns (x, self-attention weights)."""
+        h = self.norm1(x)
+        a, w = self.attn(h, h, h, key_padding_mask=pad)
+        x = x + self.drop(a)
+        x = x + self.drop(self.ffn(self.norm2(x)))
+        if pad is not None:
+            x = x.masked_fill(pad[..., None], 0.0)
+        return x, w
+
+
+FFTBlock = EncoderLayer
+
+
+class DecoderLayer(nn.Module):
+    """Causal self-attention, encoder-decoder attention (weights returned), FFN; pre-LN."""
+
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1):
+        super().__init__()
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
+        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.ffn = ConvFFN(d_model, d_ff, 1, dropout)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, memory: torch.Tensor, self_mask: torch.Tensor, memory_pad: torch.Tensor | None,
+                x_pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """x (B, T, D) decoder input, memory (B, N, D); self_mask (T, T) causal; returns (x, cross weights (B,H,T,N))."""
+        h = self.norm1(x)
+        a, _ = self.self_attn(h, h, h, key_padding_mask=x_pad, attn_mask=self_mask)
+        x = x + self.drop(a)
+        h = self.norm2(x)
+        a, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_pad)
+        x = x + self.drop(a)
+        x = x + self.drop(self.ffn(self.norm3(x)))
+        return x, w

@@ -1,0 +1,87 @@
+"""Token durations from an AR teacher's encoder-decoder attention (FastSpeech, Ren et al. 2019).
+
+Pure functions here; batched extraction over a data set is in :mod:`narspeech.tts.extract`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from narspeech.errors import NarspeechError
+from narspeech.fileio import read_table
+
+
+def focus_rate(attn: torch.Tensor | np.ndarray) -> float:
+    """Mean over decoder steps of the largest attention weight: (T_dec, N) -> F in (0, 1].
+
+    1.0 means every step attends to a single token (a sharp alignment); FastSpeech picks the
+    head with the highest F and drops utterances whose F is low."""
+    a = torch.as_tensor(attn, dtype=torch.float32)
+    if a.numel() == 0:
+        return 0.0
+    return float(a.max(dim=-1).values.mean())
+
+
+def focus_rates(attn: torch.Tensor, dec_lengths: torch.Tensor, tok_lengths: torch.Tensor) -> torch.Tensor:
+    """Batched focus rate of every head: attn (B, ..., T_dec, N) -> (B, ...) over valid steps only."""
+    t_ok = torch.arange(attn.size(-2), device=attn.device)[None, :] < dec_lengths[:, None]  # (B, T)
+    n_ok = torch.arange(attn.size(-1), device=attn.device)[None, :] < tok_lengths[:, None]  # (B, N)
+    extra = attn.dim() - 3
+    shape_t = (attn.size(0),) + (1,) * extra + (attn.size(-2),)
+    shape_n = (attn.size(0),) + (1,) * extra + (1, attn.size(-1))
+    a = attn.float().masked_fill(~n_ok.view(shape_n), 0.0)
+    peak = a.max(dim=-1).values * t_ok.view(shape_t)
+    return peak.sum(-1) / dec_lengths.view((-1,) + (1,) * extra).float().clamp(min=1)
+
+
+def durations_from_attention(attn: torch.Tensor | np.ndarray, n_frames: int, r: int = 1) -> np.ndarray:
+    """Frames per token from one head's attention (T_dec, N_tok) of a teacher with reduction factor r.
+
+    Each decoder step is given to the token it attends to most (argmax); step t covers
+    frames [t·r, (t+1)·r), the last step only up to `n_frames`, so ``sum(d) == n_frames``.
+    Tokens never chosen get 0 frames.
+    """
+    a = torch.as_tensor(attn, dtype=torch.float32)
+    t_dec, n_tok = a.shape
+    need = -(-n_frames // r)
+    if t_dec < need:
+        raise ValueError(f"attention has {t_dec} decoder steps, need {need} for {n_frames} frames at r={r}")
+    a = a[:need]
+    per_step = np.full(need, r, dtype=np.int64)
+    per_step[-1] = n_frames - (need - 1) * r
+    d = np.zeros(n_tok, dtype=np.int64)
+    np.add.at(d, a.argmax(dim=-1).numpy(), per_step)
+    return d
+
+
+def read_durations(path: str | Path) -> dict[str, np.ndarray]:
+    """Read a `durations` file (``utt d1 … dN``) into int64 arrays, with errors naming the line's utt."""
+    out = {}
+    for utt, value in read_table(path).items():
+        try:
+            d = np.array([int(v) for v in value.split()], dtype=np.int64)
+        except ValueError:
+            raise NarspeechError(f"durations must be integers, got {value[:60]!r}", utt=utt, path=path) from None
+        if (d < 0).any():
+            raise NarspeechError("negative duration", utt=utt, path=path)
+        out[utt] = d
+    return out
+
+
+def read_filtered(durations_path: str | Path) -> dict[str, float]:
+    """Utterances the teacher's duration extraction dropped (``filtered`` beside `durations`)."""
+    p = Path(durations_path).parent / "filtered"
+    if not p.is_file():
+        return {}
+    return {u: float(v.split()[0]) for u, v in read_table(p, check_sorted=False).items()}
+
+
+def check_durations(utt: str, d: np.ndarray, n_tokens: int, n_frames: int, path: str | Path) -> None:
+    """Raise a NarspeechError naming the utt and file when durations disagree with tokens or frames."""
+    if len(d) != n_tokens:
+        raise NarspeechError(f"{len(d)} durations but {n_tokens} tokens (durations from another token file?)", utt=utt, path=path)
+    if int(d.sum()) != n_frames:
+        raise NarspeechError(f"durations sum to {int(d.sum())} frames but the features have {n_frames} "
+                             "(durations from another dump or hop size?)", utt=utt, path=path)

@@ -1,0 +1,176 @@
+"""FastSpeech (Ren et al. 2019) and FastSpeech 2 (Ren et al. 2021).
+
+Encoder: token embedding + positional encoding → feed-forward Transformer (FFT) blocks
+(self-attention + 1-D conv FFN). Variance adaptor: duration predictor (trained on log(d+1)
+with MSE); for FastSpeech 2 also token-level pitch and energy predictors whose targets (or, at
+inference, predictions) are quantised into bins and embedded into the hidden sequence. Length
+regulator expands tokens to frames by their durations. Decoder: FFT blocks → linear to mels
+(→ optional conv postnet).
+
+Units and controls (``inference``):
+* ``speed``: durations become ``round(d / speed)``, at least 1 for tokens that had a frame
+  (`scale_durations`); speed 2 is about twice as fast.
+* ``pitch_shift``: semitones; every token's F0 in Hz is multiplied by 2^(s/12) before
+  renormalising and quantising.
+* ``energy_scale``: multiplies each token's energy (L2 norm of the magnitude frame).
+
+Pitch and energy targets are token averages in Hz / energy units (`narspeech.tts.dataset`),
+normalised with the dump's stats (buffers); bins are uniform in normalised units over
+``pitch_range`` / ``energy_range`` standard deviations.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from narspeech.nets.conv import Postnet, VariancePredictor
+from narspeech.nets.masks import pad_mask
+from narspeech.nets.positional import PositionalEncoding
+from narspeech.nets.transformer import FFTBlock
+from narspeech.tts.length_regulator import regulate_length, scale_durations
+from narspeech.tts.losses import masked_l1, masked_mse
+from narspeech.tts.stats import FeatureStats
+
+PAD_LOG_MEL = math.log(1e-5)
+
+DEFAULTS = dict(
+    d_model=256, n_heads=2, enc_layers=4, dec_layers=4, d_ff=1024, ffn_kernel=9, dropout=0.2,
+    predictor_channels=256, predictor_kernel=3, predictor_dropout=0.5,
+    pitch_bins=256, energy_bins=256, pitch_range=[-4.0, 4.0], energy_range=[-4.0, 4.0],
+    postnet_layers=0, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
+    duration_weight=1.0, pitch_weight=1.0, energy_weight=1.0,
+)
+
+
+class FastSpeech(nn.Module):
+    """FastSpeech (``variance=False``) or FastSpeech 2 (``variance=True``).
+
+    ``forward(batch) -> (loss, stats)`` with batch keys tokens, token_lengths, mels, mel_lengths,
+    durations and, for FastSpeech 2, pitch and energy (token level, Hz / energy units).
+    ``inference(tokens, token_lengths, speed=, pitch_shift=, energy_scale=) -> (mels, lengths)``.
+    """
+
+    def __init__(self, n_tokens: int, n_mels: int, stats: dict | None = None, variance: bool = True, **cfg):
+        super().__init__()
+        unknown = set(cfg) - set(DEFAULTS) - {"type"}
+        if unknown:
+            raise ValueError(f"unknown fastspeech options: {sorted(unknown)}")
+        c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "type"}}
+        self.c, self.n_mels, self.variance = c, n_mels, variance
+        d = c["d_model"]
+        self.stats = FeatureStats(n_mels, stats)
+        self.embed = nn.Embedding(n_tokens, d, padding_idx=0)
+        self.enc_pos = PositionalEncoding(d, c["dropout"], scaled=False)
+        self.encoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"]) for _ in range(c["enc_layers"]))
+        self.enc_norm = nn.LayerNorm(d)
+        pred = lambda: VariancePredictor(d, c["predictor_channels"], c["predictor_kernel"], 2, c["predictor_dropout"])  # noqa: E731
+        self.duration_predictor = pred()
+        if variance:
+            self.pitch_predictor, self.energy_predictor = pred(), pred()
+            self.register_buffer("pitch_bins", torch.linspace(*map(float, c["pitch_range"]), c["pitch_bins"] - 1))
+            self.register_buffer("energy_bins", torch.linspace(*map(float, c["energy_range"]), c["energy_bins"] - 1))
+            self.pitch_embed = nn.Embedding(c["pitch_bins"], d)
+            self.energy_embed = nn.Embedding(c["energy_bins"], d)
+        self.dec_pos = PositionalEncoding(d, c["dropout"], scaled=False)
+        self.decoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"]) for _ in range(c["dec_layers"]))
+        self.dec_norm = nn.LayerNorm(d)
+        self.mel_out = nn.Linear(d, n_mels)
+        self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
+            if c["postnet_layers"] > 0 else None
+
+    # -- pieces ---------------------------------------------------------------------------------
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = pad_mask(token_lengths, tokens.size(1))
+        x = self.enc_pos(self.embed(tokens))
+        for layer in self.encoder:
+            x, _ = layer(x, pad)
+        return self.enc_norm(x).masked_fill(pad[..., None], 0.0), pad
+
+    def norm_pitch(self, hz: torch.Tensor) -> torch.Tensor:
+        return (hz - self.stats.f0_mean) / self.stats.f0_std
+
+    def norm_energy(self, e: torch.Tensor) -> torch.Tensor:
+        return (e - self.stats.energy_mean) / self.stats.energy_std
+
+    def _variance(self, x: torch.Tensor, valid: torch.Tensor, pitch: torch.Tensor | None, energy: torch.Tensor | None):
+        """Predict normalised pitch/energy; add embeddings of the targets (training) or predictions."""
+        p_pred = self.pitch_predictor(x, valid)
+        p = p_pred.detach() if pitch is None else pitch
+        x = x + self.pitch_embed(torch.bucketize(p, self.pitch_bins))
+        e_pred = self.energy_predictor(x, valid)
+        e = e_pred.detach() if energy is None else energy
+        x = x + self.energy_embed(torch.bucketize(e, self.energy_bins))
+        return x.masked_fill(~valid[..., None], 0.0), p_pred, e_pred
+
+    def decode(self, h: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = pad_mask(mel_lengths, h.size(1))
+        x = self.dec_pos(h)
+        for layer in self.decoder:
+            x, _ = layer(x, pad)
+        before = self.mel_out(self.dec_norm(x))
+        after = self.postnet(before, ~pad) if self.postnet is not None else before
+        return before, after
+
+    # -- training -------------------------------------------------------------------------------
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        c = self.c
+        tokens, tl, dur = batch["tokens"], batch["token_lengths"], batch["durations"]
+        x, tpad = self.encode(tokens, tl)
+        valid = ~tpad
+        logd_pred = self.duration_predictor(x, valid)
+        stats = {}
+        loss_var = x.new_zeros(())
+        if self.variance:
+            p_tgt, e_tgt = self.norm_pitch(batch["pitch"]), self.norm_energy(batch["energy"])
+            x, p_pred, e_pred = self._variance(x, valid, p_tgt, e_tgt)
+            pe_mask = valid & (dur > 0)  # zero-length tokens have no frames to average
+            lp, le = masked_mse(p_pred, p_tgt, pe_mask), masked_mse(e_pred, e_tgt, pe_mask)
+            loss_var = c["pitch_weight"] * lp + c["energy_weight"] * le
+            stats.update(pitch=lp.detach(), energy=le.detach())
+        h, _ = regulate_length(x, dur, batch["mels"].size(1))
+        before, after = self.decode(h, batch["mel_lengths"])
+        y = self.stats.norm_mel(batch["mels"])
+        fmask = ~pad_mask(batch["mel_lengths"], y.size(1))
+        l_mel = masked_l1(before, y, fmask)
+        if self.postnet is not None:
+            l_mel = l_mel + masked_l1(after, y, fmask)
+        ld = masked_mse(logd_pred, torch.log(dur.float() + 1.0), valid)
+        loss = l_mel + c["duration_weight"] * ld + loss_var
+        stats.update(mel_l1=l_mel.detach(), duration=ld.detach(), loss=loss.detach())
+        return loss, stats
+
+    # -- synthesis ------------------------------------------------------------------------------
+    def predict_durations(self, logd: torch.Tensor, valid: torch.Tensor, speed: float = 1.0) -> torch.Tensor:
+        d = torch.round(torch.exp(logd.float()) - 1.0).clamp(min=0).long().masked_fill(~valid, 0)
+        d = scale_durations(d, speed)
+        empty = d.sum(1) == 0  # never return a zero-length utterance
+        if bool(empty.any()):
+            d[empty, 0] = 1
+        return d
+
+    @torch.no_grad()
+    def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
+                  energy_scale: float = 1.0, durations: torch.Tensor | None = None, return_durations: bool = False):
+        """Parallel synthesis -> (denormalised log-mels (B, T, n_mels), lengths (B,)); pass `durations` to
+        force them (e.g. the teacher's), `return_durations` to also get the ones used."""
+        x, tpad = self.encode(tokens, token_lengths)
+        valid = ~tpad
+        logd = self.duration_predictor(x, valid)
+        if self.variance:
+            p = self.pitch_predictor(x, valid)
+            if pitch_shift:
+                hz = (p * self.stats.f0_std + self.stats.f0_mean) * (2.0 ** (pitch_shift / 12.0))
+                p = self.norm_pitch(hz)
+            x = x + self.pitch_embed(torch.bucketize(p, self.pitch_bins))
+            e = self.energy_predictor(x, valid)
+            if energy_scale != 1.0:
+                e = self.norm_energy((e * self.stats.energy_std + self.stats.energy_mean) * energy_scale)
+            x = (x + self.energy_embed(torch.bucketize(e, self.energy_bins))).masked_fill(tpad[..., None], 0.0)
+        d = self.predict_durations(logd, valid, speed) if durations is None else scale_durations(durations.long(), speed)
+        h, lengths = regulate_length(x, d)
+        _, after = self.decode(h, lengths)
+        fmask = ~pad_mask(lengths, after.size(1))
+        mels = self.stats.denorm_mel(after).masked_fill(~fmask[..., None], PAD_LOG_MEL)
+        return (mels, lengths, d) if return_durations else (mels, lengths)

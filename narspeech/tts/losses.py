@@ -1,0 +1,53 @@
+"""TTS losses: masked L1/L2/MSE, stop-token BCE and the guided-attention loss."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of `x` over positions where `mask` (broadcastable, bool) is True."""
+    m = mask.to(x.dtype).expand_as(x)
+    return (x * m).sum() / m.sum().clamp(min=1.0)
+
+
+def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """L1 over valid frames; mask (B, T) for (B, T, C) inputs."""
+    return masked_mean((pred - target).abs(), mask[..., None] if pred.dim() == mask.dim() + 1 else mask)
+
+
+def masked_mse(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    return masked_mean((pred - target) ** 2, mask[..., None] if pred.dim() == mask.dim() + 1 else mask)
+
+
+def guided_attention_weights(dec_lengths: torch.Tensor, enc_lengths: torch.Tensor, sigma: float = 0.2) -> torch.Tensor:
+    """W (B, T_dec, N_enc) = 1 − exp(−(n/N − t/T)² / (2σ²)) inside each utterance, 0 outside
+    (Tachibana et al. 2017). Penalises attention far from the diagonal."""
+    t_max, n_max = int(dec_lengths.max()), int(enc_lengths.max())
+    dev = dec_lengths.device
+    t = torch.arange(t_max, device=dev, dtype=torch.float32)[None, :, None] / dec_lengths[:, None, None].float()
+    n = torch.arange(n_max, device=dev, dtype=torch.float32)[None, None, :] / enc_lengths[:, None, None].float()
+    w = 1.0 - torch.exp(-((n - t) ** 2) / (2 * sigma ** 2))
+    valid = (torch.arange(t_max, device=dev)[None, :, None] < dec_lengths[:, None, None]) & \
+            (torch.arange(n_max, device=dev)[None, None, :] < enc_lengths[:, None, None])
+    return w * valid
+
+
+def guided_attention_loss(attn: torch.Tensor, dec_lengths: torch.Tensor, enc_lengths: torch.Tensor, sigma: float = 0.2) -> torch.Tensor:
+    """Mean of A ⊙ W over the valid (t, n) region; `attn` is (B, T_dec, N) or (B, H, T_dec, N)
+    (then averaged over heads too)."""
+    w = guided_attention_weights(dec_lengths, enc_lengths, sigma)
+    t_ok = torch.arange(w.size(1), device=w.device)[None, :, None] < dec_lengths[:, None, None]
+    n_ok = torch.arange(w.size(2), device=w.device)[None, None, :] < enc_lengths[:, None, None]
+    valid = t_ok & n_ok
+    if attn.dim() == 4:
+        w, valid = w[:, None], valid[:, None]
+    a = attn[..., : w.size(-2), : w.size(-1)].float()
+    return masked_mean(a * w, valid)
+
+
+def stop_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, pos_weight: float) -> torch.Tensor:
+    """BCE on stop-token logits over valid positions; `pos_weight` counters the 1:T imbalance."""
+    pw = torch.tensor(pos_weight, device=logits.device, dtype=torch.float32)
+    per = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=pw, reduction="none")
+    return masked_mean(per, mask)

@@ -1,0 +1,182 @@
+"""Transformer-TTS (Li et al. 2019), the autoregressive teacher.
+
+Text side: token embedding → conv prenet → scaled positional encoding → encoder layers.
+Mel side: previous frame → 2-FC prenet (dropout always on) → scaled positional encoding →
+decoder layers (causal self-attention + encoder-decoder attention whose per-head weights are
+returned) → linear to `r` mel frames and `r` stop logits per step → 5-layer conv postnet.
+
+Losses: L1 + L2 on the mel before and after the postnet, stop-token BCE with a positive
+weight, and the guided-attention loss (Tachibana et al. 2017) on the first heads of the last
+decoder layers, which makes the alignment appear within a few hundred steps on small data.
+Targets are normalised with the dump statistics kept as buffers; `inference` returns
+denormalised log-mels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from narspeech.nets.conv import DecoderPrenet, EncoderPrenet, Postnet
+from narspeech.nets.masks import causal_mask, pad_mask
+from narspeech.nets.positional import PositionalEncoding
+from narspeech.nets.transformer import DecoderLayer, EncoderLayer
+from narspeech.tts.losses import guided_attention_loss, masked_l1, masked_mse, stop_loss
+from narspeech.tts.stats import FeatureStats
+
+PAD_LOG_MEL = math.log(1e-5)  # padding frames are silence in the dump's log-mel domain
+
+DEFAULTS = dict(
+    d_model=256, n_heads=4, enc_layers=4, dec_layers=4, d_ff=1024, dropout=0.1,
+    d_emb=256, enc_prenet_layers=3, enc_prenet_kernel=5, enc_prenet_dropout=0.5,
+    dec_prenet_units=256, dec_prenet_layers=2, dec_prenet_dropout=0.5,
+    postnet_layers=5, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
+    reduction_factor=2, stop_pos_weight=5.0, use_l2=True,
+    guided_attn_sigma=0.2, guided_attn_weight=10.0, guided_attn_layers=2, guided_attn_heads=2,
+    stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0,
+)
+
+
+class TransformerTTS(nn.Module):
+    """AR teacher. ``forward(batch) -> (loss, stats)``; ``inference(tokens, lengths) -> (mels, lengths)``;
+    ``teacher_forced(tokens, token_lengths, mels, mel_lengths)`` gives all encoder-decoder attentions."""
+
+    def __init__(self, n_tokens: int, n_mels: int, stats: dict | None = None, **cfg):
+        super().__init__()
+        unknown = set(cfg) - set(DEFAULTS) - {"type"}
+        if unknown:
+            raise ValueError(f"unknown transformer_tts options: {sorted(unknown)}")
+        c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "type"}}
+        self.c, self.n_mels, self.r = c, n_mels, int(c["reduction_factor"])
+        d = c["d_model"]
+        self.stats = FeatureStats(n_mels, stats)
+        self.enc_prenet = EncoderPrenet(n_tokens, c["d_emb"], d, c["enc_prenet_layers"], c["enc_prenet_kernel"], c["enc_prenet_dropout"])
+        self.enc_pos = PositionalEncoding(d, c["dropout"], scaled=True)
+        self.encoder = nn.ModuleList(EncoderLayer(d, c["n_heads"], c["d_ff"], 1, c["dropout"]) for _ in range(c["enc_layers"]))
+        self.enc_norm = nn.LayerNorm(d)
+        self.dec_prenet = DecoderPrenet(n_mels, c["dec_prenet_units"], d, c["dec_prenet_layers"], c["dec_prenet_dropout"])
+        self.dec_pos = PositionalEncoding(d, c["dropout"], scaled=True)
+        self.decoder = nn.ModuleList(DecoderLayer(d, c["n_heads"], c["d_ff"], c["dropout"]) for _ in range(c["dec_layers"]))
+        self.dec_norm = nn.LayerNorm(d)
+        self.mel_out = nn.Linear(d, n_mels * self.r)
+        self.stop_out = nn.Linear(d, self.r)
+        self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
+            if c["postnet_layers"] > 0 else None
+
+    # -- building blocks -------------------------------------------------------------------
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pad = pad_mask(token_lengths, tokens.size(1))
+        x = self.enc_pos(self.enc_prenet(tokens, ~pad))
+        for layer in self.encoder:
+            x, _ = layer(x, pad)
+        return self.enc_norm(x), pad
+
+    def decode(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_pad: torch.Tensor,
+               step_pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """dec_in (B, S, n_mels) normalised previous frames -> (mel (B, S·r, n_mels), stop (B, S·r), [attn (B,H,S,N)] per layer)."""
+        b, s = dec_in.shape[:2]
+        x = self.dec_pos(self.dec_prenet(dec_in))
+        causal = causal_mask(s, dec_in.device)
+        attns = []
+        for layer in self.decoder:
+            x, w = layer(x, memory, causal, memory_pad, step_pad)
+            attns.append(w)
+        x = self.dec_norm(x)
+        mel = self.mel_out(x).view(b, s * self.r, self.n_mels)
+        stop = self.stop_out(x).reshape(b, s * self.r)
+        return mel, stop, attns
+
+    def _decoder_inputs(self, y: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Teacher forcing input: a zero 'go' frame, then the last frame of every previous r-group."""
+        s = -(-y.size(1) // self.r)
+        prev = y[:, self.r - 1 :: self.r][:, : s - 1]
+        return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
+
+    def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
+                       mel_lengths: torch.Tensor) -> dict[str, torch.Tensor | list]:
+        """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
+        `stop` logits (all at frame rate, S·r frames), `attns` (per layer (B,H,S,N)), `steps` (B,)."""
+        y = self.stats.norm_mel(mels)
+        y = y.masked_fill(pad_mask(mel_lengths, y.size(1))[..., None], 0.0)
+        memory, mpad = self.encode(tokens, token_lengths)
+        dec_in, s = self._decoder_inputs(y)
+        steps = torch.div(mel_lengths + self.r - 1, self.r, rounding_mode="floor")
+        before, stop, attns = self.decode(dec_in, memory, mpad, pad_mask(steps, s))
+        frame_mask = ~pad_mask(mel_lengths, before.size(1))
+        after = self.postnet(before, frame_mask) if self.postnet is not None else before
+        if y.size(1) < before.size(1):
+            y = nn.functional.pad(y, (0, 0, 0, before.size(1) - y.size(1)))
+        return dict(y=y, before=before, after=after, stop=stop, attns=attns, steps=steps, frame_mask=frame_mask)
+
+    # -- training ----------------------------------------------------------------------------
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        c = self.c
+        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+        y, m = out["y"], out["frame_mask"]
+        l1 = masked_l1(out["before"], y, m) + masked_l1(out["after"], y, m)
+        loss = l1
+        stats = {"l1": l1.detach()}
+        if c["use_l2"]:
+            l2 = masked_mse(out["before"], y, m) + masked_mse(out["after"], y, m)
+            loss = loss + l2
+            stats["l2"] = l2.detach()
+        n_frames = out["stop"].size(1)
+        frames = torch.arange(n_frames, device=y.device)[None]
+        labels = frames >= (batch["mel_lengths"][:, None] - 1)
+        stop_mask = frames < (out["steps"][:, None] * self.r)
+        ls = stop_loss(out["stop"], labels, stop_mask, c["stop_pos_weight"])
+        loss = loss + ls
+        stats["stop"] = ls.detach()
+        if c["guided_attn_weight"] > 0 and c["guided_attn_layers"] > 0:
+            chosen = out["attns"][-int(c["guided_attn_layers"]):]
+            attn = torch.cat([a[:, : int(c["guided_attn_heads"])] for a in chosen], dim=1)
+            ga = guided_attention_loss(attn, out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
+            loss = loss + c["guided_attn_weight"] * ga
+            stats["guided_attn"] = ga.detach()
+        stats["loss"] = loss.detach()
+        return loss, stats
+
+    # -- free-running synthesis ---------------------------------------------------------------
+    @torch.no_grad()
+    def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
+                  energy_scale: float = 1.0, max_len_ratio: float | None = None, stop_threshold: float | None = None,
+                  return_attention: bool = False):
+        """Autoregressive decoding until the stop token fires (sigmoid > threshold) or
+        ``max_len_ratio × tokens`` frames. The NAR controls (speed, pitch, energy) are ignored.
+        Returns denormalised (mels (B, T, n_mels), mel_lengths); with `return_attention`, also the
+        per-layer attentions of the final pass."""
+        c = self.c
+        ratio = c["max_len_ratio"] if max_len_ratio is None else max_len_ratio
+        thr = c["stop_threshold"] if stop_threshold is None else stop_threshold
+        b = tokens.size(0)
+        memory, mpad = self.encode(tokens, token_lengths)
+        max_frames = (token_lengths.float() * ratio).ceil().long().clamp(min=self.r)
+        min_frames = (token_lengths.float() * c["min_len_ratio"]).floor().long()
+        max_steps = int(-(-int(max_frames.max()) // self.r))
+        dec_in = memory.new_zeros(b, 1, self.n_mels)
+        lengths = torch.zeros(b, dtype=torch.long, device=tokens.device)
+        done = torch.zeros(b, dtype=torch.bool, device=tokens.device)
+        attns = None
+        for step in range(max_steps):
+            mel, stop, attns = self.decode(dec_in, memory, mpad)
+            last_mel = mel[:, -self.r:]
+            probs = torch.sigmoid(stop[:, -self.r:].float())
+            frame_idx = step * self.r + torch.arange(self.r, device=tokens.device)[None]
+            fire = (probs > thr) & (frame_idx >= min_frames[:, None])
+            fire |= frame_idx >= (max_frames[:, None] - 1)
+            first = torch.where(fire.any(1), fire.float().argmax(1), torch.full_like(lengths, self.r))
+            newly = ~done & fire.any(1)
+            lengths = torch.where(newly, step * self.r + first + 1, lengths)
+            done |= newly
+            if bool(done.all()):
+                break
+            dec_in = torch.cat([dec_in, last_mel[:, -1:]], dim=1)
+        lengths = torch.where(done, lengths, torch.full_like(lengths, mel.size(1)))
+        frame_mask = ~pad_mask(lengths, mel.size(1))
+        after = self.postnet(mel, frame_mask) if self.postnet is not None else mel
+        t = int(lengths.max())
+        out = self.stats.denorm_mel(after[:, :t]).masked_fill(~frame_mask[:, :t, None], PAD_LOG_MEL)
+        if return_attention:
+            return out, lengths, attns
+        return out, lengths
