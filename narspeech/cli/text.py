@@ -1,6 +1,89 @@
-"""`narspeech text` commands."""
+"""`narspeech text` commands: normalise, tokenize a data dir, build and check token lists."""
 from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Optional
 
 import typer
 
-app = typer.Typer(help="text commands.", no_args_is_help=True)
+from narspeech.errors import NarspeechError
+
+app = typer.Typer(help="Text frontend: normaliser, phoneme/char/word tokenizers, token lists.", no_args_is_help=True)
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+@app.command("tokenize")
+def tokenize(data: Path = typer.Argument(..., help="Data dir with a `text` file; writes DATA/token."),
+             kind: str = typer.Option("phoneme", "--kind", help="phoneme | char | word"),
+             language: Optional[str] = typer.Option(None, "--language", help="espeak-ng language (en-us, en-gb…). Default: per utterance from DATA/utt2lang if present, else en-us."),
+             skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave utterances with empty text / no tokens out of `token` and list them."),
+             no_normalize: bool = typer.Option(False, "--no-normalize", help="Do not write out numbers and abbreviations first.")) -> None:
+    """Tokenize DATA/text into DATA/token (phonemes via espeak-ng, batched; or characters; or words).
+
+    Example: narspeech text tokenize data/train --kind phoneme --language en-us
+    """
+    from narspeech.text.tokenize import tokenize_data_dir
+
+    n, skipped = tokenize_data_dir(data, kind, language, skip_bad=skip_bad, normalize=not no_normalize)  # type: ignore[arg-type]
+    for s in skipped:
+        _say(f"skipped: {s}")
+    _say(f"wrote {data / 'token'}: {n} utterances ({kind})" + (f", {len(skipped)} skipped" if skipped else ""))
+
+
+@app.command("vocab")
+def vocab(data: list[Path] = typer.Argument(..., help="Data dirs (their `token` files) or token files."),
+          out: Path = typer.Option(..., "--out", help="Token list to write (tokens.txt)."),
+          min_count: int = typer.Option(1, "--min-count", help="Leave out tokens seen fewer times (they become <unk>; listed).")) -> None:
+    """Build a token list: <blank>, <unk>, tokens by count, <sos/eos>.
+
+    Example: narspeech text vocab data/train --out data/tokens.txt
+    """
+    from narspeech.text.vocab import build_token_list, count_tokens, dropped_tokens, write_token_list
+
+    files = [d / "token" if d.is_dir() else d for d in data]
+    tokens = build_token_list(files, min_count)
+    dropped = dropped_tokens(count_tokens(files), min_count)
+    if dropped:
+        shown = " ".join(f"{t}({c})" for t, c in dropped[:30])
+        _say(f"warning: {len(dropped)} token(s) seen < {min_count} times map to <unk>: {shown}{' …' if len(dropped) > 30 else ''}")
+    write_token_list(out, tokens)
+    _say(f"wrote {out}: {len(tokens)} tokens")
+
+
+@app.command("check")
+def check(data: Path = typer.Argument(..., help="Data dir (its `token` file) or a token file."),
+          tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt).")) -> None:
+    """Report every utterance whose tokens are missing from a token list; exit 1 if any.
+
+    Example: narspeech text check data/test --tokens data/tokens.txt
+    """
+    from narspeech.text.vocab import TokenList, check_coverage
+
+    token_file = data / "token" if data.is_dir() else data
+    missing = check_coverage(token_file, TokenList(tokens))
+    for utt, toks in missing.items():
+        _say(f"error: {token_file}: utterance {utt}: unknown token(s) {' '.join(toks)}")
+    if missing:
+        raise NarspeechError(f"{len(missing)} utterance(s) with tokens not in the list", path=tokens)
+    _say(f"ok: every token of {token_file} is in {tokens}")
+
+
+@app.command("show")
+def show(text: str = typer.Argument(..., help="Text to process."),
+         kind: str = typer.Option("phoneme", "--kind", help="phoneme | char | word | normalized"),
+         language: str = typer.Option("en-us", "--language", help="espeak-ng language.")) -> None:
+    """Print the normalised text or its tokens (for checking the frontend).
+
+    Example: narspeech text show "Dr. Smith paid $3.50 in 1908." --kind phoneme
+    """
+    from narspeech.text.normalize import normalize
+    from narspeech.text.tokenize import tokenize as run
+
+    if kind == "normalized":
+        print(normalize(text))
+    else:
+        print(" ".join(run([text], kind, language)[0]))  # type: ignore[arg-type]
