@@ -97,3 +97,14 @@ def test_download_arguments_without_network(monkeypatch, capsys, tmp_path):
                       (["timit", tmp_path], "unknown corpus"), (["ljspeech", tmp_path, "--subset", "x"], "no subsets")):
         code, _, err = run_cli(["data", "download", *args], monkeypatch, capsys)
         assert code == 1 and msg in err and "Traceback" not in err
+
+
+def test_rewriting_a_dir_removes_stale_tables(tmp_path, monkeypatch, capsys):
+    d = _six(tmp_path)
+    out = tmp_path / "o"
+    run_cli(["data", "subset", d, out, "--first", "3"], monkeypatch, capsys)
+    assert (out / "token").exists()
+    (d / "token").unlink()
+    code, _, err = run_cli(["data", "subset", d, out, "--last", "2"], monkeypatch, capsys)
+    assert code == 0 and "removed stale token" in err and not (out / "token").exists()
+    assert validate_data_dir(out, audio=False).ok

@@ -21,12 +21,19 @@ def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
 
 
-def _write_import(result, out: Path) -> None:
+def _write(out: Path, dd) -> None:
+    """Write a data dir, saying which stale tables of an earlier run were removed."""
     from narspeech.data.datadir import write_data_dir
 
+    stale = write_data_dir(out, dd)
+    if stale:
+        _say(f"removed stale {', '.join(stale)} from {out} (they described other utterances)")
+
+
+def _write_import(result, out: Path) -> None:
     for s in result.skipped:
         _say(f"skipped: {s}")
-    write_data_dir(out, result.data)
+    _write(out, result.data)
     spks = len(set(result.data.utt2spk.values()))
     _say(f"wrote {out}: {len(result.data)} utterances, {spks} speakers" + (f", {len(result.skipped)} skipped" if result.skipped else ""))
 
@@ -116,13 +123,12 @@ def synth(out: Path = typer.Argument(..., help="Output data dir."),
     Example: narspeech data synth data/all --num-utts 400 --voices en-us,en-us+f2,en-gb+m3 --seed 1 --jobs 4
     """
     from narspeech.data import synth as sy
-    from narspeech.data.datadir import write_data_dir
     from narspeech.data.prompts import load_prompts
 
     utts = sy.plan(load_prompts(prompts), [v.strip() for v in voices.split(",") if v.strip()], num_utts,
                    rate=sy.parse_range(rate, "rate", 80, 450), pitch=sy.parse_range(pitch, "pitch", 0, 99), seed=seed)
     dd = sy.synthesize(utts, wav_dir or out / "wavs", sample_rate=sample_rate, jobs=jobs)
-    write_data_dir(out, dd)
+    _write(out, dd)
     hours = sum(float(d) for d in dd.extra_utt["utt2dur"].values()) / 3600
     _say(f"wrote {out}: {len(dd)} utterances, {len(set(dd.utt2spk.values()))} speakers, {hours:.3f} h")
 
@@ -161,13 +167,13 @@ def split(data: Path = typer.Argument(..., help="Data dir to split."),
 
     Example: narspeech data split data/all data --parts train:-100,dev:50,test:50 --ordered
     """
-    from narspeech.data.datadir import read_data_dir, write_data_dir
+    from narspeech.data.datadir import read_data_dir
     from narspeech.data.subset import parse_parts, split as run
 
     spec = parse_parts(parts)
     results = run(read_data_dir(data), [v for _, v in spec], by_speaker=by_speaker, seed=seed, ordered=ordered)
     for (name, _), part in zip(spec, results):
-        write_data_dir(out_parent / name, part)
+        _write(out_parent / name, part)
         _say(f"wrote {out_parent / name}: {len(part)} utterances, {len(set(part.utt2spk.values()))} speakers")
 
 
@@ -184,7 +190,7 @@ def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
 
     Example: narspeech data subset data/train data/train_1k --random 1000 --seed 3
     """
-    from narspeech.data.datadir import read_data_dir, write_data_dir
+    from narspeech.data.datadir import read_data_dir
     from narspeech.data.subset import choose, read_id_list
 
     dd = read_data_dir(data)
@@ -196,5 +202,5 @@ def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
     if not utts:
         raise NarspeechError("the subset is empty", path=data)
     part = dd.subset(utts)
-    write_data_dir(out, part)
+    _write(out, part)
     _say(f"wrote {out}: {len(part)} utterances, {len(set(part.utt2spk.values()))} speakers")

@@ -115,14 +115,23 @@ def read_data_dir(path: str | Path, *, extras: bool = True) -> DataDir:
     return dd
 
 
-def write_data_dir(path: str | Path, dd: DataDir) -> Path:
-    """Write every table sorted (atomic per file) and regenerate `spk2utt`."""
+def write_data_dir(path: str | Path, dd: DataDir) -> list[str]:
+    """Write every table sorted (atomic per file) and regenerate `spk2utt`.
+
+    Per-utterance/per-speaker tables already in `path` that `dd` lacks (e.g. a `token`
+    file from an earlier run) would no longer match: they are removed; their names are returned.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
+    ours = set(REQUIRED) | {"spk2utt"} | set(dd.extra_utt) | set(dd.extra_spk)
+    stale = sorted(f.name for f in path.iterdir()
+                   if f.is_file() and f.name not in ours and (is_utt_table(f.name) or is_spk_table(f.name)))
+    for name in stale:
+        (path / name).unlink()
     write_table(path / "wav.scp", dd.wav_scp)
     write_table(path / "text", dd.text)
     write_table(path / "utt2spk", dd.utt2spk)
     write_table(path / "spk2utt", dd.spk2utt)
     for name, table in {**dd.extra_utt, **dd.extra_spk}.items():
         write_table(path / name, table)
-    return path
+    return stale
