@@ -1,8 +1,80 @@
-"""TODO: commands registered on the `narspeech tts` group."""
+"""`narspeech tts synthesize` and `narspeech tts evaluate`: batch synthesis and objective scores."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
 
 import typer
 
 
+def synthesize(
+    model: Path = typer.Option(..., "--model", help="Experiment dir of a trained TTS model (config.yaml, tokens.txt, best.pt/last.pt)."),
+    text: Optional[Path] = typer.Option(None, "--text", help="Sentences, one per line (ids line0001…; see --with-ids)."),
+    data: Optional[Path] = typer.Option(None, "--data", help="Data dir whose `text` to synthesize (keeps its utterance ids)."),
+    out: Path = typer.Option(..., "--out", help="Output dir: feats.scp/ark, wav/, wav.scp, text, failed, synth_info.json."),
+    with_ids: bool = typer.Option(False, "--with-ids", help="--text lines are `id sentence`."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file to use instead of the exp dir's best.pt/last.pt."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Sentences per batch (sorted by length)."),
+    speed: float = typer.Option(1.0, "--speed", help="Speaking rate (FastSpeech: durations / speed; 2 = twice as fast)."),
+    pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="FastSpeech 2 pitch shift in semitones."),
+    energy_scale: float = typer.Option(1.0, "--energy-scale", help="FastSpeech 2 energy multiplier."),
+    vocoder: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder: griffin-lim."),
+    gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    no_wav: bool = typer.Option(False, "--no-wav", help="Write the mels only (no vocoder)."),
+) -> None:
+    """Synthesize sentences in batches with a trained TTS model (FastSpeech 2 or the AR teacher).
+
+    Lines that cannot be synthesized (empty, nothing speakable, unknown tokens) are listed in
+    OUT/failed with a one-line warning each; the others are still written.
+
+    Example: narspeech tts synthesize --model exp/arctic_fastspeech2 --data data/test --out exp/arctic_fastspeech2/synth_test
+    """
+    from narspeech.errors import NarspeechError
+    from narspeech.tts.synthesize import Controls, load_model, read_data_text, read_sentences, synthesize_to_dir
+
+    if (text is None) == (data is None):
+        raise NarspeechError("give exactly one of --text FILE or --data DATA_DIR")
+    items = read_sentences(text, with_ids=with_ids) if text is not None else read_data_text(data)
+    loaded = load_model(model, checkpoint=checkpoint, device=device)
+    res = synthesize_to_dir(loaded, items, out, batch_size=batch_size,
+                            controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
+                            vocoder=vocoder, vocoder_options={"n_iter": gl_iters}, write_wavs=not no_wav,
+                            source=str(text if text is not None else data))
+    i = res.info
+    typer.echo(f"synthesized {i['synthesized']}/{i['inputs']} ({i['failed']} failed, see {out / 'failed'}) "
+               f"with {i['model_type']} on {i['device']}: {i['audio_seconds']:.1f} s of audio, "
+               f"mels {i['mel_seconds']:.2f} s, vocoder {i['vocoder_seconds']:.2f} s -> {out}")
+
+
+def evaluate(
+    synth: Path = typer.Option(..., "--synth", help="Output dir of `narspeech tts synthesize` (wav.scp, synth_info.json)."),
+    ref: Path = typer.Option(..., "--ref", help="Data dir with the held-out recordings (wav.scp) of the same utterance ids."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
+    order: int = typer.Option(24, "--order", help="Mel-cepstral coefficients 1..ORDER in the MCD (c0 excluded)."),
+    band: Optional[int] = typer.Option(None, "--band", help="Sakoe-Chiba band for DTW, in frames (default: none)."),
+    device: str = typer.Option("auto", "--device", help="Device for feature/F0 extraction."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Waveforms per feature-extraction batch."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable wavs (listed in the results) instead of stopping."),
+) -> None:
+    """Objective scores of a synthesis against recordings: MCD with DTW, F0 RMSE (Hz, cents), voicing error.
+
+    MCD uses the DCT of the log-mel (not SPTK mcep): compare systems with each other under
+    the same vocoder, not with MCD numbers printed in papers.
+
+    Example: narspeech tts evaluate --synth exp/arctic_fastspeech2/synth_test --ref data/test
+    """
+    from narspeech.metrics.tts_eval import evaluate_synthesis
+
+    r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad)
+    m, f, c, v = r["mcd_db"], r["f0_rmse_hz"], r["f0_rmse_cents"], r["vde"]
+    typer.echo(f"{r['utterances']} utterances: MCD {m['mean']:.3f} ± {m['std']:.3f} dB, F0 RMSE {f['mean']:.2f} Hz "
+               f"({c['mean']:.1f} cents), VDE {100 * v['mean']:.1f} %"
+               + (f"; {len(r['missing_synth'])} references without synthesis" if r["missing_synth"] else "")
+               + f" -> {out or synth / 'results.json'}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to `app`."""
+    """Add `synthesize` and `evaluate` to the `narspeech tts` group."""
+    app.command("synthesize")(synthesize)
+    app.command("evaluate")(evaluate)

@@ -1,0 +1,159 @@
+"""Objective TTS evaluation of a synthesis directory against held-out recordings.
+
+For every utterance present in both ``SYNTH/wav.scp`` and ``REF/wav.scp``, both waveforms
+are resampled to the synthesis feature rate and analysed with the **same**
+:class:`~narspeech.audio.features.FeatureConfig` (the model's, from
+``SYNTH/synth_info.json``; batched log-mel + F0 by :func:`compute_features`). Then:
+
+* MCD (dB) along the DTW path between mel-cepstra 1..24 — see :mod:`narspeech.metrics.mcd`
+  for why these absolute values are not comparable with SPTK-``mcep`` MCDs in papers
+  (system comparisons under the same vocoder and config are);
+* F0 RMSE (Hz, cents) over frame pairs of that path voiced in both, and the voicing
+  decision error — :mod:`narspeech.metrics.f0`;
+* the duration ratio (synthesis frames / recording frames).
+
+Summary statistics are means (and std) over utterances. The results name the model,
+checkpoint, config hash, controls and vocoder that produced the synthesis.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_write, read_table, write_table
+from narspeech.metrics.f0 import f0_errors
+from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum
+
+METHOD_NOTE = ("MCD from the orthonormal DCT-II of the natural-log magnitude mel spectrum (coefficients 1..order, "
+               "no c0), DTW-aligned; not SPTK mcep: absolute values differ from papers, comparisons between systems "
+               "under the same vocoder and feature config are valid")
+
+
+def _stats(values: Sequence[float]) -> dict[str, float]:
+    vals = [v for v in values if v == v]  # drop NaN (e.g. no voiced frame pairs)
+    if not vals:
+        return {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
+    return {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
+            "median": statistics.median(vals), "n": len(vals)}
+
+
+def _ref_base(ref_dir: Path, scp: dict[str, str]) -> Path:
+    from narspeech.data.kaldi import guess_base
+
+    return guess_base(ref_dir, scp)
+
+
+def analyse(wavs: Sequence[np.ndarray], cfg, device: torch.device, batch_size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(log-mel (T, n_mels), F0 (T,)) of each waveform, computed in padded batches on `device`."""
+    from narspeech.audio.features import compute_features
+
+    out: list[tuple[np.ndarray, np.ndarray]] = [None] * len(wavs)  # type: ignore[list-item]
+    order = sorted(range(len(wavs)), key=lambda i: -len(wavs[i]))
+    for s in range(0, len(order), batch_size):
+        idx = order[s : s + batch_size]
+        lengths = torch.tensor([len(wavs[i]) for i in idx], dtype=torch.long)
+        pad = torch.zeros(len(idx), int(lengths.max()))
+        for k, i in enumerate(idx):
+            pad[k, : len(wavs[i])] = torch.from_numpy(np.asarray(wavs[i], dtype=np.float32))
+        feats = compute_features(pad.to(device), lengths.to(device), cfg)
+        for i, (mel, f0, _) in zip(idx, feats.unbatch()):
+            out[i] = (mel, f0)
+    return out
+
+
+def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str | Path | None = None, order: int = DEFAULT_ORDER,
+                       band: int | None = None, device: str | torch.device = "cpu", batch_size: int = 16,
+                       skip_bad: bool = False) -> dict:
+    """Score ``synth_dir`` against the recordings of data dir ``ref_dir``; write results and per-utterance scores.
+
+    Writes `out` (default ``SYNTH/results.json``) and, beside it, ``mcd`` (``utt dB``) and
+    ``f0_rmse`` (``utt hz cents vde voiced_pairs``). A missing or unreadable wav raises,
+    naming the utterance and file, unless `skip_bad` (then it is listed under ``skipped``).
+    """
+    from narspeech.audio.features import FeatureConfig
+    from narspeech.audio.io import audio_info, load_audio, resolve_entry
+    from narspeech.device import resolve_device
+    from narspeech.progress import progress
+
+    synth_dir, ref_dir = Path(synth_dir), Path(ref_dir)
+    out = Path(out) if out is not None else synth_dir / "results.json"
+    dev = resolve_device(device) if isinstance(device, str) else device
+    syn_scp = read_table(synth_dir / "wav.scp")
+    ref_scp = read_table(ref_dir / "wav.scp")
+    base = _ref_base(ref_dir, ref_scp)
+    info_path = synth_dir / "synth_info.json"
+    info = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+    if info.get("feats"):
+        cfg = FeatureConfig.from_dict(info["feats"])
+    else:  # a synthesis from elsewhere: default features at its own rate
+        first = next(iter(syn_scp))
+        cfg = FeatureConfig.for_rate(audio_info(resolve_entry(syn_scp[first], synth_dir), utt=first)[0])
+    common = [u for u in syn_scp if u in ref_scp]
+    if not common:
+        raise NarspeechError(f"no utterance id is in both {synth_dir / 'wav.scp'} and {ref_dir / 'wav.scp'}")
+    missing_synth = sorted(set(ref_scp) - set(syn_scp))
+    no_ref = sorted(set(syn_scp) - set(ref_scp))
+
+    skipped: dict[str, str] = {}
+    pairs: list[tuple[str, np.ndarray, np.ndarray]] = []
+    for utt in progress(common, desc="load audio", unit="utt"):
+        try:
+            syn, _ = load_audio(resolve_entry(syn_scp[utt], synth_dir), utt=utt, target_sr=cfg.sample_rate)
+            ref, _ = load_audio(resolve_entry(ref_scp[utt], base), utt=utt, target_sr=cfg.sample_rate)
+        except NarspeechError as e:
+            if not skip_bad:
+                raise
+            skipped[utt] = str(e)
+            continue
+        pairs.append((utt, ref, syn))
+    if not pairs:
+        raise NarspeechError("no utterance could be read for evaluation", path=synth_dir)
+
+    feats = analyse([p[1] for p in pairs] + [p[2] for p in pairs], cfg, dev, batch_size)
+    n = len(pairs)
+    per_utt: dict[str, dict] = {}
+    for k, (utt, _, _) in enumerate(progress(pairs, desc="score", unit="utt")):
+        (ref_mel, ref_f0), (syn_mel, syn_f0) = feats[k], feats[n + k]
+        mcd, path = mcd_dtw(mel_cepstrum(ref_mel, order), mel_cepstrum(syn_mel, order), band=band)
+        per_utt[utt] = {"mcd": mcd, **f0_errors(ref_f0, syn_f0, path), "duration_ratio": len(syn_mel) / len(ref_mel)}
+
+    write_table(out.parent / "mcd", {u: f"{s['mcd']:.4f}" for u, s in per_utt.items()})
+    write_table(out.parent / "f0_rmse", {u: f"{s['f0_rmse_hz']:.3f} {s['f0_rmse_cents']:.2f} {s['vde']:.4f} {s['voiced_pairs']}"
+                                         for u, s in per_utt.items()})
+    scores = list(per_utt.values())
+    results = {
+        "synth_dir": str(synth_dir.resolve()),
+        "ref_dir": str(ref_dir.resolve()),
+        "utterances": len(per_utt),
+        "mcd_db": _stats([s["mcd"] for s in scores]),
+        "f0_rmse_hz": _stats([s["f0_rmse_hz"] for s in scores]),
+        "f0_rmse_cents": _stats([s["f0_rmse_cents"] for s in scores]),
+        "vde": _stats([s["vde"] for s in scores]),
+        "duration_ratio": _stats([s["duration_ratio"] for s in scores]),
+        "missing_synth": missing_synth,
+        "synth_without_ref": no_ref,
+        "skipped": skipped,
+        "model": {k: info.get(k) for k in ("model_dir", "checkpoint", "model_type", "config_hash", "controls", "vocoder")},
+        "method": {"note": METHOD_NOTE, "order": order, "dtw_band": band, "sample_rate": cfg.sample_rate,
+                   "feats": cfg.to_dict(), "per_utterance": ["mcd", "f0_rmse"]},
+    }
+    with atomic_write(out) as f:
+        json.dump(_no_nan(results), f, indent=1)
+    return results
+
+
+def _no_nan(x):
+    """NaN (no voiced pairs, …) → null, so the file is strict JSON."""
+    if isinstance(x, float) and x != x:
+        return None
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return x

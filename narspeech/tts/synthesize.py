@@ -1,0 +1,453 @@
+"""Batch synthesis: sentences → tokens → mels (acoustic model) → waveforms (vocoder) → files.
+
+Inputs are ``(utt, text)`` pairs from a sentence file (:func:`read_sentences`) or a data
+dir's ``text`` (:func:`read_data_text`). Each text goes through the model's own frontend
+(``cfg["text"]``: kind, language; the exp dir's ``tokens.txt``); a text that cannot be
+spoken (empty, nothing speakable after normalisation, tokens the model never saw) is
+reported and left out while the rest is synthesised. Items are sorted by token count
+and run in batches; a batch that fails at inference is retried one utterance at a time
+so one bad input never costs the others.
+
+Output directory (:func:`synthesize_to_dir`):
+
+* ``feats.scp`` + ``feats.ark`` — generated log-mels (T, n_mels), kaldiio;
+  ``utt2num_frames``;
+* ``wav/<utt>.wav`` (PCM16 at the feature sample rate), ``wav.scp`` (absolute paths),
+  ``text`` (what was synthesised), ``token``;
+* ``failed`` — ``utt reason`` for every input left out (empty file when none);
+* ``synth_info.json`` — model dir, checkpoint, config hash, controls, vocoder, timings:
+  what ``narspeech tts evaluate`` copies into its results.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+import torch
+import yaml
+
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path, atomic_write, read_table, write_table
+
+# --------------------------------------------------------------------------- inputs
+
+
+def read_sentences(path: str | Path, *, with_ids: bool = False) -> list[tuple[str, str]]:
+    """``(utt, text)`` from a sentence file.
+
+    Plain: one sentence per line, ids ``line0001``… by line number (blank lines keep
+    their number and come back with empty text, so they are reported, not silently
+    dropped; blank lines at the end of the file are ignored). `with_ids`: ``id text``
+    lines (Kaldi ``text`` style, any order), blank lines ignored.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise NarspeechError("text file not found", path=path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise NarspeechError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    if not with_ids:
+        width = max(4, len(str(len(lines))))
+        return [(f"line{n:0{width}d}", line.strip()) for n, line in enumerate(lines, 1)]
+    out: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        utt, _, text = line.strip().partition(" ")
+        if utt in seen:
+            raise NarspeechError(f"line {n}: duplicated id", utt=utt, path=path)
+        seen.add(utt)
+        out.append((utt, text.strip()))
+    return out
+
+
+def read_data_text(data_dir: str | Path) -> list[tuple[str, str]]:
+    """``(utt, text)`` from ``DATA/text`` (empty transcripts are kept, to be reported)."""
+    table = read_table(Path(data_dir) / "text", allow_empty_value=True)
+    return list(table.items())
+
+
+# --------------------------------------------------------------------------- frontend
+
+
+@dataclass
+class Encoded:
+    """One input that survived the frontend: its id, text, tokens and token ids."""
+
+    utt: str
+    text: str
+    tokens: list[str]
+    ids: list[int]
+
+
+@dataclass
+class TextFrontend:
+    """The model's text frontend: ``cfg["text"]`` (kind, language) + its token list."""
+
+    kind: str
+    language: str
+    token_list: "object"  # narspeech.text.vocab.TokenList
+    append_eos: bool = False
+
+    @classmethod
+    def for_model(cls, exp_dir: str | Path, cfg: dict) -> "TextFrontend":
+        """Frontend of a trained model: ``EXP/tokens.txt`` (or ``cfg["text"]["token_list"]``)."""
+        from narspeech.text.vocab import TokenList
+
+        text_cfg = cfg.get("text") or {}
+        exp_dir = Path(exp_dir)
+        exp_dir = exp_dir if exp_dir.is_dir() else exp_dir.parent
+        candidates = [Path(text_cfg["token_list"])] if text_cfg.get("token_list") else []
+        candidates += [exp_dir / "tokens.txt", exp_dir.parent / "tokens.txt"]
+        tok_path = next((p for p in candidates if p.is_file()), None)
+        if tok_path is None:
+            raise NarspeechError("no tokens.txt for this model (looked in the exp dir and config text.token_list)", path=exp_dir)
+        return cls(kind=str(text_cfg.get("kind", "phoneme")), language=str(text_cfg.get("language", "en-us")),
+                   token_list=TokenList(tok_path), append_eos=bool(text_cfg.get("append_eos", False)))
+
+    def encode(self, items: Sequence[tuple[str, str]]) -> tuple[list[Encoded], dict[str, str]]:
+        """Tokenise and encode `items` in one batched frontend call; returns (encoded, failed reasons)."""
+        from narspeech.text.tokenize import has_content
+
+        failed: dict[str, str] = {}
+        todo = []
+        for utt, text in items:
+            if not text.strip():
+                failed[utt] = "empty text"
+            elif any(c.isspace() for c in utt) or "/" in utt or utt in (".", ".."):
+                failed[utt] = "id cannot be used as a file name"
+            else:
+                todo.append((utt, text))
+        token_seqs = self._tokenize([t for _, t in todo], [u for u, _ in todo], failed)
+        out: list[Encoded] = []
+        for (utt, text), toks in zip(todo, token_seqs):
+            if toks is None:
+                continue
+            if not toks or not has_content(toks):
+                failed[utt] = f"nothing speakable in {text[:60]!r} (the {self.kind} frontend gives no {self.kind}s)"
+                continue
+            unknown = self.token_list.unknown(toks)
+            if unknown:
+                failed[utt] = f"unknown token(s) {' '.join(unknown)} (the model's tokens.txt lacks them)"
+                continue
+            ids = self.token_list.encode(toks, utt=utt)
+            if self.append_eos:
+                ids.append(self.token_list.sos_eos)
+            out.append(Encoded(utt, text, list(toks), ids))
+        return out, failed
+
+    def _tokenize(self, texts: list[str], utts: list[str], failed: dict[str, str]) -> list[list[str] | None]:
+        """Batched tokenize; if the batch call fails, redo one text at a time to find the culprit."""
+        from narspeech.text.tokenize import tokenize
+
+        if not texts:
+            return []
+        try:
+            return [list(t) for t in tokenize(texts, self.kind, self.language)]
+        except Exception:
+            pass
+        seqs: list[list[str] | None] = []
+        for utt, text in zip(utts, texts):
+            try:
+                seqs.append(list(tokenize([text], self.kind, self.language)[0]))
+            except Exception as e:  # the frontend (phonemizer, normaliser) rejects this text
+                failed[utt] = f"text frontend failed: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
+                seqs.append(None)
+        return seqs
+
+
+# --------------------------------------------------------------------------- synthesis
+
+
+@dataclass
+class Controls:
+    """FastSpeech 2 controls (the AR teacher ignores them)."""
+
+    speed: float = 1.0
+    pitch_shift: float = 0.0
+    energy_scale: float = 1.0
+
+    def check(self) -> None:
+        if not self.speed > 0:
+            raise NarspeechError(f"--speed must be > 0 (got {self.speed})")
+        if not self.energy_scale > 0:
+            raise NarspeechError(f"--energy-scale must be > 0 (got {self.energy_scale})")
+
+
+@dataclass
+class Synthesized:
+    """One synthesised utterance: log-mel (T, n_mels) float32 and, with a vocoder, its waveform."""
+
+    utt: str
+    mel: np.ndarray
+    wav: np.ndarray | None = None
+
+
+def pad_tokens(batch: Sequence[Encoded], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, N) LongTensor padded with 0 (``<blank>``) and the lengths (B,)."""
+    lengths = torch.tensor([len(e.ids) for e in batch], dtype=torch.long)
+    tokens = torch.zeros(len(batch), int(lengths.max()), dtype=torch.long)
+    for i, e in enumerate(batch):
+        tokens[i, : len(e.ids)] = torch.tensor(e.ids, dtype=torch.long)
+    return tokens.to(device), lengths.to(device)
+
+
+def make_batches(items: Sequence[Encoded], batch_size: int) -> list[list[Encoded]]:
+    """Items sorted by token count (longest first, so padding is small and OOM shows early)."""
+    if batch_size < 1:
+        raise NarspeechError(f"--batch-size must be >= 1 (got {batch_size})")
+    order = sorted(items, key=lambda e: (-len(e.ids), e.utt))
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Controls, device: torch.device) -> list[np.ndarray]:
+    """Run the acoustic model on one batch → per-utterance float32 log-mels (T_i, n_mels)."""
+    from narspeech.device import autocast
+
+    tokens, lengths = pad_tokens(batch, device)
+    with torch.no_grad(), autocast(device):
+        mels, mel_lengths = model.inference(tokens, lengths, speed=controls.speed, pitch_shift=controls.pitch_shift,
+                                            energy_scale=controls.energy_scale)
+    mels = mels.float().cpu().numpy()
+    return [np.ascontiguousarray(mels[i, : int(n)]) for i, n in enumerate(mel_lengths.cpu().tolist())]
+
+
+def vocode(vocoder, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Waveforms of a list of log-mels, as one padded batch through `vocoder`."""
+    lengths = torch.tensor([len(m) for m in mels], dtype=torch.long)
+    pad = np.full((len(mels), int(lengths.max()), mels[0].shape[1]), np.log(1e-5), dtype=np.float32)
+    for i, m in enumerate(mels):
+        pad[i, : len(m)] = m
+    return vocoder(torch.from_numpy(pad), lengths)
+
+
+def synthesize_batches(model: torch.nn.Module, items: Sequence[Encoded], *, batch_size: int = 16, controls: Controls | None = None,
+                       device: torch.device | str = "cpu", vocoder=None, failed: dict[str, str] | None = None,
+                       timings: dict[str, float] | None = None, show_progress: bool = True) -> Iterator[Synthesized]:
+    """Yield one :class:`Synthesized` per item (batched, sorted by length).
+
+    A batch whose inference raises is retried one item at a time; an item that still
+    fails is recorded in `failed` (``utt -> reason``) and skipped. `timings` (if given)
+    accumulates ``mel_seconds`` and ``vocoder_seconds``.
+    """
+    from narspeech.metrics.timing import Timer
+    from narspeech.progress import progress
+
+    controls = controls or Controls()
+    controls.check()
+    device = torch.device(device)
+    failed = {} if failed is None else failed
+    timings = {} if timings is None else timings
+    timings.setdefault("mel_seconds", 0.0)
+    timings.setdefault("vocoder_seconds", 0.0)
+    batches = make_batches(items, batch_size)
+    bar = progress(total=len(items), desc="synthesize", unit="utt") if show_progress else None
+    for batch in batches:
+        results = _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer)
+        for r in results:
+            yield r
+        if bar is not None:
+            bar.update(len(batch))
+    if bar is not None:
+        bar.close()
+
+
+def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer) -> list[Synthesized]:
+    try:
+        with Timer(device) as t:
+            mels = generate_mels(model, batch, controls, device)
+        timings["mel_seconds"] += t.seconds
+    except (KeyboardInterrupt, NarspeechError):
+        raise
+    except Exception as e:
+        if len(batch) > 1:
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+            out = []
+            for item in batch:
+                out.extend(_run_batch(model, [item], controls, device, vocoder, failed, timings, Timer))
+            return out
+        failed[batch[0].utt] = f"acoustic model failed: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
+        return []
+    empty = [i for i, m in enumerate(mels) if len(m) < 2]
+    for i in empty:
+        failed[batch[i].utt] = f"acoustic model produced {len(mels[i])} frame(s)"
+    keep = [i for i in range(len(batch)) if i not in empty]
+    if not keep:
+        return []
+    wavs: list[np.ndarray | None] = [None] * len(keep)
+    if vocoder is not None:
+        with Timer(device) as t:
+            wavs = vocode(vocoder, [mels[i] for i in keep])
+        timings["vocoder_seconds"] += t.seconds
+    return [Synthesized(batch[i].utt, mels[i], w) for i, w in zip(keep, wavs)]
+
+
+# --------------------------------------------------------------------------- output dir
+
+
+def config_hash(cfg: dict) -> str:
+    """Short SHA-256 of the resolved config (canonical YAML), to tell runs apart."""
+    blob = yaml.safe_dump(cfg, sort_keys=True, default_flow_style=True).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def _stderr_warning(utt: str, reason: str) -> None:
+    print(f"warning: utterance {utt}: {reason}", file=sys.stderr)
+
+
+@dataclass
+class SynthesisResult:
+    """What :func:`synthesize_to_dir` did."""
+
+    out_dir: Path
+    synthesized: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    info: dict = field(default_factory=dict)
+
+
+@dataclass
+class LoadedModel:
+    """A trained acoustic model with everything synthesis needs from its exp dir."""
+
+    model: torch.nn.Module
+    cfg: dict
+    feats: "object"  # narspeech.audio.features.FeatureConfig
+    frontend: TextFrontend
+    model_dir: Path
+    checkpoint: Path
+    device: torch.device
+
+    @property
+    def model_type(self) -> str | None:
+        return (self.cfg.get("model") or {}).get("type")
+
+
+def load_model(model_dir: str | Path, *, checkpoint: str | Path | None = None, device: str | torch.device = "auto") -> LoadedModel:
+    """Load the model of an exp dir (its best.pt, else last.pt; or `checkpoint`), its feature config and frontend."""
+    from narspeech.audio.features import FeatureConfig
+    from narspeech.device import resolve_device
+    from narspeech.train.checkpoint import resolve_checkpoint
+    from narspeech.tts import load_tts_model
+
+    model_dir = Path(model_dir)
+    ckpt_path = resolve_checkpoint(checkpoint or model_dir)
+    dev = resolve_device(device) if isinstance(device, str) else device
+    model, cfg = load_tts_model(ckpt_path, dev)
+    if not cfg.get("feats"):
+        raise NarspeechError("model config has no feats section (feature config)", path=ckpt_path)
+    feats = FeatureConfig.from_dict(cfg["feats"])
+    return LoadedModel(model, cfg, feats, TextFrontend.for_model(model_dir, cfg), model_dir, Path(ckpt_path), dev)
+
+
+def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out_dir: str | Path, *,
+                      batch_size: int = 16, controls: Controls | None = None,
+                      vocoder: str = "griffin-lim", vocoder_options: dict | None = None,
+                      write_wavs: bool = True, source: str | None = None,
+                      warn: Callable[[str, str], None] = _stderr_warning) -> SynthesisResult:
+    """Synthesise `items` (``(utt, text)``) with a :func:`load_model` result into `out_dir`.
+
+    See the module docstring for the files written. Inputs that cannot be synthesised are
+    listed in ``out_dir/failed`` and passed to `warn` (one line each); the rest are written.
+    Raises :class:`NarspeechError` when nothing at all could be synthesised.
+    """
+    import kaldiio
+
+    from narspeech.audio.io import write_wav
+    from narspeech.tts.vocoder import make_vocoder
+
+    controls = controls or Controls()
+    controls.check()
+    if not items:
+        raise NarspeechError("no sentences to synthesize", path=source)
+    dup = _first_duplicate(u for u, _ in items)
+    if dup is not None:
+        raise NarspeechError("duplicated utterance id", utt=dup, path=source)
+    model, cfg, fcfg, frontend, dev = loaded.model, loaded.cfg, loaded.feats, loaded.frontend, loaded.device
+    encoded, failed = frontend.encode(items)
+
+    voc = make_vocoder(vocoder, fcfg, dev, **(vocoder_options or {})) if write_wavs else None
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wav_dir = out_dir / "wav"
+    ark_path = (out_dir / "feats.ark").resolve()
+    scp: dict[str, str] = {}
+    frames: dict[str, str] = {}
+    wav_scp: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    audio_seconds = 0.0
+    t0 = time.perf_counter()
+    with atomic_path(ark_path) as tmp_ark, open(tmp_ark, "wb") as ark:
+        for res in synthesize_batches(model, encoded, batch_size=batch_size, controls=controls, device=dev, vocoder=voc,
+                                      failed=failed, timings=timings):
+            pos = ark.tell()
+            kaldiio.save_ark(ark, {res.utt: res.mel.astype(np.float32)})
+            scp[res.utt] = f"{ark_path}:{pos + len(res.utt.encode()) + 1}"
+            frames[res.utt] = str(len(res.mel))
+            if res.wav is not None:
+                wav_path = (wav_dir / f"{res.utt}.wav").resolve()
+                write_wav(wav_path, res.wav, voc.sample_rate)
+                wav_scp[res.utt] = str(wav_path)
+                audio_seconds += len(res.wav) / voc.sample_rate
+        ark.flush()
+    wall = time.perf_counter() - t0
+
+    for utt in sorted(failed):
+        warn(utt, failed[utt])
+    by_utt = {e.utt: e for e in encoded}
+    write_table(out_dir / "feats.scp", scp)
+    write_table(out_dir / "utt2num_frames", frames)
+    write_table(out_dir / "text", {u: by_utt[u].text for u in scp})
+    write_table(out_dir / "token", {u: " ".join(by_utt[u].tokens) for u in scp})
+    if write_wavs:
+        write_table(out_dir / "wav.scp", wav_scp)
+    with atomic_write(out_dir / "failed") as f:
+        for utt in sorted(failed):
+            f.write(f"{utt} {failed[utt]}\n")
+
+    info = {
+        "model_dir": str(Path(loaded.model_dir).resolve()),
+        "checkpoint": str(Path(loaded.checkpoint).resolve()),
+        "model_type": loaded.model_type,
+        "config_hash": config_hash(cfg),
+        "controls": {"speed": controls.speed, "pitch_shift": controls.pitch_shift, "energy_scale": controls.energy_scale},
+        "vocoder": {"name": vocoder, **(vocoder_options or {})} if write_wavs else None,
+        "feats": fcfg.to_dict(),
+        "text": {"kind": frontend.kind, "language": frontend.language},
+        "device": str(dev),
+        "batch_size": batch_size,
+        "source": source,
+        "inputs": len(items),
+        "synthesized": len(scp),
+        "failed": len(failed),
+        "frames": int(sum(int(v) for v in frames.values())),
+        "audio_seconds": round(audio_seconds, 3),
+        "mel_seconds": round(timings.get("mel_seconds", 0.0), 4),
+        "vocoder_seconds": round(timings.get("vocoder_seconds", 0.0), 4),
+        "wall_seconds": round(wall, 4),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    with atomic_write(out_dir / "synth_info.json") as f:
+        json.dump(info, f, indent=1)
+    if not scp:
+        raise NarspeechError(f"nothing could be synthesized ({len(failed)} inputs failed; reasons in {out_dir / 'failed'})", path=source)
+    return SynthesisResult(out_dir, sorted(scp), failed, info)
+
+
+def _first_duplicate(keys: Iterable[str]) -> str | None:
+    seen: set[str] = set()
+    for k in keys:
+        if k in seen:
+            return k
+        seen.add(k)
+    return None

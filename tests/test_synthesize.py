@@ -1,0 +1,175 @@
+"""Batch synthesis with a stub acoustic model and with a real (untrained) FastSpeech 2."""
+from __future__ import annotations
+
+import json
+import math
+import string
+
+import kaldiio
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from narspeech.audio.features import FeatureConfig
+from narspeech.audio.io import load_audio
+from narspeech.errors import NarspeechError
+from narspeech.fileio import read_table
+from narspeech.text.vocab import TokenList
+from narspeech.tts.synthesize import (Controls, LoadedModel, TextFrontend, read_data_text, read_sentences,
+                                      synthesize_to_dir)
+
+CFG = FeatureConfig.for_rate(16000)
+CHARS = list(string.ascii_lowercase) + ["<space>", ",", ".", "!", "?", "'"]
+TOKENS = TokenList(["<blank>", "<unk>", *CHARS, "<sos/eos>"])
+CRASH = TOKENS.index["x"]  # the stub model "crashes" on this token
+
+
+class StubTTS(nn.Module):
+    """`frames_per_token / speed` frames per token; each token lights one mel band."""
+
+    def __init__(self, n_mels: int = 80, frames_per_token: int = 6):
+        super().__init__()
+        self.n_mels, self.fpt = n_mels, frames_per_token
+        self.calls: list[int] = []
+
+    def inference(self, tokens, token_lengths, *, speed=1.0, pitch_shift=0.0, energy_scale=1.0):
+        self.calls.append(tokens.shape[0])
+        if bool((tokens == CRASH).any()):
+            raise RuntimeError("stub cannot say x")
+        d = max(1, round(self.fpt / speed))
+        lengths = token_lengths * d
+        mels = torch.full((tokens.shape[0], int(lengths.max()), self.n_mels), math.log(1e-3))
+        for b in range(tokens.shape[0]):
+            for i in range(int(token_lengths[b])):
+                band = 5 + int(tokens[b, i]) * 2
+                mels[b, i * d : (i + 1) * d, band - 1 : band + 2] = math.log(0.5 * energy_scale)
+        return mels, lengths
+
+
+def _loaded(tmp_path, model=None) -> LoadedModel:
+    cfg = {"model": {"type": "stub"}, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
+    front = TextFrontend("char", "en-us", TOKENS)
+    return LoadedModel(model or StubTTS(), cfg, CFG, front, tmp_path / "exp", tmp_path / "exp" / "best.pt", torch.device("cpu"))
+
+
+def test_read_sentences_numbers_lines_and_reads_ids(tmp_path):
+    f = tmp_path / "s.txt"
+    f.write_text("Hello there.\n\nSecond line\n\n\n", encoding="utf-8")
+    assert read_sentences(f) == [("line0001", "Hello there."), ("line0002", ""), ("line0003", "Second line")]
+    f.write_text("b2 second\n\na1 first one\n", encoding="utf-8")
+    assert read_sentences(f, with_ids=True) == [("b2", "second"), ("a1", "first one")]
+    f.write_text("a x\na y\n", encoding="utf-8")
+    with pytest.raises(NarspeechError, match="utterance a"):
+        read_sentences(f, with_ids=True)
+
+
+def test_synthesize_writes_one_wav_per_line_and_lists_failures(tmp_path):
+    sentences = ["hello world", "", "a longer sentence, for the batch", "?!", "你好", "the dog", "say x now", "ok"]
+    f = tmp_path / "in.txt"
+    f.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    items = read_sentences(f)
+    warned = []
+    model = StubTTS()
+    out = tmp_path / "synth"
+    res = synthesize_to_dir(_loaded(tmp_path, model), items, out, batch_size=3, source=str(f),
+                            vocoder_options={"n_iter": 4}, warn=lambda u, r: warned.append(u))
+    good = ["line0001", "line0003", "line0006", "line0008"]
+    assert res.synthesized == good
+    failed = read_table(out / "failed")
+    assert sorted(failed) == ["line0002", "line0004", "line0005", "line0007"]
+    assert "empty" in failed["line0002"] and "nothing speakable" in failed["line0004"]
+    assert "unknown token" in failed["line0005"] and "你" in failed["line0005"]
+    assert "acoustic model failed" in failed["line0007"]
+    assert sorted(warned) == sorted(failed)
+    # the batch holding the crashing line was retried one by one: the others in it survived
+    assert 1 in model.calls
+    wav_scp, frames = read_table(out / "wav.scp"), read_table(out / "utt2num_frames")
+    feats = dict(kaldiio.load_scp(str(out / "feats.scp")))
+    assert list(wav_scp) == list(frames) == sorted(feats) == good
+    text = read_table(out / "text")
+    for utt in good:
+        wav, sr = load_audio(wav_scp[utt], utt=utt)
+        n_tok = len(text[utt].replace(" ", "_"))  # one char token per character, <space> for blanks
+        assert sr == 16000 and feats[utt].shape == (n_tok * 6, 80) == (int(frames[utt]), 80)
+        assert len(wav) == (int(frames[utt]) - 1) * CFG.hop_length and np.abs(wav).max() > 0.01
+    info = json.loads((out / "synth_info.json").read_text())
+    assert info["synthesized"] == 4 and info["failed"] == 4 and info["controls"]["speed"] == 1.0
+    assert info["checkpoint"].endswith("best.pt") and len(info["config_hash"]) == 12
+
+
+def test_speed_control_changes_length_by_ratio(tmp_path):
+    items = [("u1", "some words here"), ("u2", "more")]
+    lengths = {}
+    for speed in (1.0, 2.0, 0.5):
+        out = tmp_path / f"s{speed}"
+        synthesize_to_dir(_loaded(tmp_path), items, out, controls=Controls(speed=speed), write_wavs=False)
+        lengths[speed] = {u: int(n) for u, n in read_table(out / "utt2num_frames").items()}
+        assert not (out / "wav.scp").exists()
+    for u in ("u1", "u2"):
+        assert lengths[2.0][u] / lengths[1.0][u] == pytest.approx(0.5)
+        assert lengths[0.5][u] / lengths[1.0][u] == pytest.approx(2.0)
+    with pytest.raises(NarspeechError, match="speed"):
+        synthesize_to_dir(_loaded(tmp_path), items, tmp_path / "bad", controls=Controls(speed=0))
+
+
+def test_nothing_synthesizable_is_an_error_but_failed_is_written(tmp_path):
+    with pytest.raises(NarspeechError, match="nothing could be synthesized"):
+        synthesize_to_dir(_loaded(tmp_path), [("a", ""), ("b", "?")], tmp_path / "o", write_wavs=False)
+    assert sorted(read_table(tmp_path / "o" / "failed")) == ["a", "b"]
+
+
+def test_data_dir_input(tmp_path):
+    d = tmp_path / "data"
+    d.mkdir()
+    (d / "text").write_text("utt1 Hello.\nutt2 \nutt3 Bye now\n", encoding="utf-8")
+    assert read_data_text(d) == [("utt1", "Hello."), ("utt2", ""), ("utt3", "Bye now")]
+
+
+# ------------------------------------------------------------------ real model through its exp dir
+
+
+def _fastspeech2_exp(tmp_path, frames_per_token=8):
+    """A tiny untrained FastSpeech 2 saved like the trainer does, with the duration predictor
+    pinned to `frames_per_token` frames per token so lengths are known."""
+    from narspeech.tts.models import build_tts_model
+
+    model_cfg = {"type": "fastspeech2", "n_tokens": len(TOKENS), "n_mels": 80, "d_model": 32, "n_heads": 2,
+                 "enc_layers": 1, "dec_layers": 1, "d_ff": 64, "predictor_channels": 16}
+    model = build_tts_model(model_cfg)
+    with torch.no_grad():
+        model.duration_predictor.out.weight.zero_()
+        model.duration_predictor.out.bias.fill_(math.log(frames_per_token + 1))
+    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
+    exp = tmp_path / "exp_fs2"
+    exp.mkdir()
+    torch.save({"model": model.state_dict(), "config": cfg, "step": 1}, exp / "best.pt")
+    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
+    return exp
+
+
+def test_real_fastspeech2_from_exp_dir_speed_and_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from narspeech.cli.main import app
+    from narspeech.tts.synthesize import load_model
+
+    exp = _fastspeech2_exp(tmp_path)
+    loaded = load_model(exp, device="cpu")
+    items = [("a", "hello"), ("b", "hi there")]
+    r1 = synthesize_to_dir(loaded, items, tmp_path / "o1", write_wavs=False)
+    r2 = synthesize_to_dir(loaded, items, tmp_path / "o2", controls=Controls(speed=2.0), write_wavs=False)
+    n1, n2 = (read_table(r.out_dir / "utt2num_frames") for r in (r1, r2))
+    assert n1 == {"a": str(5 * 8), "b": str(8 * 8)}
+    assert {u: int(n2[u]) / int(n1[u]) for u in n1} == {"a": 0.5, "b": 0.5}
+
+    f = tmp_path / "in.txt"
+    f.write_text("hello\n\nok then\n", encoding="utf-8")
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(app, ["tts", "synthesize", "--model", str(exp), "--text", str(f), "--out", str(out),
+                                      "--gl-iters", "2", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    assert sorted(read_table(out / "wav.scp")) == ["line0001", "line0003"]
+    assert list(read_table(out / "failed")) == ["line0002"]
+    info = json.loads((out / "synth_info.json").read_text())
+    assert info["model_type"] == "fastspeech2" and info["vocoder"]["n_iter"] == 2
