@@ -108,3 +108,24 @@ def test_rewriting_a_dir_removes_stale_tables(tmp_path, monkeypatch, capsys):
     code, _, err = run_cli(["data", "subset", d, out, "--last", "2"], monkeypatch, capsys)
     assert code == 0 and "removed stale token" in err and not (out / "token").exists()
     assert validate_data_dir(out, audio=False).ok
+
+
+def test_extract_streams_and_refuses_escaping_members(tmp_path):
+    import io
+    import tarfile
+
+    from narspeech.data.download import extract
+
+    with tarfile.open(tmp_path / "ok.tar.gz", "w:gz") as t:
+        info = tarfile.TarInfo("LibriSpeech/test-clean/README")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    extract(tmp_path / "ok.tar.gz", tmp_path / "out")
+    assert (tmp_path / "out/LibriSpeech/test-clean/README").read_text() == "hi"
+    with tarfile.open(tmp_path / "evil.tar", "w") as t:
+        info = tarfile.TarInfo("../evil.txt")
+        info.size = 2
+        t.addfile(info, io.BytesIO(b"hi"))
+    with pytest.raises(NarspeechError, match="unsafe archive member"):
+        extract(tmp_path / "evil.tar", tmp_path / "out")
+    assert not (tmp_path / "evil.txt").exists()

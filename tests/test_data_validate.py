@@ -112,3 +112,10 @@ def test_sample_rate_check(tmp_path):
     d = make_dir(tmp_path)
     rep = validate_data_dir(d, expect_rate=22050, decode=False)
     assert len(rep.problems) == 1 and "16000 Hz" in rep.problems[0] and "expected 22050" in rep.problems[0]
+
+
+def test_utt2dur_must_match_audio(tmp_path):
+    d = make_dir(tmp_path)
+    (d / "utt2dur").write_text("a-00 0.5\na-01 0.6\nb-02 0.9\nb-03 0.8\n")
+    rep = validate_data_dir(d)
+    assert len(rep.problems) == 1 and "utt2dur" in rep.problems[0] and "utterance b-02" in rep.problems[0]

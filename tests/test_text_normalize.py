@@ -44,6 +44,8 @@ def test_ordinal_and_year():
     ("HE HOPED THERE WOULD BE STEW", "HE HOPED THERE WOULD BE STEW"),  # all-caps text: no spelling out
     ("about nine:thirty", "about nine thirty"),
     ("agent 007", "agent zero zero seven"),
+    ("Henry VIII wrote Chapter IV in World War II", "Henry the eighth wrote Chapter four in World War two"),
+    ("Louis XIV met the CIA in Washington DC", "Louis the fourteenth met the C I A in Washington D C"),
 ])
 def test_normalize(text, expected):
     assert normalize(text) == expected

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import tarfile
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,6 +110,9 @@ def fetch(archive: Archive, dest: Path, *, timeout: float = 60.0) -> Path:
                 while block := resp.read(1 << 20):
                     f.write(block)
                     bar.update(len(block))
+    except urllib.error.HTTPError as e:
+        if not (e.code == 416 and have):  # 416 on a resumed download: the .part file is already complete
+            raise NarspeechError(f"download failed ({e}); rerun to resume", path=archive.url) from None
     except OSError as e:
         raise NarspeechError(f"download failed ({e}); rerun to resume", path=archive.url) from None
     if archive.sha256 is not None:
@@ -121,18 +125,19 @@ def fetch(archive: Archive, dest: Path, *, timeout: float = 60.0) -> Path:
 
 
 def extract(archive_path: Path, dest: Path) -> None:
-    """Unpack a tar archive into `dest`, refusing members that would land outside it."""
+    """Unpack a tar archive into `dest` in one streaming pass, refusing links and members
+    that would land outside it."""
     root = dest.resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    kw = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
     try:
-        with tarfile.open(archive_path) as tar:
-            members = tar.getmembers()
-            for m in members:
-                if not (root / m.name).resolve().is_relative_to(root) or m.issym() or m.islnk():
+        with tarfile.open(archive_path, "r|*") as tar:
+            for m in progress(tar, desc=f"extract {archive_path.name}", unit="file"):
+                if m.issym() or m.islnk() or not (root / m.name).resolve().is_relative_to(root):
                     raise NarspeechError(f"unsafe archive member {m.name!r}", path=archive_path)
-            for m in progress(members, desc=f"extract {archive_path.name}", unit="file"):
-                tar.extract(m, root)
-    except tarfile.TarError as e:
-        raise NarspeechError(f"cannot extract ({e})", path=archive_path) from None
+                tar.extract(m, root, **kw)
+    except (tarfile.TarError, EOFError, OSError) as e:
+        raise NarspeechError(f"cannot extract ({e}); delete it and rerun to download again", path=archive_path) from None
 
 
 def download(corpus: str, dest: str | Path, subsets: list[str] | None = None, *, keep_archive: bool = True) -> list[Path]:

@@ -27,6 +27,7 @@ class AudioSummary:
     max_seconds: float = 0.0
     rates: dict[int, int] = field(default_factory=dict)
     rate_example: dict[int, str] = field(default_factory=dict)  # first utterance seen at each rate
+    durations: dict[str, float] = field(default_factory=dict, repr=False)
 
     @property
     def hours(self) -> float:
@@ -112,12 +113,29 @@ def _check_audio(wav_scp: dict[str, str], rep: Report, wav_path: Path, decode: b
                 rep.problems.append(f"{wav_path}: {err}")
                 continue
             durs.append(dur)
+            summary.durations[utt] = dur
             summary.rates[sr] = summary.rates.get(sr, 0) + 1
             summary.rate_example.setdefault(sr, utt)
     if durs:
         summary.count, summary.total_seconds = len(durs), sum(durs)
         summary.min_seconds, summary.max_seconds = min(durs), max(durs)
     return summary
+
+
+def _check_utt2dur(path: Path, measured: dict[str, float], rep: Report, tol: float = 0.02) -> None:
+    """utt2dur must agree with the audio (within `tol` seconds)."""
+    bad = 0
+    for utt, value in (_parse(path, Report(path)) or {}).items():
+        if utt not in measured:
+            continue
+        try:
+            ok = abs(float(value) - measured[utt]) <= tol
+        except ValueError:
+            ok = False
+        if not ok:
+            bad += 1
+            if bad <= 5:
+                rep.add(path, f"duration {value} disagrees with the audio ({measured[utt]:.3f} s)", utt)
 
 
 def validate_data_dir(path: str | Path, *, audio: bool = True, decode: bool = True, jobs: int = 4,
@@ -190,6 +208,8 @@ def validate_data_dir(path: str | Path, *, audio: bool = True, decode: bool = Tr
                         rep.add(f, "empty token sequence", u)
     if audio and wav_scp:
         rep.audio = _check_audio({u: v for u, v in wav_scp.items() if v.strip()}, rep, path / "wav.scp", decode, jobs)
+        if (path / "utt2dur").is_file():
+            _check_utt2dur(path / "utt2dur", rep.audio.durations, rep)
         if expect_rate is not None:
             for sr, n in sorted(rep.audio.rates.items()):
                 if sr != expect_rate:

@@ -4,8 +4,9 @@ Handles currency (``$3.50`` → three dollars fifty cents), percentages, times
 (``3:30 pm``), dates (``March 16`` → March sixteenth), ordinals (``21st``), years
 (``1908`` → nineteen oh eight, ``1990s``), decimals, numbers with thousands
 separators, negative numbers, simple fractions, common abbreviations (Mr., Mrs.,
-Dr., St., etc., e.g., vs.), initials (``U.S.A.``, and 2–3 letter capitals such as
-``FBI`` in mixed-case text) spelled as letters, a few symbols (&, %, +, @, °),
+Dr., St., etc., e.g., vs.), Roman numerals after names and chapter-like words
+(``Henry VIII`` → Henry the eighth, ``Chapter IV``), initials (``U.S.A.``, and 2–3
+letter capitals such as ``FBI`` in mixed-case text) spelled as letters, a few symbols (&, %, +, @, °),
 and typographic punctuation folded to ASCII. Order matters: each rule runs on
 the output of the previous ones. Case is kept; spelled-out words are lower case.
 
@@ -102,6 +103,28 @@ def _initials(m: re.Match) -> str:
     return " ".join(c for c in m.group(0) if c.isalpha())
 
 
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100, "D": 500, "M": 1000}
+_ROMAN_OK = re.compile(r"M{0,3}(CM|CD|D?C{0,3})(XC|XL|L?X{0,3})(IX|IV|V?I{0,3})")
+_COUNTED = "Chapter|Part|Book|Volume|Vol|Act|Scene|Section|Article|Appendix|Psalm|Class|Phase|World War|Type"
+
+
+def roman(s: str) -> int | None:
+    """Value of a well-formed Roman numeral, else None."""
+    if not s or not _ROMAN_OK.fullmatch(s):
+        return None
+    vals = [_ROMAN[c] for c in s]
+    return sum(-v if i + 1 < len(vals) and v < vals[i + 1] else v for i, v in enumerate(vals))
+
+
+def _roman_numerals(text: str) -> str:
+    """``Chapter IV`` → Chapter four; ``Henry VIII`` → Henry the eighth (a capitalised name before it)."""
+    text = re.sub(rf"\b({_COUNTED})\s+([IVXLCDM]+)\b",
+                  lambda m: f"{m.group(1)} {cardinal(roman(m.group(2)))}" if roman(m.group(2)) else m.group(0), text)
+    # after a name only I/V/X numerals (kings, popes), so "Washington DC" stays letters
+    return re.sub(r"\b([A-Z][a-z]+)\s+([IVX]{2,})\b",
+                  lambda m: f"{m.group(1)} the {ordinal(roman(m.group(2)))}" if roman(m.group(2)) else m.group(0), text)
+
+
 def _spell_caps(text: str) -> str:
     """Spell 2–3 letter all-capital words (FBI, BBC) as letters, only in mixed-case text."""
     if not re.search(r"[a-z]", text):
@@ -148,6 +171,8 @@ def normalize(text: str) -> str:
     text = re.sub(r"#\s*(?=[a-z])", "number ", text)
     for a, b in _SYMBOLS.items():
         text = text.replace(a, b)
+    if re.search(r"[a-z]", text):  # in all-capital text (LibriSpeech) capitals are just words
+        text = _roman_numerals(text)
     text = _spell_caps(text)
     text = re.sub(r"\s+([,.;:!?])", r"\1", text)
     text = re.sub(r"([,;:])(?:\s*[,;:])+", r"\1", text)
