@@ -141,3 +141,16 @@ def test_kaldi_import_sorts_and_prefixes_speakers(tmp_path):
     dd = import_kaldi(src).data
     assert dd.utts == ["al-x2", "bob-x1", "bob-x3"] and speaker_order_consistent(dd.utt2spk)
     assert dd.text["bob-x3"] == "three" and dd.wav_scp["al-x2"] == str(tmp_path.absolute() / "x2.wav")
+
+
+def test_kaldi_import_derives_utt2spk_from_spk2utt(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    sf.write(tmp_path / "x1.wav", np.zeros(1600, dtype=np.float32) + 0.1, 16000)
+    (src / "wav.scp").write_text(f"s-x1 {tmp_path / 'x1.wav'}\n")
+    (src / "text").write_text("s-x1 one\n")
+    (src / "spk2utt").write_text("s s-x1\n")
+    assert import_kaldi(src).data.utt2spk == {"s-x1": "s"}
+    (src / "spk2utt").unlink()
+    with pytest.raises(NarspeechError, match="utt2spk: file not found"):
+        import_kaldi(src)

@@ -41,7 +41,13 @@ def import_kaldi(src: str | Path, *, base: str | Path | None = None, skip_bad: b
         raise NarspeechError("data directory not found", path=src)
     if (src / "segments").exists():
         raise NarspeechError("segments files are not supported: cut the segments into audio files first", path=src / "segments")
-    wav_scp, text, utt2spk = _read(src / "wav.scp"), _read(src / "text"), _read(src / "utt2spk")
+    wav_scp, text = _read(src / "wav.scp"), _read(src / "text")
+    utt2spk = _read(src / "utt2spk", required=False)
+    if utt2spk is None:
+        if not (src / "spk2utt").is_file():
+            raise NarspeechError("file not found (nor spk2utt to derive it from); for no speaker information "
+                                 "write `utt utt` lines", path=src / "utt2spk")
+        utt2spk = {u: spk for spk, utts in _read(src / "spk2utt").items() for u in utts.split()}
     root = Path(base).absolute() if base is not None else guess_base(src, wav_scp).absolute()
     skipped, new_scp = [], {}
     for utt, entry in sorted(wav_scp.items()):
