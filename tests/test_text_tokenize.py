@@ -95,3 +95,10 @@ def test_token_list_layout_and_unknown_tokens(tmp_path, monkeypatch, capsys):
     (tmp_path / "bad.txt").write_text("a\nb\n")
     with pytest.raises(NarspeechError, match="not a token list"):
         load_token_list(tmp_path / "bad.txt")
+
+
+def test_phoneme_batch_stays_aligned_with_empty_and_multiline_texts(espeak):
+    out = tokenize(["yes", "", "hello\nworld", "(", "ok"], "phoneme", normalize=False)
+    assert out[1] == [] and out[3] == []
+    assert out[2] == tokenize(["hello world"], "phoneme")[0] and out[4] == tokenize(["ok"], "phoneme", normalize=False)[0]
+    assert out[0] == ["j", "ˈɛ", "s"]

@@ -83,8 +83,17 @@ def phonemize(texts: list[str], language: str = "en-us") -> list[list[str]]:
     if not texts:
         return []
     sep = Separator(phone=_PHONE_SEP, word=_WORD_SEP, syllable=None)
-    out = _backend(language).phonemize(list(texts), separator=sep, strip=True, njobs=1)
-    return [split_phonemized(s) for s in out]
+    # phonemizer works per line and drops empty lines: either would shift every later result.
+    lines = [" ".join(t.split()) for t in texts]
+    idx = [i for i, line in enumerate(lines) if line]
+    backend = _backend(language)
+    out = backend.phonemize([lines[i] for i in idx], separator=sep, strip=True, njobs=1) if idx else []
+    if len(out) != len(idx):  # some other line vanished: slow but aligned, one call per text
+        out = [(backend.phonemize([lines[i]], separator=sep, strip=True, njobs=1) or [""])[0] for i in idx]
+    result: list[list[str]] = [[] for _ in texts]
+    for i, s in zip(idx, out):
+        result[i] = split_phonemized(s)
+    return result
 
 
 def is_phone(token: str) -> bool:
