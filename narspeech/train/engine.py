@@ -70,6 +70,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_bad_steps_in_row": 10,  # stop after this many consecutive non-finite steps
     "max_bad_steps": 100,  # ... or this many in total
     "tensorboard": True,
+    "log_to_stderr": True,  # echo train.log lines on stderr (above the progress bar)
 }
 
 log = logging.getLogger("narspeech.train")
@@ -270,7 +271,7 @@ class _Trainer:
         fh.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
         th = _TqdmHandler()
         th.setFormatter(logging.Formatter("[train] %(message)s"))
-        for h in (fh, th):
+        for h in (fh, th) if self.tc.get("log_to_stderr", True) else (fh,):
             log.addHandler(h)
             self._handlers.append(h)
 

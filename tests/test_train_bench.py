@@ -1,0 +1,40 @@
+"""The training benchmark's reference model and runner (tiny sizes on CPU)."""
+from __future__ import annotations
+
+import torch
+
+from narspeech.train.bench import RandomTTSData, ReferenceFastSpeech, bench_train, collate_tts, format_results, length_regulate
+
+
+def test_length_regulator_matches_repeat_interleave():
+    x = torch.randn(2, 4, 3)
+    dur = torch.tensor([[1, 0, 3, 2], [2, 2, 1, 0]])
+    out = length_regulate(x, dur, T=6)
+    for b in range(2):
+        want = torch.repeat_interleave(x[b], dur[b], dim=0)
+        torch.testing.assert_close(out[b, : want.shape[0]], want)
+
+
+def test_reference_model_learns_its_random_batch():
+    torch.manual_seed(0)
+    data = RandomTTSData(2, seed=1)
+    batch = collate_tts([data[0], data[1]])
+    assert batch["mels"].shape[1] == max(data.lengths) and int(batch["durations"].sum()) == sum(data.lengths)
+    model = ReferenceFastSpeech(d=32, heads=2, layers=1, ffn=64, n_mels=80, dropout=0.0)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    with torch.no_grad():
+        first = float(model(batch)[0])
+    for _ in range(12):
+        loss, stats = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.8 * first and set(stats) == {"l1", "dur"}
+
+
+def test_bench_runs_fp32_only_on_cpu():
+    res = bench_train(device="cpu", batch_sizes=(2,), precisions=("bf16", "fp32"), steps=2, warmup=1, num_workers=0,
+                      model_kw=dict(d=32, heads=2, layers=1, ffn=64))
+    assert [r["precision"] for r in res] == ["fp32"]
+    assert res[0]["steps_per_s"] > 0 and res[0]["peak_mem_gib"] is None and res[0]["batch_size"] == 2
+    assert "fp32" in format_results(res)
