@@ -238,3 +238,27 @@ def test_bad_config_and_dataset_are_named(tmp_path):
         fit(_cfg(scheduler={"name": "cosine"}), _model(), train, valid, toy_collate, tmp_path / "b")
     with pytest.raises(NarspeechError, match="lengths"):
         fit(_cfg(), _model(), list(range(3)), None, toy_collate, tmp_path / "c")
+
+
+class _OOMModel(ToySeqModel):
+    def forward(self, batch):
+        if batch["x"].shape[1] > 30:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+        return super().forward(batch)
+
+
+def test_out_of_memory_names_batch_size_and_length(tmp_path):
+    train, valid = _data()
+    with pytest.raises(NarspeechError, match=r"out of memory on a batch of \d+ items, max length (3[1-9]|40)\b.*batch_bins=120"):
+        fit(_cfg(max_epochs=1, max_steps=0, accum_grad=1), _OOMModel(), train, valid, toy_collate, tmp_path / "exp")
+
+
+@pytest.mark.gpu
+def test_bf16_training_on_cuda_learns(tmp_path):
+    train, valid = _data()
+    model = _model(dropout=0.0)
+    before = _valid_loss(model, valid)
+    fit(_cfg(device="cuda", amp="bf16", max_steps=0, max_epochs=12, accum_grad=1, valid_interval=0, num_workers=2,
+             optim={"lr": 2e-2}, scheduler={"name": "warmup", "warmup_steps": 5}), model, train, valid, toy_collate, tmp_path / "exp")
+    assert "amp bf16" in (tmp_path / "exp" / "train.log").read_text()
+    assert _valid_loss(model.cpu(), valid) < 0.2 * before

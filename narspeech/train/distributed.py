@@ -46,8 +46,8 @@ def setup(device_name: str = "auto") -> tuple[DistInfo, torch.device]:
         rank, world, local = env_world()
         info = DistInfo(rank, world, local)
     device = resolve_device(device_name)
-    if info.enabled and device.type == "cuda" and device.index is None:
-        device = torch.device("cuda", info.local_rank)
+    if device.type == "cuda" and device.index is None:
+        device = torch.device("cuda", info.local_rank if info.enabled else torch.cuda.current_device())
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if info.enabled and not dist.is_initialized():

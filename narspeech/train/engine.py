@@ -70,7 +70,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_bad_steps_in_row": 10,  # stop after this many consecutive non-finite steps
     "max_bad_steps": 100,  # ... or this many in total
     "tensorboard": True,
-    "log_to_stderr": True,  # echo train.log lines on stderr (above the progress bar)
+    "log_to_stderr": True,
+    "ddp_find_unused": False,  # DDP find_unused_parameters: set true for models that skip parameters in some steps  # echo train.log lines on stderr (above the progress bar)
 }
 
 log = logging.getLogger("narspeech.train")
@@ -228,7 +229,8 @@ class _Trainer:
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
-            self.ddp = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None)
+            self.ddp = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None,
+                           find_unused_parameters=bool(tc.get("ddp_find_unused", False)))
         self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], tc.get("optim", {}))
         self.scheduler = build_scheduler(self.optimizer, tc.get("scheduler", {}))
 
@@ -458,7 +460,8 @@ class _Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         clip = float(tc["grad_clip"]) if tc["grad_clip"] else 0.0
         log_every, valid_every, save_every = int(tc["log_interval"]), int(tc["valid_interval"]), int(tc["save_interval"])
-        total = int(tc["max_steps"]) if int(tc["max_steps"]) > 0 else int(tc["max_epochs"]) * self.steps_per_epoch
+        caps = [int(tc["max_steps"]), int(tc["max_epochs"]) * self.steps_per_epoch]
+        total = min(c for c in caps if c > 0)
         bar = progress(total=total, desc="train", unit="step", initial=min(self.step, total)) if self.info.is_main else None
         run_sums: dict[str, torch.Tensor] = {}
         run_n, t_log, steps_log = 0, time.time(), 0
@@ -525,6 +528,8 @@ class _Trainer:
                     if bar is not None:
                         bar.update(1)
 
+                    if self.step % log_every == 0 and not self.info.is_main:
+                        run_sums, run_n = {}, 0
                     if self.step % log_every == 0 and self.info.is_main and run_n:
                         vals = {k: float(v) / run_n for k, v in run_sums.items()}
                         dt = time.time() - t_log
