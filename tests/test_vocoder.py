@@ -110,3 +110,10 @@ def test_griffin_lim_on_cuda_matches_cpu_quality(shared_data):
     out = GriffinLim(CFG16, n_iter=32, device="cuda")(batch.cuda(), lengths)
     l1, sc = _round_trip_scores(mels, out)
     assert l1 < 0.15 and sc < 0.12, (l1, sc)
+
+
+def test_very_short_outputs_do_not_crash():
+    """An untrained AR teacher may stop after one frame; GL must still return (empty) audio."""
+    gl = GriffinLim(CFG16, n_iter=2)
+    out = gl(torch.full((2, 3, 80), -5.0), torch.tensor([3, 1]))
+    assert [len(o) for o in out] == [2 * CFG16.hop_length, 0]

@@ -1,6 +1,54 @@
 """`narspeech bench` commands."""
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 app = typer.Typer(help="bench commands.", no_args_is_help=True)
+
+
+@app.command("tts")
+def tts(
+    student: Path = typer.Option(..., "--student", help="Exp dir of the FastSpeech (2) model."),
+    teacher: Optional[Path] = typer.Option(None, "--teacher", help="Exp dir of the autoregressive teacher (for the speed-up)."),
+    text: Path = typer.Option(..., "--text", help="Sentences to synthesize, one per line."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    batch_sizes: str = typer.Option("1,all", "--batch-sizes", help="Comma-separated batch sizes; `all` = every sentence in one batch."),
+    repeat: int = typer.Option(3, "--repeat", help="Timed runs per setting (after the warm-up)."),
+    warmup: int = typer.Option(1, "--warmup", help="Untimed warm-up runs of the first batch."),
+    gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations in the end-to-end timing."),
+    no_vocoder: bool = typer.Option(False, "--no-vocoder", help="Time mel generation only."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the results JSON here (and the table beside it as .md)."),
+) -> None:
+    """Time FastSpeech 2 against its AR teacher: mel and end-to-end (text → wav) seconds, RTF, speed-up, at batch 1 and full batch.
+
+    Example: narspeech bench tts --student exp/arctic_fastspeech2 --teacher exp/arctic_teacher --text sentences.txt --batch-sizes 1,16 --out exp/bench_tts.json
+    """
+    import json
+
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write
+    from narspeech.tts.speed import benchmark_tts, markdown_table
+    from narspeech.tts.synthesize import read_sentences
+
+    sentences = [s for _, s in read_sentences(text) if s]
+    if not sentences:
+        raise NarspeechError("no sentences", path=text)
+    try:
+        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    if not sizes or any(b < 0 for b in sizes):
+        raise NarspeechError(f"--batch-sizes must be positive integers or `all`, got {batch_sizes!r}")
+    result = benchmark_tts(str(student), None if teacher is None else str(teacher), sentences, device=device, batch_sizes=sizes,
+                           repeat=repeat, warmup=warmup, vocoder=None if no_vocoder else "griffin-lim",
+                           vocoder_options={"n_iter": gl_iters})
+    table = markdown_table(result)
+    if out is not None:
+        with atomic_write(out) as f:
+            json.dump(result, f, indent=1)
+        with atomic_write(out.with_suffix(".md")) as f:
+            f.write(table)
+    typer.echo(table, nl=False)
