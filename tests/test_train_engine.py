@@ -262,3 +262,25 @@ def test_bf16_training_on_cuda_learns(tmp_path):
              optim={"lr": 2e-2}, scheduler={"name": "warmup", "warmup_steps": 5}), model, train, valid, toy_collate, tmp_path / "exp")
     assert "amp bf16" in (tmp_path / "exp" / "train.log").read_text()
     assert _valid_loss(model.cpu(), valid) < 0.2 * before
+
+
+class _BadItem(ToySeqDataset):
+    def __getitem__(self, i):
+        if i == 3:
+            raise NarspeechError("corrupt features", utt=self.keys[i], path="dump/train/feats.scp")
+        return super().__getitem__(i)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_dataset_error_in_a_worker_stays_one_clean_line(tmp_path, workers):
+    with pytest.raises(NarspeechError) as ei:
+        fit(_cfg(num_workers=workers), _model(), _BadItem(24, seed=0), None, toy_collate, tmp_path / "exp")
+    assert str(ei.value) == "dump/train/feats.scp: utterance toy0003: corrupt features"
+
+
+def test_max_steps_alone_is_not_capped_by_an_epoch_default(tmp_path):
+    train, _ = _data()
+    fit(_cfg(max_steps=40, max_epochs=0, accum_grad=1, valid_interval=0), _model(), train, None, toy_collate, tmp_path / "exp")
+    ck = load_checkpoint(tmp_path / "exp" / "last.pt")
+    assert ck["step"] == 40 and ck["epoch"] == 7 and ck["global_batches_in_epoch"] == 5  # 8 epochs of 5 batches
+    assert yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["train"]["max_epochs"] == 0

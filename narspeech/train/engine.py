@@ -52,7 +52,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "seed": 1,
     "device": "auto",
     "amp": "bf16",  # bf16 | fp16 | fp32 (true = bf16, false = fp32); CUDA only, CPU runs fp32
-    "max_epochs": 100,
+    "max_epochs": 0,  # 0 = no limit (max_steps decides); both 0 -> 100 epochs
     "max_steps": 0,  # optimizer updates; 0 = no limit (max_epochs decides)
     "batch_bins": 20000,  # max padded size (max_len * batch size) of one batch, in the dataset's length unit
     "max_batch_size": 0,  # 0 = no cap
@@ -96,7 +96,7 @@ def resolve_config(cfg: dict) -> dict:
         if int(tc[key]) <= 0:
             raise NarspeechError(f"train.{key} must be a positive integer, got {tc[key]!r}")
     if int(tc["max_steps"]) <= 0 and int(tc["max_epochs"]) <= 0:
-        raise NarspeechError("set train.max_steps or train.max_epochs to a positive number")
+        tc["max_epochs"] = 100
     if tc["best_mode"] not in ("min", "max"):
         raise NarspeechError(f"train.best_mode must be min or max, got {tc['best_mode']!r}")
     return out
@@ -133,6 +133,19 @@ def to_device(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, (list, tuple)):
         return type(batch)(to_device(v, device) for v in batch)
     return batch
+
+
+def _iterate(loader):
+    """Iterate a DataLoader; a NarspeechError raised in a worker comes back as the original one line
+    (the DataLoader re-raises it with the worker's traceback folded into the message)."""
+    try:
+        yield from loader
+    except NarspeechError as e:
+        msg = str(e)
+        if msg.startswith("Caught NarspeechError"):
+            tail = [l for l in msg.splitlines() if l.strip()][-1]
+            raise NarspeechError(tail.split("NarspeechError: ", 1)[-1]) from None
+        raise
 
 
 def _check_dataset(ds, name: str) -> None:
@@ -394,7 +407,7 @@ class _Trainer:
         sums: dict[str, float] = {}
         count = 0
         try:
-            for i, batch in enumerate(self._loader(self.valid_set, sampler)):
+            for i, batch in enumerate(_iterate(self._loader(self.valid_set, sampler))):
                 batch = to_device(batch, self.device)
                 with self._autocast():
                     loss, stats = self.model(batch)
@@ -474,7 +487,7 @@ class _Trainer:
                 n_rank = len(batches)
                 group: list[list[int]] = []
                 bad_loss = torch.zeros((), device=self.device)
-                for batch in self._loader(self.train_set, self.sampler):
+                for batch in _iterate(self._loader(self.train_set, self.sampler)):
                     idx = batches[self.pos]
                     group_start = self.pos - len(group)
                     group_size = min(self.accum, n_rank - group_start)
