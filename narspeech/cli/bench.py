@@ -52,3 +52,33 @@ def tts(
         with atomic_write(out.with_suffix(".md")) as f:
             f.write(table)
     typer.echo(table, nl=False)
+
+
+@app.command("train")
+def train(
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    batch_sizes: Optional[str] = typer.Option(None, "--batch-sizes", help="Comma-separated batch sizes (default 16,32 on CUDA, 1,2 on CPU)."),
+    precisions: Optional[str] = typer.Option(None, "--precisions", help="Comma-separated: bf16,fp32 (default both on CUDA; CPU runs fp32 only)."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Timed updates per setting (default 30 on CUDA, 3 on CPU)."),
+    warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed updates first (default 5 on CUDA, 1 on CPU)."),
+    num_workers: int = typer.Option(2, "--num-workers", help="DataLoader workers."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the results JSON here."),
+) -> None:
+    """Training throughput (steps/s, frames/s) and peak GPU memory of the engine on a FastSpeech-sized reference model, per batch size and precision.
+
+    Example: narspeech bench train --device cuda --batch-sizes 16,32 --out exp/bench_train.json
+    """
+    import json
+
+    from narspeech.fileio import atomic_write
+    from narspeech.train.bench import bench_train, format_results
+
+    sizes = tuple(int(b) for b in batch_sizes.split(",")) if batch_sizes else None
+    precs = tuple(p.strip() for p in precisions.split(",")) if precisions else None
+    res = bench_train(device=device, batch_sizes=sizes, precisions=precs, steps=steps, warmup=warmup, num_workers=num_workers)
+    if res and res[0]["peak_mem_gib"] is None:
+        typer.echo("CPU run: fp32 only (bf16 autocast is CUDA-only in narspeech); no GPU memory to report.", err=True)
+    typer.echo(format_results(res))
+    if out is not None:
+        with atomic_write(out) as f:
+            json.dump(res, f, indent=1)
