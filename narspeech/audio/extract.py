@@ -1,0 +1,297 @@
+"""The batched feature dump: DATA/wav.scp → DUMP/{feats,f0,energy}.{ark,scp}, utt2num_frames, feats.yaml.
+
+Decoding and resampling run in worker processes (a torch DataLoader over length-sorted
+batches); log-mel, F0 and energy are computed per padded batch on the device, each
+utterance's frames cut to ``1 + n_samples // hop``. Outputs are written under temporary
+names and renamed at the end; stale scp files and stats are removed first, so an
+interrupted run leaves nothing a later stage would trust.
+
+Sample rate: taken from the first file unless the config sets ``sample_rate``. Every
+file is resampled to it. Downsampling is always allowed. Upsampling is allowed only
+while the file's Nyquist frequency still covers the mel range (``file_rate / 2 >=
+fmax``): then no mel band is empty (e.g. 16 kHz audio in a 22.05 kHz, 0–8 kHz setup);
+otherwise it is an error naming the utterance. Rates below 8 kHz are unsupported.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from narspeech.audio.features import MIN_SAMPLE_RATE, FeatureConfig, compute_features
+from narspeech.audio.io import audio_info, load_audio, resolve_entry
+from narspeech.config import save_config
+from narspeech.device import resolve_device
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path, read_table, write_table
+from narspeech.progress import progress
+
+OUTPUT_NAMES = ("feats", "f0", "energy")
+STALE = ("feats.scp", "f0.scp", "energy.scp", "utt2num_frames", "feats.yaml", "stats.npz", "skipped")
+
+
+@dataclass
+class Utterance:
+    utt: str
+    entry: str  # resolved path or `cmd |`
+    rate: int
+    seconds: float
+
+
+@dataclass
+class ExtractResult:
+    """What a dump run did: utterances written, audio seconds, wall time, what was skipped."""
+
+    dump_dir: Path
+    config: FeatureConfig
+    num_utts: int
+    audio_seconds: float
+    wall_seconds: float
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def realtime_factor(self) -> float:
+        """Seconds of audio per second of wall time (× real time)."""
+        return self.audio_seconds / max(self.wall_seconds, 1e-9)
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def read_wav_scp(data_dir: str | Path, base: str | Path | None = None, limit: int | None = None) -> dict[str, str]:
+    """DATA/wav.scp as ``utt -> entry``, relative paths resolved against `base` (else kept as
+    written, i.e. relative to the working directory, as in Kaldi). Segments are not supported."""
+    data_dir = Path(data_dir)
+    if (data_dir / "segments").exists():
+        raise NarspeechError("segments files are not supported: cut the recordings into utterances first", path=data_dir / "segments")
+    table = read_table(data_dir / "wav.scp")
+    if not table:
+        raise NarspeechError("no utterances", path=data_dir / "wav.scp")
+    items = list(table.items())[: limit if limit else None]
+    return {utt: resolve_entry(entry, base) for utt, entry in items}
+
+
+def probe(entries: Mapping[str, str], utt2dur: Mapping[str, str] | None = None, *, skip_bad: bool = False, skipped: dict[str, str] | None = None) -> list[Utterance]:
+    """Rate and duration of every utterance from file headers (pipes are decoded unless
+    utt2dur gives their duration). Unreadable files raise, or with `skip_bad` land in `skipped`."""
+    out = []
+    for utt, entry in progress(entries.items(), total=len(entries), desc="probe audio", unit="utt"):
+        try:
+            if entry.endswith("|") and utt2dur and utt in utt2dur:
+                rate, seconds = audio_info(entry, utt=utt)[0], float(utt2dur[utt])
+            else:
+                rate, seconds = audio_info(entry, utt=utt)
+            out.append(Utterance(utt, entry, rate, seconds))
+        except NarspeechError as e:
+            if not skip_bad:
+                raise
+            if skipped is not None:
+                skipped[utt] = str(e)
+    return out
+
+
+def resolve_config(options: Mapping[str, Any] | FeatureConfig | None, first_rate: int) -> FeatureConfig:
+    """Feature config from user options: rate defaults (:meth:`FeatureConfig.for_rate`) for
+    ``options['sample_rate']`` or else the first file's rate, then the options on top."""
+    if isinstance(options, FeatureConfig):
+        return options
+    opts = dict(options or {})
+    rate = opts.pop("sample_rate", None) or first_rate
+    return FeatureConfig.for_rate(int(rate), **opts)
+
+
+def check_rate(u: Utterance, cfg: FeatureConfig) -> None:
+    """Raise for a file rate the configured features cannot be computed from (module docstring)."""
+    if u.rate < MIN_SAMPLE_RATE:
+        raise NarspeechError(f"sample rate {u.rate} Hz is below the supported minimum {MIN_SAMPLE_RATE} Hz", utt=u.utt, path=u.entry)
+    if u.rate < cfg.sample_rate and u.rate / 2 < cfg.fmax:
+        raise NarspeechError(
+            f"sample rate {u.rate} Hz cannot be upsampled to {cfg.sample_rate} Hz: its band ends at {u.rate / 2:g} Hz, "
+            f"below fmax {cfg.fmax:g} Hz (set sample_rate={u.rate} or fmax<={u.rate / 2:g})",
+            utt=u.utt,
+            path=u.entry,
+        )
+
+
+def make_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
+    """Length-sorted batches (longest first) whose padded size, count × longest, stays
+    within `batch_seconds` (a longer single utterance gets a batch of its own)."""
+    order = sorted(range(len(seconds)), key=lambda i: -seconds[i])
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur and (len(cur) + 1) * seconds[cur[0]] > batch_seconds:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+# --------------------------------------------------------------------------- loading
+
+
+class _AudioSet(torch.utils.data.Dataset):
+    """Decodes and resamples one utterance; returns the error instead of raising, so
+    the main process can name the utterance (DataLoader would wrap the exception)."""
+
+    def __init__(self, utts: list[Utterance], sample_rate: int):
+        self.utts, self.sample_rate = utts, sample_rate
+
+    def __len__(self) -> int:
+        return len(self.utts)
+
+    def __getitem__(self, i: int):
+        u = self.utts[i]
+        try:
+            wav, _ = load_audio(u.entry, utt=u.utt, target_sr=self.sample_rate)
+            if not np.isfinite(wav).all():
+                raise NarspeechError("audio contains NaN or infinite samples", utt=u.utt, path=u.entry)
+            return i, wav, None
+        except NarspeechError as e:
+            return i, None, (e.message, e.path or u.entry)
+
+
+def _collate(items):
+    good = [(i, w) for i, w, err in items if err is None]
+    errors = [(i, err) for i, _, err in items if err is not None]
+    lengths = torch.tensor([len(w) for _, w in good], dtype=torch.long)
+    wav = torch.zeros((len(good), int(lengths.max()) if good else 0), dtype=torch.float32)
+    for row, (_, w) in enumerate(good):
+        wav[row, : len(w)] = torch.from_numpy(w)
+    return [i for i, _ in good], wav, lengths, errors
+
+
+def _worker_init(_):
+    torch.set_num_threads(1)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+class _ArkWriter:
+    """Appends float32 matrices to an open ark; remembers ``utt -> final_path:offset``."""
+
+    def __init__(self, f, final_path: Path):
+        self.f, self.final, self.scp = f, final_path, {}
+
+    def write(self, utt: str, array: np.ndarray) -> None:
+        import kaldiio
+
+        start = self.f.tell()
+        kaldiio.save_ark(self.f, {utt: np.ascontiguousarray(array, dtype=np.float32)})
+        self.scp[utt] = f"{self.final}:{start + len(utt.encode('utf-8')) + 1}"
+
+
+def _remove_stale(dump_dir: Path) -> None:
+    for name in STALE:
+        with contextlib.suppress(FileNotFoundError):
+            (dump_dir / name).unlink()
+
+
+def default_batch_seconds(device: torch.device) -> float:
+    """Padded seconds of audio per batch: larger on GPU (the Viterbi loop is per frame)."""
+    return 1200.0 if device.type == "cuda" else 120.0
+
+
+def extract_dump(
+    data_dir: str | Path,
+    dump_dir: str | Path,
+    options: Mapping[str, Any] | FeatureConfig | None = None,
+    *,
+    device: str = "auto",
+    jobs: int = 2,
+    batch_seconds: float | None = None,
+    skip_bad: bool = False,
+    base: str | Path | None = None,
+    limit: int | None = None,
+) -> ExtractResult:
+    """Compute and write the feature dump of a Kaldi data dir (module docstring).
+
+    `options`: FeatureConfig fields (e.g. from feats.yaml and ``--set``); `jobs`: decoding
+    worker processes (0 = in this process); `limit`: only the first N utterances.
+    """
+    t0 = time.perf_counter()
+    data_dir, dump_dir = Path(data_dir), Path(dump_dir)
+    dev = resolve_device(device)
+    entries = read_wav_scp(data_dir, base, limit)
+    utt2dur = read_table(data_dir / "utt2dur") if (data_dir / "utt2dur").is_file() else None
+    skipped: dict[str, str] = {}
+    utts = probe(entries, utt2dur, skip_bad=skip_bad, skipped=skipped)
+    if not utts:
+        raise NarspeechError("no readable audio (all utterances skipped)", path=data_dir / "wav.scp")
+    cfg = resolve_config(options, utts[0].rate)
+    kept = []
+    for u in utts:
+        try:
+            check_rate(u, cfg)
+            kept.append(u)
+        except NarspeechError as e:
+            if not skip_bad:
+                raise
+            skipped[u.utt] = str(e)
+    utts = kept
+    batches = make_batches([u.seconds for u in utts], batch_seconds or default_batch_seconds(dev))
+
+    dump_dir.mkdir(parents=True, exist_ok=True)
+    _remove_stale(dump_dir)
+    loader = torch.utils.data.DataLoader(
+        _AudioSet(utts, cfg.sample_rate),
+        batch_sampler=batches,
+        num_workers=max(0, int(jobs)),
+        collate_fn=_collate,
+        worker_init_fn=_worker_init if jobs else None,
+        pin_memory=dev.type == "cuda",
+        prefetch_factor=4 if jobs else None,
+    )
+    num_frames: dict[str, str] = {}
+    audio_seconds = 0.0
+    total = sum(u.seconds for u in utts)
+    with contextlib.ExitStack() as stack:
+        writers = {}
+        for name in OUTPUT_NAMES:
+            final = (dump_dir / f"{name}.ark").resolve()
+            tmp = stack.enter_context(atomic_path(final))
+            writers[name] = _ArkWriter(stack.enter_context(open(tmp, "wb")), final)
+        bar = stack.enter_context(progress(total=round(total, 1), desc=f"features {data_dir.name}", unit="s"))
+        with torch.inference_mode():
+            for idx, wav, lengths, errors in loader:
+                for i, (message, path) in errors:
+                    err = NarspeechError(message, utt=utts[i].utt, path=path)
+                    if not skip_bad:
+                        raise err
+                    skipped[utts[i].utt] = str(err)
+                    bar.update(round(utts[i].seconds, 1))
+                if not idx:
+                    continue
+                feats = compute_features(wav.to(dev, non_blocking=True), lengths.to(dev), cfg)
+                for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), feats.unbatch()):
+                    utt = utts[i].utt
+                    writers["feats"].write(utt, mel)
+                    writers["f0"].write(utt, f0)
+                    writers["energy"].write(utt, en)
+                    num_frames[utt] = str(mel.shape[0])
+                    audio_seconds += n / cfg.sample_rate
+                bar.update(round(sum(utts[i].seconds for i in idx), 1))
+                bar.set_postfix_str(f"{audio_seconds / max(time.perf_counter() - t0, 1e-9):.0f}x RT")
+        if not num_frames:
+            raise NarspeechError("no utterance could be processed (all skipped)", path=data_dir / "wav.scp")
+        for w in writers.values():
+            w.f.close()
+    for name, w in writers.items():
+        write_table(dump_dir / f"{name}.scp", w.scp)
+    write_table(dump_dir / "utt2num_frames", num_frames)
+    save_config(cfg.to_dict(), dump_dir / "feats.yaml")
+    if skipped:
+        write_table(dump_dir / "skipped", {u: " ".join(msg.split()) for u, msg in skipped.items()})
+    return ExtractResult(dump_dir, cfg, len(num_frames), audio_seconds, time.perf_counter() - t0, skipped)
+
