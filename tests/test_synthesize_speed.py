@@ -52,8 +52,9 @@ def test_benchmark_rows_rtf_and_speedup(tmp_path):
     assert s1["e2e"]["mean"] > s1["mel"]["mean"]  # the vocoder is inside end-to-end
     speed = {s["batch_size"]: s for s in res["speedup"]}
     assert speed[1]["mel"] > 1.5 and speed[3]["mel"] > 1.5  # sequential frames cost more than one pass
+    assert speed[1]["mel_rtf"] > 1.5 and speed[1]["e2e"] > 1.0
     table = markdown_table(res)
-    assert "| student | stub | 1 |" in table and "speed-up" in table
+    assert "| student | stub | 1 |" in table and "Speed-up" in table
 
 
 def test_bench_tts_cli_with_real_models(tmp_path):
@@ -80,4 +81,4 @@ def test_bench_tts_cli_with_real_models(tmp_path):
     res = json.loads(out.read_text())
     assert {(x["model"], x["batch_size"]) for x in res["rows"]} == {("student", 1), ("student", 2), ("teacher", 1), ("teacher", 2)}
     assert {x["model_type"] for x in res["rows"]} == {"fastspeech2", "transformer_tts"}
-    assert len(res["speedup"]) == 2 and out.with_suffix(".md").is_file() and "speed-up" in r.output
+    assert len(res["speedup"]) == 2 and out.with_suffix(".md").is_file() and "Speed-up" in r.output

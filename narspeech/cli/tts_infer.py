@@ -68,8 +68,8 @@ def evaluate(
 
     r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad)
     m, f, c, v = r["mcd_db"], r["f0_rmse_hz"], r["f0_rmse_cents"], r["vde"]
-    typer.echo(f"{r['utterances']} utterances: MCD {m['mean']:.3f} ± {m['std']:.3f} dB, F0 RMSE {f['mean']:.2f} Hz "
-               f"({c['mean']:.1f} cents), VDE {100 * v['mean']:.1f} %"
+    f0 = f"F0 RMSE {f['mean']:.2f} Hz ({c['mean']:.1f} cents)" if f["n"] else "F0 RMSE n/a (no frame pair voiced in both)"
+    typer.echo(f"{r['utterances']} utterances: MCD {m['mean']:.3f} ± {m['std']:.3f} dB, {f0}, VDE {100 * v['mean']:.1f} %"
                + (f"; {len(r['missing_synth'])} references without synthesis" if r["missing_synth"] else "")
                + f" -> {out or synth / 'results.json'}")
 

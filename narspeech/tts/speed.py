@@ -10,7 +10,8 @@ For each model and batch size the same sentences are synthesised ``repeat`` time
 Reported per row: total seconds (mean over repeats, and min), latency per sentence,
 real-time factor (compute seconds / seconds of audio produced; < 1 is faster than real
 time) and the speed-up of the student over the teacher at the same batch size (teacher
-seconds / student seconds, as in the FastSpeech papers' latency comparisons). Batch 1
+seconds / student seconds, as in the FastSpeech papers' latency comparisons; also as a
+ratio of RTFs, which stays fair when the two produce different lengths). Batch 1
 gives the latency a single request sees; the full batch gives throughput.
 """
 from __future__ import annotations
@@ -111,9 +112,11 @@ def benchmark_loaded(models: dict[str, LoadedModel], sentences: Sequence[str], *
             s, t = by.get(("student", b)), by.get(("teacher", b))
             if s is None or t is None:
                 continue
-            entry = {"batch_size": b, "mel": t["mel"]["mean"] / s["mel"]["mean"]}
+            # time ratio (the papers' latency speed-up) and RTF ratio (fair when output lengths differ)
+            entry = {"batch_size": b, "mel": t["mel"]["mean"] / s["mel"]["mean"], "mel_rtf": t["mel_rtf"] / s["mel_rtf"]}
             if "e2e" in s and "e2e" in t:
                 entry["e2e"] = t["e2e"]["mean"] / s["e2e"]["mean"]
+                entry["e2e_rtf"] = t["e2e_rtf"] / s["e2e_rtf"]
             speedups.append(entry)
     dev = next(iter(models.values())).device
     return {
@@ -159,7 +162,9 @@ def markdown_table(result: dict) -> str:
         lines.append(f"| {r['model']} | {r['model_type']} | {r['batch_size']} | {r['audio_seconds']:.1f} | {r['mel']['mean']:.3f} | "
                      f"{r['mel_rtf']:.4f} | {1000 * r['mel_latency_per_sentence']:.1f} | {e2e} |")
     if result["speedup"]:
-        lines += ["", "| batch | speed-up mel (teacher/student) | speed-up e2e |", "| ---: | ---: | ---: |"]
+        lines += ["", "Speed-up of the student over the teacher (teacher / student; RTF ratio in brackets):", "",
+                  "| batch | mel | end-to-end |", "| ---: | ---: | ---: |"]
         for s in result["speedup"]:
-            lines.append(f"| {s['batch_size']} | {s['mel']:.1f}× | " + (f"{s['e2e']:.1f}×" if "e2e" in s else "–") + " |")
+            e2e = f"{s['e2e']:.1f}× ({s['e2e_rtf']:.1f}×)" if "e2e" in s else "–"
+            lines.append(f"| {s['batch_size']} | {s['mel']:.1f}× ({s['mel_rtf']:.1f}×) | {e2e} |")
     return "\n".join(lines) + "\n"
