@@ -161,14 +161,25 @@ class _AudioSet(torch.utils.data.Dataset):
             return i, None, (e.message, e.path or u.entry)
 
 
-def _collate(items):
-    good = [(i, w) for i, w, err in items if err is None]
-    errors = [(i, err) for i, _, err in items if err is not None]
-    lengths = torch.tensor([len(w) for _, w in good], dtype=torch.long)
-    wav = torch.zeros((len(good), int(lengths.max()) if good else 0), dtype=torch.float32)
-    for row, (_, w) in enumerate(good):
-        wav[row, : len(w)] = torch.from_numpy(w)
-    return [i for i, _ in good], wav, lengths, errors
+class _Collate:
+    """Pads a batch; with a config (CPU runs), also computes its features right here in
+    the worker process, so `jobs` workers give `jobs`-way parallelism, one thread each."""
+
+    def __init__(self, cfg: FeatureConfig | None = None):
+        self.cfg = cfg
+
+    def __call__(self, items):
+        good = [(i, w) for i, w, err in items if err is None]
+        errors = [(i, err) for i, _, err in items if err is not None]
+        lengths = torch.tensor([len(w) for _, w in good], dtype=torch.long)
+        wav = torch.zeros((len(good), int(lengths.max()) if good else 0), dtype=torch.float32)
+        for row, (_, w) in enumerate(good):
+            wav[row, : len(w)] = torch.from_numpy(w)
+        idx = [i for i, _ in good]
+        if self.cfg is None or not good:
+            return idx, wav, lengths, errors
+        with torch.inference_mode():
+            return idx, compute_features(wav, lengths, self.cfg).unbatch(), lengths, errors
 
 
 def _worker_init(_):
@@ -244,11 +255,12 @@ def extract_dump(
 
     dump_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale(dump_dir)
+    in_workers = dev.type == "cpu" and jobs > 0
     loader = torch.utils.data.DataLoader(
         _AudioSet(utts, cfg.sample_rate),
         batch_sampler=batches,
         num_workers=max(0, int(jobs)),
-        collate_fn=_collate,
+        collate_fn=_Collate(cfg if in_workers else None),
         worker_init_fn=_worker_init if jobs else None,
         pin_memory=dev.type == "cuda",
         prefetch_factor=4 if jobs else None,
@@ -264,7 +276,7 @@ def extract_dump(
             writers[name] = _ArkWriter(stack.enter_context(open(tmp, "wb")), final)
         bar = stack.enter_context(progress(total=round(total, 1), desc=f"features {data_dir.name}", unit="s"))
         with torch.inference_mode():
-            for idx, wav, lengths, errors in loader:
+            for idx, wav, lengths, errors in loader:  # wav: features already, when computed in workers
                 for i, (message, path) in errors:
                     err = NarspeechError(message, utt=utts[i].utt, path=path)
                     if not skip_bad:
@@ -273,8 +285,9 @@ def extract_dump(
                     bar.update(round(utts[i].seconds, 1))
                 if not idx:
                     continue
-                feats = compute_features(wav.to(dev, non_blocking=True), lengths.to(dev), cfg)
-                for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), feats.unbatch()):
+                if not in_workers:
+                    wav = compute_features(wav.to(dev, non_blocking=True), lengths.to(dev), cfg).unbatch()
+                for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), wav):
                     utt = utts[i].utt
                     writers["feats"].write(utt, mel)
                     writers["f0"].write(utt, f0)

@@ -118,6 +118,14 @@ def viterbi_voiced(log_obs_v: torch.Tensor, log_obs_u: torch.Tensor, n_frames: t
     padding frames). Each row's path ends at its own last frame, so padding never
     influences a real frame.
     """
+    if log_obs_v.device.type == "cpu" and torch.get_num_threads() > 1:
+        # one small step per frame: extra threads only add synchronisation (15x slower on a busy machine)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            return viterbi_voiced(log_obs_v, log_obs_u, n_frames, half, switch_prob)
+        finally:
+            torch.set_num_threads(threads)
     b, t_max, p = log_obs_v.shape
     dev = log_obs_v.device
     width = 2 * half + 1

@@ -1,6 +1,68 @@
-"""`narspeech feats` commands."""
+"""`narspeech feats` commands: extract log-mel / F0 / energy dumps, global statistics."""
 from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
-app = typer.Typer(help="feats commands.", no_args_is_help=True)
+app = typer.Typer(help="Features: log-mel, F0 and energy dumps (kaldiio ark/scp), normalisation statistics.", no_args_is_help=True)
+
+
+@app.command("extract")
+def extract(
+    data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp (utt2dur is used for `cmd |` entries when present)."),
+    dump: Path = typer.Argument(..., help="Output dir: feats/f0/energy .ark+.scp, utt2num_frames, feats.yaml."),
+    config: Optional[Path] = typer.Option(None, "--config", help="YAML of feature options (sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, f0_min, f0_max, …)."),
+    overrides: List[str] = typer.Option([], "--set", help="Override one option: --set hop_length=256 (repeatable)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes decoding/resampling audio (0: in the main process)."),
+    batch_seconds: Optional[float] = typer.Option(None, "--batch-seconds", help="Padded audio seconds per batch (default 120 on CPU, 1200 on CUDA)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip missing/corrupt/empty audio, list it in DUMP/skipped, and go on."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Resolve relative wav.scp paths against this folder (default: the working directory)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N utterances."),
+) -> None:
+    """Compute log-mel, F0 and energy for every utterance of DATA into DUMP, in length-sorted batches.
+
+    The sample rate is the first file's unless set; other defaults follow it (see
+    narspeech.audio.features). Files are resampled to it; upsampling is allowed only while
+    the file still covers fmax.
+
+    Example: narspeech feats extract data/train dump/train --config conf/feats.yaml --set hop_length=256 --device auto --jobs 4
+    """
+    from narspeech.audio.extract import extract_dump
+    from narspeech.config import load_config
+
+    options = load_config(config, overrides)
+    if isinstance(options.get("feats"), dict):  # a recipe config with a `feats:` section
+        options = options["feats"]
+    res = extract_dump(data, dump, options, device=device, jobs=jobs, batch_seconds=batch_seconds, skip_bad=skip_bad, base=base, limit=limit)
+    typer.echo(
+        f"{dump}: {res.num_utts} utterances, {res.audio_seconds / 3600:.2f} h of audio at {res.config.sample_rate} Hz "
+        f"in {res.wall_seconds:.1f} s ({res.realtime_factor:.0f}x real time)"
+    )
+    if res.skipped:
+        typer.echo(f"skipped {len(res.skipped)} utterance(s) (listed in {dump / 'skipped'}):", err=True)
+        for utt, why in res.skipped.items():
+            typer.echo(f"  {utt}: {why}", err=True)
+
+
+@app.command("stats")
+def stats(
+    dump: Path = typer.Argument(..., help="A dump dir written by `narspeech feats extract`."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Output .npz (default DUMP/stats.npz)."),
+) -> None:
+    """Global mean/std of log-mel (per bin), F0 (voiced frames, Hz) and energy, for normalisation.
+
+    Example: narspeech feats stats dump/train --out dump/train/stats.npz
+    """
+    from narspeech.audio.stats import compute_stats, save_stats
+
+    out = out or dump / "stats.npz"
+    st = compute_stats(dump)
+    save_stats(st, out)
+    typer.echo(
+        f"{out}: {int(st['num_utts'])} utterances, {int(st['mel_count'])} frames ({int(st['f0_count'])} voiced); "
+        f"F0 {float(st['f0_mean']):.1f} ± {float(st['f0_std']):.1f} Hz, energy {float(st['energy_mean']):.2f} ± {float(st['energy_std']):.2f}, "
+        f"log-mel mean {float(st['mel_mean'].mean()):.2f}"
+    )
