@@ -82,3 +82,30 @@ def train(
     if out is not None:
         with atomic_write(out) as f:
             json.dump(res, f, indent=1)
+
+
+@app.command("feats")
+def feats(
+    data: Path = typer.Argument(..., help="Kaldi data dir (wav.scp) to dump, e.g. ../shared/data/arctic_fb/train."),
+    base: Optional[Path] = typer.Option(None, "--base", help="Folder that relative wav.scp paths are relative to (guessed: DATA or its parent)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    jobs: int = typer.Option(2, "--jobs", "-j", help="Decoding worker processes."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Dump only the first N utterances."),
+    librosa_limit: int = typer.Option(5, "--librosa-limit", help="Utterances for the librosa load+melspectrogram+pyin loop (0: skip it; pyin is slow)."),
+    batch_seconds: Optional[float] = typer.Option(None, "--batch-seconds", help="Padded audio seconds per batch (default 120 CPU, 1200 CUDA)."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+) -> None:
+    """Time the full feature dump (decode, resample, log-mel, F0, energy, write) in x real time, beside a plain librosa loop.
+
+    Example: narspeech bench feats ../shared/data/arctic_fb/train --base ../shared/data/arctic_fb --jobs 2 --librosa-limit 5 --json exp/bench_feats.json
+    """
+    import json
+
+    from narspeech.audio.benchmark import bench_feats, format_table
+    from narspeech.fileio import atomic_write
+
+    res = bench_feats(data, base=base, device=device, jobs=jobs, limit=limit, librosa_limit=librosa_limit, batch_seconds=batch_seconds)
+    typer.echo(format_table(res), nl=False)
+    if json_out is not None:
+        with atomic_write(json_out) as f:
+            json.dump(res, f, indent=1)
