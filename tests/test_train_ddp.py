@@ -18,9 +18,14 @@ _SCRIPT = """
 import json, sys
 from narspeech.train.engine import fit, seed_everything
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
-cfg, exp = json.loads(sys.argv[1]), sys.argv[2]
+cfg, exp, kill_at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+class Hooks:
+    def on_step_end(self, step, model):
+        if step == kill_at:
+            raise SystemExit("killed at step %d" % step)
 seed_everything(0)
-fit(cfg, ToySeqModel(), ToySeqDataset(24, seed=0), ToySeqDataset(7, seed=1), toy_collate, exp)
+fit(cfg, ToySeqModel(), ToySeqDataset(24, seed=0), ToySeqDataset(7, seed=1), toy_collate, exp,
+    resume=kill_at < 0, hooks=Hooks())
 """
 
 
@@ -29,24 +34,32 @@ def _cfg(accum: int) -> dict:
         "train": {
             "seed": 3, "max_epochs": 3, "batch_bins": 100, "accum_grad": accum, "grad_clip": 0.5,
             "optim": {"name": "adam", "lr": 1e-2}, "scheduler": {"name": "noam", "warmup_steps": 2},
-            "valid_interval": 0, "log_interval": 1, "num_workers": 0, "tensorboard": False,
+            "valid_interval": 0, "save_interval": 1, "log_interval": 1, "num_workers": 0, "tensorboard": False,
         }
     }
 
 
 @pytest.mark.slow
-def test_two_process_ddp_equals_one_process_with_accumulation(tmp_path):
+def test_two_process_ddp_killed_and_resumed_equals_one_process_with_accumulation(tmp_path):
     assert len(make_batches(ToySeqDataset(24, seed=0).lengths, 100)) % 2 == 0  # no wrap-around padding
     script = tmp_path / "ddp_fit.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "NARSPEECH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
         env.pop(k, None)
-    r = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
-         json.dumps(_cfg(accum=1)), str(tmp_path / "ddp")],
-        env=env, capture_output=True, text=True, timeout=300,
-    )
+
+    def torchrun(kill_at: int):
+        return subprocess.run(
+            [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(script),
+             json.dumps(_cfg(accum=1)), str(tmp_path / "ddp"), str(kill_at)],
+            env=env, capture_output=True, text=True, timeout=300,
+        )
+
+    r = torchrun(kill_at=4)  # both ranks stop after update 4, mid-epoch 2 (3 updates per epoch)
+    assert r.returncode != 0 and "killed at step 4" in r.stderr
+    last = load_checkpoint(tmp_path / "ddp" / "last.pt")
+    assert last["step"] == 4 and last["global_batches_in_epoch"] == 2
+    r = torchrun(kill_at=-1)  # resume under torchrun
     assert r.returncode == 0, r.stderr[-3000:]
 
     seed_everything(0)
@@ -66,3 +79,4 @@ def test_two_process_ddp_equals_one_process_with_accumulation(tmp_path):
     assert a == pytest.approx(b, rel=1e-5)
     log = (tmp_path / "ddp" / "train.log").read_text()
     assert log.count("start: step 0") == 1 and "x2" in log  # only rank 0 writes
+    assert "resumed from" in log and "step 4 epoch 1 (batch 1)" in log
