@@ -99,7 +99,7 @@ def test_guided_attention_known_values():
     diag = torch.eye(2)[None]
     anti = torch.tensor([[[0.0, 1.0], [1.0, 0.0]]])
     assert float(guided_attention_loss(diag, torch.tensor([2]), torch.tensor([2]))) == pytest.approx(0.0, abs=1e-6)
-    assert float(guided_attention_loss(anti, torch.tensor([2]), torch.tensor([2]))) == pytest.approx(off / 2, rel=1e-5)
+    assert float(guided_attention_loss(anti, torch.tensor([2]), torch.tensor([2]))) == pytest.approx(off, rel=1e-5)
 
 
 def test_guided_attention_masks_padding():

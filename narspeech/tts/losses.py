@@ -34,16 +34,19 @@ def guided_attention_weights(dec_lengths: torch.Tensor, enc_lengths: torch.Tenso
 
 
 def guided_attention_loss(attn: torch.Tensor, dec_lengths: torch.Tensor, enc_lengths: torch.Tensor, sigma: float = 0.2) -> torch.Tensor:
-    """Mean of A ⊙ W over the valid (t, n) region; `attn` is (B, T_dec, N) or (B, H, T_dec, N)
-    (then averaged over heads too)."""
+    """Guided-attention penalty: for every valid decoder step, the attention mass weighted by W
+    (summed over tokens), averaged over steps (and over heads when `attn` is (B, H, T_dec, N)).
+
+    Tachibana et al. average A ⊙ W over all (t, n) cells, which shrinks the loss as 1/N for
+    a spread-out attention over N tokens; summing over tokens keeps it in [0, 1) whatever the
+    text length (≈ mean W for uniform attention, 0 on the diagonal), so one weight suits all corpora."""
     w = guided_attention_weights(dec_lengths, enc_lengths, sigma)
-    t_ok = torch.arange(w.size(1), device=w.device)[None, :, None] < dec_lengths[:, None, None]
-    n_ok = torch.arange(w.size(2), device=w.device)[None, None, :] < enc_lengths[:, None, None]
-    valid = t_ok & n_ok
-    if attn.dim() == 4:
-        w, valid = w[:, None], valid[:, None]
+    t_ok = torch.arange(w.size(1), device=w.device)[None, :] < dec_lengths[:, None]  # (B, T)
     a = attn[..., : w.size(-2), : w.size(-1)].float()
-    return masked_mean(a * w, valid)
+    if attn.dim() == 4:
+        w, t_ok = w[:, None], t_ok[:, None].expand(-1, attn.size(1), -1)
+    per_step = (a * w).sum(-1)
+    return masked_mean(per_step, t_ok)
 
 
 def stop_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, pos_weight: float) -> torch.Tensor:

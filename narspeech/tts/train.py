@@ -1,0 +1,185 @@
+"""Training the TTS models: set up the experiment directory, datasets and model, then run the
+shared engine (:func:`narspeech.train.engine.fit`).
+
+Every run writes into its exp dir: ``config.yaml`` (resolved; sections ``model`` with every
+option, ``train``, ``text`` {kind, language}, ``feats`` = the dump's FeatureConfig),
+``tokens.txt`` and ``stats.npz`` (copies), and the engine's checkpoints and logs.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from narspeech.config import merge
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path, read_table
+from narspeech.tts.models import build_tts_model, model_defaults
+from narspeech.tts.stats import load_stats
+
+log = logging.getLogger("narspeech.tts")
+
+
+def guess_text_kind(tokens: list[str]) -> str:
+    """`char` when every corpus token is one character, else `phoneme` (used only when the
+    config has no ``text.kind``; a word-level list must be named explicitly)."""
+    body = [t for t in tokens if not (t.startswith("<") and t.endswith(">"))]
+    return "char" if body and all(len(t) == 1 for t in body) else "phoneme"
+
+
+def text_section(cfg: dict, token_list: list[str], data_dir: Path) -> dict:
+    """``text`` {kind, language} for synthesis: from the config, else guessed from the token list
+    and ``DATA/utt2lang`` (first language), else en-us."""
+    text = dict(cfg.get("text") or {})
+    text.setdefault("kind", guess_text_kind(token_list))
+    if "language" not in text:
+        lang = "en-us"
+        if (data_dir / "utt2lang").is_file():
+            langs = list(dict.fromkeys(read_table(data_dir / "utt2lang").values()))
+            lang = langs[0]
+            if len(langs) > 1:
+                log.warning("several languages in %s; text.language set to %s (override with --set text.language=…)",
+                            data_dir / "utt2lang", lang)
+        text["language"] = lang
+    return text
+
+
+def prepare_experiment(cfg: dict, model_type: str, *, tokens: str | Path, train_data: str | Path, train_dump: str | Path,
+                       exp: str | Path, device: str | None = None) -> tuple[dict, object, dict]:
+    """Resolve the config (model defaults, n_tokens, n_mels, text, feats), copy tokens.txt and
+    stats.npz into `exp`. Returns (cfg, TokenList, stats)."""
+    from narspeech.audio.dump import read_dump
+    from narspeech.text.vocab import TokenList
+
+    exp, train_dump = Path(exp), Path(train_dump)
+    cfg = dict(cfg)
+    m = dict(cfg.get("model") or {})
+    m.setdefault("type", model_type)
+    kind = m["type"]
+    allowed = ("transformer_tts",) if model_type == "transformer_tts" else ("fastspeech", "fastspeech2")
+    if kind not in allowed:
+        raise NarspeechError(f"model.type {kind!r} cannot be trained by this command (expected {' or '.join(allowed)})")
+    token_list = TokenList(tokens)
+    feats = read_dump(train_dump).config
+    stats_path = train_dump / "stats.npz"
+    stats = load_stats(stats_path)
+    if stats["mel_mean"].shape[0] != feats.n_mels:
+        raise NarspeechError(f"stats have {stats['mel_mean'].shape[0]} mel bins, the dump {feats.n_mels}", path=stats_path)
+    defaults = model_defaults(kind)
+    unknown = set(m) - set(defaults) - {"type", "n_tokens", "n_mels"}
+    if unknown:
+        raise NarspeechError(f"unknown model option(s) for {kind}: {', '.join(sorted(unknown))}; known: {', '.join(sorted(defaults))}")
+    m = {"type": kind, **merge(defaults, m), "n_tokens": len(token_list), "n_mels": feats.n_mels}
+    cfg["model"] = m
+    cfg["feats"] = feats.to_dict()
+    cfg["text"] = text_section(cfg, token_list.tokens, Path(train_data))
+    cfg["data"] = {"train_data": str(train_data), "train_dump": str(train_dump), "tokens": str(tokens)}
+    cfg.setdefault("train", {})
+    if device is not None:
+        cfg["train"]["device"] = device
+    exp.mkdir(parents=True, exist_ok=True)
+    for src, name in ((Path(tokens), "tokens.txt"), (stats_path, "stats.npz")):
+        if src.resolve() != (exp / name).resolve():
+            with atomic_path(exp / name) as tmp:
+                shutil.copyfile(src, tmp)
+    return cfg, token_list, stats
+
+
+class TeacherHooks:
+    """On validation: all encoder-decoder attention heads of the first valid utterance."""
+
+    def on_valid(self, model, batch, writer, step):
+        from narspeech.tts.plots import add_figure, attention_grid_figure
+
+        if writer is None:
+            return
+        model = getattr(model, "module", model)
+        b = {k: v[:1] for k, v in batch.items() if torch.is_tensor(v)}
+        out = model.teacher_forced(b["tokens"], b["token_lengths"], b["mels"], b["mel_lengths"])
+        s, n = int(out["steps"][0]), int(b["token_lengths"][0])
+        attns = torch.stack([a[0, :, :s, :n] for a in out["attns"]]).float().cpu().numpy()
+        utt = batch.get("utts", ["?"])[0]
+        add_figure(writer, "valid/attention", attention_grid_figure(attns, f"{utt} step {step}"), step)
+        mel = model.stats.denorm_mel(out["after"][0, : int(b["mel_lengths"][0])]).float().cpu().numpy()
+        from narspeech.tts.plots import mel_figure
+
+        add_figure(writer, "valid/mel", mel_figure([mel, b["mels"][0, : mel.shape[0]].cpu().numpy()], ["teacher-forced", "target"]), step)
+
+
+class FastSpeechHooks:
+    """On validation: predicted (own durations) vs target mel of the first valid utterance."""
+
+    def on_valid(self, model, batch, writer, step):
+        from narspeech.tts.plots import add_figure, mel_figure
+
+        if writer is None:
+            return
+        model = getattr(model, "module", model)
+        b = {k: v[:1] for k, v in batch.items() if torch.is_tensor(v)}
+        n = int(b["token_lengths"][0])
+        mels, lengths = model.inference(b["tokens"][:, :n], b["token_lengths"])
+        tgt = b["mels"][0, : int(b["mel_lengths"][0])].cpu().numpy()
+        add_figure(writer, "valid/mel", mel_figure([mels[0, : int(lengths[0])].float().cpu().numpy(), tgt],
+                                                   ["predicted (own durations)", "target"]), step)
+
+
+def _fit(cfg, model, train_set, valid_set, exp, resume, hooks) -> Path:
+    from narspeech.train.engine import fit
+    from narspeech.tts.dataset import collate
+
+    for name, ds in (("train", train_set), ("valid", valid_set)):
+        if ds is not None and ds.dropped:
+            log.warning("%s set: %d utterance(s) left out: %s", name, len(ds.dropped), "; ".join(map(str, ds.dropped[:5])))
+    return fit(cfg, model, train_set, valid_set, collate, exp, resume=resume, hooks=hooks)
+
+
+def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None,
+                  resume: bool = False, device: str | None = None, skip_bad: bool = False) -> Path:
+    """Train the Transformer-TTS teacher; returns the best (or last) checkpoint path."""
+    from narspeech.tts.dataset import TTSDataset
+
+    cfg, token_list, stats = prepare_experiment(cfg, "transformer_tts", tokens=tokens, train_data=train_data,
+                                                train_dump=train_dump, exp=exp, device=device)
+    train_set = TTSDataset(train_data, train_dump, token_list, skip_bad=skip_bad)
+    valid_set = None
+    if valid_data is not None:
+        valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, skip_bad=skip_bad)
+    model = build_tts_model(cfg["model"], stats)
+    return _fit(cfg, model, train_set, valid_set, exp, resume, TeacherHooks())
+
+
+def train_fastspeech(cfg: dict, *, tokens, train_data, train_dump, durations, exp, valid_data=None, valid_dump=None,
+                     valid_durations=None, kd_dump=None, resume: bool = False, device: str | None = None,
+                     skip_bad: bool = False) -> Path:
+    """Train FastSpeech / FastSpeech 2 (``model.type``) on teacher durations; returns the checkpoint path.
+
+    `kd_dump`: the teacher's ``OUT/kd`` folder (its mels replace the recordings' as targets and
+    `durations` must be ``OUT/kd/durations``). Only for ``fastspeech``: FastSpeech 2's pitch and
+    energy come from the recordings, which the teacher's mels do not match frame for frame.
+    """
+    from narspeech.tts.dataset import TTSDataset
+
+    cfg, token_list, stats = prepare_experiment(cfg, "fastspeech2", tokens=tokens, train_data=train_data,
+                                                train_dump=train_dump, exp=exp, device=device)
+    variance = cfg["model"]["type"] == "fastspeech2"
+    if kd_dump is not None and variance:
+        raise NarspeechError("knowledge distillation (--kd-dump) is for model.type fastspeech: FastSpeech 2 learns pitch "
+                             "and energy from the recordings, which the teacher's mels do not match frame for frame")
+    cfg["data"].update(durations=str(durations), kd_dump=None if kd_dump is None else str(kd_dump))
+    train_set = TTSDataset(train_data, train_dump, token_list, durations=durations, kd_dump=kd_dump, variance=variance,
+                           skip_bad=skip_bad)
+    valid_set = None
+    if valid_data is not None:
+        if valid_durations is None:
+            raise NarspeechError("--valid-data needs --valid-durations (run `narspeech tts durations` on the valid set)")
+        valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, durations=valid_durations,
+                               variance=variance, skip_bad=skip_bad)
+    model = build_tts_model(cfg["model"], stats)
+    return _fit(cfg, model, train_set, valid_set, exp, resume, FastSpeechHooks())
+
+
+def _missing(opt: str):
+    raise NarspeechError(f"{opt} is required with the matching --valid-data")
