@@ -282,5 +282,5 @@ def test_max_steps_alone_is_not_capped_by_an_epoch_default(tmp_path):
     train, _ = _data()
     fit(_cfg(max_steps=40, max_epochs=0, accum_grad=1, valid_interval=0), _model(), train, None, toy_collate, tmp_path / "exp")
     ck = load_checkpoint(tmp_path / "exp" / "last.pt")
-    assert ck["step"] == 40 and ck["epoch"] == 7 and ck["global_batches_in_epoch"] == 5  # 8 epochs of 5 batches
+    assert ck["step"] == 40 and ck["epoch"] == 8 and ck["global_batches_in_epoch"] == 0  # 8 epochs of 5 batches
     assert yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["train"]["max_epochs"] == 0

@@ -266,7 +266,7 @@ class _Trainer:
         if info.is_main:
             n_par = sum(p.numel() for p in self.model.parameters())
             self.log(
-                f"start: step {self.step} epoch {self.epoch} (batch {self.pos}); device {device} x{info.world_size}, "
+                f"start: step {self.step} epoch {self.epoch} (batch {self.pos}); device {device} x{info.world_size}, torch {torch.__version__}, "
                 f"amp {self.amp}, seed {self.seed}; {n_par / 1e6:.2f}M parameters; {len(self.train_set)} train items in "
                 f"{len(self.sampler.batches)} batches ({self.steps_per_epoch} updates/epoch/rank); "
                 f"{self.sampler.oversized} items longer than batch_bins"
@@ -433,7 +433,7 @@ class _Trainer:
             metrics = self.validate()
             self.last_metrics, self.last_valid_step = metrics, self.step
             if self.info.is_main:
-                self.log(f"valid step {self.step} epoch {self.epoch}: " + " ".join(f"{k} {v:.5g}" for k, v in metrics.items()) + f" ({time.time() - t0:.1f}s)")
+                self.log(f"valid step {self.step} epoch {self._epoch_progress():.2f}: " + " ".join(f"{k} {v:.5g}" for k, v in metrics.items()) + f" ({time.time() - t0:.1f}s)")
                 if self.writer is not None:
                     for k, v in metrics.items():
                         self.writer.add_scalar(f"valid/{k}", v, self.step)
@@ -463,6 +463,10 @@ class _Trainer:
             "(and raise accum_grad to keep the effective batch)",
             path=self.exp_dir,
         )
+
+    def _epoch_progress(self) -> float:
+        """Epochs done, with the fraction of the current one (for logs)."""
+        return self.epoch + self.pos / max(len(self.sampler), 1)
 
     def _done(self) -> bool:
         ms, me = int(self.tc["max_steps"]), int(self.tc["max_epochs"])
@@ -548,7 +552,7 @@ class _Trainer:
                         dt = time.time() - t_log
                         lr = self.optimizer.param_groups[0]["lr"]
                         self.log(
-                            f"step {self.step} epoch {self.epoch}: " + " ".join(f"{k} {v:.5g}" for k, v in vals.items())
+                            f"step {self.step} epoch {self._epoch_progress():.2f}: " + " ".join(f"{k} {v:.5g}" for k, v in vals.items())
                             + f" lr {lr:.3g} grad_norm {float(gnorm):.3g} {steps_log / max(dt, 1e-9):.2f} steps/s"
                         )
                         if bar is not None:
@@ -569,23 +573,20 @@ class _Trainer:
                         self.hooks.on_step_end(self.step, self.model)
                     if self._done():
                         break
-                else:
-                    # epoch finished (the loop was not broken by max_steps)
+                if self.pos >= n_rank:  # epoch finished (also when max_steps fell on its last batch)
                     self.epoch += 1
                     self.pos = 0
                     if valid_every <= 0:
                         self._validate_and_save()
                     else:
                         self.save_last()
-                    continue
-                break
             if self.last_valid_step != self.step:
                 self._validate_and_save()
         finally:
             if bar is not None:
                 bar.close()
         if self.info.is_main:
-            self.log(f"done: step {self.step}, epoch {self.epoch}, {self.bad_total} skipped updates")
+            self.log(f"done: step {self.step}, epoch {self._epoch_progress():.2f}, {self.bad_total} skipped updates")
         D.barrier(self.info)
         best = self.exp_dir / BEST
         return best if best.is_file() else self.exp_dir / LAST
