@@ -155,6 +155,7 @@ class FeatureConfig:
             problems.append(f"f0_decimate {k} must be >= 1 and divide sample_rate {sr} and hop_length {self.hop_length}")
         if problems:
             raise NarspeechError("bad feature config: " + "; ".join(problems))
+        mel_filterbank(self)  # raises if some mel filter would be empty
 
 
 # --------------------------------------------------------------------------- filters

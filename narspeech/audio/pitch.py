@@ -76,11 +76,12 @@ def _fast_fft_size(n: int) -> int:
     return best
 
 
-def cmnd(frames: torch.Tensor, tau_max: int) -> torch.Tensor:
+def cmnd(frames: torch.Tensor, tau_max: int, return_mean: bool = False):
     """Cumulative-mean-normalised difference d'(τ), τ = 0..tau_max, of frames (..., L).
 
     The integration window is the first ``W = L - tau_max`` samples (YIN eq. 1). Silent
-    frames (energy under 1e-6 in the window) get d' = 1 everywhere (no pitch).
+    frames (energy under 1e-6 in the window) get d' = 1 everywhere (no pitch). With
+    `return_mean`, also the cumulative mean, so that ``d = d' * mean``.
     """
     length = frames.shape[-1]
     win = length - tau_max
@@ -95,11 +96,13 @@ def cmnd(frames: torch.Tensor, tau_max: int) -> torch.Tensor:
     d = (r.mul_(-2.0).add_(e).add_(e[..., :1])).clamp_(min=0.0)
     tau = torch.arange(tau_max + 1, device=frames.device, dtype=frames.dtype)
     csum = torch.cumsum(d, dim=-1)
-    # d'(0) = 1; elsewhere d(τ) / mean(d(1..τ))  (csum includes d(0) = 0)
-    dn = d.mul_(tau).div_(csum.clamp_(min=_TINY))
-    dn[..., 0] = 1.0
     silent = (e[..., :1] < 1e-6) | (csum[..., -1:] <= _TINY)
-    return dn.masked_fill_(silent, 1.0)
+    tau[0] = 1.0
+    cmean = csum.clamp_(min=_TINY).div_(tau)  # mean of d(1..τ) (d(0) = 0 adds nothing)
+    dn = d.div_(cmean)  # d'(τ) = d(τ) / mean(d(1..τ)); d'(0) := 1
+    dn[..., 0] = 1.0
+    dn.masked_fill_(silent, 1.0)
+    return (dn, cmean) if return_mean else dn
 
 
 def _triangle_log_kernel(half: int, device) -> torch.Tensor:
@@ -250,7 +253,7 @@ def estimate_f0(
     half = frame_length // 2
     frames = F.pad(wav, (half, half)).unfold(1, frame_length, hop)[:, :t_max]  # (B, T, L)
 
-    dn = cmnd(frames, tau_max)  # (B, T, tau_max+1)
+    dn, cmean = cmnd(frames, tau_max, return_mean=True)  # (B, T, tau_max+1)
     y = dn[..., tau_min : tau_max + 1]  # candidate lags
     # troughs: y[k] < y[k-1] and y[k] <= y[k+1]; the first lag if below its neighbour
     trough = torch.zeros_like(y, dtype=torch.bool)
@@ -272,9 +275,11 @@ def estimate_f0(
     mass = mass + is_low * (no_trough_prob * _threshold_cdf(v, grid))
     # parabolic interpolation of the period around each trough (lag tau_min-1 exists)
     lag = ki + tau_min
-    ym1, y0, yp1 = dn[bi, ti, lag - 1], v, dn[bi, ti, (lag + 1).clamp(max=tau_max)]
+    # on the raw difference d = d' * mean (closer to a parabola around a period than d')
+    lm, lp_ = lag - 1, (lag + 1).clamp(max=tau_max)
+    ym1, y0, yp1 = dn[bi, ti, lm] * cmean[bi, ti, lm], v * cmean[bi, ti, lag], dn[bi, ti, lp_] * cmean[bi, ti, lp_]
     den = ym1 - 2 * y0 + yp1
-    ok = (den.abs() > 1e-12) & (ki + tau_min < tau_max)
+    ok = (den.abs() > 1e-6 * (ym1.abs() + y0.abs() + yp1.abs()) + 1e-30) & (ki + tau_min < tau_max)
     shift = torch.where(ok, 0.5 * (ym1 - yp1) / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(den)).clamp_(-1.0, 1.0)
     freq = sr / (lag.float() + shift)
 

@@ -64,7 +64,7 @@ def compute_stats(dump_dir: str | Path) -> dict[str, np.ndarray]:
                 raise NarspeechError(f"feature shapes disagree: feats {m.shape}, f0 {p.shape}, energy {e.shape}", utt=utt, path=dump.path)
             mel.add(m)
             en.add(e)
-            voiced = p[p > 0]
+            voiced = p[p > 0].astype(np.float64)
             f0.add(voiced)
             logf0.add(np.log(voiced))
     finally:
