@@ -73,3 +73,14 @@ class DecoderLayer(nn.Module):
         x = x + self.drop(a)
         x = x + self.drop(self.ffn(self.norm3(x)))
         return x, w
+
+    def forward_last(self, x: torch.Tensor, memory: torch.Tensor, memory_pad: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Incremental decoding: output for the last position of x (B, t, D) only (it may see all of x).
+        Returns (x_last (B, 1, D), cross weights (B, H, 1, N)); same result as ``forward(x)[:, -1:]``."""
+        h = self.norm1(x)
+        a, _ = self.self_attn(h[:, -1:], h, h)
+        y = x[:, -1:] + self.drop(a)
+        a, w = self.cross_attn(self.norm2(y), memory, memory, key_padding_mask=memory_pad)
+        y = y + self.drop(a)
+        y = y + self.drop(self.ffn(self.norm3(y)))
+        return y, w

@@ -138,45 +138,62 @@ class TransformerTTS(nn.Module):
         return loss, stats
 
     # -- free-running synthesis ---------------------------------------------------------------
+    def decode_step(self, frame: torch.Tensor, step: int, memory: torch.Tensor, memory_pad: torch.Tensor,
+                    cache: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """One incremental decoder step: `frame` (B, n_mels) is the previous normalised frame; `cache`
+        holds each layer's inputs at the earlier steps (updated in place). Returns (mel (B, r, n_mels),
+        stop logits (B, r), [cross weights (B, H, 1, N)] per layer)."""
+        x = self.dec_pos(self.dec_prenet(frame[:, None]), offset=step)
+        attns = []
+        for i, layer in enumerate(self.decoder):
+            cache[i] = x if cache[i] is None else torch.cat([cache[i], x], dim=1)
+            x, w = layer.forward_last(cache[i], memory, memory_pad)
+            attns.append(w)
+        x = self.dec_norm(x)
+        return self.mel_out(x).view(-1, self.r, self.n_mels), self.stop_out(x).view(-1, self.r), attns
+
     @torch.no_grad()
     def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
                   energy_scale: float = 1.0, max_len_ratio: float | None = None, stop_threshold: float | None = None,
                   return_attention: bool = False):
-        """Autoregressive decoding until the stop token fires (sigmoid > threshold) or
-        ``max_len_ratio × tokens`` frames. The NAR controls (speed, pitch, energy) are ignored.
-        Returns denormalised (mels (B, T, n_mels), mel_lengths); with `return_attention`, also the
-        per-layer attentions of the final pass."""
+        """Autoregressive decoding, batched, with cached decoder states, until the stop token fires
+        (sigmoid > threshold) or ``max_len_ratio × tokens`` frames. The NAR controls (speed, pitch,
+        energy) are ignored. Returns denormalised (mels (B, T, n_mels), mel_lengths); with
+        `return_attention`, also the per-layer cross-attentions (B, H, steps, N)."""
         c = self.c
         ratio = c["max_len_ratio"] if max_len_ratio is None else max_len_ratio
         thr = c["stop_threshold"] if stop_threshold is None else stop_threshold
-        b = tokens.size(0)
+        b, dev = tokens.size(0), tokens.device
         memory, mpad = self.encode(tokens, token_lengths)
         max_frames = (token_lengths.float() * ratio).ceil().long().clamp(min=self.r)
         min_frames = (token_lengths.float() * c["min_len_ratio"]).floor().long()
         max_steps = int(-(-int(max_frames.max()) // self.r))
-        dec_in = memory.new_zeros(b, 1, self.n_mels)
-        lengths = torch.zeros(b, dtype=torch.long, device=tokens.device)
-        done = torch.zeros(b, dtype=torch.bool, device=tokens.device)
-        attns = None
+        frame = memory.new_zeros(b, self.n_mels)
+        lengths = torch.zeros(b, dtype=torch.long, device=dev)
+        done = torch.zeros(b, dtype=torch.bool, device=dev)
+        cache: list = [None] * len(self.decoder)
+        mels, attns = [], []
         for step in range(max_steps):
-            mel, stop, attns = self.decode(dec_in, memory, mpad)
-            last_mel = mel[:, -self.r:]
-            probs = torch.sigmoid(stop[:, -self.r:].float())
-            frame_idx = step * self.r + torch.arange(self.r, device=tokens.device)[None]
-            fire = (probs > thr) & (frame_idx >= min_frames[:, None])
-            fire |= frame_idx >= (max_frames[:, None] - 1)
-            first = torch.where(fire.any(1), fire.float().argmax(1), torch.full_like(lengths, self.r))
+            mel, stop, w = self.decode_step(frame, step, memory, mpad, cache)
+            mels.append(mel)
+            if return_attention:
+                attns.append(w)
+            probs = torch.sigmoid(stop.float())
+            frame_idx = step * self.r + torch.arange(self.r, device=dev)[None]
+            fire = ((probs > thr) & (frame_idx >= min_frames[:, None])) | (frame_idx >= (max_frames[:, None] - 1))
+            first = fire.float().argmax(1)
             newly = ~done & fire.any(1)
             lengths = torch.where(newly, step * self.r + first + 1, lengths)
             done |= newly
             if bool(done.all()):
                 break
-            dec_in = torch.cat([dec_in, last_mel[:, -1:]], dim=1)
+            frame = mel[:, -1]
+        mel = torch.cat(mels, dim=1)
         lengths = torch.where(done, lengths, torch.full_like(lengths, mel.size(1)))
         frame_mask = ~pad_mask(lengths, mel.size(1))
         after = self.postnet(mel, frame_mask) if self.postnet is not None else mel
         t = int(lengths.max())
         out = self.stats.denorm_mel(after[:, :t]).masked_fill(~frame_mask[:, :t, None], PAD_LOG_MEL)
         if return_attention:
-            return out, lengths, attns
+            return out, lengths, [torch.cat([a[i] for a in attns], dim=2) for i in range(len(self.decoder))]
         return out, lengths
