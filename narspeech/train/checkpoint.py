@@ -191,7 +191,7 @@ def describe_exp(exp_dir: str | Path) -> str:
     for name in (LAST, BEST):
         p = exp_dir / name
         if p.is_file():
-            ck = torch.load(p, map_location="cpu", weights_only=False)
+            ck = torch.load(p, map_location="cpu", weights_only=False, mmap=True)  # lazy: only read what is printed
             m = " ".join(f"{k}={v:.5g}" for k, v in (ck.get("metrics") or {}).items())
             lines.append(f"  {name:<8} step {ck.get('step')} epoch {ck.get('epoch')}  {m}".rstrip())
     entries = read_index(exp_dir)
