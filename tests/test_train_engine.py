@@ -284,3 +284,14 @@ def test_max_steps_alone_is_not_capped_by_an_epoch_default(tmp_path):
     ck = load_checkpoint(tmp_path / "exp" / "last.pt")
     assert ck["step"] == 40 and ck["epoch"] == 8 and ck["global_batches_in_epoch"] == 0  # 8 epochs of 5 batches
     assert yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["train"]["max_epochs"] == 0
+
+
+def test_a_failing_valid_hook_is_logged_not_fatal(tmp_path):
+    train, valid = _data()
+
+    class Broken:
+        def on_valid(self, model, batch, writer, step):
+            raise ValueError("no display")
+
+    fit(_cfg(max_steps=3), _model(), train, valid, toy_collate, tmp_path / "exp", hooks=Broken())
+    assert "hooks.on_valid failed at step 3: ValueError('no display')" in (tmp_path / "exp" / "train.log").read_text()

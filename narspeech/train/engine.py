@@ -416,7 +416,10 @@ class _Trainer:
                     sums[k] = sums.get(k, 0.0) + float(v) * n
                 count += n
                 if i == 0 and self.info.is_main and self.hooks is not None and hasattr(self.hooks, "on_valid"):
-                    self.hooks.on_valid(self.model, batch, self.writer, self.step)
+                    try:  # a failing plot must not end a long run
+                        self.hooks.on_valid(self.model, batch, self.writer, self.step)
+                    except Exception as e:  # noqa: BLE001
+                        self.log(f"warning: hooks.on_valid failed at step {self.step}: {e!r}")
         finally:
             self.model.train()
         total: dict[str, float] = {}
