@@ -295,3 +295,24 @@ def test_a_failing_valid_hook_is_logged_not_fatal(tmp_path):
 
     fit(_cfg(max_steps=3), _model(), train, valid, toy_collate, tmp_path / "exp", hooks=Broken())
     assert "hooks.on_valid failed at step 3: ValueError('no display')" in (tmp_path / "exp" / "train.log").read_text()
+
+
+def test_sigterm_saves_at_the_next_update_and_resume_is_exact(tmp_path):
+    train, valid = _data()
+    cfg = _cfg(num_workers=1)
+
+    class Term:
+        def on_step_end(self, step, model):
+            if step == 4:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(NarspeechError, match="stopped by SIGTERM after step 5"):
+        fit(cfg, _model(), train, valid, toy_collate, tmp_path / "run", hooks=Term())
+    assert signal.getsignal(signal.SIGTERM) is before  # handler restored
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 5
+    ref = _model()
+    fit(cfg, ref, train, valid, toy_collate, tmp_path / "ref")
+    fresh = ToySeqModel(dropout=0.1)
+    fit(cfg, fresh, train, valid, toy_collate, tmp_path / "run", resume=True)
+    _assert_same(_params(fresh), _params(ref))

@@ -23,7 +23,9 @@ import contextlib
 import logging
 import math
 import random
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -211,6 +213,7 @@ class _Trainer:
         self.exp_dir, self.hooks, self.info, self.device = exp_dir, hooks, info, device
         self.writer = None
         self._handlers: list[logging.Handler] = []
+        self._catch_sigterm()
 
         try:
             self._init(model, resume)
@@ -294,7 +297,26 @@ class _Trainer:
         if self.info.is_main:
             log.info(msg)
 
+    def _catch_sigterm(self) -> None:
+        """SIGTERM (kill, torchrun, a scheduler's pre-emption) stops at the next update with last.pt saved."""
+        self._stop_signal = None
+        self._old_sigterm = None
+        if threading.current_thread() is not threading.main_thread():
+            return
+
+        def handler(signum, frame):
+            self._stop_signal = signum
+
+        self._old_sigterm = signal.signal(signal.SIGTERM, handler)
+
+    def _stop(self) -> None:
+        self.save_last()
+        raise NarspeechError(f"stopped by SIGTERM after step {self.step}; last.pt is saved: rerun with resume to continue", path=self.exp_dir)
+
     def close(self) -> None:
+        if getattr(self, "_old_sigterm", None) is not None:
+            signal.signal(signal.SIGTERM, self._old_sigterm)
+            self._old_sigterm = None
         if getattr(self, "writer", None) is not None:
             self.writer.close()
         for h in self._handlers:
@@ -524,8 +546,10 @@ class _Trainer:
                     if self.scaler is not None:
                         self.scaler.unscale_(self.optimizer)
                     gnorm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-                    flags = torch.stack([D.all_reduce_sum(bad_loss.clone(), self.info), (~torch.isfinite(gnorm)).float()])
-                    bad_l, bad_g = (bool(x) for x in flags.tolist())
+                    stop = torch.full((), float(self._stop_signal is not None), device=self.device)
+                    local = torch.stack([bad_loss, stop])
+                    flags = torch.cat([D.all_reduce_sum(local, self.info), (~torch.isfinite(gnorm)).float()[None]])
+                    bad_l, stop_now, bad_g = (bool(x) for x in flags.tolist())
                     if bad_l or (bad_g and self.scaler is None):
                         self.optimizer.zero_grad(set_to_none=True)
                         if self.scaler is not None:
@@ -574,6 +598,8 @@ class _Trainer:
                         self.save_last()
                     if self.hooks is not None and hasattr(self.hooks, "on_step_end"):
                         self.hooks.on_step_end(self.step, self.model)
+                    if stop_now:
+                        self._stop()
                     if self._done():
                         break
                 if self.pos >= n_rank:  # epoch finished (also when max_steps fell on its last batch)
