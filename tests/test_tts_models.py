@@ -203,3 +203,30 @@ def test_teacher_incremental_decoding_matches_full_pass():
         mel, _, full = model.decode(frames, memory, mpad)
         frames = torch.cat([frames, mel[:, -1:]], dim=1)
     assert torch.allclose(full[-1], attns[-1], atol=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("kind", ["transformer_tts", "fastspeech2"])
+def test_models_train_and_infer_on_cuda_bf16(kind):
+    from narspeech.device import autocast
+
+    torch.manual_seed(0)
+    dev = torch.device("cuda")
+    items = toy_corpus()
+    batch = {k: v.to(dev) for k, v in collate(items).items()}
+    base = TINY_TEACHER if kind == "transformer_tts" else dict(TINY_FS, type=kind)
+    model = build_tts_model(dict(base, n_tokens=N_TOK, n_mels=N_MELS), stats_of(items)).to(dev)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(40):
+        with autocast(dev):
+            loss, _ = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < 0.6 * losses[0]
+    model.eval()
+    with autocast(dev):
+        mels, lengths = model.inference(batch["tokens"], batch["token_lengths"], speed=1.0, pitch_shift=2.0, energy_scale=1.0)
+    assert mels.is_cuda and torch.isfinite(mels.float()).all() and mels.shape[1] == int(lengths.max())

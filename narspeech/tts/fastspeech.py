@@ -98,10 +98,10 @@ class FastSpeech(nn.Module):
         """Predict normalised pitch/energy; add embeddings of the targets (training) or predictions."""
         p_pred = self.pitch_predictor(x, valid)
         p = p_pred.detach() if pitch is None else pitch
-        x = x + self.pitch_embed(torch.bucketize(p, self.pitch_bins))
+        x = x + self.pitch_embed(torch.bucketize(p.float(), self.pitch_bins))
         e_pred = self.energy_predictor(x, valid)
         e = e_pred.detach() if energy is None else energy
-        x = x + self.energy_embed(torch.bucketize(e, self.energy_bins))
+        x = x + self.energy_embed(torch.bucketize(e.float(), self.energy_bins))
         return x.masked_fill(~valid[..., None], 0.0), p_pred, e_pred
 
     def decode(self, h: torch.Tensor, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -163,11 +163,11 @@ class FastSpeech(nn.Module):
             if pitch_shift:
                 hz = (p * self.stats.f0_std + self.stats.f0_mean) * (2.0 ** (pitch_shift / 12.0))
                 p = self.norm_pitch(hz)
-            x = x + self.pitch_embed(torch.bucketize(p, self.pitch_bins))
+            x = x + self.pitch_embed(torch.bucketize(p.float(), self.pitch_bins))
             e = self.energy_predictor(x, valid)
             if energy_scale != 1.0:
                 e = self.norm_energy((e * self.stats.energy_std + self.stats.energy_mean) * energy_scale)
-            x = (x + self.energy_embed(torch.bucketize(e, self.energy_bins))).masked_fill(tpad[..., None], 0.0)
+            x = (x + self.energy_embed(torch.bucketize(e.float(), self.energy_bins))).masked_fill(tpad[..., None], 0.0)
         d = self.predict_durations(logd, valid, speed) if durations is None else scale_durations(durations.long(), speed)
         h, lengths = regulate_length(x, d)
         _, after = self.decode(h, lengths)
