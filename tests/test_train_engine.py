@@ -278,12 +278,19 @@ def test_dataset_error_in_a_worker_stays_one_clean_line(tmp_path, workers):
     assert str(ei.value) == "dump/train/feats.scp: utterance toy0003: corrupt features"
 
 
-def test_max_steps_alone_is_not_capped_by_an_epoch_default(tmp_path):
+def test_max_steps_alone_is_not_capped_by_an_epoch_default():
+    from narspeech.train.engine import resolve_config
+
+    assert resolve_config({"train": {"max_steps": 10**6}})["train"]["max_epochs"] == 0  # 0 = no epoch cap
+    assert resolve_config({})["train"]["max_epochs"] == 100  # neither given: 100 epochs
+    assert resolve_config({"train": {"max_epochs": 3}})["train"]["max_steps"] == 0
+
+
+def test_run_ending_on_an_epoch_boundary_counts_the_epoch(tmp_path):
     train, _ = _data()
-    fit(_cfg(max_steps=40, max_epochs=0, accum_grad=1, valid_interval=0), _model(), train, None, toy_collate, tmp_path / "exp")
+    fit(_cfg(max_steps=10, accum_grad=1, valid_interval=0), _model(), train, None, toy_collate, tmp_path / "exp")
     ck = load_checkpoint(tmp_path / "exp" / "last.pt")
-    assert ck["step"] == 40 and ck["epoch"] == 8 and ck["global_batches_in_epoch"] == 0  # 8 epochs of 5 batches
-    assert yaml.safe_load((tmp_path / "exp" / "config.yaml").read_text())["train"]["max_epochs"] == 0
+    assert ck["step"] == 10 and ck["epoch"] == 2 and ck["global_batches_in_epoch"] == 0  # 2 epochs of 5 batches
 
 
 def test_a_failing_valid_hook_is_logged_not_fatal(tmp_path):
@@ -299,7 +306,7 @@ def test_a_failing_valid_hook_is_logged_not_fatal(tmp_path):
 
 def test_sigterm_saves_at_the_next_update_and_resume_is_exact(tmp_path):
     train, valid = _data()
-    cfg = _cfg(num_workers=1)
+    cfg = _cfg()
 
     class Term:
         def on_step_end(self, step, model):
