@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from narspeech.audio.features import FeatureConfig, compute_features, log_mel
@@ -43,3 +44,21 @@ def test_padding_frames_are_masked():
     t_short = 1 + 4000 // cfg.hop_length
     assert torch.all(mel[1, t_short:] == np.log(cfg.mel_floor))
     assert torch.all(mel[1, :t_short] > np.log(cfg.mel_floor))
+
+
+@pytest.mark.gpu
+def test_cuda_matches_cpu(shared_data):
+    from narspeech.audio.io import load_audio
+
+    cfg = FeatureConfig.for_rate(16000)
+    wavs = [load_audio(str(shared_data / "arctic_fb" / "flac" / f"arctic_a{i:04d}.flac"))[0] for i in (2, 5, 9)]
+    x, lengths = _batch(wavs)
+    cpu = compute_features(x, lengths, cfg).unbatch()
+    gpu = compute_features(x.cuda(), lengths.cuda(), cfg).unbatch()
+    for (m1, f1, e1), (m2, f2, e2) in zip(cpu, gpu):
+        np.testing.assert_allclose(m1, m2, atol=1e-3)
+        np.testing.assert_allclose(e1, e2, rtol=1e-3, atol=1e-4)
+        voiced_agree = np.mean((f1 > 0) == (f2 > 0))
+        assert voiced_agree > 0.98
+        both = (f1 > 0) & (f2 > 0)
+        assert np.median(np.abs(np.log2(f1[both] / f2[both]))) * 1200 < 1

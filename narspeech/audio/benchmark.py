@@ -11,7 +11,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
-from narspeech.audio.extract import extract_dump, read_wav_scp
+from narspeech.audio.extract import default_jobs, extract_dump, read_wav_scp
 from narspeech.audio.features import FeatureConfig
 from narspeech.device import resolve_device
 from narspeech.progress import progress
@@ -78,7 +78,7 @@ def bench_feats(
     *,
     base: str | Path | None = None,
     device: str = "auto",
-    jobs: int = 2,
+    jobs: int | None = None,
     limit: int | None = None,
     librosa_limit: int = 5,
     batch_seconds: float | None = None,
@@ -90,6 +90,7 @@ def bench_feats(
     data_dir = Path(data_dir)
     base = Path(base) if base is not None else guess_base(data_dir)
     dev = resolve_device(device)
+    jobs = default_jobs() if jobs is None else jobs
     before = machine_info(dev)
     with tempfile.TemporaryDirectory(prefix="narspeech-bench-feats-") as tmp:
         res = extract_dump(data_dir, Path(tmp) / "dump", options, device=device, jobs=jobs, batch_seconds=batch_seconds, base=base, limit=limit)

@@ -209,6 +209,11 @@ def _remove_stale(dump_dir: Path) -> None:
             (dump_dir / name).unlink()
 
 
+def default_jobs() -> int:
+    """Worker processes when not given: one per CPU core, at most 8."""
+    return max(1, min(8, os.cpu_count() or 1))
+
+
 def default_batch_seconds(device: torch.device) -> float:
     """Padded seconds of audio per batch: larger on GPU (the Viterbi loop is per frame)."""
     return 1200.0 if device.type == "cuda" else 120.0
@@ -220,7 +225,7 @@ def extract_dump(
     options: Mapping[str, Any] | FeatureConfig | None = None,
     *,
     device: str = "auto",
-    jobs: int = 2,
+    jobs: int | None = None,
     batch_seconds: float | None = None,
     skip_bad: bool = False,
     base: str | Path | None = None,
@@ -228,10 +233,13 @@ def extract_dump(
 ) -> ExtractResult:
     """Compute and write the feature dump of a Kaldi data dir (module docstring).
 
-    `options`: FeatureConfig fields (e.g. from feats.yaml and ``--set``); `jobs`: decoding
-    worker processes (0 = in this process); `limit`: only the first N utterances.
+    `options`: FeatureConfig fields (e.g. from feats.yaml and ``--set``); `jobs`: worker
+    processes (0 = all in this process; None = :func:`default_jobs`) — on CPU each worker
+    decodes *and* computes the features of its batches, on GPU they decode and resample;
+    `limit`: only the first N utterances.
     """
     t0 = time.perf_counter()
+    jobs = default_jobs() if jobs is None else max(0, int(jobs))
     data_dir, dump_dir = Path(data_dir), Path(dump_dir)
     dev = resolve_device(device)
     entries = read_wav_scp(data_dir, base, limit)
@@ -259,7 +267,7 @@ def extract_dump(
     loader = torch.utils.data.DataLoader(
         _AudioSet(utts, cfg.sample_rate),
         batch_sampler=batches,
-        num_workers=max(0, int(jobs)),
+        num_workers=jobs,
         collate_fn=_Collate(cfg if in_workers else None),
         worker_init_fn=_worker_init if jobs else None,
         pin_memory=dev.type == "cuda",

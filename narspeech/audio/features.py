@@ -56,7 +56,7 @@ class FeatureConfig:
     f0_min: float = 60.0
     f0_max: float = 800.0
     f0_frame_length: int | None = None  # None: 2 * ceil(sample_rate / f0_min)
-    f0_resolution: float = 0.2  # semitones per pitch state of the HMM
+    f0_resolution: float = 0.25  # semitones per pitch state of the HMM (the F0 itself is not quantised)
     f0_max_transition_rate: float = 35.92  # octaves per second
     f0_switch_prob: float = 0.01
     f0_beta: tuple[float, float] = (2.0, 18.0)

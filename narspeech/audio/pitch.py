@@ -145,6 +145,10 @@ def viterbi_voiced(log_obs_v: torch.Tensor, log_obs_u: torch.Tensor, n_frames: t
     du = log_obs_u[:, 0].clone()
     last = (n_frames.long() - 1).clamp(min=0)
     end_v, end_u = dv.clone(), du.clone()
+    rows_ending: dict[int, torch.Tensor] = {}
+    for row, t_end in enumerate(last.tolist()):
+        rows_ending.setdefault(t_end, []).append(row)  # type: ignore[arg-type]
+    rows_ending = {t: torch.tensor(r, device=dev) for t, r in rows_ending.items()}
     for t in range(1, t_max):
         buf[:, half : half + p] = dv
         best, arg = (buf.unfold(1, width, 1) + log_k_l1p).max(dim=-1)  # (B, P)
@@ -157,12 +161,13 @@ def viterbi_voiced(log_obs_v: torch.Tensor, log_obs_u: torch.Tensor, n_frames: t
         ptr[:, t, p] = varg.masked_fill_(stay >= leave, unv)
         dv = torch.maximum(best, from_u[:, None]).add_(log_obs_v[:, t])
         du = torch.maximum(stay, leave).add_(log_obs_u[:, t])
-        top = torch.maximum(dv.max(dim=-1).values, du)  # renormalise: keep numbers small
-        dv.sub_(top[:, None])
-        du = du - top
-        at_end = last == t
-        end_v = torch.where(at_end[:, None], dv, end_v)
-        end_u = torch.where(at_end, du, end_u)
+        if t % 32 == 0:  # renormalise now and then: keep the log scores small
+            top = torch.maximum(vmax, du)
+            dv.sub_(top[:, None])
+            du = du - top
+        rows = rows_ending.get(t)
+        if rows is not None:
+            end_v[rows], end_u[rows] = dv[rows], du[rows]
     # backtrace, each row from its own last frame
     final = torch.cat([end_v, end_u[:, None]], dim=1).argmax(dim=1)
     path = torch.full((b, t_max), unv, dtype=torch.long, device=dev)
@@ -197,7 +202,7 @@ def estimate_f0(
     *,
     lengths: torch.Tensor | None = None,
     frame_length: int | None = None,
-    resolution: float = 0.2,
+    resolution: float = 0.25,
     max_transition_rate: float = 35.92,
     switch_prob: float = 0.01,
     beta: tuple[float, float] = (2.0, 18.0),
@@ -241,7 +246,7 @@ def estimate_f0(
     if decimate > 1:
         import torchaudio.functional as AF
 
-        wav = AF.resample(wav, decimate, 1, lowpass_filter_width=16, rolloff=0.9, resampling_method="sinc_interp_kaiser", beta=8.555)
+        wav = AF.resample(wav, decimate, 1, lowpass_filter_width=6, rolloff=0.9, resampling_method="sinc_interp_kaiser", beta=8.555)
         sr, hop = sr // decimate, hop // decimate
         lengths = (lengths + decimate - 1) // decimate
         wav = wav * (torch.arange(wav.shape[1], device=dev)[None, :] < lengths[:, None])

@@ -16,7 +16,7 @@ def extract(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML of feature options (sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, f0_min, f0_max, …)."),
     overrides: List[str] = typer.Option([], "--set", help="Override one option: --set hop_length=256 (repeatable)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
-    jobs: int = typer.Option(2, "--jobs", "-j", help="Worker processes decoding/resampling audio (0: in the main process)."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per CPU core, at most 8; 0: all in the main process). On CPU each also computes features."),
     batch_seconds: Optional[float] = typer.Option(None, "--batch-seconds", help="Padded audio seconds per batch (default 120 on CPU, 1200 on CUDA)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip missing/corrupt/empty audio, list it in DUMP/skipped, and go on."),
     base: Optional[Path] = typer.Option(None, "--base", help="Resolve relative wav.scp paths against this folder (default: the working directory)."),
