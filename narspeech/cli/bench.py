@@ -89,7 +89,7 @@ def feats(
     data: Path = typer.Argument(..., help="Kaldi data dir (wav.scp) to dump, e.g. ../shared/data/arctic_fb/train."),
     base: Optional[Path] = typer.Option(None, "--base", help="Folder that relative wav.scp paths are relative to (guessed: DATA or its parent)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
-    jobs: int = typer.Option(2, "--jobs", "-j", help="Decoding worker processes."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per CPU core, at most 8)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Dump only the first N utterances."),
     librosa_limit: int = typer.Option(5, "--librosa-limit", help="Utterances for the librosa load+melspectrogram+pyin loop (0: skip it; pyin is slow)."),
     batch_seconds: Optional[float] = typer.Option(None, "--batch-seconds", help="Padded audio seconds per batch (default 120 CPU, 1200 CUDA)."),
