@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shared TTS recipe (like ESPnet's TEMPLATE): called from egs/<corpus>/tts1/run.sh, run in that folder.
 # AR teacher → durations from its attention → FastSpeech 2 → batch synthesis → evaluation.
-# Every stage reads and writes files under data/, dump/, exp/, and can be re-run alone:
+# Every stage reads and writes files under data/, dump/, exp/, and can be re-run alone
+# (training stages resume from exp/*/last.pt; a finished run is not trained again):
 #   ./run.sh --stage 4 --stop_stage 5
 set -euo pipefail
 
@@ -13,7 +14,7 @@ train_set=train
 valid_set=dev
 test_sets=test
 token_type=phoneme      # phoneme | char
-lang=en-us              # espeak-ng language of the phonemizer
+lang=""                 # phonemizer language (e.g. en-us); empty: each utterance's utt2lang, else en-us
 feats_conf=conf/feats.yaml
 teacher_conf=conf/teacher.yaml
 fs_conf=conf/fastspeech2.yaml
@@ -46,11 +47,17 @@ fi
 
 if run_stage 2; then
   banner 2 "validate data, text frontend ($token_type), token list"
+  lang_opt=""; [ -n "$lang" ] && lang_opt="--language $lang"
   for s in $all_sets; do
     ns data validate "data/$s"
-    ns text tokenize "data/$s" --kind "$token_type" --language "$lang"
+    # shellcheck disable=SC2086
+    ns text tokenize "data/$s" --kind "$token_type" $lang_opt
   done
   ns text vocab "data/$train_set" --out data/tokens.txt
+  for s in $valid_set $test_sets; do
+    # tokens never seen in training are reported (they map to <unk> in the models)
+    ns text check "data/$s" --tokens data/tokens.txt || log "warning: data/$s has tokens missing from data/tokens.txt"
+  done
 fi
 
 if run_stage 3; then
@@ -67,7 +74,7 @@ if run_stage 4; then
   ns tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
-    --exp "$teacher_exp" --device "$device" $teacher_args
+    --exp "$teacher_exp" --device "$device" --resume $teacher_args
 fi
 
 if run_stage 5; then
@@ -89,7 +96,7 @@ if run_stage 6; then
     --durations "$teacher_exp/durations/$train_set/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
     --valid-durations "$teacher_exp/durations/$valid_set/durations" \
-    --exp "$fs_exp" --device "$device" $kd_opt $fs_args
+    --exp "$fs_exp" --device "$device" --resume $kd_opt $fs_args
 fi
 
 if run_stage 7; then

@@ -13,5 +13,5 @@ kaldi_dir=""
 nj=4
 
 passthrough=true . ../../../recipes/parse_options.sh
-exec ../../../recipes/tts.sh --nj "$nj" --lang en-us --token_type phoneme \
+exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme \
   --data_script local/data.sh --data_args "--spk $spk --kaldi_dir '$kaldi_dir'" "$@"

@@ -13,5 +13,5 @@ voice=en-us             # one espeak-ng voice: a single-speaker TTS corpus
 nj=2
 
 passthrough=true . ../../../recipes/parse_options.sh
-exec ../../../recipes/tts.sh --nj "$nj" --lang en-us --token_type phoneme \
+exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme \
   --data_script local/data.sh --data_args "--num_utts $num_utts --voice $voice --nj $nj" "$@"

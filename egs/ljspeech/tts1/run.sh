@@ -12,5 +12,5 @@ corpus_dir=downloads/LJSpeech-1.1
 nj=8
 
 passthrough=true . ../../../recipes/parse_options.sh
-exec ../../../recipes/tts.sh --nj "$nj" --lang en-us --token_type phoneme \
+exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme \
   --data_script local/data.sh --data_args "--corpus_dir $corpus_dir" "$@"
