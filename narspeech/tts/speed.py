@@ -57,6 +57,8 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
             samples = 0
             for chunk in text_batches:
                 enc, _ = loaded.frontend.encode(chunk)
+                if not enc:
+                    continue
                 mels = generate_mels(loaded.model, enc, controls, dev)
                 samples += sum(len(w) for w in vocode(vocoder, mels)) if vocoder is not None else 0
             return samples

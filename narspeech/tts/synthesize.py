@@ -267,9 +267,7 @@ def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer) 
         with Timer(device) as t:
             mels = generate_mels(model, batch, controls, device)
         timings["mel_seconds"] += t.seconds
-    except (KeyboardInterrupt, NarspeechError):
-        raise
-    except Exception as e:
+    except Exception as e:  # bad input reaching the model, CUDA OOM on a long batch, …
         if len(batch) > 1:
             if device.type == "cuda":
                 torch.cuda.empty_cache()

@@ -116,7 +116,7 @@ class GriffinLim:
         min_frames = self.cfg.n_fft // (2 * self.cfg.hop_length) + 2  # GL's reflect-padded STFT needs > n_fft/2 samples
         if mag.shape[-1] < min_frames:  # very short outputs: pad with silent frames, cut below
             mag = torch.nn.functional.pad(mag, (0, min_frames - mag.shape[-1]))
-        fork = [self.device] if self.device.type == "cuda" else []
+        fork = [self.device.index if self.device.index is not None else torch.cuda.current_device()] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=fork):
             torch.manual_seed(self.seed)
             wav = self.gl(mag)  # (B, (T-1)*hop)
