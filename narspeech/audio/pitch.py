@@ -145,10 +145,10 @@ def viterbi_voiced(log_obs_v: torch.Tensor, log_obs_u: torch.Tensor, n_frames: t
     du = log_obs_u[:, 0].clone()
     last = (n_frames.long() - 1).clamp(min=0)
     end_v, end_u = dv.clone(), du.clone()
-    rows_ending: dict[int, torch.Tensor] = {}
+    ending: dict[int, list[int]] = {}  # frame -> rows whose last real frame it is
     for row, t_end in enumerate(last.tolist()):
-        rows_ending.setdefault(t_end, []).append(row)  # type: ignore[arg-type]
-    rows_ending = {t: torch.tensor(r, device=dev) for t, r in rows_ending.items()}
+        ending.setdefault(t_end, []).append(row)
+    rows_ending = {t: torch.tensor(r, device=dev) for t, r in ending.items()}
     for t in range(1, t_max):
         buf[:, half : half + p] = dv
         best, arg = (buf.unfold(1, width, 1) + log_k_l1p).max(dim=-1)  # (B, P)
@@ -177,7 +177,7 @@ def viterbi_voiced(log_obs_v: torch.Tensor, log_obs_u: torch.Tensor, n_frames: t
         real = t <= last
         path[:, t] = torch.where(real, state, unv)
         if t > 0:
-            prev = ptr[:, t].gather(1, state[:, None].to(ptr.dtype).long())[:, 0].long()
+            prev = ptr[:, t].gather(1, state[:, None])[:, 0].long()
             state = torch.where(real, prev, state)
     return path
 
@@ -266,7 +266,7 @@ def estimate_f0(
     trough[..., 0] = y[..., 0] < y[..., 1]
     val = y.masked_fill(~trough, float("inf"))
     run_min = torch.cummin(val, dim=-1).values
-    min_trough, gpos = run_min[..., -1], val.argmin(dim=-1)
+    gpos = val.argmin(dim=-1)  # the lowest trough
 
     # the candidates, compacted: (frame index, lag index) of each trough
     bi, ti, ki = trough.nonzero(as_tuple=True)
