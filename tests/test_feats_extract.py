@@ -185,3 +185,11 @@ def test_cli_extract_and_stats(tmp_path, arctic_entries, capsys, monkeypatch):
     assert ex.value.code == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ") and UTTS[0] in err[0] and "missing.flac" in err[0]
+
+
+def test_pipe_entries_give_the_same_features(arctic_dump, tmp_path, arctic_entries):
+    _, ref_dir = arctic_dump
+    utt = UTTS[2]
+    data = _data_dir(tmp_path / "data", {utt: f"cat {arctic_entries[utt]} |"})
+    extract_dump(data, tmp_path / "dump", None, device="cpu", jobs=0)
+    np.testing.assert_array_equal(read_dump(tmp_path / "dump").feats[utt], read_dump(ref_dir).feats[utt])

@@ -79,22 +79,31 @@ def read_wav_scp(data_dir: str | Path, base: str | Path | None = None, limit: in
     return {utt: resolve_entry(entry, base) for utt, entry in items}
 
 
-def probe(entries: Mapping[str, str], utt2dur: Mapping[str, str] | None = None, *, skip_bad: bool = False, skipped: dict[str, str] | None = None) -> list[Utterance]:
-    """Rate and duration of every utterance from file headers (pipes are decoded unless
-    utt2dur gives their duration). Unreadable files raise, or with `skip_bad` land in `skipped`."""
-    out = []
-    for utt, entry in progress(entries.items(), total=len(entries), desc="probe audio", unit="utt"):
+def probe(entries: Mapping[str, str], *, skip_bad: bool = False, skipped: dict[str, str] | None = None) -> list[Utterance]:
+    """Rate and duration of every utterance from file headers (``cmd |`` entries are run and
+    decoded), read by a few threads. Unreadable files raise, or with `skip_bad` land in
+    `skipped`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item: tuple[str, str]) -> Utterance | NarspeechError:
+        utt, entry = item
         try:
-            if entry.endswith("|") and utt2dur and utt in utt2dur:
-                rate, seconds = audio_info(entry, utt=utt)[0], float(utt2dur[utt])
-            else:
-                rate, seconds = audio_info(entry, utt=utt)
-            out.append(Utterance(utt, entry, rate, seconds))
+            rate, seconds = audio_info(entry, utt=utt)
+            return Utterance(utt, entry, rate, seconds)
         except NarspeechError as e:
-            if not skip_bad:
-                raise
-            if skipped is not None:
-                skipped[utt] = str(e)
+            return e
+
+    out = []
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = pool.map(one, entries.items())
+        for res in progress(results, total=len(entries), desc="probe audio", unit="utt"):
+            if isinstance(res, NarspeechError):
+                if not skip_bad:
+                    raise res
+                if skipped is not None:
+                    skipped[res.utt or "?"] = str(res)
+            else:
+                out.append(res)
     return out
 
 
@@ -243,9 +252,8 @@ def extract_dump(
     data_dir, dump_dir = Path(data_dir), Path(dump_dir)
     dev = resolve_device(device)
     entries = read_wav_scp(data_dir, base, limit)
-    utt2dur = read_table(data_dir / "utt2dur") if (data_dir / "utt2dur").is_file() else None
     skipped: dict[str, str] = {}
-    utts = probe(entries, utt2dur, skip_bad=skip_bad, skipped=skipped)
+    utts = probe(entries, skip_bad=skip_bad, skipped=skipped)
     if not utts:
         raise NarspeechError("no readable audio (all utterances skipped)", path=data_dir / "wav.scp")
     cfg = resolve_config(options, utts[0].rate)
@@ -284,7 +292,7 @@ def extract_dump(
             writers[name] = _ArkWriter(stack.enter_context(open(tmp, "wb")), final)
         bar = stack.enter_context(progress(total=round(total, 1), desc=f"features {data_dir.name}", unit="s"))
         with torch.inference_mode():
-            for idx, wav, lengths, errors in loader:  # wav: features already, when computed in workers
+            for idx, payload, lengths, errors in loader:  # payload: padded audio, or features from a worker
                 for i, (message, path) in errors:
                     err = NarspeechError(message, utt=utts[i].utt, path=path)
                     if not skip_bad:
@@ -294,8 +302,8 @@ def extract_dump(
                 if not idx:
                     continue
                 if not in_workers:
-                    wav = compute_features(wav.to(dev, non_blocking=True), lengths.to(dev), cfg).unbatch()
-                for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), wav):
+                    payload = compute_features(payload.to(dev, non_blocking=True), lengths.to(dev), cfg).unbatch()
+                for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), payload):
                     utt = utts[i].utt
                     writers["feats"].write(utt, mel)
                     writers["f0"].write(utt, f0)

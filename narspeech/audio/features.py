@@ -291,8 +291,8 @@ def log_mel(wav: torch.Tensor, cfg: FeatureConfig, lengths: torch.Tensor | None 
     frame count (when `lengths` is given) are set to log(mel_floor)."""
     squeeze = wav.dim() == 1
     wav = wav[None] if squeeze else wav
-    mag = stft_magnitude(wav, cfg, lengths)
-    out = mel_from_magnitude(mag, cfg)
+    with torch.autocast(wav.device.type, enabled=False):
+        out = mel_from_magnitude(stft_magnitude(wav, cfg, lengths), cfg)
     if lengths is not None:
         mask = frame_mask(_lengths_or_full(wav, lengths), cfg, out.shape[1])
         out = out.masked_fill(~mask[..., None], math.log(cfg.mel_floor))
@@ -338,6 +338,11 @@ def compute_features(wav: torch.Tensor, lengths: torch.Tensor | None, cfg: Featu
 
     wav = wav.float()
     lengths = _lengths_or_full(wav, lengths)
+    with torch.autocast(wav.device.type, enabled=False):  # even inside a caller's bf16 autocast
+        return _compute_features(wav, lengths, cfg, estimate_f0)
+
+
+def _compute_features(wav: torch.Tensor, lengths: torch.Tensor, cfg: FeatureConfig, estimate_f0) -> Features:
     mag = stft_magnitude(wav, cfg, lengths)
     mask = frame_mask(lengths, cfg, mag.shape[-1])
     mel = mel_from_magnitude(mag, cfg).masked_fill(~mask[..., None], math.log(cfg.mel_floor))
