@@ -272,6 +272,9 @@ def extract_dump(
     dump_dir.mkdir(parents=True, exist_ok=True)
     _remove_stale(dump_dir)
     in_workers = dev.type == "cpu" and jobs > 0
+    if in_workers:  # import and cache everything once here, so forked workers start warm
+        with torch.inference_mode():
+            compute_features(torch.zeros(1, cfg.sample_rate // 4).uniform_(-0.1, 0.1), None, cfg)
     loader = torch.utils.data.DataLoader(
         _AudioSet(utts, cfg.sample_rate),
         batch_sampler=batches,
