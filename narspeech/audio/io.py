@@ -62,10 +62,14 @@ def load_audio(entry: str, *, utt: str | None = None, target_sr: int | None = No
 
 def _load_with_librosa(entry: str, utt: str | None) -> tuple[np.ndarray, int]:
     """Fallback for formats libsndfile lacks (e.g. some mp3): audioread via librosa."""
+    import warnings
+
     import librosa
 
     try:
-        wav, sr = librosa.load(entry, sr=None, mono=False)
+        with warnings.catch_warnings():  # librosa warns on every fallback; a failure raises below
+            warnings.simplefilter("ignore")
+            wav, sr = librosa.load(entry, sr=None, mono=False)
     except Exception as e:
         raise NarspeechError(f"cannot decode audio ({type(e).__name__})", utt=utt, path=entry) from None
     wav = np.atleast_2d(wav).T
