@@ -24,9 +24,7 @@ def extract(
 ) -> None:
     """Compute log-mel, F0 and energy for every utterance of DATA into DUMP, in length-sorted batches.
 
-    The sample rate is the first file's unless set; other defaults follow it (see
-    narspeech.audio.features). Files are resampled to it; upsampling is allowed only while
-    the file still covers fmax.
+    The sample rate is the first file's unless set (--set sample_rate=22050); the other defaults follow it (see narspeech.audio.features). Files are resampled to it; upsampling only while the file still covers fmax; below 8 kHz is unsupported.
 
     Example: narspeech feats extract data/train dump/train --config conf/feats.yaml --set hop_length=256 --device auto --jobs 4
     """
