@@ -173,3 +173,26 @@ def test_real_fastspeech2_from_exp_dir_speed_and_cli(tmp_path):
     assert list(read_table(out / "failed")) == ["line0002"]
     info = json.loads((out / "synth_info.json").read_text())
     assert info["model_type"] == "fastspeech2" and info["vocoder"]["n_iter"] == 2
+
+
+def test_ar_teacher_free_running_synthesis(tmp_path):
+    """The Transformer-TTS teacher goes through the same path (its stop token disabled here, so
+    an untrained one runs to max_len_ratio × tokens frames)."""
+    from narspeech.tts.models import build_tts_model
+    from narspeech.tts.synthesize import load_model
+
+    model_cfg = {"type": "transformer_tts", "n_tokens": len(TOKENS), "n_mels": 80, "d_model": 32, "n_heads": 2, "enc_layers": 1,
+                 "dec_layers": 1, "d_ff": 64, "d_emb": 32, "dec_prenet_units": 32, "postnet_layers": 0,
+                 "max_len_ratio": 4.0, "stop_threshold": 1.01}
+    exp = tmp_path / "exp_teacher"
+    exp.mkdir()
+    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
+    torch.save({"model": build_tts_model(model_cfg).state_dict(), "config": cfg}, exp / "best.pt")
+    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
+    res = synthesize_to_dir(load_model(exp, device="cpu"), [("a", "hi"), ("b", "hello you"), ("c", "")], tmp_path / "o",
+                            vocoder_options={"n_iter": 2}, controls=Controls(speed=2.0))
+    assert res.synthesized == ["a", "b"] and list(res.failed) == ["c"]
+    frames = read_table(tmp_path / "o" / "utt2num_frames")
+    assert frames == {"a": str(4 * 2), "b": str(4 * 9)}  # the NAR speed control does not apply to the teacher
+    assert res.info["model_type"] == "transformer_tts"
+    assert len(load_audio(read_table(tmp_path / "o" / "wav.scp")["b"])[0]) == (4 * 9 - 1) * CFG.hop_length
