@@ -113,7 +113,7 @@ def test_guided_attention_masks_padding():
 
 # ---- learning ---------------------------------------------------------------------------------------------
 TINY_TEACHER = dict(type="transformer_tts", d_model=32, n_heads=2, enc_layers=1, dec_layers=2, d_ff=64, d_emb=32,
-                    dec_prenet_units=32, postnet_channels=32, postnet_layers=3, reduction_factor=2, dropout=0.0,
+                    dec_prenet_units=32, postnet_channels=32, postnet_layers=3, reduction_factor=2, dropout=0.0, attn_dropout=0.0,
                     enc_prenet_dropout=0.1, postnet_dropout=0.1)
 
 
@@ -140,7 +140,7 @@ def test_teacher_inference_and_teacher_forced_shapes():
     assert (lengths <= (batch["token_lengths"] * 3)).all() and (lengths >= 1).all()
 
 
-TINY_FS = dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, ffn_kernel=3, dropout=0.0,
+TINY_FS = dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, ffn_kernel=3, dropout=0.0, attn_dropout=0.0,
                predictor_channels=32, pitch_bins=16, energy_bins=16, predictor_dropout=0.0)
 
 

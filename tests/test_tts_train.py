@@ -127,12 +127,12 @@ def test_cli_error_is_one_line(tmp_path):
 # ---- the pipeline --------------------------------------------------------------------------------------------
 TEACHER = {"model": dict(d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, d_emb=32, dec_prenet_units=32,
                          postnet_layers=2, postnet_channels=16, reduction_factor=2, enc_prenet_dropout=0.1,
-                         postnet_dropout=0.1, dropout=0.0, max_len_ratio=6.0),
+                         postnet_dropout=0.1, dropout=0.0, attn_dropout=0.0, max_len_ratio=6.0),
            "train": dict(max_steps=40, batch_bins=400, valid_interval=40, log_interval=10, num_workers=0, device="cpu",
                          optim={"name": "adam", "lr": 3e-3}, scheduler={"name": "warmup", "warmup_steps": 5},
                          keep_best=1, tensorboard=True)}
 FS2 = {"model": dict(type="fastspeech2", d_model=32, n_heads=2, enc_layers=1, dec_layers=1, d_ff=64, ffn_kernel=3,
-                     predictor_channels=32, pitch_bins=16, energy_bins=16, dropout=0.0, predictor_dropout=0.0),
+                     predictor_channels=32, pitch_bins=16, energy_bins=16, dropout=0.0, attn_dropout=0.0, predictor_dropout=0.0),
        "train": dict(TEACHER["train"], max_steps=60, valid_interval=60)}
 
 

@@ -30,17 +30,18 @@ class EncoderLayer(nn.Module):
     """Self-attention + FFN (linear or conv), pre-LN, residual. Used for Transformer-TTS's encoder
     and as the FastSpeech FFT block (``kernel=9`` or 3)."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, kernel: int = 1, dropout: float = 0.1):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, kernel: int = 1, dropout: float = 0.1,
+                 attn_dropout: float | None = None):
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.attn = MultiHeadAttention(d_model, n_heads, dropout)
+        self.attn = MultiHeadAttention(d_model, n_heads, dropout if attn_dropout is None else attn_dropout)
         self.ffn = ConvFFN(d_model, d_ff, kernel, dropout)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """x (B, T, D); pad (B, T) True at padding. Returns (x, self-attention weights)."""
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None = None, need_weights: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """x (B, T, D); pad (B, T) True at padding. Returns (x, self-attention weights or None)."""
         h = self.norm1(x)
-        a, w = self.attn(h, h, h, key_padding_mask=pad)
+        a, w = self.attn(h, h, h, key_padding_mask=pad, need_weights=need_weights)
         x = x + self.drop(a)
         x = x + self.drop(self.ffn(self.norm2(x)))
         if pad is not None:
@@ -54,11 +55,12 @@ FFTBlock = EncoderLayer
 class DecoderLayer(nn.Module):
     """Causal self-attention, encoder-decoder attention (weights returned), FFN; pre-LN."""
 
-    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1):
+    def __init__(self, d_model: int, n_heads: int, d_ff: int, dropout: float = 0.1, attn_dropout: float | None = None):
         super().__init__()
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d_model), nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.self_attn = MultiHeadAttention(d_model, n_heads, dropout)
-        self.cross_attn = MultiHeadAttention(d_model, n_heads, dropout)
+        ad = dropout if attn_dropout is None else attn_dropout
+        self.self_attn = MultiHeadAttention(d_model, n_heads, ad)
+        self.cross_attn = MultiHeadAttention(d_model, n_heads, ad)
         self.ffn = ConvFFN(d_model, d_ff, 1, dropout)
         self.drop = nn.Dropout(dropout)
 
@@ -66,7 +68,7 @@ class DecoderLayer(nn.Module):
                 x_pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """x (B, T, D) decoder input, memory (B, N, D); self_mask (T, T) causal; returns (x, cross weights (B,H,T,N))."""
         h = self.norm1(x)
-        a, _ = self.self_attn(h, h, h, key_padding_mask=x_pad, attn_mask=self_mask)
+        a, _ = self.self_attn(h, h, h, key_padding_mask=x_pad, attn_mask=self_mask, need_weights=False)
         x = x + self.drop(a)
         h = self.norm2(x)
         a, w = self.cross_attn(h, memory, memory, key_padding_mask=memory_pad)
@@ -78,7 +80,7 @@ class DecoderLayer(nn.Module):
         """Incremental decoding: output for the last position of x (B, t, D) only (it may see all of x).
         Returns (x_last (B, 1, D), cross weights (B, H, 1, N)); same result as ``forward(x)[:, -1:]``."""
         h = self.norm1(x)
-        a, _ = self.self_attn(h[:, -1:], h, h)
+        a, _ = self.self_attn(h[:, -1:], h, h, need_weights=False)
         y = x[:, -1:] + self.drop(a)
         a, w = self.cross_attn(self.norm2(y), memory, memory, key_padding_mask=memory_pad)
         y = y + self.drop(a)

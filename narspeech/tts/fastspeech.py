@@ -36,7 +36,7 @@ from narspeech.tts.stats import FeatureStats
 PAD_LOG_MEL = math.log(1e-5)
 
 DEFAULTS = dict(
-    d_model=256, n_heads=2, enc_layers=4, dec_layers=4, d_ff=1024, ffn_kernel=9, dropout=0.2,
+    d_model=256, n_heads=2, enc_layers=4, dec_layers=4, d_ff=1024, ffn_kernel=9, dropout=0.2, attn_dropout=0.2,
     predictor_channels=256, predictor_kernel=3, predictor_dropout=0.5,
     pitch_bins=256, energy_bins=256, pitch_range=[-4.0, 4.0], energy_range=[-4.0, 4.0],
     postnet_layers=0, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
@@ -63,7 +63,8 @@ class FastSpeech(nn.Module):
         self.stats = FeatureStats(n_mels, stats)
         self.embed = nn.Embedding(n_tokens, d, padding_idx=0)
         self.enc_pos = PositionalEncoding(d, c["dropout"], scaled=False)
-        self.encoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"]) for _ in range(c["enc_layers"]))
+        self.encoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"], c["attn_dropout"])
+                                     for _ in range(c["enc_layers"]))
         self.enc_norm = nn.LayerNorm(d)
         pred = lambda: VariancePredictor(d, c["predictor_channels"], c["predictor_kernel"], 2, c["predictor_dropout"])  # noqa: E731
         self.duration_predictor = pred()
@@ -74,7 +75,8 @@ class FastSpeech(nn.Module):
             self.pitch_embed = nn.Embedding(c["pitch_bins"], d)
             self.energy_embed = nn.Embedding(c["energy_bins"], d)
         self.dec_pos = PositionalEncoding(d, c["dropout"], scaled=False)
-        self.decoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"]) for _ in range(c["dec_layers"]))
+        self.decoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"], c["attn_dropout"])
+                                     for _ in range(c["dec_layers"]))
         self.dec_norm = nn.LayerNorm(d)
         self.mel_out = nn.Linear(d, n_mels)
         self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \

@@ -11,7 +11,6 @@ import logging
 import shutil
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from narspeech.config import merge
@@ -131,8 +130,9 @@ def _fit(cfg, model, train_set, valid_set, exp, resume, hooks) -> Path:
     from narspeech.tts.dataset import collate
 
     for name, ds in (("train", train_set), ("valid", valid_set)):
-        if ds is not None and ds.dropped:
-            log.warning("%s set: %d utterance(s) left out: %s", name, len(ds.dropped), "; ".join(map(str, ds.dropped[:5])))
+        bad = [d for d in (ds.dropped if ds is not None else []) if not d.reason.startswith("filtered")]  # those were warned about
+        if bad:
+            log.warning("%s set: %d utterance(s) with bad input left out: %s", name, len(bad), "; ".join(map(str, bad[:5])))
     return fit(cfg, model, train_set, valid_set, collate, exp, resume=resume, hooks=hooks)
 
 

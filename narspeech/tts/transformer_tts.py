@@ -28,7 +28,7 @@ from narspeech.tts.stats import FeatureStats
 PAD_LOG_MEL = math.log(1e-5)  # padding frames are silence in the dump's log-mel domain
 
 DEFAULTS = dict(
-    d_model=256, n_heads=4, enc_layers=4, dec_layers=4, d_ff=1024, dropout=0.1,
+    d_model=256, n_heads=4, enc_layers=4, dec_layers=4, d_ff=1024, dropout=0.1, attn_dropout=0.1,
     d_emb=256, enc_prenet_layers=3, enc_prenet_kernel=5, enc_prenet_dropout=0.5,
     dec_prenet_units=256, dec_prenet_layers=2, dec_prenet_dropout=0.5,
     postnet_layers=5, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
@@ -53,11 +53,13 @@ class TransformerTTS(nn.Module):
         self.stats = FeatureStats(n_mels, stats)
         self.enc_prenet = EncoderPrenet(n_tokens, c["d_emb"], d, c["enc_prenet_layers"], c["enc_prenet_kernel"], c["enc_prenet_dropout"])
         self.enc_pos = PositionalEncoding(d, c["dropout"], scaled=True)
-        self.encoder = nn.ModuleList(EncoderLayer(d, c["n_heads"], c["d_ff"], 1, c["dropout"]) for _ in range(c["enc_layers"]))
+        self.encoder = nn.ModuleList(EncoderLayer(d, c["n_heads"], c["d_ff"], 1, c["dropout"], c["attn_dropout"])
+                                     for _ in range(c["enc_layers"]))
         self.enc_norm = nn.LayerNorm(d)
         self.dec_prenet = DecoderPrenet(n_mels, c["dec_prenet_units"], d, c["dec_prenet_layers"], c["dec_prenet_dropout"])
         self.dec_pos = PositionalEncoding(d, c["dropout"], scaled=True)
-        self.decoder = nn.ModuleList(DecoderLayer(d, c["n_heads"], c["d_ff"], c["dropout"]) for _ in range(c["dec_layers"]))
+        self.decoder = nn.ModuleList(DecoderLayer(d, c["n_heads"], c["d_ff"], c["dropout"], c["attn_dropout"])
+                                     for _ in range(c["dec_layers"]))
         self.dec_norm = nn.LayerNorm(d)
         self.mel_out = nn.Linear(d, n_mels * self.r)
         self.stop_out = nn.Linear(d, self.r)
