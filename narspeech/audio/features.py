@@ -61,6 +61,7 @@ class FeatureConfig:
     f0_switch_prob: float = 0.01
     f0_beta: tuple[float, float] = (2.0, 18.0)
     f0_no_trough_prob: float = 0.01
+    f0_voicing_trust: float = 0.5  # weight of YIN's voicing evidence (pYIN's yinTrust)
     f0_decimate: int | None = None  # analyse F0 at sample_rate / k; None: auto (>= 8 kHz), 1: full rate
 
     @classmethod

@@ -17,8 +17,10 @@ Kawahara, JASA 2002), vectorised over a padded batch so it runs on GPU or CPU:
 4. candidates are binned on a log-frequency grid (``f0_resolution`` semitones); an HMM
    with those voiced pitch states plus one unvoiced state (pitch moves limited to
    ``f0_max_transition_rate`` octaves per second with a triangular prior, voicing switches
-   with probability ``f0_switch_prob``) is decoded with a batched Viterbi that stops at
-   each utterance's own last frame;
+   with probability ``f0_switch_prob``; voiced emissions weighted by
+   ``f0_voicing_trust`` = 0.5, the yinTrust of the pYIN reference implementation, which
+   keeps weak noisy candidates in fricatives unvoiced) is decoded with a batched Viterbi
+   that stops at each utterance's own last frame;
 5. a voiced frame's F0 is the exact (interpolated) frequency of the candidate nearest the
    decoded pitch state; unvoiced frames are 0.
 
@@ -207,6 +209,7 @@ def estimate_f0(
     switch_prob: float = 0.01,
     beta: tuple[float, float] = (2.0, 18.0),
     no_trough_prob: float = 0.01,
+    voicing_trust: float = 0.5,
     decimate: int | None = None,
     cfg=None,
     return_voiced_prob: bool = False,
@@ -222,7 +225,7 @@ def estimate_f0(
         frame_length = cfg.f0_frame
         resolution, max_transition_rate = cfg.f0_resolution, cfg.f0_max_transition_rate
         switch_prob, beta, no_trough_prob = cfg.f0_switch_prob, tuple(cfg.f0_beta), cfg.f0_no_trough_prob
-        decimate = cfg.f0_decimation
+        decimate, voicing_trust = cfg.f0_decimation, cfg.f0_voicing_trust
     if not 0 < fmin < fmax < sr / 2:
         raise NarspeechError(f"F0 range {fmin}-{fmax} Hz must lie inside 0-{sr / 2} Hz")
     squeeze = wav.dim() == 1
@@ -286,7 +289,7 @@ def estimate_f0(
     den = ym1 - 2 * y0 + yp1
     ok = (den.abs() > 1e-6 * (ym1.abs() + y0.abs() + yp1.abs()) + 1e-30) & (ki + tau_min < tau_max)
     shift = torch.where(ok, 0.5 * (ym1 - yp1) / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(den)).clamp_(-1.0, 1.0)
-    freq = sr / (lag.float() + shift)
+    freq = (sr / (lag.float() + shift)).clamp_(fmin, fmax)
 
     bins_per_semitone = 1.0 / resolution
     n_bins = int(12 * bins_per_semitone * math.log2(fmax / fmin)) + 1
@@ -296,7 +299,10 @@ def estimate_f0(
     obs_v.index_add_(0, frame_id * n_bins + cand_bin, mass)
     obs_v = obs_v.view(bsz, t_max, n_bins)
     voiced_prob = obs_v.sum(-1).clamp_(max=1.0)
-    obs_u = (1.0 - voiced_prob).clamp(min=0.0) / n_bins
+    # trust in YIN's voicing (as the pYIN Vamp plugin's yinTrust): scale the voiced
+    # emissions, give the rest to unvoiced; < 1 keeps weak, noisy candidates unvoiced
+    obs_v.mul_(voicing_trust)
+    obs_u = (1.0 - voicing_trust * voiced_prob).clamp(min=0.0) / n_bins
 
     max_semitones = round(max_transition_rate * 12 * hop / sr)
     half_width = max(1, int(max_semitones * math.ceil(bins_per_semitone)) // 2)
