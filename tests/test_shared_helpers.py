@@ -77,3 +77,20 @@ def test_recipe_option_parsing():
     assert r.returncode != 0 and "unknown option --bogus" in r.stderr
     r = subprocess.run(["bash", "-c", "passthrough=true; " + script, "x", "--bogus", "1", "--nj", "3"], capture_output=True, text=True)
     assert r.stdout.strip() == "1 3 auto 2:--bogus 1", r.stderr
+
+
+def test_atomic_write_uses_umask_permissions(tmp_path):
+    import os
+
+    old = os.umask(0o022)
+    try:
+        import importlib
+
+        import narspeech.fileio as fio
+
+        importlib.reload(fio)
+        with fio.atomic_write(tmp_path / "f") as f:
+            f.write("x")
+        assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+    finally:
+        os.umask(old)
