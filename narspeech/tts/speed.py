@@ -44,8 +44,10 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
         raise NarspeechError("no benchmark sentence can be synthesized by this model", path=str(loaded.model_dir))
     controls, dev, fcfg = Controls(), loaded.device, loaded.feats
     frame_seconds = fcfg.hop_length / fcfg.sample_rate
+    from narspeech.progress import progress
+
     rows = []
-    for b in batch_sizes:
+    for b in progress(list(batch_sizes), desc=f"bench {loaded.model_type}", unit="setting"):
         b = min(int(b), len(encoded))
         batches = make_batches(encoded, b)
         text_batches = _text_batches(items, b)
