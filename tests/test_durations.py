@@ -5,7 +5,7 @@ import torch
 
 from narspeech.errors import NarspeechError
 from narspeech.tts.durations import (check_durations, durations_from_attention, focus_rate, focus_rates,
-                                     read_durations, read_filtered)
+                                     monotonic_durations, read_durations, read_filtered)
 
 
 def one_hot_attention(token_of_step, n_tok, sharp=1.0):
@@ -78,3 +78,23 @@ def test_read_durations_and_mismatch_errors(tmp_path):
     p.write_text("u1 1 x\n")
     with pytest.raises(NarspeechError, match="u1"):
         read_durations(p)
+
+
+def test_monotonic_durations_fix_stray_steps_and_edges():
+    # argmax would give token 3 a stray step in the middle and leave token 0 / the last token empty
+    steps = [1, 1, 2, 3, 2, 2, 3, 3]
+    a = one_hot_attention(steps, 5, sharp=0.6)
+    assert durations_from_attention(a, 8, 1).tolist() == [0, 2, 3, 3, 0]
+    d = monotonic_durations(a, 8, 1)
+    assert d.sum() == 8 and d[0] >= 1 and d[-1] >= 1
+    path = np.repeat(np.arange(5), d)
+    assert (np.diff(path) >= 0).all()  # monotonic
+    # a clean diagonal is left alone, with r=2 and a truncated last step
+    clean = one_hot_attention([0, 0, 1, 2, 2, 3], 4)
+    assert monotonic_durations(clean, 11, 2).tolist() == durations_from_attention(clean, 11, 2).tolist() == [4, 2, 4, 1]
+
+
+def test_monotonic_durations_can_skip_a_token():
+    a = one_hot_attention([0, 0, 2, 2, 3], 4, sharp=0.9)  # token 1 never attended
+    assert monotonic_durations(a, 5, 1).tolist() == [2, 0, 2, 1]
+    assert monotonic_durations(a, 5, 1, max_skip=0).tolist()[1] >= 1

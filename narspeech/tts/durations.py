@@ -56,6 +56,47 @@ def durations_from_attention(attn: torch.Tensor | np.ndarray, n_frames: int, r: 
     return d
 
 
+def monotonic_durations(attn: torch.Tensor | np.ndarray, n_frames: int, r: int = 1, max_skip: int = 1) -> np.ndarray:
+    """Like :func:`durations_from_attention`, but the token sequence over decoder steps is forced to be
+    monotonic: the path starts at token 0, ends at token N−1 and moves by 0…1+max_skip tokens per
+    step, maximising the summed log attention (Viterbi). Leading/trailing silence then belongs to
+    the first/last token, and a stray step attending far away cannot steal frames; a token is left
+    at 0 frames only when skipped (at most `max_skip` in a row)."""
+    a = torch.as_tensor(attn, dtype=torch.float64)
+    need = -(-n_frames // r)
+    if a.shape[0] < need:
+        raise ValueError(f"attention has {a.shape[0]} decoder steps, need {need} for {n_frames} frames at r={r}")
+    logp = torch.log(a[:need].clamp(min=1e-8)).numpy()
+    t_dec, n_tok = logp.shape
+    neg = -1e30
+    score = np.full((t_dec, n_tok), neg)
+    back = np.zeros((t_dec, n_tok), dtype=np.int64)
+    score[0, 0] = logp[0, 0]
+    for t in range(1, t_dec):
+        best = score[t - 1].copy()
+        arg = np.zeros(n_tok, dtype=np.int64)
+        for k in range(1, 2 + max_skip):
+            shifted = np.full(n_tok, neg)
+            shifted[k:] = score[t - 1, :-k]
+            better = shifted > best
+            best = np.where(better, shifted, best)
+            arg = np.where(better, k, arg)
+        score[t] = best + logp[t]
+        back[t] = arg
+    end = n_tok - 1
+    if score[-1, end] <= neg / 2:  # too few steps to reach the last token: end where reachable
+        end = int(np.argmax(score[-1]))
+    path = np.empty(t_dec, dtype=np.int64)
+    path[-1] = end
+    for t in range(t_dec - 1, 0, -1):
+        path[t - 1] = path[t] - back[t, path[t]]
+    per_step = np.full(t_dec, r, dtype=np.int64)
+    per_step[-1] = n_frames - (t_dec - 1) * r
+    d = np.zeros(n_tok, dtype=np.int64)
+    np.add.at(d, path, per_step)
+    return d
+
+
 def read_durations(path: str | Path) -> dict[str, np.ndarray]:
     """Read a `durations` file (``utt d1 … dN``) into int64 arrays, with errors naming the line's utt."""
     out = {}

@@ -23,7 +23,7 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
 from narspeech.progress import progress
 from narspeech.tts.dataset import TTSDataset, collate
-from narspeech.tts.durations import durations_from_attention, focus_rates
+from narspeech.tts.durations import durations_from_attention, focus_rates, monotonic_durations
 
 log = logging.getLogger("narspeech.tts")
 
@@ -90,8 +90,11 @@ def _write_ark(out_dir: Path, mels: dict[str, np.ndarray]) -> None:
 @torch.no_grad()
 def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str | Path, out_dir: str | Path, *,
                       focus_threshold: float = 0.3, batch_size: int = 16, n_plots: int = 4, kd: bool = False,
-                      device: str = "auto", skip_bad: bool = False, seed: int = 0) -> ExtractionResult:
-    """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`)."""
+                      device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False) -> ExtractionResult:
+    """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`).
+
+    `monotonic`: read durations off the best monotonic path through the chosen head
+    (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
     from narspeech.text.vocab import TokenList
     from narspeech.tts.models import load_tts_model
     from narspeech.tts.plots import attention_figure, save_figure
@@ -107,6 +110,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     ds = TTSDataset(data_dir, dump_dir, token_list, skip_bad=skip_bad)
     check_feature_match(ds.feature_config.to_dict(), cfg.get("feats", {}), dump_dir)
     r = model.r
+    to_durations = monotonic_durations if monotonic else durations_from_attention
     torch.manual_seed(seed)  # the decoder prenet's dropout stays on: make the run repeatable
     order = sorted(range(len(ds)), key=lambda i: -ds.lengths[i])
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
@@ -127,7 +131,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
             att = a[b, h, : int(out["steps"][b]), : int(tl[b])].cpu()
             rate = float(fr[b, h])
             rates[utt], heads[utt] = rate, divmod(h, n_heads)
-            d = durations_from_attention(att, int(ml[b]), r)
+            d = to_durations(att, int(ml[b]), r)
             if rate < focus_threshold:
                 filtered[utt] = rate
             else:
@@ -155,7 +159,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
                     kd_filtered[utt] = f"{rate:.4f}"
                     continue
                 att = a2[b, h, : int(out2["steps"][b]), : int(tl[b])].cpu()
-                kd_durations[utt] = durations_from_attention(att, n, r)
+                kd_durations[utt] = to_durations(att, n, r)
                 kd_mels[utt] = gen[b, :n].float().cpu().numpy()
     write_table(out_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in durations.items()})
     write_table(out_dir / "focus_rates", {u: f"{v:.4f}" for u, v in rates.items()})
