@@ -76,7 +76,7 @@ def test_bench_tts_cli_with_real_models(tmp_path):
     text.write_text("hello world\nhow are you\n", encoding="utf-8")
     out = tmp_path / "bench.json"
     r = CliRunner().invoke(app, ["bench", "tts", "--student", str(student), "--teacher", str(teacher), "--text", str(text),
-                                 "--device", "cpu", "--repeat", "1", "--gl-iters", "2", "--out", str(out)])
+                                 "--device", "cpu", "--repeat", "1", "--gl-iters", "2", "--json", str(out)])
     assert r.exit_code == 0, r.output
     res = json.loads(out.read_text())
     assert {(x["model"], x["batch_size"]) for x in res["rows"]} == {("student", 1), ("student", 2), ("teacher", 1), ("teacher", 2)}

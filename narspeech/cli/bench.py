@@ -20,7 +20,7 @@ def tts(
     warmup: int = typer.Option(1, "--warmup", help="Untimed warm-up runs of the first batch."),
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations in the end-to-end timing."),
     no_vocoder: bool = typer.Option(False, "--no-vocoder", help="Time mel generation only."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the results JSON here (and the table beside it as .md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """Time FastSpeech 2 against its AR teacher: mel and end-to-end (text → wav) seconds, RTF, speed-up, at batch 1 and full batch.
 
