@@ -172,7 +172,15 @@ def test_teacher_durations_fastspeech2_pipeline(tmp_path):
     losses = [float(m.group(1)) for m in re.finditer(r"\d\d:\d\d:\d\d step \d+ epoch [0-9.]+: loss ([0-9.e+-]+)", log)]
     assert len(losses) >= 3 and losses[-1] < 0.5 * losses[0], losses
 
-    for exp in ("teacher", "fs2"):
+    # sequence-level knowledge distillation: FastSpeech on the teacher's mels and re-extracted durations
+    kd_cfg = {"model": dict(FS2["model"], type="fastspeech"), "train": dict(FS2["train"], max_steps=10, valid_interval=10)}
+    train_fastspeech(kd_cfg, tokens=d / "tokens.txt", train_data=d / "train", train_dump=p / "train",
+                     durations=tmp_path / "dur" / "kd" / "durations", kd_dump=tmp_path / "dur" / "kd", exp=tmp_path / "fs_kd")
+    with pytest.raises(NarspeechError, match="model.type fastspeech"):
+        train_fastspeech(FS2, tokens=d / "tokens.txt", train_data=d / "train", train_dump=p / "train",
+                         durations=tmp_path / "dur" / "kd" / "durations", kd_dump=tmp_path / "dur" / "kd", exp=tmp_path / "x")
+
+    for exp in ("teacher", "fs2", "fs_kd"):
         model, cfg = load_tts_model(tmp_path / exp, "cpu")
         tok = torch.tensor([[2, 3, 4, 8, 5], [6, 7, 2, 0, 0]])
         mels, lengths = model.inference(tok, torch.tensor([5, 3]), speed=1.0, pitch_shift=0.0, energy_scale=1.0)
