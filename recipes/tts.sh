@@ -23,6 +23,7 @@ fs_exp=exp/fastspeech2
 teacher_args=""         # extra options for `tts train-teacher` (e.g. "--set train.max_steps=100")
 fs_args=""              # extra options for `tts train`
 focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
+dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
 kd=false                # sequence-level knowledge distillation (teacher mels as student targets)
 synth_batch_size=16
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
@@ -38,6 +39,8 @@ log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 ns() { narspeech "$@"; }
+text_opts="--set text.kind=$token_type"
+[ -n "$lang" ] && text_opts="$text_opts --set text.language=$lang"
 
 all_sets="$train_set $valid_set $test_sets"
 
@@ -76,12 +79,13 @@ if run_stage 4; then
   ns tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
-    --exp "$teacher_exp" --device "$device" --resume $teacher_args
+    --exp "$teacher_exp" --device "$device" --resume $text_opts $teacher_args
 fi
 
 if run_stage 5; then
   banner 5 "durations from the teacher's attention (focus-rate head selection)"
   kd_opt=""; [ "$kd" = true ] && kd_opt="--kd"
+  [ "$dur_method" = monotonic ] && kd_opt="$kd_opt --monotonic"
   for s in $train_set $valid_set; do
     # shellcheck disable=SC2086
     ns tts durations --teacher "$teacher_exp" --data "data/$s" --dump "dump/$s" \
@@ -98,7 +102,7 @@ if run_stage 6; then
     --durations "$teacher_exp/durations/$train_set/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
     --valid-durations "$teacher_exp/durations/$valid_set/durations" \
-    --exp "$fs_exp" --device "$device" --resume $kd_opt $fs_args
+    --exp "$fs_exp" --device "$device" --resume $text_opts $kd_opt $fs_args
 fi
 
 if run_stage 7; then

@@ -147,7 +147,7 @@ def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=
     valid_set = None
     if valid_data is not None:
         valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, skip_bad=skip_bad)
-    model = build_tts_model(cfg["model"], stats)
+    model = _build_seeded(cfg, stats)
     return _fit(cfg, model, train_set, valid_set, exp, resume, TeacherHooks())
 
 
@@ -177,8 +177,16 @@ def train_fastspeech(cfg: dict, *, tokens, train_data, train_dump, durations, ex
             raise NarspeechError("--valid-data needs --valid-durations (run `narspeech tts durations` on the valid set)")
         valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, durations=valid_durations,
                                variance=variance, skip_bad=skip_bad)
-    model = build_tts_model(cfg["model"], stats)
+    model = _build_seeded(cfg, stats)
     return _fit(cfg, model, train_set, valid_set, exp, resume, FastSpeechHooks())
+
+
+def _build_seeded(cfg: dict, stats):
+    """Build the model after seeding, so initial weights are reproducible from the recorded seed."""
+    from narspeech.train.engine import resolve_config, seed_everything
+
+    seed_everything(int(resolve_config(cfg)["train"]["seed"]))
+    return build_tts_model(cfg["model"], stats)
 
 
 def _missing(opt: str):
