@@ -98,6 +98,17 @@ def test_mcd_formula_and_c0_is_ignored():
     assert frame_mcd(a, b)[0] == pytest.approx(10 / math.log(10) * math.sqrt(2)) == pytest.approx(MCD_CONST)
 
 
+def test_mel_cepstrum_follows_the_sptk_convention():
+    # log|H| = c0 + 2 * sum_d c_d cos(d w): a log spectrum 0.3 + 2 * 0.5 cos(3w) on the band
+    # centres has c_3 = 0.5 and every other coefficient 0
+    n = 80
+    w = np.pi * (np.arange(n) + 0.5) / n
+    c = mel_cepstrum((0.3 + 2 * 0.5 * np.cos(3 * w))[None])[0]
+    expected = np.zeros(24)
+    expected[2] = 0.5  # coefficient 3 is column 2 (c0 dropped)
+    np.testing.assert_allclose(c, expected, atol=1e-12)
+
+
 def test_f0_errors_known_values():
     ref = np.array([0, 100, 200, 200, 0, 0], dtype=float)
     syn = np.array([0, 110, 200, 0, 150, 0], dtype=float)

@@ -1,18 +1,22 @@
 """Mel-cepstral distortion (MCD) from log-mel spectra, aligned with DTW.
 
 We do not use SPTK/pysptk mel-generalised cepstra (``mcep``) nor WORLD spectra.
-The mel-cepstrum here is the orthonormal DCT-II of the natural-log **magnitude**
-mel spectrum (the dump's log-mel, see docs/interfaces.md), coefficients 1..24
+The mel-cepstrum here is the cosine series of the natural-log **magnitude** mel
+spectrum (the dump's log-mel, see docs/interfaces.md) in SPTK's convention,
+``log|H(w)| = c_0 + 2 * sum_d c_d cos(d w)`` on the mel axis, so with N bands
+``c_d = DCT-II(log_mel)_d / (2N)`` (scipy's unnormalised DCT-II); coefficients 1..24
 (c0, the level, is dropped). MCD per frame pair is
 
     MCD = (10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2)   [dB]
 
-and an utterance's MCD is the mean over the DTW path. Because the cepstra come
-from an 80-band mel filterbank of the magnitude spectrum rather than from an
-all-pole/mcep fit of the power spectrum with a frequency-warping alpha, the
-absolute values are **not comparable** with MCD figures printed in papers that use
-SPTK ``mcep``; comparisons between systems scored by this code under the same
-vocoder and feature config are valid.
+(the formula is defined for cepstra in that convention; an orthonormal DCT would
+inflate every value by sqrt(2N), about 12.6 for 80 bands) and an utterance's MCD
+is the mean over the DTW path. Because the cepstra come from an 80-band mel
+filterbank of the magnitude spectrum rather than from an mcep fit of the full
+spectrum with a frequency-warping alpha, the absolute values are **not directly
+comparable** with MCD figures printed in papers that use SPTK ``mcep``;
+comparisons between systems scored by this code under the same vocoder and
+feature config are valid.
 """
 from __future__ import annotations
 
@@ -28,13 +32,13 @@ DEFAULT_ORDER = 24
 
 
 def mel_cepstrum(log_mel: np.ndarray, order: int = DEFAULT_ORDER) -> np.ndarray:
-    """Cepstral coefficients 1..`order` (T, order) of a natural-log mel spectrum (T, n_mels)."""
+    """Cepstral coefficients 1..`order` (T, order) of a natural-log mel spectrum (T, n_mels), SPTK scale."""
     log_mel = np.asarray(log_mel, dtype=np.float64)
     if log_mel.ndim != 2:
         raise ValueError(f"log_mel must be (T, n_mels), got shape {log_mel.shape}")
     if order >= log_mel.shape[1]:
         raise ValueError(f"cepstral order {order} needs more than {log_mel.shape[1]} mel bands")
-    return dct(log_mel, type=2, norm="ortho", axis=1)[:, 1 : order + 1]
+    return dct(log_mel, type=2, axis=1)[:, 1 : order + 1] / (2.0 * log_mel.shape[1])
 
 
 def frame_mcd(c_ref: np.ndarray, c_syn: np.ndarray) -> np.ndarray:

@@ -5,7 +5,7 @@ are resampled to the synthesis feature rate and analysed with the **same**
 :class:`~narspeech.audio.features.FeatureConfig` (the model's, from
 ``SYNTH/synth_info.json``; batched log-mel + F0 by :func:`compute_features`). Then:
 
-* MCD (dB) along the DTW path between mel-cepstra 1..24 — see :mod:`narspeech.metrics.mcd`
+* MCD (dB) along the DTW path between mel-cepstra 1..24 (SPTK scale) — see :mod:`narspeech.metrics.mcd`
   for why these absolute values are not comparable with SPTK-``mcep`` MCDs in papers
   (system comparisons under the same vocoder and config are);
 * F0 RMSE (Hz, cents) over frame pairs of that path voiced in both, and the voicing
@@ -30,8 +30,8 @@ from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.f0 import f0_errors
 from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum
 
-METHOD_NOTE = ("MCD from the orthonormal DCT-II of the natural-log magnitude mel spectrum (coefficients 1..order, "
-               "no c0), DTW-aligned; not SPTK mcep: absolute values differ from papers, comparisons between systems "
+METHOD_NOTE = ("MCD from the cosine-series cepstrum (SPTK scale: DCT-II / 2N) of the natural-log magnitude mel "
+               "spectrum (coefficients 1..order, no c0), DTW-aligned; not SPTK mcep: absolute values differ from papers, comparisons between systems "
                "under the same vocoder and feature config are valid")
 
 
