@@ -293,7 +293,14 @@ def extract_dump(
             final = (dump_dir / f"{name}.ark").resolve()
             tmp = stack.enter_context(atomic_path(final))
             writers[name] = _ArkWriter(stack.enter_context(open(tmp, "wb")), final)
-        bar = stack.enter_context(progress(total=round(total, 1), desc=f"features {data_dir.name}", unit="s"))
+        bar = stack.enter_context(progress(total=int(round(total)), desc=f"features {data_dir.name}", unit="s"))
+        seconds_done = 0.0
+
+        def advance(seconds: float) -> None:  # whole seconds on the bar, no float drift past the total
+            nonlocal seconds_done
+            seconds_done += seconds
+            bar.update(int(round(seconds_done)) - bar.n)
+
         with torch.inference_mode():
             for idx, payload, lengths, errors in loader:  # payload: padded audio, or features from a worker
                 for i, (message, path) in errors:
@@ -301,7 +308,7 @@ def extract_dump(
                     if not skip_bad:
                         raise err
                     skipped[utts[i].utt] = str(err)
-                    bar.update(round(utts[i].seconds, 1))
+                    advance(utts[i].seconds)
                 if not idx:
                     continue
                 if not in_workers:
@@ -313,7 +320,7 @@ def extract_dump(
                     writers["energy"].write(utt, en)
                     num_frames[utt] = str(mel.shape[0])
                     audio_seconds += n / cfg.sample_rate
-                bar.update(round(sum(utts[i].seconds for i in idx), 1))
+                advance(sum(utts[i].seconds for i in idx))
                 bar.set_postfix_str(f"{audio_seconds / max(time.perf_counter() - t0, 1e-9):.0f}x RT")
         if not num_frames:
             raise NarspeechError("no utterance could be processed (all skipped)", path=data_dir / "wav.scp")
