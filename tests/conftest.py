@@ -27,6 +27,17 @@ def espeak():
     return exe
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op thread: on 2-core shared machines threads fighting each other make tiny models ~5x slower."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def pytest_collection_modifyitems(config, items):
     import torch
 

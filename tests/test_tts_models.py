@@ -14,13 +14,7 @@ from narspeech.tts.transformer_tts import TransformerTTS
 N_TOK, N_MELS = 12, 8
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # 2-core shared machines: intra-op threads fighting each other make tiny models 5x slower
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def toy_corpus(n_utts=8, seed=0):

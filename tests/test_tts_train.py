@@ -16,12 +16,7 @@ from narspeech.fileio import write_table
 PHONES = ["a", "b", "c", "d", "e", "f", "<space>"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def make_corpus(root, n_utts=6, seed=0, n_mels=10):

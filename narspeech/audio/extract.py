@@ -30,6 +30,7 @@ from narspeech.audio.features import MIN_SAMPLE_RATE, FeatureConfig, compute_fea
 from narspeech.audio.io import audio_info, load_audio, resolve_entry
 from narspeech.config import save_config
 from narspeech.device import resolve_device
+from narspeech.data.batching import make_batches as length_batches
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table, write_table
 from narspeech.progress import progress
@@ -133,17 +134,8 @@ def check_rate(u: Utterance, cfg: FeatureConfig) -> None:
 def make_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
     """Length-sorted batches (longest first) whose padded size, count × longest, stays
     within `batch_seconds` (a longer single utterance gets a batch of its own)."""
-    order = sorted(range(len(seconds)), key=lambda i: -seconds[i])
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        if cur and (len(cur) + 1) * seconds[cur[0]] > batch_seconds:
-            batches.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
+    ms = [int(math.ceil(s * 1000)) for s in seconds]
+    return [b[::-1] for b in reversed(length_batches(ms, max(1, int(batch_seconds * 1000))))]
 
 
 # --------------------------------------------------------------------------- loading

@@ -22,19 +22,10 @@ import torch
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
+from narspeech.data.corpus import Skipped
 from narspeech.tts.durations import check_durations, read_durations, read_filtered
 
 log = logging.getLogger("narspeech.tts")
-
-
-@dataclass
-class Dropped:
-    utt: str
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: utterance {self.utt}: {self.reason}"
 
 
 def token_pitch(f0: np.ndarray, durations: np.ndarray) -> np.ndarray:
@@ -95,7 +86,7 @@ class TTSDataset(torch.utils.data.Dataset):
         self.dump = read_dump(self.dump_dir)
         self.feature_config = self.dump.config
         self.variance, self.kd = variance, kd_dump is not None
-        self.dropped: list[Dropped] = []
+        self.dropped: list[Skipped] = []
         n_frames = {u: int(n) for u, n in dict(self.dump.num_frames).items()}
         frames_path = self.dump_dir / "utt2num_frames"
         self.kd_feats = None
@@ -139,7 +130,7 @@ class TTSDataset(torch.utils.data.Dataset):
                     if e.path is None:
                         raise NarspeechError(e.message, utt=utt, path=token_path) from None
                     raise
-                self.dropped.append(Dropped(utt, e.path or str(token_path), e.message))
+                self.dropped.append(Skipped(utt, e.path or str(token_path), e.message))
                 continue
             self.utts.append(utt)
             self.tokens.append(np.asarray(ids, dtype=np.int64))
@@ -148,7 +139,7 @@ class TTSDataset(torch.utils.data.Dataset):
         if filtered_dropped:
             log.warning("%d utterance(s) dropped: filtered by the teacher's focus rate (%s), e.g. %s",
                         len(filtered_dropped), Path(durations).parent / "filtered", " ".join(filtered_dropped[:5]))
-            self.dropped += [Dropped(u, str(Path(durations).parent / "filtered"), f"filtered (focus rate {filtered[u]:.3f})")
+            self.dropped += [Skipped(u, str(Path(durations).parent / "filtered"), f"filtered (focus rate {filtered[u]:.3f})")
                              for u in filtered_dropped]
         if not self.utts:
             raise NarspeechError("no usable utterances (token file, dump and durations share none)", path=self.data_dir)
