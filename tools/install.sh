@@ -8,19 +8,24 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${NARSPEECH_VENV:-$HOME/.cache/narspeech/venv}
 python=${PYTHON:-python3}
 
-if ! command -v espeak-ng >/dev/null 2>&1; then
-  echo "[install] espeak-ng missing: installing with apt" >&2
-  sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+apt_install() {
+  echo "[install] installing $* with apt" >&2
   $sudo_ apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq espeak-ng >&2
-fi
+  DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq "$@" >&2
+}
+command -v espeak-ng >/dev/null 2>&1 || apt_install espeak-ng
 
 stamp="$venv/.narspeech-requirements"
 want=$(cat "$root/tools/requirements.txt" "$root/pyproject.toml" | sha256sum | cut -c1-16)
 if [ ! -x "$venv/bin/python" ]; then
   echo "[install] creating virtual env $venv" >&2
   mkdir -p "$(dirname "$venv")"
-  "$python" -m venv "$venv"
+  if ! "$python" -m venv "$venv" >&2; then  # Debian's python3 needs python3-venv for ensurepip
+    rm -rf "$venv"
+    apt_install python3-venv
+    "$python" -m venv "$venv"
+  fi
 fi
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "[install] installing requirements into $venv (torch with CUDA wheels: a few GB the first time)" >&2
