@@ -14,4 +14,4 @@ nj=4
 
 passthrough=true . ../../../recipes/parse_options.sh
 exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme \
-  --data_script local/data.sh --data_args "--spk $spk --kaldi_dir '$kaldi_dir'" "$@"
+  --data_script local/data.sh --data_args "--spk $spk --kaldi_dir $kaldi_dir" "$@"

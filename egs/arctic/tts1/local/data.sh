@@ -3,7 +3,7 @@
 # already split into Kaldi train/dev/test dirs (--kaldi_dir, e.g. ../shared/data/arctic_fb).
 set -euo pipefail
 spk=slt
-kaldi_dir=""
+kaldi_dir=""   # no spaces in paths (Kaldi convention)
 seed=1
 . ../../../recipes/parse_options.sh
 
