@@ -26,6 +26,7 @@ focus_threshold=0.3     # utterances whose teacher attention is less focused are
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
 kd=false                # sequence-level knowledge distillation (teacher mels as student targets)
 synth_batch_size=16
+eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
 bench_repeat=1
 vocoder=griffin-lim
@@ -119,7 +120,9 @@ if run_stage 8; then
   banner 8 "evaluation: MCD, F0 RMSE against the recordings; speed of FastSpeech 2 vs the teacher"
   for s in $test_sets; do
     for e in $fs_exp $teacher_exp; do
-      ns tts evaluate --synth "$e/synth/$s" --ref "data/$s"
+      trim_opt=""; [ -n "$eval_trim_db" ] && trim_opt="--trim-db $eval_trim_db"
+      # shellcheck disable=SC2086
+      ns tts evaluate --synth "$e/synth/$s" --ref "data/$s" $trim_opt
     done
     head -n "$bench_utts" "data/$s/text" | cut -d' ' -f2- > "exp/$s.bench.txt"
     ns bench tts --student "$fs_exp" --teacher "$teacher_exp" --text "exp/$s.bench.txt" \

@@ -10,7 +10,7 @@ import torch
 
 from narspeech.metrics.dtw import dtw, dtw_path, euclidean_cost
 from narspeech.metrics.f0 import f0_errors
-from narspeech.metrics.mcd import MCD_CONST, frame_mcd, mcd_dtw, mel_cepstrum
+from narspeech.metrics.mcd import MCD_CONST, frame_mcd, mcd_dtw, mel_cepstrum, speech_span
 from narspeech.metrics.timing import Timer, real_time_factor, summarize, time_call
 from narspeech.metrics.wer import error_rate
 
@@ -107,6 +107,17 @@ def test_mel_cepstrum_follows_the_sptk_convention():
     expected = np.zeros(24)
     expected[2] = 0.5  # coefficient 3 is column 2 (c0 dropped)
     np.testing.assert_allclose(c, expected, atol=1e-12)
+
+
+def test_speech_span_cuts_edge_silence_and_keeps_pauses():
+    speech = np.random.default_rng(0).normal(0.0, 0.5, size=(30, 80))
+    pause = np.full((5, 80), np.log(1e-5))
+    lm = np.concatenate([pause, speech[:10], pause, speech[10:], pause, pause])
+    assert speech_span(lm, 40.0) == slice(5, 5 + 10 + 5 + 20)
+    padded, plain = np.concatenate([pause, speech, pause]), speech
+    c = mel_cepstrum(plain)
+    assert mcd_dtw(c, mel_cepstrum(padded[speech_span(padded, 40.0)]))[0] == pytest.approx(0.0, abs=1e-9)
+    assert mcd_dtw(c, mel_cepstrum(padded))[0] > 0.1  # untrimmed silence costs MCD
 
 
 def test_f0_errors_known_values():

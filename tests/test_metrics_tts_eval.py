@@ -57,6 +57,18 @@ def test_identical_audio_scores_zero_and_distortion_raises_mcd(tmp_path):
     assert 0 < means[0] < means[1]
 
 
+def test_trim_db_ignores_added_edge_silence(tmp_path):
+    clean = {"a": _harmonic(150, 16000)}
+    padded = {"a": np.concatenate([np.zeros(8000, np.float32), clean["a"], np.zeros(16000, np.float32)])}
+    syn, ref = _dirs(tmp_path, clean, padded)
+    untrimmed = evaluate_synthesis(syn, ref)
+    trimmed = evaluate_synthesis(syn, ref, trim_db=40.0)
+    assert untrimmed["mcd_db"]["mean"] > 0.1
+    assert trimmed["mcd_db"]["mean"] < 0.1 * untrimmed["mcd_db"]["mean"]
+    assert trimmed["duration_ratio"]["mean"] == pytest.approx(1.0, abs=0.05)
+    assert trimmed["method"]["trim_db"] == 40.0
+
+
 def test_f0_error_of_shifted_tones_with_resampled_reference(tmp_path):
     """Reference at 22.05 kHz, synthesis at 16 kHz: both are analysed at 16 kHz; 200 vs 210 Hz."""
     syn, ref = _dirs(tmp_path, {"a": _harmonic(200, 22050)}, {"a": _harmonic(210, 16000)}, ref_sr=22050)

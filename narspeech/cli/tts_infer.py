@@ -53,6 +53,7 @@ def evaluate(
     out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
     order: int = typer.Option(24, "--order", help="Mel-cepstral coefficients 1..ORDER in the MCD (c0 excluded)."),
     band: Optional[int] = typer.Option(None, "--band", help="Sakoe-Chiba band for DTW, in frames (default: none)."),
+    trim_db: Optional[float] = typer.Option(None, "--trim-db", help="Cut leading/trailing silence (frames more than this many dB below the utterance's peak) from synthesis and recording before scoring, e.g. 40."),
     device: str = typer.Option("auto", "--device", help="Device for feature/F0 extraction."),
     batch_size: int = typer.Option(16, "--batch-size", help="Waveforms per feature-extraction batch."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable wavs (listed in the results) instead of stopping."),
@@ -66,7 +67,8 @@ def evaluate(
     """
     from narspeech.metrics.tts_eval import evaluate_synthesis
 
-    r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad)
+    r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad,
+                            trim_db=trim_db)
     m, f, c, v = r["mcd_db"], r["f0_rmse_hz"], r["f0_rmse_cents"], r["vde"]
     f0 = f"F0 RMSE {f['mean']:.2f} Hz ({c['mean']:.1f} cents)" if f["n"] else "F0 RMSE n/a (no frame pair voiced in both)"
     typer.echo(f"{r['utterances']} utterances: MCD {m['mean']:.3f} ± {m['std']:.3f} dB, {f0}, VDE {100 * v['mean']:.1f} %"

@@ -56,3 +56,16 @@ def mcd_dtw(c_ref: np.ndarray, c_syn: np.ndarray, band: int | None = None) -> tu
     path, _ = dtw(c_ref, c_syn, band=band)
     per_frame = frame_mcd(np.asarray(c_ref)[path[:, 0]], np.asarray(c_syn)[path[:, 1]])
     return float(per_frame.mean()), path
+
+
+def speech_span(log_mel: np.ndarray, top_db: float) -> slice:
+    """Frames from the first to the last whose level is within `top_db` dB of the utterance's loudest.
+
+    Level is the frame's mel power in dB (from the natural-log magnitude mel). Leading and
+    trailing silence is cut, pauses inside the utterance are kept.
+    """
+    lm = np.asarray(log_mel, dtype=np.float64)
+    power = np.exp(2.0 * (lm - lm.max())).sum(axis=1)  # shifted by the peak: no overflow
+    level = 10.0 * np.log10(np.maximum(power, 1e-30))
+    loud = np.flatnonzero(level >= level.max() - top_db)
+    return slice(int(loud[0]), int(loud[-1]) + 1)

@@ -28,7 +28,7 @@ import torch
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.f0 import f0_errors
-from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum
+from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum, speech_span
 
 METHOD_NOTE = ("MCD from the cosine-series cepstrum (SPTK scale: DCT-II / 2N) of the natural-log magnitude mel "
                "spectrum (coefficients 1..order, no c0), DTW-aligned; not SPTK mcep: absolute values differ from papers, comparisons between systems "
@@ -69,12 +69,15 @@ def analyse(wavs: Sequence[np.ndarray], cfg, device: torch.device, batch_size: i
 
 def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str | Path | None = None, order: int = DEFAULT_ORDER,
                        band: int | None = None, device: str | torch.device = "cpu", batch_size: int = 16,
-                       skip_bad: bool = False) -> dict:
+                       skip_bad: bool = False, trim_db: float | None = None) -> dict:
     """Score ``synth_dir`` against the recordings of data dir ``ref_dir``; write results and per-utterance scores.
 
     Writes `out` (default ``SYNTH/results.json``) and, beside it, ``mcd`` (``utt dB``) and
     ``f0_rmse`` (``utt hz cents vde voiced_pairs``). A missing or unreadable wav raises,
     naming the utterance and file, unless `skip_bad` (then it is listed under ``skipped``).
+    `trim_db`: cut leading/trailing silence (frames more than `trim_db` dB below each
+    utterance's loudest) from both sides before scoring, so long pauses in the recordings
+    do not dominate; the duration ratio is then of the trimmed lengths.
     """
     from narspeech.audio.features import FeatureConfig
     from narspeech.audio.io import audio_info, load_audio, resolve_entry
@@ -120,6 +123,9 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     per_utt: dict[str, dict] = {}
     for k, (utt, _, _) in enumerate(progress(pairs, desc="score", unit="utt")):
         (ref_mel, ref_f0), (syn_mel, syn_f0) = feats[k], feats[n + k]
+        if trim_db is not None:
+            rs, ss = speech_span(ref_mel, trim_db), speech_span(syn_mel, trim_db)
+            ref_mel, ref_f0, syn_mel, syn_f0 = ref_mel[rs], ref_f0[rs], syn_mel[ss], syn_f0[ss]
         mcd, path = mcd_dtw(mel_cepstrum(ref_mel, order), mel_cepstrum(syn_mel, order), band=band)
         per_utt[utt] = {"mcd": mcd, **f0_errors(ref_f0, syn_f0, path), "duration_ratio": len(syn_mel) / len(ref_mel)}
 
@@ -140,7 +146,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
         "synth_without_ref": no_ref,
         "skipped": skipped,
         "model": {k: info.get(k) for k in ("model_dir", "checkpoint", "model_type", "config_hash", "controls", "vocoder")},
-        "method": {"note": METHOD_NOTE, "order": order, "dtw_band": band, "sample_rate": cfg.sample_rate,
+        "method": {"note": METHOD_NOTE, "order": order, "dtw_band": band, "trim_db": trim_db, "sample_rate": cfg.sample_rate,
                    "feats": cfg.to_dict(), "per_utterance": ["mcd", "f0_rmse"]},
     }
     with atomic_write(out) as f:
