@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Vocoder ceiling: vocode each recording's own log-mel, then score it like a TTS system.
 
-    python benchmarks/copy_synthesis.py DATA_DIR OUT_DIR [--feats conf/feats.yaml] [--gl-iters 32]
+    python benchmarks/copy_synthesis.py DATA_DIR OUT_DIR [--feats conf/feats.yaml] [--gl-iters 32] [--trim-db 40]
 
 Writes OUT_DIR/wav/*.wav, wav.scp, synth_info.json and OUT_DIR/results.json (MCD, F0 RMSE, VDE
 from `narspeech tts evaluate`): the best any acoustic model can score through this vocoder.
@@ -31,6 +31,7 @@ def main() -> None:
     ap.add_argument("--feats", help="feature config YAML (default: defaults for the first file's rate)")
     ap.add_argument("--gl-iters", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=16)
+    ap.add_argument("--trim-db", type=float, help="score without edge silence, as `tts evaluate --trim-db`")
     a = ap.parse_args()
     data, out = Path(a.data), Path(a.out)
     scp = read_table(data / "wav.scp")
@@ -54,7 +55,7 @@ def main() -> None:
     write_table(out / "wav.scp", written)
     (out / "synth_info.json").write_text(json.dumps({"feats": cfg.to_dict(), "model_type": "analysis-synthesis",
                                                      "vocoder": {"name": "griffin-lim", "n_iter": a.gl_iters}}))
-    r = evaluate_synthesis(out, data)
+    r = evaluate_synthesis(out, data, trim_db=a.trim_db)
     print(f"{r['utterances']} utterances: MCD {r['mcd_db']['mean']:.3f} ± {r['mcd_db']['std']:.3f} dB, "
           f"F0 RMSE {r['f0_rmse_hz']['mean']:.2f} Hz, VDE {100 * r['vde']['mean']:.1f} % -> {out / 'results.json'}")
 
