@@ -2,7 +2,7 @@
 # FastSpeech 2 from an AR teacher on LJSpeech 1.1 (one speaker, ~24 h, 22.05 kHz).
 #   ./run.sh                                   # downloads LJSpeech-1.1 (stage 1)
 #   ./run.sh --corpus_dir /data/LJSpeech-1.1   # an existing copy
-# Paper-size models for a GPU: --teacher_conf conf/gpu/teacher.yaml --fs_conf conf/gpu/fastspeech2.yaml
+# conf/*.yaml are paper-size models for a GPU (add --device cuda; multi-GPU: see README).
 # Options of this script: --corpus_dir --nj; all others go to recipes/tts.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
