@@ -10,6 +10,7 @@ stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # CPU worker processes
 device=auto             # auto | cpu | cuda
+ngpu=1                  # GPUs for training stages 4 and 6 (> 1: DDP through torchrun)
 train_set=train
 valid_set=dev
 test_sets=test
@@ -40,6 +41,9 @@ log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 ns() { narspeech "$@"; }
+ns_train() {  # training commands: plain on one device, torchrun (DDP) on several GPUs
+  if [ "$ngpu" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
+}
 text_opts="--set text.kind=$token_type"
 [ -n "$lang" ] && text_opts="$text_opts --set text.language=$lang"
 
@@ -77,7 +81,7 @@ fi
 if run_stage 4; then
   banner 4 "AR teacher (Transformer-TTS, guided attention) → $teacher_exp"
   # shellcheck disable=SC2086
-  ns tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
+  ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
     --exp "$teacher_exp" --device "$device" --resume $text_opts $teacher_args
@@ -98,7 +102,7 @@ if run_stage 6; then
   banner 6 "FastSpeech 2 on teacher durations → $fs_exp"
   kd_opt=""; [ "$kd" = true ] && kd_opt="--kd-dump $teacher_exp/durations/$train_set/kd"
   # shellcheck disable=SC2086
-  ns tts train --config "$fs_conf" --tokens data/tokens.txt \
+  ns_train tts train --config "$fs_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
     --durations "$teacher_exp/durations/$train_set/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
