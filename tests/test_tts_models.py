@@ -179,6 +179,21 @@ def test_fastspeech2_inference_controls():
     assert abs(float(mels[valid].mean()) - float(torch.cat([i["mels"] for i in items]).mean())) < 1.0
 
 
+@pytest.mark.parametrize("kind", ["fastspeech", "fastspeech2"])
+def test_fastspeech_output_does_not_depend_on_batch_padding(kind):
+    # a wide conv FFN (kernel 9) next to padding must not read it: batched == one at a time
+    torch.manual_seed(0)
+    items = toy_corpus()
+    model = FastSpeech(N_TOK, N_MELS, stats_of(items), variance=kind == "fastspeech2", **{**TINY_FS, "ffn_kernel": 9}).eval()
+    batch = collate(items)
+    mels, lengths = model.inference(batch["tokens"], batch["token_lengths"])
+    for i in range(len(items)):
+        n = int(batch["token_lengths"][i])
+        one, one_len = model.inference(batch["tokens"][i : i + 1, :n], batch["token_lengths"][i : i + 1])
+        assert int(one_len[0]) == int(lengths[i])
+        torch.testing.assert_close(one[0], mels[i, : int(one_len[0])], atol=1e-4, rtol=1e-4)
+
+
 def test_teacher_incremental_decoding_matches_full_pass():
     """Cached step-by-step decoding gives the same frames and attention as re-running the whole decoder."""
     torch.manual_seed(0)

@@ -43,7 +43,10 @@ class EncoderLayer(nn.Module):
         h = self.norm1(x)
         a, w = self.attn(h, h, h, key_padding_mask=pad, need_weights=need_weights)
         x = x + self.drop(a)
-        x = x + self.drop(self.ffn(self.norm2(x)))
+        h = self.norm2(x)
+        if pad is not None:  # LayerNorm turns zeroed padding into its bias; a conv FFN would read it
+            h = h.masked_fill(pad[..., None], 0.0)
+        x = x + self.drop(self.ffn(h))
         if pad is not None:
             x = x.masked_fill(pad[..., None], 0.0)
         return x, w
