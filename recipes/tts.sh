@@ -25,7 +25,7 @@ teacher_args=""         # extra options for `tts train-teacher` (e.g. "--set tra
 fs_args=""              # extra options for `tts train`
 focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
-kd=false                # sequence-level knowledge distillation (teacher mels as student targets)
+kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
@@ -65,7 +65,8 @@ if run_stage 2; then
   done
   ns text vocab "data/$train_set" --out data/tokens.txt
   for s in $valid_set $test_sets; do
-    # tokens never seen in training are reported (they map to <unk> in the models)
+    # tokens never seen in training are reported: such dev utterances stop training (or pass
+    # --skip-bad in *_args to leave them out), such test lines are listed in synthesis' failed file
     ns text check "data/$s" --tokens data/tokens.txt || log "warning: data/$s has tokens missing from data/tokens.txt"
   done
 fi
@@ -89,22 +90,27 @@ fi
 
 if run_stage 5; then
   banner 5 "durations from the teacher's attention (focus-rate head selection)"
-  kd_opt=""; [ "$kd" = true ] && kd_opt="--kd"
-  [ "$dur_method" = monotonic ] && kd_opt="$kd_opt --monotonic"
+  dur_opt=""; [ "$dur_method" = monotonic ] && dur_opt="--monotonic"
   for s in $train_set $valid_set; do
+    kd_opt=""; [ "$kd" = true ] && [ "$s" = "$train_set" ] && kd_opt="--kd"  # teacher mels only where trained on
     # shellcheck disable=SC2086
     ns tts durations --teacher "$teacher_exp" --data "data/$s" --dump "dump/$s" \
-      --out "$teacher_exp/durations/$s" --focus-threshold "$focus_threshold" --device "$device" $kd_opt
+      --out "$teacher_exp/durations/$s" --focus-threshold "$focus_threshold" --device "$device" $dur_opt $kd_opt
   done
 fi
 
 if run_stage 6; then
   banner 6 "FastSpeech 2 on teacher durations → $fs_exp"
-  kd_opt=""; [ "$kd" = true ] && kd_opt="--kd-dump $teacher_exp/durations/$train_set/kd"
+  train_dur=$teacher_exp/durations/$train_set
+  kd_opt=""
+  if [ "$kd" = true ]; then  # sequence-level KD: FastSpeech (no pitch/energy) on the teacher's mels and their durations
+    train_dur=$train_dur/kd
+    kd_opt="--kd-dump $train_dur --set model.type=fastspeech"
+  fi
   # shellcheck disable=SC2086
   ns_train tts train --config "$fs_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
-    --durations "$teacher_exp/durations/$train_set/durations" \
+    --durations "$train_dur/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
     --valid-durations "$teacher_exp/durations/$valid_set/durations" \
     --exp "$fs_exp" --device "$device" --resume $text_opts $kd_opt $fs_args
