@@ -129,3 +129,18 @@ def test_extract_streams_and_refuses_escaping_members(tmp_path):
     with pytest.raises(NarspeechError, match="unsafe archive member"):
         extract(tmp_path / "evil.tar", tmp_path / "out")
     assert not (tmp_path / "evil.txt").exists()
+
+
+def test_tables_that_disagree_are_a_clear_error(tmp_path):
+    from narspeech.data.datadir import read_data_dir
+    from narspeech.errors import NarspeechError
+
+    d = tmp_path / "d"
+    d.mkdir()
+    (d / "wav.scp").write_text("s1-a /x/a.wav\ns1-b /x/b.wav\n")
+    (d / "text").write_text("s1-a hello\ns1-b world\n")
+    (d / "utt2spk").write_text("s1-a s1\n")
+    (d / "spk2utt").write_text("s1 s1-a\n")
+    with pytest.raises(NarspeechError) as e:
+        read_data_dir(d)
+    assert "utterance s1-b" in str(e.value) and "utt2spk" in str(e.value)

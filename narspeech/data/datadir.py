@@ -97,7 +97,8 @@ def ensure_speaker_order(dd: DataDir) -> DataDir:
 
 
 def read_data_dir(path: str | Path, *, extras: bool = True) -> DataDir:
-    """Load a data dir; raises NarspeechError on a missing, unsorted or duplicated table.
+    """Load a data dir; raises NarspeechError on a missing, unsorted or duplicated table, or when
+    wav.scp, text and utt2spk do not list the same utterances.
 
     Use :func:`narspeech.data.validate.validate_data_dir` for a full report of every problem.
     """
@@ -105,6 +106,12 @@ def read_data_dir(path: str | Path, *, extras: bool = True) -> DataDir:
     if not path.is_dir():
         raise NarspeechError("data directory not found", path=path)
     tables = {name: read_table(path / name, allow_empty_value=(name == "text")) for name in REQUIRED}
+    ids = set(tables["wav.scp"])
+    for name in ("text", "utt2spk"):
+        diff = sorted(ids ^ set(tables[name]))
+        if diff:
+            raise NarspeechError(f"{len(diff)} utterance(s) not in both wav.scp and {name}; `narspeech data validate` "
+                                 "lists them", utt=diff[0], path=path / name)
     dd = DataDir(tables["wav.scp"], tables["text"], tables["utt2spk"])
     if extras:
         for f in sorted(path.iterdir()):
