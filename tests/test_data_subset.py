@@ -144,3 +144,16 @@ def test_tables_that_disagree_are_a_clear_error(tmp_path):
     with pytest.raises(NarspeechError) as e:
         read_data_dir(d)
     assert "utterance s1-b" in str(e.value) and "utt2spk" in str(e.value)
+
+
+def test_download_skips_an_extracted_archive_even_when_it_was_removed(tmp_path, monkeypatch):
+    import narspeech.data.download as dl
+
+    archive = dl.archives_for("ljspeech")[0]
+    (tmp_path / f".{archive.name}.extracted").touch()  # extracted before, archive removed since
+
+    def no_network(*a, **k):
+        raise AssertionError("fetch called for an archive already extracted")
+
+    monkeypatch.setattr(dl, "fetch", no_network)
+    assert dl.download("ljspeech", tmp_path, keep_archive=False) == [tmp_path / archive.name]

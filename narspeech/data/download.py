@@ -145,11 +145,13 @@ def download(corpus: str, dest: str | Path, subsets: list[str] | None = None, *,
     dest = Path(dest)
     done = []
     for archive in archives_for(corpus, subsets):
-        path = fetch(archive, dest)
         stamp = dest / f".{archive.name}.extracted"
-        if not stamp.exists():
-            extract(path, dest)
-            stamp.touch()
+        if stamp.exists():  # already extracted: no fetch, even when the archive was removed
+            done.append(dest / archive.name)
+            continue
+        path = fetch(archive, dest)
+        extract(path, dest)
+        stamp.touch()
         if not keep_archive:
             path.unlink()
         done.append(path)
