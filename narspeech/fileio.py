@@ -59,8 +59,8 @@ def read_table(path: str | Path, *, allow_empty_value: bool = False, check_sorte
             line = line.rstrip("\r\n")
             if not line.strip():
                 continue
-            key, _, value = line.strip().partition(" ")
-            value = value.strip()
+            parts = line.split(None, 1)  # Kaldi: any whitespace separates the id from the rest
+            key, value = parts[0], parts[1].strip() if len(parts) > 1 else ""
             if key in table:
                 raise NarspeechError(f"line {n}: duplicated id", utt=key, path=path)
             if check_sorted and prev is not None and key < prev:

@@ -32,6 +32,12 @@ def test_table_round_trip_sorted(tmp_path):
     assert spk2utt_from_utt2spk(t) == {"a": "a1 a2", "b": "b1"}
 
 
+def test_table_ids_end_at_any_whitespace(tmp_path):
+    p = tmp_path / "wav.scp"
+    p.write_text("a1\t/x/a 1.wav\na2   sox b.flac -t wav - |\n")
+    assert read_table(p) == {"a1": "/x/a 1.wav", "a2": "sox b.flac -t wav - |"}
+
+
 @pytest.mark.parametrize(
     "content, fragment",
     [("a1 x\na1 y\n", "duplicated id"), ("b1 x\na1 y\n", "not sorted"), ("a1 x\na2\n", "empty value")],
