@@ -101,3 +101,16 @@ def test_cli_info_lists_checkpoints_and_marks_best(tmp_path):
     lines = [l for l in r.output.splitlines() if "step000000" in l]
     assert len(lines) == 3 and lines[1].endswith("*") and "acc=0.9" in lines[1]
     assert json.loads((exp / "checkpoints" / "index.json").read_text())[0]["step"] == 10
+
+
+def test_resume_from_a_truncated_last_pt_is_one_clear_error(tmp_path):
+    from narspeech.errors import NarspeechError
+    from narspeech.train.engine import fit
+    from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate as collate
+
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    (exp / "last.pt").write_bytes(b"PK\x03\x04 not a whole checkpoint")
+    cfg = {"train": {"max_steps": 2, "batch_bins": 64, "device": "cpu"}}
+    with pytest.raises(NarspeechError, match="cannot read checkpoint"):
+        fit(cfg, ToySeqModel(), ToySeqDataset(8, seed=0), None, collate, exp, resume=True)

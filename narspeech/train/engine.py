@@ -42,6 +42,7 @@ from narspeech.train.checkpoint import (
     BEST,
     CKPT_DIR,
     LAST,
+    load_checkpoint,
     rank_entries,
     read_index,
     save_checkpoint,
@@ -349,7 +350,7 @@ class _Trainer:
             save_checkpoint(self._full_state(rngs), self.exp_dir / LAST)
 
     def _load_last(self, path: Path) -> None:
-        ck = torch.load(path, map_location="cpu", weights_only=False)
+        ck = load_checkpoint(path)  # a truncated or foreign file is one clear error
         self.model.load_state_dict(ck["model"])
         self.optimizer.load_state_dict(ck["optimizer"])
         self.scheduler.load_state_dict(ck["scheduler"])
