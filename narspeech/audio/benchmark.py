@@ -13,21 +13,10 @@ import torch
 
 from narspeech.audio.extract import default_jobs, extract_dump, read_wav_scp
 from narspeech.audio.features import FeatureConfig
+from narspeech.data.kaldi import guess_base
 from narspeech.device import resolve_device
+from narspeech.fileio import read_table
 from narspeech.progress import progress
-
-
-def guess_base(data_dir: Path) -> Path | None:
-    """For a wav.scp with relative paths that do not exist from here: the folder they are
-    relative to (DATA or its parent, as in corpora shipped with relative wav.scp)."""
-    entries = read_wav_scp(data_dir, None, limit=1)
-    entry = next(iter(entries.values()))
-    if entry.endswith("|") or Path(entry).is_absolute() or Path(entry).exists():
-        return None
-    for cand in (data_dir, data_dir.parent):
-        if (cand / entry).exists():
-            return cand
-    return None
 
 
 def machine_info(dev: torch.device) -> dict[str, Any]:
@@ -88,7 +77,7 @@ def bench_feats(
     (probe, decode, resample, log-mel, F0, energy, write); then time the librosa loop on
     the first `librosa_limit` utterances. Returns a JSON-able dict."""
     data_dir = Path(data_dir)
-    base = Path(base) if base is not None else guess_base(data_dir)
+    base = Path(base) if base is not None else guess_base(data_dir, read_table(data_dir / "wav.scp"))
     dev = resolve_device(device)
     jobs = default_jobs() if jobs is None else jobs
     before = machine_info(dev)

@@ -20,7 +20,6 @@ normalised with the dump's stats (buffers); bins are uniform in normalised units
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -31,9 +30,8 @@ from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import FFTBlock
 from narspeech.tts.length_regulator import regulate_length, scale_durations
 from narspeech.tts.losses import masked_l1, masked_mse
-from narspeech.tts.stats import FeatureStats
+from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
 
-PAD_LOG_MEL = math.log(1e-5)
 
 DEFAULTS = dict(
     d_model=256, n_heads=2, enc_layers=4, dec_layers=4, d_ff=1024, ffn_kernel=9, dropout=0.2, attn_dropout=0.2,

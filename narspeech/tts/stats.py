@@ -2,6 +2,8 @@
 normalise targets in training and return denormalised log-mels at inference."""
 from __future__ import annotations
 
+import math
+
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +13,8 @@ from torch import nn
 from narspeech.errors import NarspeechError
 
 KEYS = ("mel_mean", "mel_std", "f0_mean", "f0_std", "energy_mean", "energy_std")
+
+PAD_LOG_MEL = math.log(1e-5)  # padding frames are silence in the dump's log-mel domain (mel floor 1e-5)
 
 
 def load_stats(path: str | Path) -> dict[str, np.ndarray]:

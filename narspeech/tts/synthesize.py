@@ -34,6 +34,7 @@ import yaml
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, read_table, write_table
+from narspeech.tts.stats import PAD_LOG_MEL
 
 # --------------------------------------------------------------------------- inputs
 
@@ -225,7 +226,7 @@ def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Co
 def vocode(vocoder, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Waveforms of a list of log-mels, as one padded batch through `vocoder`."""
     lengths = torch.tensor([len(m) for m in mels], dtype=torch.long)
-    pad = np.full((len(mels), int(lengths.max()), mels[0].shape[1]), np.log(1e-5), dtype=np.float32)
+    pad = np.full((len(mels), int(lengths.max()), mels[0].shape[1]), PAD_LOG_MEL, dtype=np.float32)
     for i, m in enumerate(mels):
         pad[i, : len(m)] = m
     return vocoder(torch.from_numpy(pad), lengths)

@@ -13,7 +13,6 @@ denormalised log-mels.
 """
 from __future__ import annotations
 
-import math
 
 import torch
 from torch import nn
@@ -23,9 +22,8 @@ from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer
 from narspeech.tts.losses import guided_attention_loss, masked_l1, masked_mse, stop_loss
-from narspeech.tts.stats import FeatureStats
+from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
 
-PAD_LOG_MEL = math.log(1e-5)  # padding frames are silence in the dump's log-mel domain
 
 DEFAULTS = dict(
     d_model=256, n_heads=4, enc_layers=4, dec_layers=4, d_ff=1024, dropout=0.1, attn_dropout=0.1,
