@@ -45,8 +45,9 @@ def vocab(data: list[Path] = typer.Argument(..., help="Data dirs (their `token` 
     from narspeech.text.vocab import build_token_list, count_tokens, dropped_tokens, write_token_list
 
     files = [d / "token" if d.is_dir() else d for d in data]
-    tokens = build_token_list(files, min_count)
-    dropped = dropped_tokens(count_tokens(files), min_count)
+    counts = count_tokens(files)
+    tokens = build_token_list(files, min_count, counts=counts)
+    dropped = dropped_tokens(counts, min_count)
     if dropped:
         shown = " ".join(f"{t}({c})" for t, c in dropped[:30])
         _say(f"warning: {len(dropped)} token(s) seen < {min_count} times map to <unk>: {shown}{' …' if len(dropped) > 30 else ''}")

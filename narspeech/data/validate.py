@@ -16,6 +16,7 @@ from pathlib import Path
 from narspeech.audio.io import audio_info, load_audio
 from narspeech.data.datadir import REQUIRED, is_utt_table
 from narspeech.errors import NarspeechError
+from narspeech.fileio import spk2utt_from_utt2spk
 from narspeech.progress import progress
 
 
@@ -172,9 +173,7 @@ def validate_data_dir(path: str | Path, *, audio: bool = True, decode: bool = Tr
             rep.add(path / "utt2spk", f"speaker must be exactly one id, got {s!r}", u)
     # spk2utt must be exactly the inverse of utt2spk.
     if tables["spk2utt"] is not None:
-        expect: dict[str, list[str]] = {}
-        for u, s in sorted(utt2spk.items()):
-            expect.setdefault(s, []).append(u)
+        expect = {s: utts.split() for s, utts in spk2utt_from_utt2spk(utt2spk).items()}
         for s in sorted(set(expect) | set(spk2utt)):
             got = spk2utt.get(s, "").split()
             if got != expect.get(s, []):

@@ -27,10 +27,11 @@ def count_tokens(token_files: Iterable[str | Path]) -> Counter:
     return counts
 
 
-def build_token_list(token_files: Iterable[str | Path], min_count: int = 1) -> list[str]:
+def build_token_list(token_files: Iterable[str | Path], min_count: int = 1, *, counts: Counter | None = None) -> list[str]:
     """The token list for `token_files`; tokens seen fewer than `min_count` times are left out
-    (they become ``<unk>``; :func:`dropped_tokens` lists them so the caller can report them)."""
-    counts = count_tokens(token_files)
+    (they become ``<unk>``; :func:`dropped_tokens` lists them so the caller can report them).
+    Pass `counts` (from :func:`count_tokens`) when the caller already has them."""
+    counts = count_tokens(token_files) if counts is None else counts
     bad = [t for t in counts if t in SPECIALS]
     if bad:
         raise NarspeechError(f"reserved token {bad[0]} found in token files")
