@@ -123,10 +123,10 @@ def _check_audio(wav_scp: dict[str, str], rep: Report, wav_path: Path, decode: b
     return summary
 
 
-def _check_utt2dur(path: Path, measured: dict[str, float], rep: Report, tol: float = 0.02) -> None:
-    """utt2dur must agree with the audio (within `tol` seconds)."""
+def _check_utt2dur(path: Path, utt2dur: dict[str, str], measured: dict[str, float], rep: Report, tol: float = 0.02) -> None:
+    """utt2dur (parsed from `path`) must agree with the audio (within `tol` seconds)."""
     bad = 0
-    for utt, value in (_parse(path, Report(path)) or {}).items():
+    for utt, value in utt2dur.items():
         if utt not in measured:
             continue
         try:
@@ -192,9 +192,10 @@ def validate_data_dir(path: str | Path, *, audio: bool = True, decode: bool = Tr
         rep.add(path / "utt2spk", f"utterances sorted by id are not sorted by speaker ({spks[bad]} after {spks[bad - 1]}): "
                 "make speaker ids prefixes of utterance ids", u)
     # Optional per-utterance tables: parse, and `token` must cover every utterance.
+    optional: dict[str, dict[str, str]] = {}
     for f in sorted(path.iterdir()):
         if f.is_file() and f.name not in REQUIRED and is_utt_table(f.name):
-            t = _parse(f, rep) or {}
+            t = optional[f.name] = _parse(f, rep) or {}
             unknown = [u for u in t if u not in wav_scp]
             for u in unknown[:5]:
                 rep.add(f, "utterance not in wav.scp", u)
@@ -207,8 +208,8 @@ def validate_data_dir(path: str | Path, *, audio: bool = True, decode: bool = Tr
                         rep.add(f, "empty token sequence", u)
     if audio and wav_scp:
         rep.audio = _check_audio({u: v for u, v in wav_scp.items() if v.strip()}, rep, path / "wav.scp", decode, jobs)
-        if (path / "utt2dur").is_file():
-            _check_utt2dur(path / "utt2dur", rep.audio.durations, rep)
+        if "utt2dur" in optional:
+            _check_utt2dur(path / "utt2dur", optional["utt2dur"], rep.audio.durations, rep)
         if expect_rate is not None:
             for sr, n in sorted(rep.audio.rates.items()):
                 if sr != expect_rate:
