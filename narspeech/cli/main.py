@@ -9,7 +9,7 @@ from narspeech.errors import NarspeechError
 
 app = typer.Typer(
     name="narspeech",
-    help="Non-autoregressive speech toolkit: data, text frontend, features, training, TTS.",
+    help="Non-autoregressive speech toolkit: data, text frontend, features, training, TTS, vocoders, ASR, error correction.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -17,13 +17,16 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from narspeech.cli import bench, data, feats, text, train, tts
+    from narspeech.cli import asr, bench, correct, data, feats, text, train, tts, vocoder
 
     app.add_typer(data.app, name="data")
     app.add_typer(text.app, name="text")
     app.add_typer(feats.app, name="feats")
     app.add_typer(train.app, name="train")
     app.add_typer(tts.app, name="tts")
+    app.add_typer(vocoder.app, name="vocoder")
+    app.add_typer(asr.app, name="asr")
+    app.add_typer(correct.app, name="correct")
     app.add_typer(bench.app, name="bench")
 
 
