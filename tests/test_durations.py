@@ -98,3 +98,95 @@ def test_monotonic_durations_can_skip_a_token():
     a = one_hot_attention([0, 0, 2, 2, 3], 4, sharp=0.9)  # token 1 never attended
     assert monotonic_durations(a, 5, 1).tolist() == [2, 0, 2, 1]
     assert monotonic_durations(a, 5, 1, max_skip=0).tolist()[1] >= 1
+
+
+# ---- the batched extractor with a stub teacher whose heads have known focus rates ----------------------
+# Layer 0 head 0: the alignment reversed (sharp 0.6); layer 0 head 1: uniform (the worst head);
+# layer 1 head 0: the true alignment, sharp 0.9 (the best head); layer 1 head 1: the true alignment
+# shifted by one token (sharp 0.7). Frame t of utterance u attends to token mels[t, 0] in the truth.
+STUB_TRUE = {"u0": [2, 1, 3], "u1": [1, 4, 2, 1], "u2": [3, 3], "u3": [2, 2, 1, 2, 1], "u4": [1, 2, 2]}
+STUB_BLURRY = "u4"  # every head of this one is at most 0.25 sharp: its best focus rate is low
+STUB_TOKENS = ["a", "b", "c", "d", "e"]
+
+
+class _StubTeacher(torch.nn.Module):
+    r = 1
+    c = {"n_heads": 2, "max_len_ratio": 10.0}
+
+    def teacher_forced(self, tokens, token_lengths, mels, mel_lengths):
+        B, T, N = tokens.shape[0], mels.shape[1], tokens.shape[1]
+        heads = torch.full((B, 4, T, N), 0.8)  # garbage outside the valid region must not count
+        for b in range(B):
+            n, t = int(token_lengths[b]), int(mel_lengths[b])
+            true = mels[b, :t, 0].round().long()
+            blurry = float(mels[b, 0, 1]) > 0.5
+
+            def head(tok, sharp):
+                if blurry:
+                    sharp = min(sharp, 0.25 + 0.01 * sharp)
+                a = torch.full((t, n), (1 - sharp) / max(n - 1, 1))
+                a[torch.arange(t), tok] = sharp
+                return a
+
+            heads[b, :, :t, :n] = torch.stack([head(n - 1 - true, 0.6), torch.full((t, n), 1.0 / n),
+                                               head(true, 0.9), head((true + 1).clamp(max=n - 1), 0.7)])
+        return {"attns": [heads[:, :2], heads[:, 2:]], "steps": mel_lengths.clone()}
+
+
+def _stub_setup(tmp_path, monkeypatch):
+    import kaldiio
+    import yaml
+
+    from narspeech.audio.features import FeatureConfig
+    from narspeech.fileio import write_table
+    import narspeech.tts.models as models
+
+    data, dump, exp = tmp_path / "data", tmp_path / "dump", tmp_path / "teacher"
+    for d in (data, dump, exp):
+        d.mkdir()
+    (exp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *STUB_TOKENS, "<sos/eos>"]) + "\n")
+    mels = {}
+    for utt, dur in STUB_TRUE.items():
+        m = np.zeros((sum(dur), 4), np.float32)
+        m[:, 0] = np.repeat(np.arange(len(dur)), dur)
+        m[:, 1] = float(utt == STUB_BLURRY)
+        mels[utt] = m
+    write_table(data / "token", {u: " ".join(STUB_TOKENS[: len(d)]) for u, d in STUB_TRUE.items()})
+    cfg = FeatureConfig.for_rate(22050, n_mels=4)
+    for name, tab in (("feats", mels), ("f0", {u: np.zeros(len(m), np.float32) for u, m in mels.items()}),
+                      ("energy", {u: np.ones(len(m), np.float32) for u, m in mels.items()})):
+        kaldiio.save_ark(str(dump / f"{name}.ark"), tab, scp=str(dump / f"{name}.scp"))
+    write_table(dump / "utt2num_frames", {u: str(len(m)) for u, m in mels.items()})
+    (dump / "feats.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+        _StubTeacher(), {"model": {"type": "transformer_tts"}, "feats": cfg.to_dict()}))
+    return data, dump, exp
+
+
+@pytest.mark.parametrize("batch_size", [1, 3])
+def test_extractor_picks_the_sharpest_head_and_filters_a_blurry_utterance(tmp_path, monkeypatch, batch_size):
+    """Known answer through the batched extractor: the best of 2 layers x 2 heads gives the true durations."""
+    from narspeech.fileio import read_table
+    from narspeech.tts.extract import extract_durations
+
+    data, dump, exp = _stub_setup(tmp_path, monkeypatch)
+    out = tmp_path / "dur"
+    res = extract_durations(exp, data, dump, out, focus_threshold=0.5, batch_size=batch_size, n_plots=0, device="cpu")
+    kept = {u: d for u, d in STUB_TRUE.items() if u != STUB_BLURRY}
+    assert {u: d.tolist() for u, d in read_durations(out / "durations").items()} == kept
+    heads = read_table(out / "heads")
+    assert {u: heads[u] for u in kept} == {u: "1 0" for u in kept}  # layer 1, head 0
+    rates = {u: float(v) for u, v in read_table(out / "focus_rates").items()}
+    assert all(rates[u] == pytest.approx(0.9, abs=1e-3) for u in kept)
+    assert rates[STUB_BLURRY] < 0.5
+    assert read_filtered(out / "durations") == {STUB_BLURRY: pytest.approx(rates[STUB_BLURRY], abs=1e-4)}
+    assert set(res.filtered) == {STUB_BLURRY}
+
+
+def test_extractor_threshold_zero_keeps_every_utterance(tmp_path, monkeypatch):
+    from narspeech.tts.extract import extract_durations
+
+    data, dump, exp = _stub_setup(tmp_path, monkeypatch)
+    extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=5, n_plots=0, device="cpu")
+    assert set(read_durations(tmp_path / "dur" / "durations")) == set(STUB_TRUE)
+    assert read_filtered(tmp_path / "dur" / "durations") == {}
