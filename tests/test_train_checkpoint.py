@@ -114,3 +114,36 @@ def test_resume_from_a_truncated_last_pt_is_one_clear_error(tmp_path):
     cfg = {"train": {"max_steps": 2, "batch_bins": 64, "device": "cpu"}}
     with pytest.raises(NarspeechError, match="cannot read checkpoint"):
         fit(cfg, ToySeqModel(), ToySeqDataset(8, seed=0), None, collate, exp, resume=True)
+
+
+def test_a_failure_inside_the_last_pt_writer_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    """torch.save dies half-way through last.pt (disk full, kill): the previous last.pt still loads
+    and no temp file is left behind."""
+    from narspeech.errors import NarspeechError
+    from narspeech.train.engine import fit
+    from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate as collate
+
+    exp = tmp_path / "exp"
+    cfg = {"train": {"max_steps": 2, "batch_bins": 64, "device": "cpu", "save_interval": 1, "num_workers": 0,
+                     "tensorboard": False, "log_to_stderr": False}}
+    fit(cfg, ToySeqModel(), ToySeqDataset(8, seed=0), None, collate, exp)
+    assert load_checkpoint(exp / "last.pt")["step"] == 2
+    real_save = torch.save
+
+    def dying_save(obj, f, *a, **k):
+        import io
+
+        buf = io.BytesIO()
+        real_save(obj, buf, *a, **k)
+        with open(f, "wb") as out:
+            out.write(buf.getvalue()[: len(buf.getvalue()) // 2])
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    cfg["train"]["max_steps"] = 4
+    with pytest.raises((OSError, NarspeechError)):
+        fit(cfg, ToySeqModel(), ToySeqDataset(8, seed=0), None, collate, exp, resume=True)
+    monkeypatch.setattr(torch, "save", real_save)
+    ck = load_checkpoint(exp / "last.pt")
+    assert ck["step"] == 2 and "optimizer" in ck
+    assert sorted(p.name for p in exp.iterdir() if p.name.startswith(".")) == []

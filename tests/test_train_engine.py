@@ -323,3 +323,23 @@ def test_sigterm_saves_at_the_next_update_and_resume_is_exact(tmp_path):
     fresh = ToySeqModel(dropout=0.1)
     fit(cfg, fresh, train, valid, toy_collate, tmp_path / "run", resume=True)
     _assert_same(_params(fresh), _params(ref))
+
+
+def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(tmp_path, monkeypatch):
+    """SGD, no clipping (Adam and clipping hide a gradient scale): accum_grad 2 x batch 4 takes the
+    same update as one batch of 8; a loss not divided by accum_grad doubles the step."""
+    import narspeech.train.engine as engine
+
+    monkeypatch.setattr(engine, "build_optimizer", lambda params, cfg: torch.optim.SGD(params, lr=0.1))
+    train = ToySeqDataset(8, min_len=10, max_len=10, seed=3)  # equal lengths: the mean over 8 = mean of two means over 4
+    start = _params(_model(dropout=0.0))
+    ends = []
+    for accum, bsz in ((1, 8), (2, 4)):
+        model = _model(dropout=0.0)
+        cfg = _cfg(max_steps=1, accum_grad=accum, max_batch_size=bsz, batch_bins=1000, grad_clip=0,
+                   scheduler={"name": "constant"}, valid_interval=0, device="cpu")
+        fit(cfg, model, train, None, toy_collate, tmp_path / f"exp{accum}")
+        ends.append(_params(model))
+    moved = max(float((ends[0][k] - start[k]).abs().max()) for k in start)
+    assert moved > 1e-3  # the update is large enough for a factor of 2 to show
+    _assert_same(ends[0], ends[1])
