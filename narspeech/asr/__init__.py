@@ -1,1 +1,2 @@
-"""Speech recognition (Mask-CTC, AR baseline)."""
+"""Speech recognition: Mask-CTC (non-autoregressive; CTC + conditional masked LM decoder) and a
+joint CTC/attention autoregressive baseline, on a Conformer encoder. See docs/interfaces.md ("ASR")."""

@@ -1,6 +1,137 @@
-"""`narspeech asr` commands."""
+"""`narspeech asr` commands: tokenize, subword, train, decode, score."""
 from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import List, Optional
 
 import typer
 
 app = typer.Typer(help="Speech recognition: Mask-CTC (non-autoregressive) and a joint CTC/attention AR baseline.", no_args_is_help=True)
+
+_DEVICE = "auto (CUDA if present), cpu, cuda, cuda:N."
+
+
+@app.command("subword")
+def subword(
+    data: Path = typer.Argument(..., help="Training data dir (its `text`, normalised as the ASR does)."),
+    out: Path = typer.Option(..., "--out", help="Model file to write (…/name.model; .vocab beside it)."),
+    vocab_size: int = typer.Option(300, "--vocab-size", help="Pieces including sentencepiece's <unk>."),
+    model_type: str = typer.Option("unigram", "--type", help="unigram | bpe."),
+) -> None:
+    """Train a sentencepiece subword model on the normalised transcripts of DATA.
+
+    Example: narspeech asr subword data/train --out data/subword/unigram300.model --vocab-size 300
+    """
+    from narspeech.asr.text import normalize_transcript
+    from narspeech.fileio import read_table
+    from narspeech.text.subword import train_subword_model
+
+    texts = [normalize_transcript(t) for t in read_table(data / "text").values()]
+    path = train_subword_model(texts, out, vocab_size=vocab_size, model_type=model_type)
+    typer.echo(f"subword model ({model_type}, {vocab_size}) -> {path}")
+
+
+@app.command("tokenize")
+def tokenize(
+    data: Path = typer.Argument(..., help="Data dir with `text`."),
+    unit: str = typer.Option("char", "--unit", help="char | subword."),
+    subword_model: Optional[Path] = typer.Option(None, "--subword-model", help="sentencepiece model (`asr subword`) for --unit subword."),
+) -> None:
+    """Normalise transcripts (DATA/text_asr: upper-case words, numbers spelled out, punctuation dropped) and write ASR tokens (DATA/token).
+
+    Example: narspeech asr tokenize data/train --unit char; then narspeech text vocab data/train --out data/tokens.txt
+    """
+    from narspeech.asr.text import tokenize_data_dir
+
+    res = tokenize_data_dir(data, "subword" if subword_model and unit == "char" else unit, subword_model)
+    typer.echo(f"{data}: {res['utterances']} utterances, {res['tokens']} tokens -> token, text_asr")
+
+
+@app.command("train")
+def train(
+    config: Path = typer.Option(..., "--config", help="YAML with `model` (type mask_ctc | ar, sizes), `train` (engine) and optional `data` (speed_perturb)."),
+    tokens: Path = typer.Option(..., "--tokens", help="Token list of the training `token` file (`narspeech text vocab`); <mask> is added."),
+    train_data: Path = typer.Option(..., "--train-data", help="Training data dir with a `token` file (`asr tokenize`)."),
+    train_dump: Path = typer.Option(..., "--train-dump", help="Feature dump (log-mel) of the training set with stats.npz."),
+    valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir."),
+    valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
+    subword_model: Optional[Path] = typer.Option(None, "--subword-model", help="The sentencepiece model the tokens came from (subword units)."),
+    exp: Path = typer.Option(..., "--exp", help="Experiment dir."),
+    overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.type=ar --set train.max_steps=2000."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt."),
+    device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+) -> None:
+    """Train a Mask-CTC (model.type mask_ctc) or joint CTC/attention AR (model.type ar) Conformer model.
+
+    Example: narspeech asr train --config conf/maskctc.yaml --tokens data/tokens.txt --train-data data/train
+    --train-dump dump/train --valid-data data/dev --valid-dump dump/dev --exp exp/maskctc
+    """
+    from narspeech.asr.train import train_asr
+    from narspeech.config import load_config
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    cfg = load_config(config, overrides)
+    path = train_asr(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, exp=exp, valid_data=valid_data,
+                     valid_dump=valid_dump, subword_model=subword_model, resume=resume, device=device, skip_bad=skip_bad)
+    typer.echo(f"{cfg['model']['type']} trained -> {path}")
+
+
+@app.command("decode")
+def decode(
+    model: Path = typer.Option(..., "--model", help="ASR experiment dir."),
+    dump: Path = typer.Option(..., "--dump", help="Feature dump to decode (same feature config as training)."),
+    out: Path = typer.Option(..., "--out", help="Decode dir: hyp, token_hyp, timing, skipped, decode.json."),
+    method: Optional[str] = typer.Option(None, "--method", help="ctc | maskctc | beam | greedy (default: maskctc for Mask-CTC models, beam for AR)."),
+    threshold: float = typer.Option(0.999, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC)."),
+    iterations: int = typer.Option(10, "--iterations", help="Mask-CTC: decoder passes at most."),
+    beam: int = typer.Option(10, "--beam", help="AR beam size."),
+    ctc_weight: float = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of the CTC prefix score."),
+    penalty: float = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Utterances per batch (1 = one at a time)."),
+    batch_frames: int = typer.Option(0, "--batch-frames", help="Cap on padded frames per batch (0 = none)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file (default EXP/best.pt, else last.pt)."),
+    device: str = typer.Option("auto", "--device", help=_DEVICE),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Decode only the first N utterances."),
+) -> None:
+    """Recognise a feature dump in batches; writes Kaldi-style OUT/hyp (atomically, when all is done) and per-utterance timing.
+
+    Example: narspeech asr decode --model exp/maskctc --dump dump/dev --out exp/maskctc/decode_dev_maskctc --method maskctc --threshold 0.999 --iterations 10
+    """
+    from narspeech.asr.decode import decode_dump
+    from narspeech.asr.recognize import DecodeOptions, load_recognizer
+
+    rec = load_recognizer(model, device, checkpoint)
+    m = method or ("maskctc" if rec.model_type == "mask_ctc" else "beam")
+    opts = DecodeOptions(m, threshold, iterations, beam, ctc_weight, penalty)
+    s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
+    typer.echo(f"{m}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
+
+
+@app.command("score")
+def score(
+    ref: Path = typer.Argument(..., help="Reference text (`utt words…`), e.g. data/dev/text_asr."),
+    hyp: Path = typer.Argument(..., help="Hypothesis file (`asr decode` OUT/hyp)."),
+    unit: str = typer.Option("word", "--unit", help="word | char: the rate printed last (both are computed)."),
+    by: Optional[Path] = typer.Option(None, "--by", help="utt2X or spk2X table for a breakdown (e.g. spk2age)."),
+    group: Optional[str] = typer.Option(None, "--group", help="Grouping of --by values: value | adult_child[:N] | bins:a,b,…"),
+    utt2spk: Optional[Path] = typer.Option(None, "--utt2spk", help="For a spk2X table (default: utt2spk beside REF)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write result.txt, result.json, per_utt, utt2wer here (default: beside HYP)."),
+) -> None:
+    """WER and CER (sub/del/ins), a per-utterance alignment report, and a breakdown by a utt2X/spk2X table.
+
+    Example: narspeech asr score data/dev/text_asr exp/maskctc/decode_dev/hyp --by data/dev/spk2age --group adult_child
+    """
+    from narspeech.errors import NarspeechError
+    from narspeech.metrics.scoring import score_files, write_report
+
+    if unit not in ("word", "char"):
+        raise NarspeechError(f"--unit must be word or char, got {unit!r}")
+    if by is not None and group is None and by.name.endswith("2age"):
+        group = "adult_child"
+    rep = score_files(ref, hyp, by=by, utt2spk=utt2spk, grouping=group)
+    write_report(rep, out or hyp.parent)
+    typer.echo(rep.summary())
+    r = rep.wer if unit == "word" else rep.cer
+    typer.echo(f"{'WER' if unit == 'word' else 'CER'} {100 * r.error_rate:.2f}%")

@@ -1,0 +1,180 @@
+"""Load a trained ASR experiment and recognise batches: features or waveforms → word strings.
+
+``load_recognizer(exp_dir, device="auto")`` is the seam other parts use (TTS intelligibility):
+``rec.sample_rate`` and ``rec.transcribe(wavs, sr) -> list[str]`` (batched Mask-CTC by default).
+Methods: ``ctc`` (greedy CTC), ``maskctc`` (Mask-CTC models), ``beam`` (joint CTC/attention beam
+search) and ``greedy`` (attention argmax), the last two for AR models.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from narspeech.errors import NarspeechError
+
+log = logging.getLogger("narspeech.asr")
+METHODS = ("ctc", "maskctc", "beam", "greedy")
+
+
+@dataclass
+class DecodeOptions:
+    method: str = "maskctc"
+    threshold: float = 0.999  # Mask-CTC: tokens whose CTC confidence is lower are re-predicted
+    iterations: int = 10  # Mask-CTC decoder passes at most
+    beam: int = 10
+    ctc_weight: float = 0.3
+    penalty: float = 0.0
+
+
+class Recognizer:
+    """A loaded model with its token list, text unit and feature configuration."""
+
+    def __init__(self, model, token_list, tokenizer, feature_config, device: torch.device, info: dict):
+        self.model, self.token_list, self.tokenizer = model, token_list, tokenizer
+        self.feats = feature_config
+        self.device = device
+        self.info = info
+        self.sample_rate: int = int(feature_config.sample_rate)
+        self.skipped: list[tuple[int, str]] = []  # (index, reason) of the last transcribe call
+
+    @property
+    def model_type(self) -> str:
+        return self.model.type
+
+    def check_method(self, opts: DecodeOptions) -> None:
+        if opts.method not in METHODS:
+            raise NarspeechError(f"unknown decoding method {opts.method!r}; one of {', '.join(METHODS)}")
+        if opts.method == "maskctc" and self.model.type != "mask_ctc":
+            raise NarspeechError("maskctc decoding needs a Mask-CTC model (this one is model.type ar): use --method beam or ctc")
+        if opts.method in ("beam", "greedy") and self.model.type != "ar":
+            raise NarspeechError(f"{opts.method} decoding needs an AR model (this one is model.type mask_ctc): use --method maskctc or ctc")
+
+    @torch.no_grad()
+    def decode_feats(self, feats: torch.Tensor, lengths: torch.Tensor, opts: DecodeOptions) -> list[list[int]]:
+        """Padded log-mels (B, T, n_mels) → token ids per utterance (every utterance long enough)."""
+        from narspeech.asr.beam_search import attention_greedy, beam_search
+        from narspeech.asr.ctc_decode import ctc_greedy
+        from narspeech.asr.maskctc import mask_ctc_refine
+
+        self.check_method(opts)
+        m = self.model
+        feats, lengths = feats.to(self.device), lengths.to(self.device)
+        from narspeech.device import autocast
+
+        with autocast(self.device):
+            enc, elen = m.encode(feats, lengths)
+        enc = enc.float()
+        lp = m.ctc_log_probs(enc)
+        banned = (m.blank, m.mask_id)
+        if opts.method in ("ctc", "maskctc"):
+            toks, conf, tlen = ctc_greedy(lp, elen, m.blank)
+            if opts.method == "maskctc":
+                def dec(ys, yl):
+                    out = m.decoder_log_probs(ys, yl, enc, elen)
+                    out[..., list(banned) + [m.sos_eos]] = float("-inf")
+                    return out
+
+                res = mask_ctc_refine(toks, conf, tlen, dec, mask_id=m.mask_id, threshold=opts.threshold,
+                                      iterations=opts.iterations)
+                toks, tlen = res.tokens, res.lengths
+            return [toks[i, : int(tlen[i])].tolist() for i in range(toks.size(0))]
+
+        def step(ys, idx):
+            n = ys.size(0)
+            return m.decoder_log_probs(ys, torch.full((n,), ys.size(1), device=ys.device), enc.index_select(0, idx),
+                                       elen.index_select(0, idx))[:, -1]
+
+        if opts.method == "greedy":
+            return attention_greedy(step, elen, sos_eos=m.sos_eos, banned=banned)
+        res = beam_search(step, lp if opts.ctc_weight > 0 else None, elen, sos_eos=m.sos_eos, beam=opts.beam,
+                          ctc_weight=opts.ctc_weight, penalty=opts.penalty, banned=banned)
+        return res.tokens
+
+    def ids_to_text(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(self.token_list.decode(ids))
+
+    def features(self, wavs: list[np.ndarray], sr: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-mels of waveforms (resampled to the model's rate), padded (B, T, n_mels), and frame counts."""
+        from narspeech.audio.features import log_mel
+        from narspeech.audio.io import resample
+
+        ws = [np.asarray(w, dtype=np.float32).reshape(-1) for w in wavs]
+        if sr != self.sample_rate:
+            ws = [resample(w, sr, self.sample_rate) for w in ws]
+        lens = torch.tensor([len(w) for w in ws])
+        batch = torch.zeros(len(ws), int(lens.max()) if len(ws) else 0)
+        for i, w in enumerate(ws):
+            batch[i, : len(w)] = torch.from_numpy(w)
+        mel = log_mel(batch.to(self.device), self.feats, lens.to(self.device))
+        frames = 1 + lens // self.feats.hop_length
+        return mel, frames
+
+    def transcribe(self, wavs: list[np.ndarray], sr: int, *, options: DecodeOptions | None = None,
+                   batch_size: int = 32) -> list[str]:
+        """Word strings for waveforms at rate `sr` (batched; in input order). Audio too short for the
+        ×4 subsampling gives "" and is listed in ``self.skipped`` (index, reason) with a warning."""
+        from narspeech.nets.subsampling import MIN_FRAMES
+
+        opts = options or DecodeOptions(method="maskctc" if self.model.type == "mask_ctc" else "beam")
+        self.check_method(opts)
+        self.skipped = []
+        out = [""] * len(wavs)
+        order = sorted(range(len(wavs)), key=lambda i: len(np.asarray(wavs[i]).reshape(-1)))
+        for s in range(0, len(order), max(1, batch_size)):
+            idx = order[s: s + batch_size]
+            mel, frames = self.features([wavs[i] for i in idx], sr)
+            keep = [j for j, n in enumerate(frames.tolist()) if n >= MIN_FRAMES]
+            for j, n in enumerate(frames.tolist()):
+                if n < MIN_FRAMES:
+                    self.skipped.append((idx[j], f"too short: {n} frames, the x4 subsampling needs {MIN_FRAMES}"))
+            if not keep:
+                continue
+            kt = torch.tensor(keep, device=mel.device)
+            fr = frames[keep]
+            ids = self.decode_feats(mel.index_select(0, kt)[:, : int(fr.max())], fr, opts)
+            for j, t in zip(keep, ids):
+                out[idx[j]] = self.ids_to_text(t)
+        for i, why in self.skipped:
+            log.warning("input %d skipped: %s", i, why)
+        return out
+
+
+def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Recognizer:
+    """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``) and a checkpoint
+    (`checkpoint`, else EXP's best.pt / last.pt); the model and the token list must match."""
+    from narspeech.asr.model import build_asr_model
+    from narspeech.asr.text import ASRTokenizer
+    from narspeech.audio.features import FeatureConfig
+    from narspeech.device import resolve_device
+    from narspeech.text.vocab import TokenList
+    from narspeech.train.checkpoint import load_checkpoint
+
+    exp = Path(exp_dir)
+    if not exp.is_dir():
+        raise NarspeechError("ASR experiment dir not found", path=exp)
+    ckpt = load_checkpoint(checkpoint or exp)
+    cfg = ckpt.get("config") or {}
+    if "model" not in cfg or cfg["model"].get("type") not in ("mask_ctc", "ar"):
+        raise NarspeechError("not an ASR checkpoint (config has no model.type mask_ctc / ar)", path=exp)
+    tokens = TokenList(exp / "tokens.txt")
+    n = int(cfg["model"]["n_tokens"])
+    w = ckpt["model"].get("ctc.weight")
+    if len(tokens) != n or (w is not None and w.shape[0] != len(tokens)):
+        raise NarspeechError(f"token list has {len(tokens)} tokens but the model was trained with "
+                             f"{n if w is None else w.shape[0]}: model and token list do not match", path=exp / "tokens.txt")
+    text = cfg.get("text") or {}
+    sub = text.get("subword_model")
+    tokenizer = ASRTokenizer(text.get("unit", "char"), None if not sub else exp / sub)
+    dev = resolve_device(device)
+    model = build_asr_model(cfg["model"])
+    try:
+        model.load_state_dict(ckpt["model"])
+    except RuntimeError as e:
+        raise NarspeechError(f"checkpoint does not fit the configured model: {str(e).splitlines()[0]}", path=exp) from None
+    model.to(dev).eval()
+    info = {"exp": str(exp), "checkpoint": str(checkpoint or ""), "step": ckpt.get("step"), "model_type": model.type}
+    return Recognizer(model, tokens, tokenizer, FeatureConfig.from_dict(cfg["feats"]), dev, info)

@@ -1,0 +1,80 @@
+"""`narspeech asr train`: prepare an experiment dir and train a Mask-CTC or AR model through the engine.
+
+Exp dir: ``config.yaml`` (``model`` with every option + ``n_tokens``/``n_mels``, ``train``,
+``feats`` (the dump's FeatureConfig), ``text`` (unit, subword model), ``data``), ``tokens.txt``
+(the training token list with ``<mask>``), ``stats.npz``, ``subword.model`` for subword units,
+and the engine's checkpoints.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from narspeech.config import merge
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path
+from narspeech.text.vocab import TokenList, load_token_list, write_token_list
+
+log = logging.getLogger("narspeech.asr")
+
+
+def prepare_experiment(cfg: dict, *, tokens, train_dump, exp, subword_model=None, device: str | None = None) -> tuple[dict, TokenList, dict]:
+    from narspeech.asr.model import MODEL_DEFAULTS, MODEL_TYPES
+    from narspeech.asr.text import asr_token_list
+    from narspeech.audio.dump import read_feature_config
+    from narspeech.audio.stats import load_stats
+
+    exp = Path(exp)
+    token_list = TokenList(asr_token_list(load_token_list(tokens)))
+    stats_path = Path(train_dump) / "stats.npz"
+    stats = load_stats(stats_path)
+    feats = read_feature_config(train_dump)
+    m = dict(cfg.get("model") or {})
+    kind = m.get("type", "mask_ctc")
+    if kind not in MODEL_TYPES:
+        raise NarspeechError(f"model.type must be one of {', '.join(MODEL_TYPES)}, got {kind!r}")
+    unknown = set(m) - set(MODEL_DEFAULTS) - {"n_tokens", "n_mels"}
+    if unknown:
+        raise NarspeechError(f"unknown model option(s): {', '.join(sorted(unknown))}; known: {', '.join(sorted(MODEL_DEFAULTS))}")
+    cfg["model"] = {**merge(MODEL_DEFAULTS, m), "n_tokens": len(token_list), "n_mels": feats.n_mels}
+    cfg["feats"] = feats.to_dict()
+    cfg["text"] = {"unit": "subword" if subword_model else "char", "subword_model": "subword.model" if subword_model else None}
+    cfg.setdefault("data", {})
+    cfg.setdefault("train", {})
+    if device is not None:
+        cfg["train"]["device"] = device
+    exp.mkdir(parents=True, exist_ok=True)
+    write_token_list(exp / "tokens.txt", token_list.tokens)
+    copies = [(stats_path, "stats.npz")] + ([(Path(subword_model), "subword.model")] if subword_model else [])
+    for src, name in copies:
+        if src.resolve() != (exp / name).resolve():
+            with atomic_path(exp / name) as tmp:
+                shutil.copyfile(src, tmp)
+    return cfg, token_list, stats
+
+
+def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None, subword_model=None,
+              resume: bool = False, device: str | None = None, skip_bad: bool = False) -> Path:
+    """Train ``model.type`` (mask_ctc | ar) on `train_data` (``token`` file) + `train_dump`; returns the checkpoint path.
+
+    ``data.speed_perturb`` (e.g. ``[0.9, 1.0, 1.1]``) picks a speed factor per training item and epoch."""
+    from narspeech.asr.dataset import ASRDataset, collate
+    from narspeech.asr.model import build_asr_model
+    from narspeech.train.engine import fit, resolve_config, seed_everything
+
+    cfg, token_list, stats = prepare_experiment(cfg, tokens=tokens, train_dump=train_dump, exp=exp,
+                                                subword_model=subword_model, device=device)
+    sp = cfg["data"].get("speed_perturb")
+    cfg["data"].update(train_data=str(train_data), train_dump=str(train_dump), tokens=str(tokens))
+    train_set = ASRDataset(train_data, train_dump, token_list, skip_bad=skip_bad, speed_perturb=sp)
+    valid_set = None
+    if valid_data is not None:
+        if valid_dump is None:
+            raise NarspeechError("--valid-data needs --valid-dump")
+        valid_set = ASRDataset(valid_data, valid_dump, token_list, skip_bad=skip_bad)
+    seed_everything(int(resolve_config(cfg)["train"]["seed"]))
+    model = build_asr_model(cfg["model"], stats)
+    n_par = sum(p.numel() for p in model.parameters())
+    log.info("%s model: %.2fM parameters, %d tokens", cfg["model"]["type"], n_par / 1e6, len(token_list))
+    return fit(cfg, model, train_set, valid_set, collate, exp, resume=resume)
