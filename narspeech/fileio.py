@@ -43,6 +43,37 @@ def atomic_write(path: str | Path, mode: str = "w", encoding: str | None = "utf-
             yield f
 
 
+_BOM = b"\xef\xbb\xbf"
+
+
+def read_text_lines(path: str | Path) -> list[str]:
+    """The lines of a UTF-8 text file, line ends stripped; a leading UTF-8 BOM is dropped.
+
+    Bytes that are not UTF-8 raise :class:`NarspeechError` naming the file, line and byte
+    (not a ``UnicodeDecodeError`` traceback). Lines end at ``\\n`` (``\\r\\n`` too), as Kaldi reads them.
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NarspeechError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise NarspeechError("is a directory, expected a text file", path=path) from None
+    if data.startswith(_BOM):
+        data = data[len(_BOM):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        n = data.count(b"\n", 0, e.start) + 1
+        col = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise NarspeechError(f"line {n}: not UTF-8 text (byte 0x{data[e.start]:02x} at column {col}); "
+                             "convert the file to UTF-8 (e.g. iconv -f latin1 -t utf-8)", path=path) from None
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
+
+
 def read_table(path: str | Path, *, allow_empty_value: bool = False, check_sorted: bool = True) -> dict[str, str]:
     """Read a Kaldi table into an (insertion-ordered) dict ``key -> rest of line``.
 
@@ -54,21 +85,19 @@ def read_table(path: str | Path, *, allow_empty_value: bool = False, check_sorte
         raise NarspeechError("file not found", path=path)
     table: dict[str, str] = {}
     prev = None
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            parts = line.split(None, 1)  # Kaldi: any whitespace separates the id from the rest
-            key, value = parts[0], parts[1].strip() if len(parts) > 1 else ""
-            if key in table:
-                raise NarspeechError(f"line {n}: duplicated id", utt=key, path=path)
-            if check_sorted and prev is not None and key < prev:
-                raise NarspeechError(f"line {n}: ids not sorted ({key} after {prev}); run `narspeech data fix` or sort it with LC_ALL=C sort", utt=key, path=path)
-            if not value and not allow_empty_value:
-                raise NarspeechError(f"line {n}: empty value", utt=key, path=path)
-            table[key] = value
-            prev = key
+    for n, line in enumerate(read_text_lines(path), 1):
+        if not line.strip():
+            continue
+        parts = line.split(None, 1)  # Kaldi: any whitespace separates the id from the rest
+        key, value = parts[0], parts[1].strip() if len(parts) > 1 else ""
+        if key in table:
+            raise NarspeechError(f"line {n}: duplicated id", utt=key, path=path)
+        if check_sorted and prev is not None and key < prev:
+            raise NarspeechError(f"line {n}: ids not sorted ({key} after {prev}); run `narspeech data fix` or sort it with LC_ALL=C sort", utt=key, path=path)
+        if not value and not allow_empty_value:
+            raise NarspeechError(f"line {n}: empty value", utt=key, path=path)
+        table[key] = value
+        prev = key
     return table
 
 

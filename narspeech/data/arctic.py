@@ -14,6 +14,7 @@ from pathlib import Path
 from narspeech.data.corpus import ImportResult, audio_problem, keep_or_skip
 from narspeech.data.datadir import make_data_dir
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_text_lines
 
 _LINE = re.compile(r'^\(\s*(\S+)\s+"(.*)"\s*\)\s*$')
 _SPK = re.compile(r"^cmu_[a-z]+_([a-z0-9]+)_arctic")
@@ -37,7 +38,7 @@ def speaker_id(spk_dir: Path) -> str:
 def parse_prompts(path: Path) -> list[tuple[str, str]]:
     """``(id, text)`` pairs from a festival ``txt.done.data`` file (escaped quotes unescaped)."""
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
+    for n, line in enumerate(read_text_lines(path), 1):
         if not line.strip():
             continue
         m = _LINE.match(line.strip())

@@ -11,6 +11,7 @@ from pathlib import Path
 from narspeech.data.corpus import ImportResult, audio_problem, keep_or_skip
 from narspeech.data.datadir import make_data_dir
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_text_lines
 
 SUBSETS = ("dev-clean", "dev-other", "test-clean", "test-other", "train-clean-100", "train-clean-360", "train-other-500")
 
@@ -61,7 +62,7 @@ def import_librispeech(src: str | Path, *, subsets: list[str] | None = None, ski
         genders.update(_speaker_genders(subset_dir))
         for trans in sorted(subset_dir.glob("*/*/*.trans.txt")):
             spk = trans.parent.parent.name
-            for n, line in enumerate(trans.read_text(encoding="utf-8").splitlines(), 1):
+            for n, line in enumerate(read_text_lines(trans), 1):
                 if not line.strip():
                     continue
                 utt, _, text = line.strip().partition(" ")

@@ -11,6 +11,7 @@ from pathlib import Path
 from narspeech.data.corpus import ImportResult, audio_problem, keep_or_skip, require_dir
 from narspeech.data.datadir import make_data_dir
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_text_lines
 
 SPEAKER = "LJ"
 
@@ -29,22 +30,20 @@ def import_ljspeech(src: str | Path, *, skip_bad: bool = False) -> ImportResult:
     wavs = require_dir(root / "wavs", "LJSpeech wavs/ folder")
     meta = root / "metadata.csv"
     rows, skipped = [], []
-    with open(meta, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            fields = line.split("|")
-            if len(fields) != 3:
-                raise NarspeechError(f"line {n}: expected 3 fields id|text|normalized text, got {len(fields)}", path=meta)
-            utt, raw, norm = (x.strip() for x in fields)
-            text = norm or raw
-            wav = (wavs / f"{utt}.wav").absolute()
-            if not text:
-                keep_or_skip(utt, meta, f"line {n}: empty transcript", skip_bad, skipped)
-                continue
-            if keep_or_skip(utt, wav, audio_problem(wav), skip_bad, skipped):
-                rows.append((utt, str(wav), text, SPEAKER))
+    for n, line in enumerate(read_text_lines(meta), 1):  # UTF-8 checked (error names the line), BOM dropped
+        if not line.strip():
+            continue
+        fields = line.split("|")
+        if len(fields) != 3:
+            raise NarspeechError(f"line {n}: expected 3 fields id|text|normalized text, got {len(fields)}", path=meta)
+        utt, raw, norm = (x.strip() for x in fields)
+        text = norm or raw
+        wav = (wavs / f"{utt}.wav").absolute()
+        if not text:
+            keep_or_skip(utt, meta, f"line {n}: empty transcript", skip_bad, skipped)
+            continue
+        if keep_or_skip(utt, wav, audio_problem(wav), skip_bad, skipped):
+            rows.append((utt, str(wav), text, SPEAKER))
     if not rows:
         raise NarspeechError("no usable utterances", path=meta)
     return ImportResult(make_data_dir(rows), skipped)

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from narspeech.errors import NarspeechError
-from narspeech.fileio import atomic_write
+from narspeech.fileio import atomic_write, read_text_lines
 from narspeech.paths import RESOURCES
 
 DEFAULT_PROMPTS = RESOURCES / "prompts.txt"
@@ -23,7 +23,7 @@ _OK = re.compile(r"[A-Z][A-Za-z ,.;:?!'\"-]*[.?!]")
 def select_prompts(metadata: str | Path, n: int = 2000, min_words: int = 3, max_words: int = 20) -> list[str]:
     """`n` sentences from an LJSpeech ``metadata.csv`` (normalized column), evenly spaced."""
     cands, seen = [], set()
-    for line in Path(metadata).read_text(encoding="utf-8").splitlines():
+    for line in read_text_lines(metadata):
         fields = line.split("|")
         if len(fields) != 3:
             continue
@@ -43,7 +43,7 @@ def load_prompts(path: str | Path | None = None) -> list[str]:
     path = Path(path) if path is not None else DEFAULT_PROMPTS
     if not path.is_file():
         raise NarspeechError("prompts file not found", path=path)
-    prompts = [" ".join(l.split()) for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
+    prompts = [" ".join(l.split()) for l in read_text_lines(path) if l.strip()]
     if not prompts:
         raise NarspeechError("prompts file is empty", path=path)
     return prompts

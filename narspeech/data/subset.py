@@ -10,6 +10,7 @@ from pathlib import Path
 
 from narspeech.data.datadir import DataDir
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_text_lines
 
 
 def read_id_list(path: str | Path) -> list[str]:
@@ -17,7 +18,7 @@ def read_id_list(path: str | Path) -> list[str]:
     path = Path(path)
     if not path.is_file():
         raise NarspeechError("id list not found", path=path)
-    return [line.split()[0] for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line.split()[0] for line in read_text_lines(path) if line.strip()]
 
 
 def choose(dd: DataDir, *, first: int | None = None, last: int | None = None, random_n: int | None = None,

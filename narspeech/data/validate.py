@@ -16,7 +16,7 @@ from pathlib import Path
 from narspeech.audio.io import audio_info, load_audio
 from narspeech.data.datadir import REQUIRED, is_utt_table
 from narspeech.errors import NarspeechError
-from narspeech.fileio import spk2utt_from_utt2spk
+from narspeech.fileio import read_text_lines, spk2utt_from_utt2spk
 from narspeech.progress import progress
 
 
@@ -70,24 +70,29 @@ def _parse(path: Path, rep: Report) -> dict[str, str] | None:
     table: dict[str, str] = {}
     prev = None
     unsorted = 0
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, line in enumerate(f, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                rep.add(path, f"line {n}: empty line")
-                continue
-            if line != line.strip() or "\t" in line:
-                rep.add(path, f"line {n}: leading/trailing whitespace or tab", line.split()[0])
-            key, _, value = line.strip().partition(" ")
-            if key in table:
-                rep.add(path, f"line {n}: duplicated id", key)
-                continue
-            if prev is not None and key < prev:
-                unsorted += 1
-                if unsorted <= 5:
-                    rep.add(path, f"line {n}: not sorted ({key} after {prev}); sort with LC_ALL=C sort", key)
-            table[key] = value.strip()
-            prev = key
+    try:
+        lines = read_text_lines(path)
+    except NarspeechError as e:  # not UTF-8: report the first bad line, check the rest leniently
+        rep.problems.append(str(e))
+        raw = path.read_bytes()
+        lines = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="replace").split("\n")
+        lines = [l.removesuffix("\r") for l in (lines[:-1] if lines and lines[-1] == "" else lines)]
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            rep.add(path, f"line {n}: empty line")
+            continue
+        if line != line.strip() or "\t" in line:
+            rep.add(path, f"line {n}: leading/trailing whitespace or tab", line.split()[0])
+        key, _, value = line.strip().partition(" ")
+        if key in table:
+            rep.add(path, f"line {n}: duplicated id", key)
+            continue
+        if prev is not None and key < prev:
+            unsorted += 1
+            if unsorted <= 5:
+                rep.add(path, f"line {n}: not sorted ({key} after {prev}); sort with LC_ALL=C sort", key)
+        table[key] = value.strip()
+        prev = key
     if unsorted > 5:
         rep.add(path, f"{unsorted} unsorted lines in all")
     return table
