@@ -1,6 +1,7 @@
 """The one error type the CLI turns into a one-line message (no traceback)."""
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 
@@ -15,3 +16,16 @@ class NarspeechError(Exception):
         self.message, self.utt, self.path = message, utt, None if path is None else str(path)
         parts = [p for p in (self.path, f"utterance {utt}" if utt else None) if p]
         super().__init__(": ".join(parts + [message]))
+
+
+# errnos that mean "this place cannot be written (or read)": the user's to fix, not a bug
+_UNWRITABLE = {errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+               errno.EROFS: "cannot write: read-only file system", errno.ENOSPC: "cannot write: no space left on device",
+               errno.EDQUOT: "cannot write: disk quota exceeded"}
+
+
+def unwritable_message(e: OSError) -> str | None:
+    """One line (without the path) for an OSError about a place that cannot be written, else None."""
+    if e.errno not in _UNWRITABLE:
+        return None
+    return f"{_UNWRITABLE[e.errno]} (choose another output folder or fix its permissions)"

@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
-from narspeech.errors import NarspeechError
+from narspeech.errors import NarspeechError, unwritable_message
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -22,8 +22,14 @@ os.umask(_UMASK)
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yield a temporary path beside `path`; rename it onto `path` on success only."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
+    except OSError as e:
+        msg = unwritable_message(e)
+        if msg is None:
+            raise
+        raise NarspeechError(msg, path=e.filename or path.parent) from None
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     try:

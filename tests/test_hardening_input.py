@@ -1,6 +1,7 @@
 """Bad input gives one line naming the file (and line), never a traceback or a wrong answer."""
 from __future__ import annotations
 
+import errno
 import os
 
 import numpy as np
@@ -55,3 +56,40 @@ def test_validate_catches_non_utf8_text(tmp_path, monkeypatch, capsys):
 
     with pytest.raises(NarspeechError, match=r"text: line 3: not UTF-8"):
         read_table(d / "text")
+
+
+@pytest.mark.parametrize("err", [errno.EROFS, errno.EACCES])
+def test_unwritable_output_dir_is_one_line_naming_the_path(tmp_path, monkeypatch, capsys, err):
+    """Root ignores chmod, so the read-only / forbidden folder is simulated at the OS call."""
+    import tempfile
+
+    d = make_dir(tmp_path)
+    out = tmp_path / "ro"
+    real_mkstemp = tempfile.mkstemp
+
+    def mkstemp(*a, dir=None, **k):
+        if dir is not None and str(dir).startswith(str(out)):
+            raise OSError(err, os.strerror(err), str(dir))
+        return real_mkstemp(*a, dir=dir, **k)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    code, _, errtext = run_cli(["data", "import", "kaldi", d, out], monkeypatch, capsys)
+    assert code == 1 and "Traceback" not in errtext and len(errtext.strip().splitlines()) == 1, errtext
+    assert str(out) in errtext and ("read-only" in errtext or "permission denied" in errtext)
+
+
+def test_oserror_outside_the_atomic_writers_is_one_line_too(tmp_path, monkeypatch, capsys):
+    from pathlib import Path
+
+    d = make_dir(tmp_path)
+    out = tmp_path / "ro" / "data"
+    real_mkdir = Path.mkdir
+
+    def mkdir(self, *a, **k):
+        if str(self).startswith(str(tmp_path / "ro")):
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_mkdir(self, *a, **k)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir)
+    code, _, errtext = run_cli(["data", "import", "kaldi", d, out], monkeypatch, capsys)
+    assert code == 1 and "Traceback" not in errtext and "permission denied" in errtext and str(tmp_path / "ro") in errtext

@@ -5,7 +5,7 @@ import sys
 
 import typer
 
-from narspeech.errors import NarspeechError
+from narspeech.errors import NarspeechError, unwritable_message
 
 app = typer.Typer(
     name="narspeech",
@@ -39,6 +39,12 @@ def main() -> None:
         app()
     except NarspeechError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as e:  # unwritable / read-only / full output place: name the path, no traceback
+        msg = unwritable_message(e)
+        if msg is None:
+            raise
+        print(f"error: {NarspeechError(msg, path=e.filename or None)}", file=sys.stderr)
         sys.exit(1)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
