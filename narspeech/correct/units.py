@@ -1,0 +1,59 @@
+"""Token units of the corrector: words (default), characters, or sentencepiece subwords.
+
+Words are split on whitespace and kept as written (the corrector maps ASR text to text in
+the same convention: speechocean762 transcripts are upper-case words without punctuation).
+Characters use ``<space>`` between words, as the token lists do. A sentencepiece model gives
+the ASR's own subword units (``▁`` marks a word start; decoding joins and restores spaces).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from narspeech.errors import NarspeechError
+
+SPACE = "<space>"
+UNITS = ("word", "char")
+
+
+class Units:
+    """``encode(text) -> tokens`` and ``decode(tokens) -> text`` for one unit kind."""
+
+    def __init__(self, unit: str = "word", spm_model: str | Path | None = None):
+        if spm_model is None and unit not in UNITS:
+            raise NarspeechError(f"unknown unit {unit!r}; use word, char, or give a sentencepiece model")
+        self.unit = "spm" if spm_model is not None else unit
+        self.spm_model = None if spm_model is None else str(spm_model)
+        self._sp = None
+        if spm_model is not None:
+            if not Path(spm_model).is_file():
+                raise NarspeechError("sentencepiece model not found", path=spm_model)
+            import sentencepiece as spm
+
+            self._sp = spm.SentencePieceProcessor(model_file=str(spm_model))
+
+    def encode(self, text: str) -> list[str]:
+        if self.unit == "word":
+            return text.split()
+        if self.unit == "char":
+            out: list[str] = []
+            for w in text.split():
+                if out:
+                    out.append(SPACE)
+                out.extend(w)
+            return out
+        return list(self._sp.encode(" ".join(text.split()), out_type=str))
+
+    def decode(self, tokens: list[str]) -> str:
+        if self.unit == "word":
+            return " ".join(tokens)
+        if self.unit == "char":
+            return " ".join("".join(" " if t == SPACE else t for t in tokens).split())
+        return " ".join("".join(tokens).replace("\u2581", " ").split())
+
+    def to_dict(self) -> dict:
+        return {"unit": self.unit, "spm_model": self.spm_model}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Units":
+        spm_model = d.get("spm_model")
+        return cls("word" if spm_model else d.get("unit", "word"), spm_model)
