@@ -1,4 +1,4 @@
-"""`narspeech data` commands: import, download, synth, validate, split, subset."""
+"""`narspeech data` commands: import, download, synth, validate, split, subset, trim."""
 from __future__ import annotations
 
 import sys
@@ -204,3 +204,21 @@ def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
     part = dd.subset(utts)
     _write(out, part)
     _say(f"wrote {out}: {len(part)} utterances, {len(set(part.utt2spk.values()))} speakers")
+
+
+@app.command("trim")
+def trim(data: Path = typer.Argument(..., help="Data dir whose recordings to trim."),
+         out: Path = typer.Argument(..., help="Output data dir (trimmed copies of the audio go to OUT/wav/)."),
+         top_db: float = typer.Option(40.0, "--top-db", help="Frames quieter than the loudest frame minus this are silence."),
+         margin: float = typer.Option(0.05, "--margin", help="Seconds of silence kept before and after the speech."),
+         jobs: int = typer.Option(2, "--jobs", help="Parallel readers/writers.")) -> None:
+    """Cut leading and trailing silence from every recording (edge silence misleads TTS alignment).
+
+    Writes OUT with trimmed PCM16 copies, utt2dur, and OUT/trim (`utt start end original_duration`, s).
+
+    Example: narspeech data trim data/train_raw data/train --top-db 40 --margin 0.05
+    """
+    from narspeech.audio.trim import trim_data_dir
+
+    result = trim_data_dir(data, out, top_db=top_db, margin=margin, jobs=jobs)
+    _say(f"wrote {out}: {result.summary()}")
