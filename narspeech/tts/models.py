@@ -56,7 +56,10 @@ def load_tts_model(path_or_exp_dir: str | Path, device: str | torch.device = "cp
     cfg = ckpt.get("config") or {}
     if "model" not in cfg:
         raise NarspeechError("checkpoint has no model config", path=path_or_exp_dir)
-    model = build_tts_model(cfg["model"])
+    mcfg = dict(cfg["model"])
+    if mcfg.get("type") == "fastspeech2" and "pitch_bins" in mcfg:
+        mcfg.setdefault("variance_embedding", "bins")  # saved before the option existed: trained with bins
+    model = build_tts_model(mcfg)
     state = ckpt["model"]
     state = {k[len("module."):] if k.startswith("module.") else k: v for k, v in state.items()}
     try:
