@@ -22,6 +22,7 @@ def synthesize(
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     no_wav: bool = typer.Option(False, "--no-wav", help="Write the mels only (no vocoder)."),
+    on_foreign: str = typer.Option("skip", "--on-foreign", help="Characters the model's language cannot speak (another script, emoji): skip (leave them out, warn) | spell (espeak-ng reads their names, warn) | fail (the line fails)."),
 ) -> None:
     """Synthesize sentences in batches with a trained TTS model (FastSpeech 2 or the AR teacher).
 
@@ -37,6 +38,7 @@ def synthesize(
         raise NarspeechError("give exactly one of --text FILE or --data DATA_DIR")
     items = read_sentences(text, with_ids=with_ids) if text is not None else read_data_text(data)
     loaded = load_model(model, checkpoint=checkpoint, device=device)
+    loaded.frontend.on_foreign = on_foreign
     res = synthesize_to_dir(loaded, items, out, batch_size=batch_size,
                             controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
                             vocoder=vocoder, vocoder_options={"n_iter": gl_iters}, write_wavs=not no_wav,

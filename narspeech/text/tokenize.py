@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from narspeech.data.corpus import Skipped
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table
+from narspeech.text.foreign import DEFAULT_POLICY, apply_policy, describe, split_foreign
 from narspeech.text.normalize import normalize as normalize_text
 from narspeech.text.phonemes import PUNCTUATION, SPACE, is_phone, phonemize
 
@@ -38,17 +39,22 @@ def word_tokens(text: str) -> list[str]:
 
 
 def tokenize(texts: list[str], kind: Kind, language: str | list[str] = DEFAULT_LANGUAGE, *,
-             normalize: bool = True) -> list[list[str]]:
+             normalize: bool = True, on_foreign: str = DEFAULT_POLICY) -> list[list[str]]:
     """Token sequences for `texts` (batched: one espeak-ng call per language for phonemes).
 
     `language` is an espeak-ng language (``en-us``, ``en-gb``…) for all texts, or one
-    per text. The normaliser is English; it is skipped for other languages.
+    per text. The normaliser is English; it is skipped for other languages. Characters
+    the language cannot speak (another script, emoji) are handled by `on_foreign`
+    (:mod:`narspeech.text.foreign`: ``skip`` leaves them out, ``spell`` lets espeak-ng
+    read their names, ``fail`` raises); callers that report per utterance check
+    :func:`narspeech.text.foreign.split_foreign` first.
     """
     if kind not in KINDS:
         raise NarspeechError(f"unknown token kind {kind!r}; choose from {', '.join(KINDS)}")
     langs = [language] * len(texts) if isinstance(language, str) else list(language)
     if len(langs) != len(texts):
         raise NarspeechError(f"{len(langs)} languages for {len(texts)} texts")
+    texts = [apply_policy(t, lang, on_foreign)[0] for t, lang in zip(texts, langs)]
     if normalize:
         texts = [normalize_text(t) if lang.startswith("en") else t for t, lang in zip(texts, langs)]
     if kind == "char":
@@ -69,12 +75,16 @@ def has_content(tokens: list[str]) -> bool:
 
 
 def tokenize_data_dir(data: str | Path, kind: Kind, language: str | None = None, *, skip_bad: bool = False,
-                      normalize: bool = True) -> tuple[int, list[Skipped]]:
+                      normalize: bool = True, on_foreign: str = DEFAULT_POLICY,
+                      warn: Callable[[str, str], None] | None = None) -> tuple[int, list[Skipped]]:
     """Write ``DATA/token`` from ``DATA/text`` (atomic); returns (utterances written, skipped).
 
     `language` None means: per utterance from ``DATA/utt2lang`` when present (the synthetic
     corpus writes it), else ``en-us``. An empty transcript, or one that yields no tokens,
     raises naming the utterance, or with `skip_bad` is left out of `token` and listed.
+    Characters the language cannot speak follow `on_foreign` (see :func:`tokenize`): with
+    ``skip``/``spell`` each such utterance is passed to `warn(utt, message)`; with ``fail``
+    it is an error like an empty transcript.
     """
     data = Path(data)
     text_path = data / "text"
@@ -91,6 +101,16 @@ def tokenize_data_dir(data: str | Path, kind: Kind, language: str | None = None,
     skipped: list[Skipped] = []
     keep = []
     for i, u in enumerate(utts):
+        lang = langs if isinstance(langs, str) else langs[i]
+        found = split_foreign(text[u], lang)[1] if text[u].strip() else ""
+        if found and on_foreign == "fail":
+            msg = describe(found, lang, on_foreign)
+            if not skip_bad:
+                raise NarspeechError(msg + "; or use --skip-bad to leave it out", utt=u, path=text_path)
+            skipped.append(Skipped(u, str(text_path), msg))
+            continue
+        if found and warn is not None:
+            warn(u, describe(found, lang, on_foreign))
         if text[u].strip():
             keep.append(i)
         elif skip_bad:
@@ -98,7 +118,8 @@ def tokenize_data_dir(data: str | Path, kind: Kind, language: str | None = None,
         else:
             raise NarspeechError("empty transcript (use --skip-bad to leave it out)", utt=u, path=text_path)
     sub_langs = langs if isinstance(langs, str) else [langs[i] for i in keep]
-    tokens = tokenize([text[utts[i]] for i in keep], kind, sub_langs, normalize=normalize)
+    tokens = tokenize([text[utts[i]] for i in keep], kind, sub_langs, normalize=normalize,
+                      on_foreign="spell" if on_foreign == "fail" else on_foreign)
     lines = []
     for i, toks in zip(keep, tokens):
         u = utts[i]

@@ -93,12 +93,23 @@ class Encoded:
 
 @dataclass
 class TextFrontend:
-    """The model's text frontend: ``cfg["text"]`` (kind, language) + its token list."""
+    """The model's text frontend: ``cfg["text"]`` (kind, language) + its token list.
+
+    Tokens the list lacks are mapped onto it (:func:`narspeech.text.inventory.map_to_inventory`:
+    nearest phone, nearest punctuation mark or pause) with a warning; characters the language
+    cannot speak follow `on_foreign` (:mod:`narspeech.text.foreign`: skip | spell | fail).
+    Warnings go to `warn(utt, message)` (default: one line on stderr).
+    """
 
     kind: str
     language: str
     token_list: "object"  # narspeech.text.vocab.TokenList
     append_eos: bool = False
+    on_foreign: str = "skip"
+    warn: Callable[[str, str], None] | None = None
+
+    def _warn(self, utt: str, message: str) -> None:
+        (self.warn or _stderr_warning)(utt, message)
 
     @classmethod
     def for_model(cls, exp_dir: str | Path, cfg: dict) -> "TextFrontend":
@@ -118,16 +129,25 @@ class TextFrontend:
 
     def encode(self, items: Sequence[tuple[str, str]]) -> tuple[list[Encoded], dict[str, str]]:
         """Tokenise and encode `items` in one batched frontend call; returns (encoded, failed reasons)."""
+        from narspeech.text.foreign import POLICIES, describe, split_foreign
+        from narspeech.text.inventory import map_to_inventory
         from narspeech.text.tokenize import has_content
 
+        if self.on_foreign not in POLICIES:
+            raise NarspeechError(f"--on-foreign must be one of {', '.join(POLICIES)} (got {self.on_foreign!r})")
         failed: dict[str, str] = {}
         todo = []
         for utt, text in items:
+            found = split_foreign(text, self.language)[1]
             if not text.strip():
                 failed[utt] = "empty text"
             elif any(c.isspace() for c in utt) or "/" in utt or utt in (".", ".."):
                 failed[utt] = "id cannot be used as a file name"
+            elif found and self.on_foreign == "fail":
+                failed[utt] = describe(found, self.language, self.on_foreign)
             else:
+                if found:
+                    self._warn(utt, describe(found, self.language, self.on_foreign))
                 todo.append((utt, text))
         token_seqs = self._tokenize([t for _, t in todo], [u for u, _ in todo], failed)
         out: list[Encoded] = []
@@ -137,9 +157,15 @@ class TextFrontend:
             if not toks or not has_content(toks):
                 failed[utt] = f"nothing speakable in {text[:60]!r} (the {self.kind} frontend gives no {self.kind}s)"
                 continue
-            unknown = self.token_list.unknown(toks)
-            if unknown:
-                failed[utt] = f"unknown token(s) {' '.join(unknown)} (the model's tokens.txt lacks them)"
+            try:
+                toks, notes = map_to_inventory(toks, self.token_list)
+            except NarspeechError as e:
+                failed[utt] = e.message
+                continue
+            if notes:
+                self._warn(utt, f"mapped onto the model's tokens: {', '.join(notes)}")
+            if not has_content(toks):
+                failed[utt] = f"nothing speakable in {text[:60]!r} with the model's tokens"
                 continue
             ids = self.token_list.encode(toks, utt=utt)
             if self.append_eos:
@@ -153,14 +179,15 @@ class TextFrontend:
 
         if not texts:
             return []
+        policy = "spell" if self.on_foreign == "fail" else self.on_foreign  # failing texts are already out
         try:
-            return [list(t) for t in tokenize(texts, self.kind, self.language)]
+            return [list(t) for t in tokenize(texts, self.kind, self.language, on_foreign=policy)]
         except Exception:
             pass
         seqs: list[list[str] | None] = []
         for utt, text in zip(utts, texts):
             try:
-                seqs.append(list(tokenize([text], self.kind, self.language)[0]))
+                seqs.append(list(tokenize([text], self.kind, self.language, on_foreign=policy)[0]))
             except Exception as e:  # the frontend (phonemizer, normaliser) rejects this text
                 failed[utt] = f"text frontend failed: {str(e).splitlines()[0][:200] if str(e) else type(e).__name__}"
                 seqs.append(None)
