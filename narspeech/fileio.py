@@ -121,3 +121,55 @@ def spk2utt_from_utt2spk(utt2spk: Mapping[str, str]) -> dict[str, str]:
     for utt, spk in sorted(utt2spk.items()):
         out.setdefault(spk, []).append(utt)
     return {spk: " ".join(utts) for spk, utts in out.items()}
+
+
+def lock_path_for(target: str | Path) -> Path:
+    """The lock file of an output folder: ``.NAME.lock`` beside it (it survives a swap of the folder)."""
+    target = Path(target).absolute()
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def dir_lock(target: str | Path, what: str = "another run") -> Iterator[Path]:
+    """Hold an exclusive lock on the output folder `target` for the block; fail fast if taken.
+
+    The lock is an ``flock`` on ``.NAME.lock`` beside `target`, which holds the owner's pid
+    and command: the kernel drops it when its process dies (even by SIGKILL), so a lock
+    file left by a dead process is simply taken over. A live holder gives a
+    :class:`NarspeechError` naming its pid.
+    """
+    import fcntl
+    import sys
+
+    lock = lock_path_for(target)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666 & ~_UMASK)
+        except OSError as e:
+            msg = unwritable_message(e)
+            if msg is None:
+                raise
+            raise NarspeechError(msg, path=lock.parent) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").split("\n", 1)[0].strip()
+            os.close(fd)
+            raise NarspeechError(f"locked by {what} ({holder or 'pid unknown'}); wait for it to finish or stop it "
+                                 f"(lock file {lock})", path=Path(target)) from None
+        try:  # the file we locked may have been removed by its previous owner meanwhile: retry then
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}: {' '.join(sys.argv)[:300]}\n".encode(), 0)
+        yield lock
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)

@@ -2,9 +2,15 @@
 
 Decoding and resampling run in worker processes (a torch DataLoader over length-sorted
 batches); log-mel, F0 and energy are computed per padded batch on the device, each
-utterance's frames cut to ``1 + n_samples // hop``. Outputs are written under temporary
-names and renamed at the end; stale scp files and stats are removed first, so an
-interrupted run leaves nothing a later stage would trust.
+utterance's frames cut to ``1 + n_samples // hop``.
+
+Faults: the new dump is written into ``.NAME.new-PID`` beside DUMP and swapped in only when
+complete, so a failed or killed run leaves the previous dump as it was (its ``stats.npz``
+goes with it once a new dump replaces it: those statistics were of the old features); the
+next run removes what a killed run left. A lock (``.NAME.lock`` beside DUMP, see
+:func:`narspeech.fileio.dir_lock`) makes a second extract into the same DUMP fail fast,
+naming the first one's pid. Audio shorter than ``min_duration`` is an error naming the
+utterance (or skipped with ``skip_bad``): a 10 ms clip is a broken recording, not speech.
 
 Sample rate: taken from the first file unless the config sets ``sample_rate``. Every
 file is resampled to it. Downsampling is always allowed. Upsampling is allowed only
@@ -18,6 +24,7 @@ import contextlib
 import dataclasses
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +39,13 @@ from narspeech.config import save_config
 from narspeech.device import resolve_device
 from narspeech.data.batching import make_batches as length_batches
 from narspeech.errors import NarspeechError
-from narspeech.fileio import atomic_path, read_table, write_table
+from narspeech.fileio import dir_lock, read_table, write_table
 from narspeech.progress import progress
 
 OUTPUT_NAMES = ("feats", "f0", "energy")
 STALE = ("feats.scp", "f0.scp", "energy.scp", "utt2num_frames", "feats.yaml", "stats.npz", "skipped")
+OWNED = STALE + tuple(f"{name}.ark" for name in OUTPUT_NAMES)  # what a new dump replaces; the rest is carried over
+DEFAULT_MIN_DURATION = 0.05  # seconds: 4 frames at a 12.5 ms hop
 
 
 @dataclass
@@ -116,6 +125,14 @@ def resolve_config(options: Mapping[str, Any] | FeatureConfig | None, first_rate
     opts = dict(options or {})
     rate = opts.pop("sample_rate", None) or first_rate
     return FeatureConfig.for_rate(int(rate), **opts)
+
+
+def check_duration(u: Utterance, min_duration: float) -> None:
+    """Raise for audio too short to be an utterance (a clipped or empty recording)."""
+    if u.seconds < min_duration:
+        raise NarspeechError(f"audio is only {u.seconds * 1000:.0f} ms long, below the minimum {min_duration:g} s "
+                             "(a clipped or empty recording?): fix it, skip it with --skip-bad, or lower --min-duration",
+                             utt=u.utt, path=u.entry)
 
 
 def check_rate(u: Utterance, cfg: FeatureConfig) -> None:
@@ -204,10 +221,55 @@ class _ArkWriter:
         self.scp[utt] = f"{self.final}:{start + len(utt.encode('utf-8')) + 1}"
 
 
-def _remove_stale(dump_dir: Path) -> None:
-    for name in STALE:
-        with contextlib.suppress(FileNotFoundError):
-            (dump_dir / name).unlink()
+def _side(dump_dir: Path, kind: str, pid: int | str = "") -> Path:
+    """``.NAME.new-PID`` / ``.NAME.old-PID`` beside the dump (same file system: renames are cheap)."""
+    return dump_dir.parent / f".{dump_dir.name}.{kind}-{pid}"
+
+
+def clean_leftovers(dump_dir: Path) -> list[Path]:
+    """Remove what a killed run left (call under the dump's lock): half-written ``.NAME.new-*``
+    folders, a ``.NAME.old-*`` folder (restored as DUMP if the kill fell between the two renames
+    of the swap), and temp files of older versions inside DUMP. Returns what was removed."""
+    removed = []
+    olds = sorted(dump_dir.parent.glob(f".{dump_dir.name}.old-*"))
+    if olds and not dump_dir.exists():
+        os.rename(olds.pop(), dump_dir)
+    for p in sorted(dump_dir.parent.glob(f".{dump_dir.name}.new-*")) + olds:
+        shutil.rmtree(p, ignore_errors=True)
+        removed.append(p)
+    if dump_dir.is_dir():
+        for p in dump_dir.glob(".*.tmp*"):
+            if p.is_file():
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
+def _link_or_copy(src: str, dst: str) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def swap_in(new: Path, dump_dir: Path) -> None:
+    """Replace `dump_dir` by the complete dump in `new`; files of the old dump that a dump does not
+    own (anything but its outputs and stale stats) are carried over. Two renames: a kill between
+    them leaves ``.NAME.old-PID``, which :func:`clean_leftovers` puts back."""
+    if not dump_dir.exists():
+        os.rename(new, dump_dir)
+        return
+    for p in dump_dir.iterdir():
+        if p.name in OWNED or (new / p.name).exists() or p.name.startswith("."):
+            continue
+        if p.is_dir():
+            shutil.copytree(p, new / p.name, copy_function=_link_or_copy, symlinks=True)
+        else:
+            _link_or_copy(str(p), str(new / p.name))
+    old = _side(dump_dir, "old", os.getpid())
+    os.rename(dump_dir, old)
+    os.rename(new, dump_dir)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def default_jobs() -> int:
@@ -231,17 +293,35 @@ def extract_dump(
     skip_bad: bool = False,
     base: str | Path | None = None,
     limit: int | None = None,
+    min_duration: float = DEFAULT_MIN_DURATION,
 ) -> ExtractResult:
     """Compute and write the feature dump of a Kaldi data dir (module docstring).
 
     `options`: FeatureConfig fields (e.g. from feats.yaml and ``--set``); `jobs`: worker
     processes (0 = all in this process; None = :func:`default_jobs`) — on CPU each worker
     decodes *and* computes the features of its batches, on GPU they decode and resample;
-    `limit`: only the first N utterances.
+    `limit`: only the first N utterances; `min_duration`: shortest audio accepted (seconds).
     """
+    data_dir, dump_dir = Path(data_dir), Path(dump_dir)
+    with dir_lock(dump_dir, "another `feats extract` into this dump"):
+        clean_leftovers(dump_dir)
+        new = _side(dump_dir, "new", os.getpid())
+        new.mkdir(parents=True)
+        try:
+            res = _extract(data_dir, dump_dir, new, options, device=device, jobs=jobs, batch_seconds=batch_seconds,
+                           skip_bad=skip_bad, base=base, limit=limit, min_duration=min_duration)
+            swap_in(new, dump_dir)
+        except BaseException:
+            shutil.rmtree(new, ignore_errors=True)
+            raise
+    return res
+
+
+def _extract(data_dir: Path, dump_dir: Path, out: Path, options, *, device, jobs, batch_seconds, skip_bad, base, limit,
+             min_duration) -> ExtractResult:
+    """The work of :func:`extract_dump`: files go to `out`, scp entries name the arks under `dump_dir`."""
     t0 = time.perf_counter()
     jobs = default_jobs() if jobs is None else max(0, int(jobs))
-    data_dir, dump_dir = Path(data_dir), Path(dump_dir)
     dev = resolve_device(device)
     entries = read_wav_scp(data_dir, base, limit)
     skipped: dict[str, str] = {}
@@ -252,6 +332,7 @@ def extract_dump(
     kept = []
     for u in utts:
         try:
+            check_duration(u, min_duration)
             check_rate(u, cfg)
             kept.append(u)
         except NarspeechError as e:
@@ -261,8 +342,6 @@ def extract_dump(
     utts = kept
     batches = make_batches([u.seconds for u in utts], batch_seconds or default_batch_seconds(dev))
 
-    dump_dir.mkdir(parents=True, exist_ok=True)
-    _remove_stale(dump_dir)
     in_workers = dev.type == "cpu" and jobs > 0
     if in_workers:  # import and cache everything once here, so forked workers start warm
         with torch.inference_mode():
@@ -281,10 +360,10 @@ def extract_dump(
     total = sum(u.seconds for u in utts)
     with contextlib.ExitStack() as stack:
         writers = {}
+        final_dir = dump_dir.parent.resolve() / dump_dir.name
         for name in OUTPUT_NAMES:
-            final = (dump_dir / f"{name}.ark").resolve()
-            tmp = stack.enter_context(atomic_path(final))
-            writers[name] = _ArkWriter(stack.enter_context(open(tmp, "wb")), final)
+            f = stack.enter_context(open(out / f"{name}.ark", "wb"))
+            writers[name] = _ArkWriter(f, final_dir / f"{name}.ark")
         bar = stack.enter_context(progress(total=int(round(total)), desc=f"features {data_dir.name}", unit="s"))
         seconds_done = 0.0
 
@@ -319,10 +398,10 @@ def extract_dump(
         for w in writers.values():
             w.f.close()
     for name, w in writers.items():
-        write_table(dump_dir / f"{name}.scp", w.scp)
-    write_table(dump_dir / "utt2num_frames", num_frames)
-    save_config(cfg.to_dict(), dump_dir / "feats.yaml")
+        write_table(out / f"{name}.scp", w.scp)
+    write_table(out / "utt2num_frames", num_frames)
+    save_config(cfg.to_dict(), out / "feats.yaml")
     if skipped:
-        write_table(dump_dir / "skipped", {u: " ".join(msg.split()) for u, msg in skipped.items()})
+        write_table(out / "skipped", {u: " ".join(msg.split()) for u, msg in skipped.items()})
     return ExtractResult(dump_dir, cfg, len(num_frames), audio_seconds, time.perf_counter() - t0, skipped)
 

@@ -46,6 +46,7 @@ def load_audio(entry: str, *, utt: str | None = None, target_sr: int | None = No
             try:
                 wav, sr = sf.read(entry, dtype="float32", always_2d=True)
             except sf.LibsndfileError:
+                _raise_if_damaged(entry, utt)
                 wav, sr = _load_with_librosa(entry, utt)
     except NarspeechError:
         raise
@@ -60,6 +61,33 @@ def load_audio(entry: str, *, utt: str | None = None, target_sr: int | None = No
     return np.ascontiguousarray(wav, dtype=np.float32), int(sr)
 
 
+_MAGIC = {b"fLaC": "FLAC", b"RIFF": "WAV", b"OggS": "Ogg", b"FORM": "AIFF"}
+
+
+def _raise_if_damaged(entry: str, utt: str | None) -> None:
+    """After libsndfile failed to decode: a file whose header libsndfile reads (or whose magic
+    bytes name a format it knows) is truncated or corrupt; say so, with how far it decodes."""
+    try:
+        info = sf.info(entry)
+    except Exception:
+        with open(entry, "rb") as f:
+            kind = _MAGIC.get(f.read(4))
+        if kind is not None:
+            raise NarspeechError(f"truncated or corrupt {kind} file: its header cannot be read "
+                                 "(re-download or re-encode it)", utt=utt, path=entry) from None
+        return  # a format libsndfile does not know: let the fallback decoder try
+    done = 0
+    try:
+        with sf.SoundFile(entry) as f:
+            for block in f.blocks(1024, dtype="float32"):
+                done += len(block)
+    except Exception:
+        pass
+    rate = max(int(info.samplerate), 1)
+    raise NarspeechError(f"truncated or corrupt {info.format} file: the header says {info.frames / rate:.2f} s, "
+                         f"decoding stops near {done / rate:.2f} s (re-download or re-encode it)", utt=utt, path=entry) from None
+
+
 def _load_with_librosa(entry: str, utt: str | None) -> tuple[np.ndarray, int]:
     """Fallback for formats libsndfile lacks (e.g. some mp3): audioread via librosa."""
     import warnings
@@ -71,7 +99,8 @@ def _load_with_librosa(entry: str, utt: str | None) -> tuple[np.ndarray, int]:
             warnings.simplefilter("ignore")
             wav, sr = librosa.load(entry, sr=None, mono=False)
     except Exception as e:
-        raise NarspeechError(f"cannot decode audio ({type(e).__name__})", utt=utt, path=entry) from None
+        raise NarspeechError(f"cannot decode audio: unknown format, or a corrupt or truncated file ({type(e).__name__})",
+                             utt=utt, path=entry) from None
     wav = np.atleast_2d(wav).T
     return wav.astype(np.float32), int(sr)
 

@@ -21,6 +21,7 @@ def extract(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip missing/corrupt/empty audio, list it in DUMP/skipped, and go on."),
     base: Optional[Path] = typer.Option(None, "--base", help="Resolve relative wav.scp paths against this folder (default: the working directory)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Only the first N utterances."),
+    min_duration: float = typer.Option(0.05, "--min-duration", help="Shortest audio accepted, in seconds; shorter is an error naming the utterance (or skipped with --skip-bad)."),
 ) -> None:
     """Compute log-mel, F0 and energy for every utterance of DATA into DUMP, in length-sorted batches.
 
@@ -34,7 +35,8 @@ def extract(
     options = load_config(config, overrides)
     if isinstance(options.get("feats"), dict):  # a recipe config with a `feats:` section
         options = options["feats"]
-    res = extract_dump(data, dump, options, device=device, jobs=jobs, batch_seconds=batch_seconds, skip_bad=skip_bad, base=base, limit=limit)
+    res = extract_dump(data, dump, options, device=device, jobs=jobs, batch_seconds=batch_seconds, skip_bad=skip_bad, base=base, limit=limit,
+                      min_duration=min_duration)
     typer.echo(
         f"{dump}: {res.num_utts} utterances, {res.audio_seconds / 3600:.2f} h of audio at {res.config.sample_rate} Hz "
         f"in {res.wall_seconds:.1f} s ({res.realtime_factor:.0f}x real time)"
