@@ -30,3 +30,117 @@ def align(
     typer.echo(f"aligned {s['pairs']} pairs ({s['skipped']} skipped, see {out / 'skipped'}): "
                f"{s['substitutions']} sub, {s['deletions']} del, {s['insertions']} ins over {s['target_tokens']} reference tokens "
                f"(rate {100 * s['error_rate']:.2f} %), {s['pairs_per_second'] or 0:.0f} pairs/s -> {out}")
+
+
+@app.command("noise")
+def noise(
+    text: Path = typer.Option(..., "--text", help="Plain text, one sentence per line, or LJSpeech-style `id|raw|normalized` metadata."),
+    out: Path = typer.Option(..., "--out", help="Output dir: hyp (corrupted), text (clean), neighbours.json, noise.json."),
+    substitution: float = typer.Option(0.10, "--sub", help="Per-word rate of substitution by a phonetically similar word."),
+    deletion: float = typer.Option(0.025, "--del", help="Per-word deletion rate."),
+    insertion: float = typer.Option(0.025, "--ins", help="Per-word insertion rate."),
+    copies: int = typer.Option(1, "--copies", help="Corrupted versions of each sentence."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Use the first N sentences only."),
+    vocab_size: int = typer.Option(4000, "--vocab-size", help="Most frequent words that get phonetic neighbours."),
+    extra_words: list[Path] = typer.Option([], "--extra-words", help="Kaldi text files whose words also get neighbours (e.g. the fine-tuning transcripts)."),
+    neighbours: Optional[Path] = typer.Option(None, "--neighbours", help="Reuse a neighbours.json from an earlier run (skips phonemisation)."),
+    case: str = typer.Option("upper", "--case", help="upper, lower or keep."),
+    seed: int = typer.Option(1, "--seed"),
+    prefix: str = typer.Option("s", "--prefix", help="Utterance id prefix."),
+) -> None:
+    """Corrupt a text corpus with synthetic ASR-like errors (phonetic substitutions, insertions,
+    deletions) for text-only pretraining: writes a Kaldi `hyp`/`text` pair.
+
+    Example: narspeech correct noise --text ../shared/data/ljspeech_text/metadata.csv --out data/lj_noisy --copies 2
+    """
+    import json
+
+    from narspeech.correct.noise import NoiseConfig, Noiser, build_noiser, make_noisy_pairs, read_text_corpus
+    from narspeech.fileio import atomic_write, read_table, write_table
+
+    cfg = NoiseConfig.from_dict({"substitution": substitution, "deletion": deletion, "insertion": insertion,
+                                 "vocab_size": vocab_size, "seed": seed})
+    sents = read_text_corpus(text, limit=limit, case=case)
+    if neighbours is not None:
+        noiser = Noiser.load(neighbours)
+        noiser.config = cfg
+    else:
+        extra = [w for f in extra_words for v in read_table(f).values() for w in v.split()]
+        noiser = build_noiser(sents, cfg, extra_words=extra)
+    hyps, refs = make_noisy_pairs(sents, noiser, copies=copies, prefix=prefix)
+    write_table(out / "hyp", hyps)
+    write_table(out / "text", refs)
+    noiser.save(out / "neighbours.json")
+    with atomic_write(out / "noise.json") as f:
+        json.dump({"text": str(text), "sentences": len(sents), "pairs": len(hyps), **cfg.__dict__}, f, indent=2)
+    typer.echo(f"{len(hyps)} noisy pairs from {len(sents)} sentences -> {out}")
+
+
+@app.command("train")
+def train(
+    config: Path = typer.Option(..., "--config", help="YAML: model (type fastcorrect|ar, sizes), tokens, train (engine)."),
+    train_dirs: list[Path] = typer.Option(..., "--train", help="Alignment dir(s) of `correct align` to train on (repeatable)."),
+    valid_dirs: list[Path] = typer.Option([], "--valid", help="Alignment dir(s) for validation."),
+    out: Path = typer.Option(..., "--out", help="Experiment dir."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Start from this corrector (exp dir or checkpoint) and its token list: fine-tuning."),
+    vocab_text: list[Path] = typer.Option([], "--vocab-text", help="Kaldi text files whose words join a new token list."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
+    overrides: list[str] = typer.Option([], "--set", help="Config override a.b=value (repeatable)."),
+) -> None:
+    """Train FastCorrect (or the AR corrector) on aligned pairs: pretraining on noisy text, then
+    fine-tuning on ASR hypotheses with --init.
+
+    Example: narspeech correct train --config conf/fastcorrect.yaml --train exp/ec/align_lj --valid exp/ec/align_dev --out exp/ec/fc_pretrain
+    """
+    from narspeech.config import load_config
+    from narspeech.correct.train import train_corrector
+
+    cfg = load_config(config, overrides)
+    best = train_corrector(cfg, train_dirs, valid_dirs or None, out, init=init, vocab_text=vocab_text, resume=resume)
+    typer.echo(f"trained -> {best}")
+
+
+@app.command("decode")
+def decode(
+    model: Path = typer.Option(..., "--model", help="Corrector exp dir (config.yaml, tokens.txt, best.pt/last.pt, detector.json)."),
+    hyp: Path = typer.Option(..., "--hyp", help="Kaldi-style hypothesis file to correct."),
+    out: Path = typer.Option(..., "--out", help="Output dir: hyp (corrected), passed, corrections, correct_info.json."),
+    ref: Optional[Path] = typer.Option(None, "--ref", help="Reference text: also report WER before/after in correct_info.json."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint"),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    beam: int = typer.Option(5, "--beam", help="Beam size (AR corrector)."),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help="Detector confidence threshold (default: EXP/detector.json, else 0)."),
+    detect_threshold: Optional[float] = typer.Option(None, "--detect-threshold", help="FastCorrect: min edit probability of some token (default: detector.json, else 0)."),
+    max_tokens: int = typer.Option(256, "--max-tokens", help="Longer lines are passed through (listed in OUT/passed)."),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Correct ASR hypotheses in batches; a detector leaves a sentence alone when the model is unsure.
+
+    Example: narspeech correct decode --model exp/ec/fc_finetune --hyp exp/asr/decode_dev/hyp --out exp/ec/fc_finetune/decode_dev
+    """
+    from narspeech.correct.decode import decode_file, load_corrector
+
+    loaded = load_corrector(model, checkpoint=checkpoint, device=device)
+    i = decode_file(loaded, hyp, out, batch_size=batch_size, beam=beam, threshold=threshold,
+                    detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref)
+    wer = f", WER {100 * i['wer_before']:.2f} -> {100 * i['wer_after']:.2f} %" if "wer_before" in i else ""
+    typer.echo(f"{i['type']}: {i['applied']} of {i['utterances']} sentences changed ({i['proposed']} proposed, "
+               f"{i['passed']} passed through) in {i['seconds']:.2f} s{wer} -> {out / 'hyp'}")
+
+
+@app.command("tune")
+def tune(
+    model: Path = typer.Option(..., "--model", help="Corrector exp dir; writes EXP/detector.json."),
+    hyp: Path = typer.Option(..., "--hyp", help="Held-out hypotheses (not the test set)."),
+    ref: Path = typer.Option(..., "--ref", help="Their reference text."),
+    batch_size: int = typer.Option(64, "--batch-size"),
+    beam: int = typer.Option(5, "--beam"),
+    detect_threshold: float = typer.Option(0.0, "--detect-threshold"),
+    device: str = typer.Option("auto", "--device"),
+) -> None:
+    """Pick the detector threshold on held-out pairs (lowest WER; "never change" if nothing helps)."""
+    from narspeech.correct.decode import load_corrector, tune_file
+
+    loaded = load_corrector(model, device=device)
+    t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold)
+    typer.echo(f"threshold {t['threshold']:g}: WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % on {hyp} -> {model}/detector.json")
