@@ -27,6 +27,7 @@ and are removed in every mode (a zero-width space becomes a space).
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from typing import Literal
 
@@ -138,7 +139,7 @@ def strip_foreign(text: str, language: str) -> str:
         else:
             out.append(ch)
         prev = f
-    return " ".join("".join(out).split())
+    return re.sub(r"\s+([,.;:!?])", r"\1", " ".join("".join(out).split()))
 
 
 def apply_policy(text: str, language: str, policy: str = DEFAULT_POLICY) -> tuple[str, str]:
