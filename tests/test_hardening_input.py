@@ -93,3 +93,14 @@ def test_oserror_outside_the_atomic_writers_is_one_line_too(tmp_path, monkeypatc
     monkeypatch.setattr(Path, "mkdir", mkdir)
     code, _, errtext = run_cli(["data", "import", "kaldi", d, out], monkeypatch, capsys)
     assert code == 1 and "Traceback" not in errtext and "permission denied" in errtext and str(tmp_path / "ro") in errtext
+
+
+def test_sentence_file_with_bom_and_bad_bytes(tmp_path):
+    from narspeech.tts.synthesize import read_sentences
+
+    f = tmp_path / "s.txt"
+    f.write_bytes(b"\xef\xbb\xbfa1 Hello.\r\na2 Bye.\r\n")
+    assert read_sentences(f, with_ids=True) == [("a1", "Hello."), ("a2", "Bye.")]
+    f.write_bytes(b"Hello.\nCaf\xe9.\n")
+    with pytest.raises(NarspeechError, match=r"s.txt: line 2: not UTF-8"):
+        read_sentences(f)

@@ -15,6 +15,12 @@ Output directory (:func:`synthesize_to_dir`):
 * ``wav/<utt>.wav`` (PCM16 at the feature sample rate), ``wav.scp`` (absolute paths),
   ``text`` (what was synthesised), ``token``;
 * ``failed`` — ``utt reason`` for every input left out (empty file when none);
+* a rerun into the same folder removes the wavs the new run did not write (no stale files).
+
+Long input: a line over ``max_chars`` characters is synthesised in pieces cut at sentence
+boundaries (:func:`split_long_text`, with a notice) and joined back into one utterance with
+short pauses. Batches hold items of similar length (the longest at most twice the shortest),
+so no short line is padded, and vocoded, at the length of a long one.
 * ``synth_info.json`` — model dir, checkpoint, config hash, controls, vocoder, timings:
   what ``narspeech tts evaluate`` copies into its results.
 """
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -33,7 +40,7 @@ import torch
 import yaml
 
 from narspeech.errors import NarspeechError
-from narspeech.fileio import atomic_path, atomic_write, read_table, write_table
+from narspeech.fileio import atomic_path, atomic_write, read_table, read_text_lines, write_table
 from narspeech.tts.stats import PAD_LOG_MEL
 
 # --------------------------------------------------------------------------- inputs
@@ -50,10 +57,7 @@ def read_sentences(path: str | Path, *, with_ids: bool = False) -> list[tuple[st
     path = Path(path)
     if not path.is_file():
         raise NarspeechError("text file not found", path=path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as e:
-        raise NarspeechError(f"not UTF-8 text ({e.reason} at byte {e.start})", path=path) from None
+    lines = read_text_lines(path)  # not UTF-8: one error naming the line; a BOM is dropped
     while lines and not lines[-1].strip():
         lines.pop()
     if not with_ids:
@@ -230,12 +234,104 @@ def pad_tokens(batch: Sequence[Encoded], device: torch.device) -> tuple[torch.Te
     return tokens.to(device), lengths.to(device)
 
 
-def make_batches(items: Sequence[Encoded], batch_size: int) -> list[list[Encoded]]:
-    """Items sorted by token count (longest first, so padding is small and OOM shows early)."""
+def make_batches(items: Sequence[Encoded], batch_size: int, max_ratio: float = 2.0) -> list[list[Encoded]]:
+    """Items sorted by token count (longest first, so padding is small and OOM shows early), at
+    most `batch_size` per batch, and a batch's longest item at most `max_ratio` times its shortest
+    (a short line is never padded, and vocoded, to the length of a long one)."""
     if batch_size < 1:
         raise NarspeechError(f"--batch-size must be >= 1 (got {batch_size})")
     order = sorted(items, key=lambda e: (-len(e.ids), e.utt))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    batches: list[list[Encoded]] = []
+    for e in order:
+        if not batches or len(batches[-1]) >= batch_size or len(e.ids) * max_ratio < len(batches[-1][0].ids):
+            batches.append([])
+        batches[-1].append(e)
+    return batches
+
+
+MAX_CHARS = 400  # longer input lines are synthesised in sentence pieces and joined back
+PIECE_PAUSE_SECONDS = 0.25
+
+
+def split_long_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
+    """Cut `text` into pieces of at most `max_chars` characters: after sentence ends (``. ! ? ; :``),
+    else after commas, else at spaces (a single longer word is cut where it must be)."""
+    text = " ".join(text.split())
+    if len(text) <= max_chars:
+        return [text]
+
+    def pack(parts: list[str], finer) -> list[str]:
+        out: list[str] = []
+        for part in parts:
+            if len(part) > max_chars:
+                out.extend(finer(part))
+            elif out and len(out[-1]) + 1 + len(part) <= max_chars:
+                out[-1] += " " + part
+            else:
+                out.append(part)
+        return out
+
+    def by_chars(t: str) -> list[str]:
+        return [t[i : i + max_chars] for i in range(0, len(t), max_chars)]
+
+    def by_words(t: str) -> list[str]:
+        return pack(t.split(" "), by_chars)
+
+    def by_commas(t: str) -> list[str]:
+        return pack(re.split(r"(?<=,)\s+", t), by_words)
+
+    return pack(re.split(r"(?<=[.!?;:])\s+", text), by_commas)
+
+
+def _split_items(items: Sequence[tuple[str, str]], max_chars: int, warn: Callable[[str, str], None]):
+    """Long items → piece items ``utt#001``…; returns (items to encode, piece → (parent, k, n))."""
+    out, pieces = [], {}
+    for utt, text in items:
+        parts = split_long_text(text, max_chars) if max_chars and len(text) > max_chars else [text]
+        if len(parts) == 1:
+            out.append((utt, text))
+            continue
+        warn(utt, f"{len(text)} characters: synthesized in {len(parts)} pieces split at sentence boundaries "
+                  f"(at most {max_chars} characters each) and joined with {PIECE_PAUSE_SECONDS:g} s pauses")
+        for k, part in enumerate(parts, 1):
+            pieces[f"{utt}#{k:03d}"] = (utt, k, len(parts))
+            out.append((f"{utt}#{k:03d}", part))
+    return out, pieces
+
+
+def _join_pieces(model, pieces: list[Encoded], parent_of: dict, texts: dict[str, str], *, batch_size, controls, device,
+                 vocoder, hop_seconds: float, failed: dict[str, str], timings: dict) -> Iterator[tuple[Synthesized, Encoded]]:
+    """Synthesise the pieces of long lines (batched by length with no vocoder), join each line's
+    mels with pauses, vocode the joined mel; yield it with the joined :class:`Encoded`."""
+    from narspeech.metrics.timing import Timer
+
+    mels: dict[str, dict[int, np.ndarray]] = {}
+    piece_failed: dict[str, str] = {}
+    for r in synthesize_batches(model, pieces, batch_size=batch_size, controls=controls, device=device, vocoder=None,
+                                failed=piece_failed, timings=timings, show_progress=False):
+        parent, k, _ = parent_of[r.utt]
+        mels.setdefault(parent, {})[k] = r.mel
+    for p, why in piece_failed.items():
+        parent, k, n = parent_of[p]
+        failed.setdefault(parent, f"piece {k} of {n}: {why}")
+    by_piece = {e.utt: e for e in pieces}
+    pause = int(round(PIECE_PAUSE_SECONDS / hop_seconds))
+    for parent in sorted(mels):
+        if parent in failed:
+            continue
+        n = next(v[2] for v in parent_of.values() if v[0] == parent)
+        parts = [mels[parent][k] for k in range(1, n + 1)]
+        gap = np.full((pause, parts[0].shape[1]), PAD_LOG_MEL, dtype=np.float32)
+        mel = np.concatenate([x for m in parts for x in (m, gap)][:-1], axis=0)
+        wav = None
+        if vocoder is not None:
+            with Timer(device) as t:
+                wav = vocode(vocoder, [mel])[0]
+            timings["vocoder_seconds"] = timings.get("vocoder_seconds", 0.0) + t.seconds
+        keys = [f"{parent}#{k:03d}" for k in range(1, n + 1)]
+        enc = Encoded(parent, texts[parent], [t for key in keys for t in by_piece[key].tokens],
+                      [i for key in keys for i in by_piece[key].ids])
+        yield Synthesized(parent, mel, wav), enc
 
 
 def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Controls, device: torch.device) -> list[np.ndarray]:
@@ -380,7 +476,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
                       batch_size: int = 16, controls: Controls | None = None,
                       vocoder: str = "griffin-lim", vocoder_options: dict | None = None,
                       write_wavs: bool = True, source: str | None = None,
-                      warn: Callable[[str, str], None] = _stderr_warning) -> SynthesisResult:
+                      warn: Callable[[str, str], None] = _stderr_warning, max_chars: int = MAX_CHARS) -> SynthesisResult:
     """Synthesise `items` (``(utt, text)``) with a :func:`load_model` result into `out_dir`.
 
     See the module docstring for the files written. Inputs that cannot be synthesised are
@@ -400,7 +496,14 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     if dup is not None:
         raise NarspeechError("duplicated utterance id", utt=dup, path=source)
     model, cfg, fcfg, frontend, dev = loaded.model, loaded.cfg, loaded.feats, loaded.frontend, loaded.device
-    encoded, failed = frontend.encode(items)
+    texts = dict(items)
+    split, parent_of = _split_items(items, max_chars, warn)
+    encoded, failed = frontend.encode(split)
+    for p in [p for p in failed if p in parent_of]:  # a piece the frontend refused: the whole line fails
+        parent, k, n = parent_of[p]
+        failed.setdefault(parent, f"piece {k} of {n}: {failed.pop(p)}")
+    pieces = [e for e in encoded if e.utt in parent_of and parent_of[e.utt][0] not in failed]
+    encoded = [e for e in encoded if e.utt not in parent_of]
 
     voc = make_vocoder(vocoder, fcfg, dev, **(vocoder_options or {})) if write_wavs else None
     out_dir = Path(out_dir)
@@ -413,9 +516,18 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     timings: dict[str, float] = {}
     audio_seconds = 0.0
     t0 = time.perf_counter()
+    joined: dict[str, Encoded] = {}
+
+    def results() -> Iterator[Synthesized]:
+        yield from synthesize_batches(model, encoded, batch_size=batch_size, controls=controls, device=dev, vocoder=voc,
+                                      failed=failed, timings=timings)
+        for res, enc in _join_pieces(model, pieces, parent_of, texts, batch_size=batch_size, controls=controls, device=dev,
+                                     vocoder=voc, hop_seconds=fcfg.hop_length / fcfg.sample_rate, failed=failed, timings=timings):
+            joined[res.utt] = enc
+            yield res
+
     with atomic_path(ark_path) as tmp_ark, open(tmp_ark, "wb") as ark:
-        for res in synthesize_batches(model, encoded, batch_size=batch_size, controls=controls, device=dev, vocoder=voc,
-                                      failed=failed, timings=timings):
+        for res in results():
             pos = ark.tell()
             kaldiio.save_ark(ark, {res.utt: res.mel.astype(np.float32)})
             scp[res.utt] = f"{ark_path}:{pos + len(res.utt.encode()) + 1}"
@@ -430,7 +542,10 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
 
     for utt in sorted(failed):
         warn(utt, failed[utt])
-    by_utt = {e.utt: e for e in encoded}
+    by_utt = {e.utt: e for e in encoded} | joined
+    _remove_stale_wavs(wav_dir, set(wav_scp.values()))
+    if not write_wavs:
+        (out_dir / "wav.scp").unlink(missing_ok=True)
     write_table(out_dir / "feats.scp", scp)
     write_table(out_dir / "utt2num_frames", frames)
     write_table(out_dir / "text", {u: by_utt[u].text for u in scp})
@@ -468,6 +583,14 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     if not scp:
         raise NarspeechError(f"nothing could be synthesized ({len(failed)} inputs failed; reasons in {out_dir / 'failed'})", path=source)
     return SynthesisResult(out_dir, sorted(scp), failed, info)
+
+
+def _remove_stale_wavs(wav_dir: Path, keep: set[str]) -> None:
+    """Delete wavs of earlier runs into the same folder (what this run did not write)."""
+    if wav_dir.is_dir():
+        for p in wav_dir.glob("*.wav"):
+            if str(p.resolve()) not in keep:
+                p.unlink(missing_ok=True)
 
 
 def _first_duplicate(keys: Iterable[str]) -> str | None:
