@@ -109,3 +109,49 @@ def feats(
     if json_out is not None:
         with atomic_write(json_out) as f:
             json.dump(res, f, indent=1)
+
+
+@app.command("asr")
+def asr(
+    maskctc: Path = typer.Option(..., "--maskctc", help="Mask-CTC experiment dir."),
+    ar: Optional[Path] = typer.Option(None, "--ar", help="AR (joint CTC/attention) experiment dir, same encoder (for the speed-up)."),
+    dump: Path = typer.Option(..., "--dump", help="Feature dump to decode."),
+    limit: int = typer.Option(20, "--limit", help="First N utterances of the dump."),
+    batch_sizes: str = typer.Option("1,all", "--batch-sizes", help="Comma-separated batch sizes; `all` = every utterance in one batch."),
+    threshold: float = typer.Option(0.999, "--threshold", help="Mask-CTC threshold."),
+    iterations: int = typer.Option(10, "--iterations", help="Mask-CTC iterations."),
+    beam: int = typer.Option(10, "--beam", help="AR beam size."),
+    ctc_weight: float = typer.Option(0.3, "--ctc-weight", help="AR beam search CTC weight."),
+    repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+) -> None:
+    """Time CTC greedy, Mask-CTC and AR beam search on the same utterances: seconds, RTF, latency, speed-up over AR.
+
+    Example: narspeech bench asr --maskctc exp/maskctc --ar exp/ar --dump dump/test --limit 20 --batch-sizes 1,20 --out exp/speed_test.json
+    """
+    import json
+
+    from narspeech.asr.recognize import load_recognizer
+    from narspeech.asr.speed import benchmark_asr, load_mels, markdown_table
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write
+
+    try:
+        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    mels = load_mels(dump, limit)
+    if not mels:
+        raise NarspeechError("no utterances to decode", path=dump)
+    rm = load_recognizer(maskctc, device)
+    ra = None if ar is None else load_recognizer(ar, device)
+    res = benchmark_asr(rm, ra, mels, batch_sizes=sizes, threshold=threshold, iterations=iterations, beam=beam,
+                        ctc_weight=ctc_weight, repeat=repeat)
+    table = markdown_table(res)
+    if out is not None:
+        with atomic_write(out) as f:
+            json.dump(res, f, indent=1)
+        with atomic_write(out.with_suffix(".md")) as f:
+            f.write(table)
+    typer.echo(table, nl=False)

@@ -76,6 +76,20 @@ def import_arctic(src: Path = typer.Argument(..., help="A cmu_us_<spk>_arctic fo
     _write_import(run(src, skip_bad=skip_bad), out)
 
 
+@import_app.command("speechocean762")
+def import_speechocean762(src: Path = typer.Argument(..., help="speechocean762 root (train/, test/ with wav.scp; WAVE/)."),
+                          out: Path = typer.Argument(..., help="Output data dir."),
+                          split: str = typer.Option("train", "--split", help="Split folder: train | test (| dev in a re-split copy)."),
+                          skip_bad: bool = _SKIP) -> None:
+    """Import one split of speechocean762 (public release layout) with spk2age/spk2gender.
+
+    Example: narspeech data import speechocean762 downloads/speechocean762 data/test --split test
+    """
+    from narspeech.data.speechocean762 import import_speechocean762 as run
+
+    _write_import(run(src, split, skip_bad=skip_bad), out)
+
+
 @import_app.command("kaldi")
 def import_kaldi(src: Path = typer.Argument(..., help="An existing Kaldi data dir."),
                  out: Path = typer.Argument(..., help="Output data dir."),

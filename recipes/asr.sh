@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# Shared ASR recipe (like ESPnet's asr.sh): called from egs/<corpus>/asr1/run.sh, run in that folder.
+# data → tokens → features → Mask-CTC → AR baseline → decode (CTC greedy, Mask-CTC, AR beam) → score → speed.
+# Every stage reads and writes files under data/, dump/, exp/ and can be re-run alone
+# (training stages resume from exp/*/last.pt; a finished run is not trained again):
+#   ./run.sh --stage 6 --stop_stage 7 --mask_thresholds "0.9 0.999" --mask_iterations "1 5 10"
+set -euo pipefail
+
+stage=1                 # first stage to run
+stop_stage=100          # last stage to run
+nj=2                    # CPU worker processes (features)
+device=auto             # auto | cpu | cuda
+ngpu=1                  # GPUs for training stages 4 and 5 (> 1: DDP through torchrun)
+train_set=train
+valid_set=dev
+test_sets=test
+token_type=char         # char | subword
+subword_vocab=300       # sentencepiece pieces (token_type=subword)
+subword_kind=unigram    # unigram | bpe
+feats_conf=conf/feats.yaml
+maskctc_conf=conf/maskctc.yaml
+ar_conf=conf/ar.yaml
+maskctc_exp=exp/maskctc
+ar_exp=exp/ar
+maskctc_args=""         # extra options for `asr train` (e.g. "--set train.max_steps=100")
+ar_args=""
+skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
+mask_thresholds="0.999" # Mask-CTC decoding settings tried in stage 6
+mask_iterations="10"
+beam=10
+ctc_weight=0.3
+decode_batch_size=32
+score_by=""             # utt2X / spk2X table name in data/<set>/ for a breakdown (e.g. spk2age)
+bench_utts=20           # utterances timed in stage 8 (the AR beam search is slow on CPU)
+data_script=local/data.sh   # corpus-specific stage 1
+data_args=""
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+. "$here/parse_options.sh"
+
+log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
+banner() { log "===== stage $1: $2 ====="; }
+run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+ns() { narspeech "$@"; }
+ns_train() {
+  if [ "$ngpu" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
+}
+all_sets="$train_set $valid_set $test_sets"
+spm_model=data/subword/${subword_kind}${subword_vocab}.model
+spm_opt=""; [ "$token_type" = subword ] && spm_opt="--subword-model $spm_model"
+
+if run_stage 1; then
+  banner 1 "data preparation ($data_script)"
+  # shellcheck disable=SC2086
+  $data_script $data_args
+fi
+
+if run_stage 2; then
+  banner 2 "normalised transcripts, $token_type tokens, token list"
+  if [ "$token_type" = subword ]; then
+    ns asr subword "data/$train_set" --out "$spm_model" --vocab-size "$subword_vocab" --type "$subword_kind"
+  fi
+  for s in $all_sets; do
+    # shellcheck disable=SC2086
+    ns asr tokenize "data/$s" --unit "$token_type" $spm_opt
+  done
+  ns text vocab "data/$train_set" --out data/tokens.txt
+  for s in $valid_set $test_sets; do
+    ns text check "data/$s" --tokens data/tokens.txt || log "warning: data/$s has tokens missing from data/tokens.txt"
+  done
+fi
+
+if run_stage 3; then
+  banner 3 "features: log-mel; global statistics"
+  for s in $all_sets; do
+    ns feats extract "data/$s" "dump/$s" --config "$feats_conf" --device "$device" --jobs "$nj"
+  done
+  ns feats stats "dump/$train_set"
+fi
+
+train_stage() {  # $1 conf, $2 exp, $3 extra args
+  # shellcheck disable=SC2086
+  ns_train asr train --config "$1" --tokens data/tokens.txt \
+    --train-data "data/$train_set" --train-dump "dump/$train_set" \
+    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
+    --exp "$2" --device "$device" --resume $spm_opt $3
+}
+
+if run_stage 4; then
+  banner 4 "Mask-CTC (CTC + conditional masked LM decoder) → $maskctc_exp"
+  train_stage "$maskctc_conf" "$maskctc_exp" "$maskctc_args"
+fi
+
+if run_stage 5 && [ "$skip_ar" != true ]; then
+  banner 5 "AR baseline (joint CTC/attention, same encoder) → $ar_exp"
+  train_stage "$ar_conf" "$ar_exp" "$ar_args"
+fi
+
+decode_dirs=()
+if run_stage 6; then
+  banner 6 "decoding: CTC greedy, Mask-CTC, AR beam search (batched)"
+  for s in $valid_set $test_sets; do
+    ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/ctc" --method ctc \
+      --batch-size "$decode_batch_size" --device "$device"
+    for th in $mask_thresholds; do
+      for it in $mask_iterations; do
+        ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/maskctc_th${th}_it${it}" \
+          --method maskctc --threshold "$th" --iterations "$it" --batch-size "$decode_batch_size" --device "$device"
+      done
+    done
+    if [ "$skip_ar" != true ]; then
+      ns asr decode --model "$ar_exp" --dump "dump/$s" --out "$ar_exp/decode_$s/beam$beam" --method beam --beam "$beam" \
+        --ctc-weight "$ctc_weight" --batch-size "$decode_batch_size" --device "$device"
+    fi
+  done
+fi
+
+if run_stage 7; then
+  banner 7 "scoring (WER, CER; breakdown by ${score_by:-nothing})"
+  for s in $valid_set $test_sets; do
+    by_opt=""; [ -n "$score_by" ] && [ -f "data/$s/$score_by" ] && by_opt="--by data/$s/$score_by"
+    for d in "$maskctc_exp"/decode_"$s"/*/ "$ar_exp"/decode_"$s"/*/; do
+      [ -f "$d/hyp" ] || continue
+      log "$d"
+      # shellcheck disable=SC2086
+      ns asr score "data/$s/text_asr" "$d/hyp" $by_opt
+    done
+  done
+fi
+
+if run_stage 8; then
+  banner 8 "speed: Mask-CTC vs AR beam search, batch 1 and full batch"
+  ar_opt=""; [ "$skip_ar" != true ] && ar_opt="--ar $ar_exp --beam $beam --ctc-weight $ctc_weight"
+  for s in $test_sets; do
+    # shellcheck disable=SC2086
+    ns bench asr --maskctc "$maskctc_exp" $ar_opt --dump "dump/$s" --limit "$bench_utts" \
+      --batch-sizes "1,$bench_utts" --device "$device" --out "exp/speed_$s.json"
+  done
+fi
+log "done (stages $stage..$stop_stage)"
