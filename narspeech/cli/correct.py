@@ -112,6 +112,7 @@ def decode(
     threshold: Optional[float] = typer.Option(None, "--threshold", help="Detector confidence threshold (default: EXP/detector.json, else 0)."),
     detect_threshold: Optional[float] = typer.Option(None, "--detect-threshold", help="FastCorrect: min edit probability of some token (default: detector.json, else 0)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Longer lines are passed through (listed in OUT/passed)."),
+    oov: str = typer.Option("pass", "--oov", help="Lines with words outside the vocabulary: pass (through, listed) or correct (as <unk>)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Correct ASR hypotheses in batches; a detector leaves a sentence alone when the model is unsure.
@@ -122,7 +123,7 @@ def decode(
 
     loaded = load_corrector(model, checkpoint=checkpoint, device=device)
     i = decode_file(loaded, hyp, out, batch_size=batch_size, beam=beam, threshold=threshold,
-                    detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref)
+                    detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref, oov=oov)
     wer = f", WER {100 * i['wer_before']:.2f} -> {100 * i['wer_after']:.2f} %" if "wer_before" in i else ""
     typer.echo(f"{i['type']}: {i['applied']} of {i['utterances']} sentences changed ({i['proposed']} proposed, "
                f"{i['passed']} passed through) in {i['seconds']:.2f} s{wer} -> {out / 'hyp'}")
@@ -136,11 +137,12 @@ def tune(
     batch_size: int = typer.Option(64, "--batch-size"),
     beam: int = typer.Option(5, "--beam"),
     detect_threshold: float = typer.Option(0.0, "--detect-threshold"),
+    oov: str = typer.Option("pass", "--oov", help="pass or correct (as in decode)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Pick the detector threshold on held-out pairs (lowest WER; "never change" if nothing helps)."""
     from narspeech.correct.decode import load_corrector, tune_file
 
     loaded = load_corrector(model, device=device)
-    t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold)
+    t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold, oov=oov)
     typer.echo(f"threshold {t['threshold']:g}: WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % on {hyp} -> {model}/detector.json")

@@ -15,9 +15,10 @@ WER there, or "never change" when nothing helps, so the corrector does not make 
 worse. The tuned values live in ``EXP/detector.json`` and decoding reads them.
 
 Lines that cannot be corrected are passed through unchanged and listed in ``OUT/passed``
-(``utt reason``): empty hypotheses, lines over ``max_tokens`` tokens. Tokens outside the
-vocabulary are read as ``<unk>``; where the model keeps such a token (or outputs ``<unk>``)
-the original word is copied back.
+(``utt reason``): empty hypotheses, lines over ``max_tokens`` tokens, and with
+``oov="pass"`` (the default) lines holding tokens outside the vocabulary. With
+``oov="correct"`` such tokens are read as ``<unk>`` (a model fine-tuned on ASR pairs has seen
+them) and may be replaced; where the model outputs ``<unk>`` the original word is copied back.
 """
 from __future__ import annotations
 
@@ -145,8 +146,11 @@ def _ar_batch(loaded: Loaded, toks: list[list[str]], beam: int) -> list[tuple[li
 
 
 def correct_texts(loaded: Loaded, items: Sequence[tuple[str, str]], *, batch_size: int = 64, beam: int = 5,
-                  max_tokens: int = 256) -> list[Correction]:
-    """Model corrections (before the detector) of ``(utt, text)`` items, in input order."""
+                  max_tokens: int = 256, oov: str = "pass") -> list[Correction]:
+    """Model corrections (before the detector) of ``(utt, text)`` items, in input order.
+    `oov`: ``pass`` (lines with unknown tokens are passed through) or ``correct``."""
+    if oov not in ("pass", "correct"):
+        raise NarspeechError(f"oov must be 'pass' or 'correct', not {oov!r}")
     units = loaded.units
     toks = [units.encode(t) for _, t in items]
     out: list[Correction | None] = [None] * len(items)
@@ -156,6 +160,8 @@ def correct_texts(loaded: Loaded, items: Sequence[tuple[str, str]], *, batch_siz
             out[k] = Correction(utt, text, text, 0.0, 0.0, False, "empty hypothesis")
         elif len(t) > max_tokens:
             out[k] = Correction(utt, text, text, 0.0, 0.0, False, f"longer than {max_tokens} tokens")
+        elif oov == "pass" and loaded.tokens.unknown(t):
+            out[k] = Correction(utt, text, text, 0.0, 0.0, False, "not in the vocabulary: " + " ".join(loaded.tokens.unknown(t)[:5]))
         else:
             todo.append(k)
     for batch in _batches([len(toks[k]) for k in todo], batch_size):
@@ -207,7 +213,7 @@ def tune_threshold(corrections: Sequence[Correction], refs: dict[str, str], *, g
 
 def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_size: int = 64, beam: int = 5,
                 threshold: float | None = None, detect_threshold: float | None = None, max_tokens: int = 256,
-                ref: str | Path | None = None) -> dict:
+                ref: str | Path | None = None, oov: str = "pass") -> dict:
     """Correct `hyp`; write ``OUT/hyp`` (atomic), ``OUT/passed`` and ``OUT/correct_info.json``.
     With `ref`, every hypothesis id must be in it (else an error naming the utterance)."""
     hyps = read_table(hyp, allow_empty_value=True)
@@ -221,7 +227,7 @@ def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_s
     if loaded.device.type == "cuda":
         torch.cuda.synchronize()
     t0 = time.perf_counter()
-    res = correct_texts(loaded, items, batch_size=batch_size, beam=beam, max_tokens=max_tokens)
+    res = correct_texts(loaded, items, batch_size=batch_size, beam=beam, max_tokens=max_tokens, oov=oov)
     if loaded.device.type == "cuda":
         torch.cuda.synchronize()
     seconds = time.perf_counter() - t0
@@ -238,7 +244,7 @@ def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_s
     info = {"model": str(loaded.exp_dir), "checkpoint": loaded.checkpoint, "type": loaded.model.kind, "hyp": str(hyp),
             "utterances": len(items), "proposed": sum(c.changed for c in res),
             "applied": sum(final[c.utt] != c.source for c in res), "passed": sum(bool(c.reason) for c in res),
-            "threshold": t_thr, "detect_threshold": d_thr, "batch_size": batch_size,
+            "threshold": t_thr, "detect_threshold": d_thr, "batch_size": batch_size, "oov": oov,
             "beam": beam if loaded.model.kind == "ar" else None, "device": str(loaded.device), "seconds": seconds}
     if ref is not None:
         from narspeech.metrics.scoring import score
@@ -253,14 +259,14 @@ def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_s
 
 
 def tune_file(loaded: Loaded, hyp: str | Path, ref: str | Path, *, batch_size: int = 64, beam: int = 5,
-              detect_threshold: float = 0.0, write: bool = True) -> dict:
+              detect_threshold: float = 0.0, write: bool = True, oov: str = "pass") -> dict:
     """Tune the detector on held-out (hyp, ref) files; writes ``EXP/detector.json``."""
     hyps = read_table(hyp, allow_empty_value=True)
     refs = read_table(ref)
     for u in hyps:
         if u not in refs:
             raise NarspeechError(f"hypothesis id not in the reference {ref}", utt=u, path=hyp)
-    res = correct_texts(loaded, list(hyps.items()), batch_size=batch_size, beam=beam)
+    res = correct_texts(loaded, list(hyps.items()), batch_size=batch_size, beam=beam, oov=oov)
     t = tune_threshold(res, {u: refs[u] for u in hyps}, detect_threshold=detect_threshold)
     t.update(tuned_on={"hyp": str(hyp), "ref": str(ref)})
     if write:

@@ -1,0 +1,117 @@
+"""FastCorrect end to end on a tiny synthetic corpus (the recipe's quick variant: text-only
+noising -> align -> train -> correct), the detector, bad input, batched == one at a time."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from narspeech.cli.main import app
+
+SENTENCES = """THE CAT SAT ON THE MAT
+A DOG RAN IN THE PARK
+SHE SELLS SEA SHELLS
+WE CALL IT A BEAR
+THREE TWO TWO SEVEN
+THE RAIN IN SPAIN
+HE READ A GOOD BOOK
+MY FRIEND LIKES GREEN TEA
+THEY WALK TO SCHOOL EVERY DAY
+OPEN THE WINDOW PLEASE
+THE SUN IS VERY HOT
+I WANT TO GO HOME
+"""
+
+TINY = {"d_model": 64, "heads": 2, "d_ff": 128, "enc_layers": 2, "dec_layers": 2, "dropout": 0.0, "label_smoothing": 0.0}
+
+
+def _run(*args: str) -> str:
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, r.output + repr(r.exception)
+    return r.output
+
+
+def _config(path, kind: str, steps: int) -> None:
+    import yaml
+
+    path.write_text(yaml.safe_dump({
+        "model": {"type": kind, **TINY},
+        "train": {"max_steps": steps, "batch_bins": 400, "scheduler": {"name": "warmup", "warmup_steps": 10}, "optim": {"lr": 0.003},
+                  "log_interval": 50, "valid_interval": 0, "num_workers": 0, "tensorboard": False, "device": "cpu",
+                  "log_to_stderr": False, "keep_best": 1, "seed": 1},
+    }))
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory, espeak, one_thread):
+    d = tmp_path_factory.mktemp("ec_synth")
+    (d / "sents.txt").write_text(SENTENCES)
+    noise = ["--sub", "0.15", "--del", "0.05", "--ins", "0.05"]
+    _run("correct", "noise", "--text", d / "sents.txt", "--out", d / "train", "--copies", "30", *noise)
+    _run("correct", "noise", "--text", d / "sents.txt", "--out", d / "heldout", "--copies", "3", "--seed", "7",
+         "--neighbours", d / "train" / "neighbours.json", *noise)
+    _run("correct", "align", "--hyp", d / "train" / "hyp", "--ref", d / "train" / "text", "--out", d / "align")
+    _config(d / "fc.yaml", "fastcorrect", 120)
+    _run("correct", "train", "--config", d / "fc.yaml", "--train", d / "align", "--out", d / "fc")
+    return d
+
+
+def _wer(info_path) -> tuple[float, float]:
+    i = json.loads(info_path.read_text())
+    return i["wer_before"], i["wer_after"]
+
+
+def test_fastcorrect_fixes_injected_errors(synthetic):
+    d = synthetic
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "train" / "hyp", "--ref", d / "train" / "text", "--out", d / "dec_train")
+    before, after = _wer(d / "dec_train" / "correct_info.json")
+    assert before > 0.15 and after < 0.25 * before  # most injected errors it was trained on are fixed
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "heldout" / "hyp", "--ref", d / "heldout" / "text", "--out", d / "dec_held")
+    before, after = _wer(d / "dec_held" / "correct_info.json")
+    assert after < 0.7 * before  # new noise on the same sentences: still mostly fixed
+
+
+def test_detector_tuning_never_worse_and_bad_lines_pass_through(synthetic):
+    d = synthetic
+    out = _run("correct", "tune", "--model", d / "fc", "--hyp", d / "heldout" / "hyp", "--ref", d / "heldout" / "text")
+    det = json.loads((d / "fc" / "detector.json").read_text())
+    assert det["wer_after"] <= det["wer_before"] and "threshold" in out
+    # bad input: an empty hypothesis and a word outside the vocabulary
+    (d / "bad_hyp").write_text("b1\nb2 THE CAT ZYZZYVA ON THE MAT\nb3 A DOG RAN IN THE PARK\n")
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "bad_hyp", "--out", d / "dec_bad", "--threshold", "0")
+    lines = dict(line.split(" ", 1) if " " in line else (line, "") for line in (d / "dec_bad" / "hyp").read_text().splitlines())
+    assert lines["b1"] == "" and lines["b2"] == "THE CAT ZYZZYVA ON THE MAT" and lines["b3"] == "A DOG RAN IN THE PARK"
+    assert (d / "dec_bad" / "passed").read_text() == "b1 empty hypothesis\nb2 not in the vocabulary: ZYZZYVA\n"
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "bad_hyp", "--out", d / "dec_oov", "--threshold", "0", "--oov", "correct")
+    assert (d / "dec_oov" / "passed").read_text() == "b1 empty hypothesis\n"
+    # a never-change threshold gives the input back
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "heldout" / "hyp", "--out", d / "dec_never", "--threshold", "1.01")
+    assert (d / "dec_never" / "hyp").read_text() == (d / "heldout" / "hyp").read_text()
+    # ids missing from the reference: one line naming the utterance and the file
+    (d / "odd_hyp").write_text("zz9 THE CAT\n")
+    r = CliRunner().invoke(app, ["correct", "decode", "--model", str(d / "fc"), "--hyp", str(d / "odd_hyp"),
+                                 "--ref", str(d / "heldout" / "text"), "--out", str(d / "dec_odd")])
+    assert r.exit_code != 0 and "zz9" in str(r.exception) and "odd_hyp" in str(r.exception)
+
+
+def test_batched_decode_equals_one_at_a_time(synthetic):
+    from narspeech.correct.decode import correct_texts, load_corrector
+    from narspeech.fileio import read_table
+
+    d = synthetic
+    items = list(read_table(d / "heldout" / "hyp").items())
+    fc = load_corrector(d / "fc", device="cpu")
+    batched = correct_texts(fc, items, batch_size=64)
+    single = correct_texts(fc, items, batch_size=1)
+    assert [c.text for c in batched] == [c.text for c in single]
+    assert [c.confidence for c in batched] == pytest.approx([c.confidence for c in single], abs=1e-4)
+    assert sum(c.changed for c in batched) > 0
+    # the AR corrector's batched beam search too (a briefly trained model: many different outputs)
+    _config(d / "ar.yaml", "ar", 25)
+    _run("correct", "train", "--config", d / "ar.yaml", "--train", d / "align", "--out", d / "ar")
+    ar = load_corrector(d / "ar", device="cpu")
+    items = items[:12]
+    batched = correct_texts(ar, items, batch_size=12, beam=3)
+    single = correct_texts(ar, items, batch_size=1, beam=3)
+    assert [c.text for c in batched] == [c.text for c in single]
