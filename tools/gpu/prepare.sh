@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Prepare the folder that tools/gpu/run.sh needs on a GPU machine (no network, no espeak-ng there).
+# Run on the CPU machine, from anywhere; writes (by default) the ignored folder .device/ at the repo root:
+#   .device/wheels/          py3.12 wheels the GPU image lacks (../shared/tools/device-wheels.sh,
+#                            pinned to this environment's versions) + pystoi
+#   .device/data/arctic_fb/  train/dev/test Kaldi dirs (+ `token`, phonemes from espeak-ng here),
+#                            tokens.txt, flac/ (the audio they name); the layout of ../shared/data
+#   .device/phonemes.json    espeak-ng's phonemes of every dev/test transcript (the run's frontend)
+#   .device/manifest.json    what was prepared, when, from which commit, and the sizes
+# Then, on the device machine (carry .device):  bash tools/gpu/run.sh --minutes 8 --device cuda
+#   tools/gpu/prepare.sh                       # everything, all of arctic_fb (~52 MiB)
+#   tools/gpu/prepare.sh --train 400           # a smaller training set
+#   tools/gpu/prepare.sh --out /tmp/p --wheels false --train 8 --dev 2 --test 3   # the CPU test's form
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+out=.device             # output folder (relative paths are relative to the repo root)
+corpus=""               # Kaldi-style corpus with train/dev/test (default ../shared/data/arctic_fb)
+train=""                # first N utterances of each set (empty: all)
+dev=""
+test=""
+wheels=true             # download the wheels (needs the package registry)
+max_mib=60              # refuse a folder larger than this (the device call carries 64 MiB in all)
+python=${PYTHON:-}
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out|--corpus|--train|--dev|--test|--wheels|--max_mib|--max-mib)
+      [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
+      v=${1#--}; v=${v//-/_}; printf -v "$v" '%s' "$2"; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "$0: unknown option $1 (--help)" >&2; exit 2 ;;
+  esac
+done
+
+cd "$root"
+if [ -z "$python" ]; then
+  if [ -x "${NARSPEECH_VENV:-$HOME/.cache/narspeech/venv}/bin/python" ]; then python=${NARSPEECH_VENV:-$HOME/.cache/narspeech/venv}/bin/python
+  else python=python3; fi
+fi
+ns() { "$python" -m narspeech "$@"; }
+log() { echo "$(date '+%F %T') [prepare.sh] $*" >&2; }
+if [ -z "$corpus" ]; then
+  corpus=$("$python" -c 'from narspeech.paths import shared_data_dir; print(shared_data_dir() / "arctic_fb")')
+fi
+[ -d "$corpus/train" ] || { echo "$0: no corpus at $corpus (train/dev/test Kaldi dirs)" >&2; exit 1; }
+command -v espeak-ng >/dev/null || { echo "$0: espeak-ng is needed here (phonemes are made on this machine)" >&2; exit 1; }
+
+mkdir -p "$out"
+data="$out/data/arctic_fb"
+
+if [ "$wheels" = true ]; then
+  log "wheels -> $out/wheels"
+  wdir="$out/wheels"
+  rm -rf "$wdir"
+  dw="$root/../shared/tools/device-wheels.sh"
+  [ -f "$dw" ] || { echo "$0: $dw not found (the shared wheel list); use --wheels false" >&2; exit 1; }
+  bash "$dw" "$wdir" >&2
+  plat="--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform manylinux1_x86_64 --platform any"
+  fetch() {  # one wheel, no dependencies, for the GPU machine's python 3.12
+    # shellcheck disable=SC2086
+    python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp $plat -d "$wdir" "$1" >&2
+  }
+  for extra in pystoi; do fetch "$extra" || log "no py3.12 wheel for $extra"; done
+  # the latest version of each unless this environment has another: the GPU run tests what CI tests
+  for w in "$wdir"/*.whl; do
+    base=$(basename "$w"); name=${base%%-*}; ver=$(echo "$base" | cut -d- -f2)
+    want=$("$python" -c 'import sys, importlib.metadata as m; print(m.version(sys.argv[1]))' "$name" 2>/dev/null || true)
+    if [ -n "$want" ] && [ "$want" != "$ver" ]; then
+      if fetch "$name==$want"; then rm -f "$w"; log "pinned $name $ver -> $want"; fi
+    fi
+  done
+  ls "$wdir" >&2
+fi
+
+log "data: $corpus -> $data"
+rm -rf "$data"
+sizes=()
+[ -n "$train" ] && sizes+=(--train "$train")
+[ -n "$dev" ] && sizes+=(--dev "$dev")
+[ -n "$test" ] && sizes+=(--test "$test")
+"$python" tools/gpu/prepare.py data "$corpus" "$data" "${sizes[@]}"
+for s in train dev test; do
+  ns text tokenize "$data/$s" --kind phoneme --language en-us
+done
+# the inventory of all three sets (the recipe lists train's alone): a subset's train must not make dev/test unusable
+ns text vocab "$data/train" "$data/dev" "$data/test" --out "$data/tokens.txt"
+"$python" tools/gpu/prepare.py phonemes "$out/phonemes.json" "$data/dev" "$data/test" --language en-us
+
+size_kib=$(du -sk "$out" | cut -f1)
+commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)
+"$python" - "$out" "$size_kib" "$commit" "$corpus" <<'EOF'
+import json, sys, time
+from pathlib import Path
+out, kib, commit, corpus = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
+data = out / "data" / "arctic_fb"
+sets = {s: sum(1 for _ in open(data / s / "wav.scp")) for s in ("train", "dev", "test")}
+wheels = sorted(p.name for p in (out / "wheels").glob("*.whl")) if (out / "wheels").is_dir() else []
+man = {"prepared": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit, "corpus": corpus,
+       "utts": sets, "wheels": wheels, "size_mib": round(kib / 1024, 1)}
+(out / "manifest.json").write_text(json.dumps(man, indent=1) + "\n")
+print(json.dumps(man))
+EOF
+size_mib=$(( (size_kib + 1023) / 1024 ))
+if [ "$size_mib" -gt "$max_mib" ]; then
+  echo "$0: $out is ${size_mib} MiB, over --max_mib $max_mib: use --train N for a smaller training set" >&2
+  exit 1
+fi
+log "done: $out (${size_mib} MiB)"
