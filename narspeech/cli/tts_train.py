@@ -23,7 +23,8 @@ def train_teacher(
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
     exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.d_model=256 --set train.max_steps=2000."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
+    retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
 ) -> None:
@@ -33,10 +34,13 @@ def train_teacher(
     --train-data data/train --train-dump dump/train --valid-data data/dev --valid-dump dump/dev --exp exp/teacher
     """
     from narspeech.config import load_config
+    from narspeech.train.fingerprint import check_inputs
     from narspeech.tts.train import train_teacher as run
 
     _setup_logging()
     cfg = load_config(config, overrides)
+    check_inputs(exp, {"tokens": tokens, "train_data": train_data, "train_dump": train_dump, "valid_data": valid_data,
+                       "valid_dump": valid_dump}, cfg, resume=resume, retrain=retrain)
     path = run(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, exp=exp, valid_data=valid_data,
                valid_dump=valid_dump, resume=resume, device=device, skip_bad=skip_bad)
     typer.echo(f"teacher trained -> {path}")
@@ -84,7 +88,8 @@ def train(
     kd_dump: Optional[Path] = typer.Option(None, "--kd-dump", help="Teacher mels as targets (`tts durations --kd` OUT/kd); use with --durations OUT/kd/durations; model.type fastspeech."),
     exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.type=fastspeech --set train.max_steps=3000."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
+    retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
 ) -> None:
@@ -98,10 +103,14 @@ def train(
     --valid-durations exp/teacher/durations/dev/durations --exp exp/fastspeech2
     """
     from narspeech.config import load_config
+    from narspeech.train.fingerprint import check_inputs
     from narspeech.tts.train import train_fastspeech
 
     _setup_logging()
     cfg = load_config(config, overrides)
+    check_inputs(exp, {"tokens": tokens, "train_data": train_data, "train_dump": train_dump, "durations": durations,
+                       "valid_data": valid_data, "valid_dump": valid_dump, "valid_durations": valid_durations,
+                       "kd_dump": kd_dump}, cfg, resume=resume, retrain=retrain)
     path = train_fastspeech(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, durations=durations, exp=exp,
                             valid_data=valid_data, valid_dump=valid_dump, valid_durations=valid_durations, kd_dump=kd_dump,
                             resume=resume, device=device, skip_bad=skip_bad)
