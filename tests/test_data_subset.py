@@ -43,11 +43,13 @@ def test_split_ordered_and_shuffled(tmp_path, monkeypatch, capsys):
     assert parts["test"].extra_utt["token"] == {"b-05": "t5"} and parts["test"].extra_spk["spk2gender"] == {"b": "m"}
     for n in parts:
         assert validate_data_dir(tmp_path / "p" / n, audio=False).ok
-    run_cli(["data", "split", d, tmp_path / "s1", "--parts", "x:0.5,y:0.5", "--seed", "7"], monkeypatch, capsys)
-    run_cli(["data", "split", d, tmp_path / "s2", "--parts", "x:0.5,y:0.5", "--seed", "7"], monkeypatch, capsys)
+    for out, seed in (("s1", "7"), ("s2", "7"), ("s3", "1")):
+        code, _, err = run_cli(["data", "split", d, tmp_path / out, "--parts", "x:0.5,y:0.5", "--seed", seed], monkeypatch, capsys)
+        assert code == 0, err
     x1, y1 = read_data_dir(tmp_path / "s1/x"), read_data_dir(tmp_path / "s1/y")
     assert x1.utts == read_data_dir(tmp_path / "s2/x").utts and len(x1) == 3
     assert sorted(x1.utts + y1.utts) == read_data_dir(d).utts
+    assert read_data_dir(tmp_path / "s3/x").utts != x1.utts  # the seed is used
 
 
 def test_split_by_speaker(tmp_path, monkeypatch, capsys):
@@ -69,9 +71,11 @@ def test_subset_modes(tmp_path, monkeypatch, capsys):
         code, _, err = run_cli(["data", "subset", d, tmp_path / "o", *args], monkeypatch, capsys)
         assert code == 0, err
         assert read_data_dir(tmp_path / "o").utts == want
-    run_cli(["data", "subset", d, tmp_path / "r1", "--random", "3", "--seed", "1"], monkeypatch, capsys)
-    run_cli(["data", "subset", d, tmp_path / "r2", "--random", "3", "--seed", "1"], monkeypatch, capsys)
-    assert read_data_dir(tmp_path / "r1").utts == read_data_dir(tmp_path / "r2").utts
+    for out, seed in (("r1", "1"), ("r2", "1"), ("r3", "2")):
+        code, _, err = run_cli(["data", "subset", d, tmp_path / out, "--random", "3", "--seed", seed], monkeypatch, capsys)
+        assert code == 0, err
+    assert read_data_dir(tmp_path / "r1").utts == read_data_dir(tmp_path / "r2").utts and len(read_data_dir(tmp_path / "r1")) == 3
+    assert read_data_dir(tmp_path / "r3").utts != read_data_dir(tmp_path / "r1").utts  # the seed is used
     (tmp_path / "list").write_text("b-04 whatever\nnope\na-01\n")
     code, _, err = run_cli(["data", "subset", d, tmp_path / "u", "--utt-list", tmp_path / "list"], monkeypatch, capsys)
     assert code == 0 and "1 listed id(s) not in" in err and "nope" in err
@@ -79,7 +83,8 @@ def test_subset_modes(tmp_path, monkeypatch, capsys):
     assert u.utts == ["a-01", "b-04"] and (tmp_path / "u/spk2utt").read_text() == "a a-01\nb b-04\n"
     assert u.extra_utt["token"] == {"a-01": "t1", "b-04": "t4"}
     (tmp_path / "spk").write_text("b\n")
-    run_cli(["data", "subset", d, tmp_path / "s", "--spk-list", tmp_path / "spk"], monkeypatch, capsys)
+    code, _, err = run_cli(["data", "subset", d, tmp_path / "s", "--spk-list", tmp_path / "spk"], monkeypatch, capsys)
+    assert code == 0, err
     s = read_data_dir(tmp_path / "s")
     assert s.utts == ["b-03", "b-04", "b-05"] and s.extra_spk["spk2gender"] == {"b": "m"}
     code, _, err = run_cli(["data", "subset", d, tmp_path / "o", "--first", "1", "--last", "1"], monkeypatch, capsys)

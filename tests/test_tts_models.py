@@ -202,8 +202,18 @@ def test_teacher_incremental_decoding_matches_full_pass():
     model = TransformerTTS(N_TOK, N_MELS, stats_of(items), **{k: v for k, v in TINY_TEACHER.items() if k != "type"}).eval()
     model.c["dec_prenet_dropout"] = 0.0
     model.dec_prenet.p = 0.0  # deterministic prenet so both paths see the same inputs
+    cached_frames = []  # what the cached path generated at each step (normalised, pre-postnet)
+    step_fn = model.decode_step
+
+    def spy(*a, **k):
+        out = step_fn(*a, **k)
+        cached_frames.append(out[0].detach().clone())
+        return out
+
+    model.decode_step = spy
     mels, lengths, attns = model.inference(batch["tokens"], batch["token_lengths"], max_len_ratio=2.0, stop_threshold=2.0,
                                            return_attention=True)
+    del model.decode_step
     # replay: the decoder inputs are the generated (normalised, pre-postnet) frames
     memory, mpad = model.encode(batch["tokens"], batch["token_lengths"])
     steps = attns[0].size(2)
@@ -211,7 +221,10 @@ def test_teacher_incremental_decoding_matches_full_pass():
     for s in range(steps):
         mel, _, full = model.decode(frames, memory, mpad)
         frames = torch.cat([frames, mel[:, -1:]], dim=1)
-    assert torch.allclose(full[-1], attns[-1], atol=1e-5)
+    assert len(cached_frames) == steps
+    torch.testing.assert_close(torch.cat(cached_frames, dim=1), mel, atol=1e-5, rtol=1e-5)  # the frames, not only attention
+    for layer in range(len(attns)):  # every layer's attention, not only the last
+        torch.testing.assert_close(full[layer], attns[layer], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.gpu

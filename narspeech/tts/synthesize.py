@@ -234,21 +234,22 @@ def pad_tokens(batch: Sequence[Encoded], device: torch.device) -> tuple[torch.Te
     return tokens.to(device), lengths.to(device)
 
 
-def make_batches(items: Sequence[Encoded], batch_size: int, max_ratio: float = 2.0) -> list[list[Encoded]]:
+def make_batches(items: Sequence[Encoded], batch_size: int, max_ratio: float | None = None) -> list[list[Encoded]]:
     """Items sorted by token count (longest first, so padding is small and OOM shows early), at
-    most `batch_size` per batch, and a batch's longest item at most `max_ratio` times its shortest
-    (a short line is never padded, and vocoded, to the length of a long one)."""
+    most `batch_size` per batch; with `max_ratio`, a batch's longest item is at most that many times
+    its shortest (synthesis uses 2: a short line is never padded, and vocoded, to a long one's length)."""
     if batch_size < 1:
         raise NarspeechError(f"--batch-size must be >= 1 (got {batch_size})")
     order = sorted(items, key=lambda e: (-len(e.ids), e.utt))
     batches: list[list[Encoded]] = []
     for e in order:
-        if not batches or len(batches[-1]) >= batch_size or len(e.ids) * max_ratio < len(batches[-1][0].ids):
+        if not batches or len(batches[-1]) >= batch_size or (max_ratio and len(e.ids) * max_ratio < len(batches[-1][0].ids)):
             batches.append([])
         batches[-1].append(e)
     return batches
 
 
+LENGTH_RATIO = 2.0  # in a synthesis batch the longest item has at most twice the tokens of the shortest
 MAX_CHARS = 400  # longer input lines are synthesised in sentence pieces and joined back
 PIECE_PAUSE_SECONDS = 0.25
 
@@ -374,7 +375,7 @@ def synthesize_batches(model: torch.nn.Module, items: Sequence[Encoded], *, batc
     timings = {} if timings is None else timings
     timings.setdefault("mel_seconds", 0.0)
     timings.setdefault("vocoder_seconds", 0.0)
-    batches = make_batches(items, batch_size)
+    batches = make_batches(items, batch_size, max_ratio=LENGTH_RATIO)
     bar = progress(total=len(items), desc="synthesize", unit="utt") if show_progress else None
     for batch in batches:
         results = _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer)
