@@ -117,8 +117,32 @@ def train(
     typer.echo(f"{cfg.get('model', {}).get('type', 'fastspeech2')} trained -> {path}")
 
 
+def align(
+    data: Path = typer.Option(..., "--data", help="Data dir with a `token` file."),
+    dump: Path = typer.Option(..., "--dump", help="Feature dump of the same set (stats.npz here or in ../train)."),
+    tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt)."),
+    out: Path = typer.Option(..., "--out", help="Output dir: durations, spread, quality.json."),
+    iterations: int = typer.Option(10, "--iterations", help="Re-estimation/Viterbi rounds."),
+    device: str = typer.Option("cpu", "--device", help=_DEVICE),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+) -> None:
+    """Durations without a teacher: flat-start monotonic alignment (one Gaussian per token over mel cepstra).
+
+    The reference to score a teacher's durations against, and a fallback when no teacher aligns;
+    writes the same `durations` format as `tts durations`.
+
+    Example: narspeech tts align --data data/train --dump dump/train --tokens data/tokens.txt --out exp/align/train
+    """
+    from narspeech.tts.aligner import align_data_dir
+    from narspeech.tts.extract import format_spread
+
+    _, quality = align_data_dir(data, dump, tokens, out, iterations=iterations, device=device, skip_bad=skip_bad)
+    typer.echo(f"aligned {quality['n']} utterances -> {out}/durations\n{format_spread(quality)}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the TTS training commands to the `narspeech tts` group."""
     app.command("train-teacher")(train_teacher)
     app.command("durations")(durations)
+    app.command("align")(align)
     app.command("train")(train)

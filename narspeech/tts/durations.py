@@ -126,3 +126,54 @@ def check_durations(utt: str, d: np.ndarray, n_tokens: int, n_frames: int, path:
     if int(d.sum()) != n_frames:
         raise NarspeechError(f"durations sum to {int(d.sum())} frames but the features have {n_frames} "
                              "(durations from another dump or hop size?)", utt=utt, path=path)
+
+
+def within_token_spread(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> float:
+    """Share of the utterance's mel variance left inside the tokens' segments (lower is better).
+
+    ``Σ_tokens Σ_frames ||x − mean(segment)||² / Σ_frames ||x − mean(utterance)||²`` for
+    mel (T, M) cut into consecutive segments of `durations` frames (zero-length tokens own
+    nothing). Durations that follow the audio put phone boundaries at spectral changes, so each
+    segment is homogeneous; durations that ignore the audio leave as much spread as any cut."""
+    x = torch.as_tensor(mel, dtype=torch.float64)
+    d = np.asarray(durations, dtype=np.int64)
+    if int(d.sum()) != x.shape[0]:
+        raise ValueError(f"durations sum to {int(d.sum())}, the mel has {x.shape[0]} frames")
+    total = float(((x - x.mean(0)) ** 2).sum())
+    if total <= 0.0:
+        return 0.0
+    seg = torch.repeat_interleave(torch.arange(len(d)), torch.as_tensor(d))
+    n = torch.bincount(seg, minlength=len(d)).clamp(min=1).double()[:, None]
+    means = torch.zeros(len(d), x.shape[1], dtype=torch.float64).index_add_(0, seg, x) / n
+    return float(((x - means[seg]) ** 2).sum()) / total
+
+
+def even_split(n_frames: int, n_tokens: int) -> np.ndarray:
+    """The same frames cut into `n_tokens` segments as equal as possible: the no-information baseline."""
+    d = np.full(n_tokens, n_frames // n_tokens, dtype=np.int64)
+    d[: n_frames % n_tokens] += 1
+    return d
+
+
+def permuted(durations: np.ndarray, seed: int = 0) -> np.ndarray:
+    """The same non-zero durations in a seeded random order (zeros stay where they are)."""
+    d = np.asarray(durations, dtype=np.int64).copy()
+    nz = d[d > 0]
+    np.random.default_rng(seed).shuffle(nz)
+    d[d > 0] = nz
+    return d
+
+
+def duration_quality(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> tuple[float, float, float]:
+    """Within-token spread of `durations`, of the even split over the tokens that got frames, and of
+    the same durations in a random order.
+
+    Two bars a teacher must clear. The even split (the issue's diagnosis) carries no information
+    about the audio, but it also has no long segments, and spread grows with segment length, so on
+    slowly varying speech it is a hard bar even for correct boundaries (a flat-start HMM aligner
+    misses it on arctic_fb). The permutation keeps the segment lengths and only destroys their
+    placement: durations that follow the audio must beat it."""
+    d = np.asarray(durations, dtype=np.int64)
+    n_used = max(int((d > 0).sum()), 1)
+    return (within_token_spread(mel, d), within_token_spread(mel, even_split(int(d.sum()), n_used)),
+            within_token_spread(mel, permuted(d)))

@@ -11,6 +11,7 @@ durations re-extracted by teacher-forcing the teacher on its own output (``OUT/k
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
 from narspeech.progress import progress
 from narspeech.tts.dataset import TTSDataset, collate
-from narspeech.tts.durations import durations_from_attention, focus_rates, monotonic_durations
+from narspeech.tts.durations import duration_quality, durations_from_attention, focus_rates, monotonic_durations
 
 log = logging.getLogger("narspeech.tts")
 
@@ -41,6 +42,11 @@ class ExtractionResult:
     dropped: list = field(default_factory=list)
     kd_rates: dict[str, float] = field(default_factory=dict)
     kd_filtered: dict[str, str] = field(default_factory=dict)
+    spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # utt -> (durations, even, permuted)
+
+    def quality(self) -> dict[str, float]:
+        """Mean within-token spread of the kept durations, the even split and the permutation (lower is better)."""
+        return spread_summary([v for u, v in self.spread.items() if u not in self.filtered])
 
     def summary(self) -> str:
         r = np.array(list(self.rates.values()) or [0.0])
@@ -52,6 +58,9 @@ class ExtractionResult:
             s += f"; KD: {len(self.kd_rates) - len(self.kd_filtered)} kept, {len(self.kd_filtered)} filtered"
         if self.dropped:
             s += f"; {len(self.dropped)} skipped as bad input"
+        q = self.quality()
+        if q:
+            s += "\n" + format_spread(q)
         return s
 
 
@@ -87,11 +96,35 @@ def _write_ark(out_dir: Path, mels: dict[str, np.ndarray]) -> None:
     (out_dir / ".feats.scp.raw").unlink(missing_ok=True)
 
 
+def spread_summary(rows: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Means of per-utterance (spread, even split, permuted) and how often the durations beat each bar."""
+    if not rows:
+        return {}
+    s = np.array(rows)
+    return {"spread": float(s[:, 0].mean()), "even_split_spread": float(s[:, 1].mean()),
+            "permuted_spread": float(s[:, 2].mean()), "better_than_even": float((s[:, 0] < s[:, 1]).mean()),
+            "better_than_permuted": float((s[:, 0] < s[:, 2]).mean()), "n": len(rows)}
+
+
+def format_spread(q: dict[str, float]) -> str:
+    """The duration-quality lines of a report, with a warning when the durations ignore the audio."""
+    s = (f"duration quality (share of mel variance left within tokens, lower is better): {q['spread']:.3f}; "
+         f"the same durations shuffled {q['permuted_spread']:.3f} (beaten in {q['better_than_permuted']:.0%} of utterances); "
+         f"an even split {q['even_split_spread']:.3f} (beaten in {q['better_than_even']:.0%})")
+    if q["spread"] >= 0.95 * q["permuted_spread"]:
+        s += ("\nwarning: these durations barely follow the audio (no better than their own random permutation): "
+              "train the teacher longer, trim edge silence, check its attention plots, or use `tts align`")
+    return s
+
+
 @torch.no_grad()
 def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str | Path, out_dir: str | Path, *,
                       focus_threshold: float = 0.3, batch_size: int = 16, n_plots: int = 4, kd: bool = False,
                       device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False) -> ExtractionResult:
-    """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`).
+    """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`),
+    and the duration-quality report: OUT/spread (``utt spread even_split``, the share of mel variance
+    left within the tokens by these durations, by an even split and by the durations shuffled) and
+    OUT/quality.json.
 
     `monotonic`: read durations off the best monotonic path through the chosen head
     (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
@@ -115,7 +148,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     order = sorted(range(len(ds)), key=lambda i: -ds.lengths[i])
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     plot_utts = set(sorted(ds.utts)[:n_plots])
-    durations, rates, heads, filtered = {}, {}, {}, {}
+    durations, rates, heads, filtered, spread = {}, {}, {}, {}, {}
     kd_mels, kd_durations, kd_rates, kd_filtered = {}, {}, {}, {}
     n_heads = model.c["n_heads"]
     for idx in progress(batches, desc="durations", unit="batch"):
@@ -132,6 +165,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
             rate = float(fr[b, h])
             rates[utt], heads[utt] = rate, divmod(h, n_heads)
             d = to_durations(att, int(ml[b]), r)
+            spread[utt] = duration_quality(batch["mels"][b, : int(ml[b])].float().cpu(), d)
             if rate < focus_threshold:
                 filtered[utt] = rate
             else:
@@ -165,6 +199,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     write_table(out_dir / "focus_rates", {u: f"{v:.4f}" for u, v in rates.items()})
     write_table(out_dir / "filtered", {u: f"{v:.4f}" for u, v in filtered.items()})
     write_table(out_dir / "heads", {u: f"{l} {h}" for u, (l, h) in heads.items()})
+    write_table(out_dir / "spread", {u: " ".join(f"{v:.4f}" for v in vals) for u, vals in spread.items()})
     if kd:
         kd_dir = out_dir / "kd"
         kd_dir.mkdir(parents=True, exist_ok=True)
@@ -173,4 +208,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         write_table(kd_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in kd_durations.items()})
         write_table(kd_dir / "focus_rates", {u: f"{v:.4f}" for u, v in kd_rates.items()})
         write_table(kd_dir / "filtered", dict(kd_filtered))
-    return ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered)
+    result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread)
+    with atomic_write(out_dir / "quality.json") as f:
+        json.dump(result.quality(), f, indent=1)
+    return result

@@ -8,6 +8,9 @@ returned) → linear to `r` mel frames and `r` stop logits per step → 5-layer 
 Losses: L1 + L2 on the mel before and after the postnet, stop-token BCE with a positive
 weight, and the guided-attention loss (Tachibana et al. 2017) on the first heads of the last
 decoder layers, which makes the alignment appear within a few hundred steps on small data.
+The diagonal prior is only a prior (a pause or a slow word is off the diagonal): with
+``guided_attn_halflife`` H > 0 its weight halves every H training batches, down to
+``guided_attn_min_weight``, so the attention follows the audio once it has found its way.
 Targets are normalised with the dump statistics kept as buffers; `inference` returns
 denormalised log-mels.
 """
@@ -32,6 +35,7 @@ DEFAULTS = dict(
     postnet_layers=5, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
     reduction_factor=2, stop_pos_weight=5.0, use_l2=True,
     guided_attn_sigma=0.2, guided_attn_weight=10.0, guided_attn_layers=2, guided_attn_heads=2,
+    guided_attn_halflife=0, guided_attn_min_weight=0.0,
     stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0,
 )
 
@@ -63,6 +67,19 @@ class TransformerTTS(nn.Module):
         self.stop_out = nn.Linear(d, self.r)
         self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
             if c["postnet_layers"] > 0 else None
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "batches_seen", torch.zeros((), dtype=torch.long))  # checkpoints from before it
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def guided_attn_weight(self) -> float:
+        """The guided-attention weight at the current point of training (see the module docstring)."""
+        c = self.c
+        w = float(c["guided_attn_weight"])
+        if c["guided_attn_halflife"] and c["guided_attn_halflife"] > 0:
+            w = max(w * 0.5 ** (int(self.batches_seen) / float(c["guided_attn_halflife"])), float(c["guided_attn_min_weight"]))
+        return w
 
     # -- building blocks -------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,12 +145,16 @@ class TransformerTTS(nn.Module):
         ls = stop_loss(out["stop"], labels, stop_mask, c["stop_pos_weight"])
         loss = loss + ls
         stats["stop"] = ls.detach()
-        if c["guided_attn_weight"] > 0 and c["guided_attn_layers"] > 0:
+        ga_weight = self.guided_attn_weight()
+        if self.training:
+            self.batches_seen += 1
+        if ga_weight > 0 and c["guided_attn_layers"] > 0:
             chosen = out["attns"][-int(c["guided_attn_layers"]):]
             attn = torch.cat([a[:, : int(c["guided_attn_heads"])] for a in chosen], dim=1)
             ga = guided_attention_loss(attn, out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
-            loss = loss + c["guided_attn_weight"] * ga
+            loss = loss + ga_weight * ga
             stats["guided_attn"] = ga.detach()
+            stats["guided_attn_weight"] = ga_weight
         stats["loss"] = loss.detach()
         return loss, stats
 

@@ -1,0 +1,243 @@
+"""A flat-start monotonic aligner: token durations straight from the audio, without a teacher.
+
+The reference the teacher's durations are scored against (and a fallback when no teacher
+aligns): the classic flat-start forced alignment of HMM speech recognisers (Young et al.,
+the HTK book; Kaldi's monophone training), with one diagonal-Gaussian state per token type
+over cepstra of the dump's normalised log-mel (c0..c{order-1}) and their deltas:
+
+1. every utterance's frames are split evenly over its speakable tokens (punctuation, which
+   may be a pause, starts as a model of the quietest frames; the word boundary is no sound
+   and always gets 0 frames: as a skippable state with a broad model it swallowed whole words);
+2. each token type's mean and variance are estimated from the frames it owns;
+3. Viterbi: the most likely monotonic path through the utterance's tokens (each token ≥ 1
+   frame, except word boundaries and punctuation, which may take 0 frames or a pause) gives
+   new durations; repeat 2-3 until the alignment settles.
+
+Batched over utterances in torch (padded, length-masked); the dynamic programme runs over
+frames with the whole batch of token sequences at once.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+#: tokens that are never sounds: they get 0 frames
+SILENT = frozenset({"<space>", "<blank>", "<unk>", "<sos/eos>"})
+#: tokens that may be a pause or nothing (0 frames): punctuation
+SKIPPABLE = frozenset({",", ".", "?", "!", ";", ":", "-", '"', "…"})
+NEG = -1e30
+
+
+def cepstra(mel_norm: torch.Tensor, order: int = 20) -> torch.Tensor:
+    """(…, T, n_mels) normalised log-mel → (…, T, 2·order): DCT-II cepstra c0..c{order-1} and their deltas."""
+    n = mel_norm.shape[-1]
+    k = torch.arange(order, dtype=mel_norm.dtype, device=mel_norm.device)[:, None]
+    m = torch.arange(n, dtype=mel_norm.dtype, device=mel_norm.device)[None, :]
+    dct = torch.cos(math.pi / n * (m + 0.5) * k) * math.sqrt(2.0 / n)
+    c = mel_norm @ dct.t()
+    padded = torch.cat([c[..., :1, :], c, c[..., -1:, :]], dim=-2)
+    delta = 0.5 * (padded[..., 2:, :] - padded[..., :-2, :])
+    return torch.cat([c, delta], dim=-1)
+
+
+@dataclass
+class GaussianTokens:
+    """One diagonal Gaussian per token id (rows), variance floored."""
+
+    mean: torch.Tensor  # (V, D)
+    var: torch.Tensor   # (V, D)
+
+    def log_likelihood(self, x: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """x (B, T, D), tokens (B, N) → (B, T, N) log N(x_t; μ_tok_n, σ²_tok_n)."""
+        mu, var = self.mean[tokens], self.var[tokens]  # (B, N, D)
+        inv = 1.0 / var
+        quad = (x * x) @ inv.transpose(1, 2) - 2.0 * x @ (mu * inv).transpose(1, 2) + (mu * mu * inv).sum(-1)[:, None, :]
+        return -0.5 * (quad + torch.log(var).sum(-1)[:, None, :] + x.shape[-1] * math.log(2 * math.pi))
+
+
+def estimate(feats: list[torch.Tensor], tokens: list[np.ndarray], durations: list[np.ndarray], vocab: int,
+             var_floor: float = 0.01) -> GaussianTokens:
+    """Maximum-likelihood means/variances of each token type from the frames the durations give it.
+    Token types without frames get the global mean and variance."""
+    x = torch.cat(feats)
+    ids = torch.cat([torch.repeat_interleave(torch.as_tensor(t), torch.as_tensor(d)) for t, d in zip(tokens, durations)])
+    d = x.shape[1]
+    count = torch.zeros(vocab, dtype=x.dtype).index_add_(0, ids, torch.ones(len(ids), dtype=x.dtype))
+    s1 = torch.zeros(vocab, d, dtype=x.dtype).index_add_(0, ids, x)
+    s2 = torch.zeros(vocab, d, dtype=x.dtype).index_add_(0, ids, x * x)
+    g_mean, g_var = x.mean(0), x.var(0).clamp(min=var_floor)
+    n = count[:, None].clamp(min=1)
+    mean = torch.where(count[:, None] > 0, s1 / n, g_mean)
+    var = torch.where(count[:, None] > 1, (s2 / n - mean * mean), g_var).clamp(min=var_floor)
+    return GaussianTokens(mean, var)
+
+
+def viterbi(loglik: torch.Tensor, frame_lengths: torch.Tensor, token_lengths: torch.Tensor,
+            skippable: torch.Tensor) -> list[np.ndarray]:
+    """Best monotonic token path per utterance → durations (frames per token).
+
+    loglik (B, T, N); a token may be skipped (0 frames) where `skippable` (B, N) is True;
+    the path starts at the first token not skipped and ends at the last one."""
+    b, t_max, n_max = loglik.shape
+    dev = loglik.device
+    ar = torch.arange(n_max, device=dev)
+    n_ok = ar[None] < token_lengths[:, None]
+    # allowed start states: token 0, or token k if tokens 0..k-1 are all skippable
+    lead_skip = torch.cumprod(torch.cat([torch.ones(b, 1, dtype=torch.bool, device=dev), skippable[:, :-1]], 1).long(), 1).bool()
+    score = torch.where(lead_skip & n_ok, loglik[:, 0], torch.full_like(loglik[:, 0], NEG))
+    back = torch.zeros(b, t_max, n_max, dtype=torch.int8, device=dev)  # 0 stay, 1 advance, 2 skip one
+    skip_prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), skippable[:, :-1]], 1)  # token n-1 skippable
+    neg_col = torch.full((b, 1), NEG, dtype=score.dtype, device=dev)
+    for t in range(1, t_max):
+        adv = torch.cat([neg_col, score[:, :-1]], 1)
+        skip = torch.cat([neg_col, neg_col, score[:, :-2]], 1) if n_max > 1 else torch.full_like(score, NEG)
+        skip = torch.where(skip_prev, skip, torch.full_like(skip, NEG))
+        cand = torch.stack([score, adv, skip], -1)
+        best, arg = cand.max(-1)
+        new = torch.where(n_ok, best + loglik[:, t], torch.full_like(best, NEG))
+        active = (t < frame_lengths)[:, None]
+        score = torch.where(active, new, score)
+        back[:, t] = torch.where(active, arg, torch.zeros_like(arg)).to(torch.int8)
+    out = []
+    back_np, score_np = back.cpu().numpy(), score.cpu().numpy()
+    for i in range(b):
+        n, t_len = int(token_lengths[i]), int(frame_lengths[i])
+        ends = [n - 1]
+        k = n - 1
+        while k > 0 and bool(skippable[i, k]):  # trailing skippable tokens may stay empty
+            k -= 1
+            ends.append(k)
+        end = max(ends, key=lambda e: score_np[i, e])
+        d = np.zeros(n, dtype=np.int64)
+        s = end
+        for t in range(t_len - 1, -1, -1):
+            d[s] += 1
+            if t > 0:
+                s -= int(back_np[i, t, s])
+        out.append(d)
+    return out
+
+
+@dataclass
+class AlignResult:
+    durations: dict[str, np.ndarray]
+    log_likelihood: list[float] = field(default_factory=list)  # mean per frame, per iteration
+
+
+def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippable_ids: set[int], vocab: int, *,
+          silent_ids: set[int] = frozenset(), iterations: int = 10, batch_size: int = 64, device: str | torch.device = "cpu",
+          progress_desc: str | None = "align", var_floor: float = 0.01) -> AlignResult:
+    """Flat-start alignment of utterances `feats[utt]` (T, D, c0 first) to token ids `tokens[utt]` (N,).
+    Tokens in `silent_ids` get 0 frames; those in `skippable_ids` 0 frames or a pause.
+
+    An utterance with fewer frames than speakable tokens cannot be aligned: it raises ValueError naming it."""
+    keep = {u: np.array([int(t) not in silent_ids for t in tokens[u]], dtype=bool) for u in tokens}
+    if silent_ids:
+        inner = align(feats, {u: tokens[u][keep[u]] for u in feats}, skippable_ids, vocab, iterations=iterations,
+                      batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor)
+        for u, d in inner.durations.items():
+            full = np.zeros(len(tokens[u]), dtype=np.int64)
+            full[keep[u]] = d
+            inner.durations[u] = full
+        return inner
+    from narspeech.progress import progress
+
+    utts = sorted(feats)
+    dev = torch.device(device)
+    for u in utts:
+        need = sum(1 for t in tokens[u] if int(t) not in skippable_ids)
+        if feats[u].shape[0] < max(need, 1):
+            raise ValueError(f"{u}: {feats[u].shape[0]} frames cannot hold {need} speakable tokens")
+    durs = {}
+    for u in utts:  # 1. flat start: frames split evenly over the speakable tokens
+        speak = np.array([int(t) not in skippable_ids for t in tokens[u]])
+        if not speak.any():
+            speak[:] = True
+        d = np.zeros(len(tokens[u]), dtype=np.int64)
+        t_len, k = feats[u].shape[0], int(speak.sum())
+        d[speak] = t_len // k
+        d[np.flatnonzero(speak)[: t_len % k]] += 1
+        durs[u] = d
+    order = sorted(utts, key=lambda u: -feats[u].shape[0])
+    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    result = AlignResult(durs)
+    steps = range(iterations)
+    all_x = torch.cat([feats[u] for u in utts])
+    quiet = all_x[all_x[:, 0] <= torch.quantile(all_x[:, 0].float(), 0.1).to(all_x.dtype)]
+    for it in (progress(steps, total=iterations, desc=progress_desc) if progress_desc else steps):
+        model = estimate([feats[u] for u in utts], [tokens[u] for u in utts], [durs[u] for u in utts], vocab, var_floor)
+        if it == 0 and len(quiet) > 1:  # pauses start as the quietest frames, not as everything
+            for sid in skippable_ids:
+                model.mean[sid], model.var[sid] = quiet.mean(0), quiet.var(0).clamp(min=var_floor)
+        model = GaussianTokens(model.mean.to(dev), model.var.to(dev))
+        total, frames = 0.0, 0
+        for names in batches:
+            x = torch.nn.utils.rnn.pad_sequence([feats[u] for u in names], batch_first=True).to(dev)
+            tok = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(tokens[u]) for u in names], batch_first=True).to(dev)
+            fl = torch.tensor([feats[u].shape[0] for u in names], device=dev)
+            tl = torch.tensor([len(tokens[u]) for u in names], device=dev)
+            skip = torch.zeros_like(tok, dtype=torch.bool)
+            for sid in skippable_ids:
+                skip |= tok == sid
+            ll = model.log_likelihood(x, tok)
+            for u, d in zip(names, viterbi(ll, fl, tl, skip)):
+                durs[u] = d
+            for i, u in enumerate(names):
+                seg = torch.repeat_interleave(torch.arange(len(durs[u]), device=dev), torch.as_tensor(durs[u], device=dev))
+                total += float(ll[i, torch.arange(len(seg), device=dev), seg].sum())
+                frames += len(seg)
+        result.log_likelihood.append(total / max(frames, 1))
+    return result
+
+
+def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int = 10, order: int = 20,
+                   device: str = "cpu", skip_bad: bool = False) -> tuple[AlignResult, dict[str, float]]:
+    """Align every utterance of `data_dir` (its `token` file) to its features in `dump_dir`; write
+    OUT/durations (the TTS durations format), OUT/spread and OUT/quality.json (the teacher's report).
+    Returns the result and the quality summary."""
+    import json
+    from pathlib import Path
+
+    from narspeech.audio.stats import load_stats
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write, write_table
+    from narspeech.text.vocab import TokenList
+    from narspeech.tts.dataset import TTSDataset
+    from narspeech.tts.durations import duration_quality
+    from narspeech.tts.extract import spread_summary
+
+    out_dir, dump_dir = Path(out_dir), Path(dump_dir)
+    token_list = TokenList(tokens_path)
+    ds = TTSDataset(data_dir, dump_dir, token_list, skip_bad=skip_bad)
+    stats_path = dump_dir / "stats.npz"
+    if not stats_path.is_file():  # a dev/test dump: the training set's stats sit beside it
+        stats_path = dump_dir.parent / "train" / "stats.npz"
+    stats = load_stats(stats_path) if stats_path.is_file() else None
+    feats, toks, mels = {}, {}, {}
+    for i, utt in enumerate(ds.utts):
+        mel = torch.from_numpy(ds.mel(i)).double()
+        mels[utt] = mel
+        if stats is not None:
+            mel = (mel - torch.from_numpy(stats["mel_mean"]).double()) / torch.from_numpy(stats["mel_std"]).double()
+        else:
+            mel = (mel - mel.mean(0)) / mel.std(0).clamp(min=1e-3)
+        feats[utt] = cepstra(mel, order)
+        toks[utt] = ds.tokens[i]
+    skip_ids = {i for i, t in enumerate(token_list.tokens) if t in SKIPPABLE}
+    silent_ids = {i for i, t in enumerate(token_list.tokens) if t in SILENT}
+    try:
+        res = align(feats, toks, skip_ids, len(token_list), silent_ids=silent_ids, iterations=iterations, device=device)
+    except ValueError as e:
+        raise NarspeechError(f"alignment: {e}", path=data_dir) from None
+    spread = {u: duration_quality(mels[u], d) for u, d in res.durations.items()}
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_table(out_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in res.durations.items()})
+    write_table(out_dir / "spread", {u: " ".join(f"{v:.4f}" for v in vals) for u, vals in spread.items()})
+    quality = {**spread_summary(list(spread.values())), "log_likelihood_per_frame": res.log_likelihood,
+               "method": "flat-start monotonic aligner"}
+    with atomic_write(out_dir / "quality.json") as f:
+        json.dump(quality, f, indent=1)
+    return res, quality

@@ -1,0 +1,106 @@
+"""The duration-quality report (within-token spread against the even split) and the guided-attention schedule."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from narspeech.tts.durations import duration_quality, even_split, within_token_spread
+
+
+def _segments(durations, seed=0, n_mels=16):
+    """A mel whose frames are constant within each token's segment (plus a little noise)."""
+    rng = np.random.default_rng(seed)
+    levels = rng.normal(0, 1, size=(len(durations), n_mels))
+    mel = np.repeat(levels, durations, axis=0)
+    return mel + 0.01 * rng.normal(size=mel.shape)
+
+
+def test_true_boundaries_leave_no_spread_and_beat_the_even_split():
+    true = np.array([3, 9, 2, 7, 4, 12, 5])
+    mel = _segments(true)
+    spread, even, shuffled = duration_quality(mel, true)
+    assert spread < 0.01
+    assert even > 0.2 and shuffled > 0.2
+    shifted = true.copy()
+    shifted[0] += 1
+    shifted[-1] -= 1  # every boundary a frame late
+    assert spread < within_token_spread(mel, shifted) < even
+
+
+def test_even_split_and_checks():
+    assert even_split(10, 3).tolist() == [4, 3, 3]
+    assert even_split(3, 3).tolist() == [1, 1, 1]
+    with pytest.raises(ValueError):
+        within_token_spread(np.zeros((5, 2)), np.array([2, 2]))
+    assert within_token_spread(np.ones((4, 2)), np.array([2, 2])) == 0.0  # no variance at all
+    # zero-length tokens own nothing and do not count in the even split
+    mel = _segments([4, 4])
+    spread, even, _ = duration_quality(mel, np.array([4, 0, 4]))
+    assert spread < 0.01 and even == pytest.approx(within_token_spread(mel, np.array([4, 4])))
+
+
+def test_guided_attention_weight_halves_and_is_restored():
+    from narspeech.tts.transformer_tts import TransformerTTS
+
+    m = TransformerTTS(10, 8, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, d_emb=16, dec_prenet_units=16,
+                       postnet_layers=0, guided_attn_weight=4.0, guided_attn_halflife=10, guided_attn_min_weight=0.5)
+    assert m.guided_attn_weight() == 4.0
+    m.batches_seen.fill_(10)
+    assert m.guided_attn_weight() == pytest.approx(2.0)
+    m.batches_seen.fill_(1000)
+    assert m.guided_attn_weight() == 0.5
+    state = m.state_dict()
+    m2 = TransformerTTS(10, 8, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, d_emb=16, dec_prenet_units=16,
+                        postnet_layers=0, guided_attn_weight=4.0, guided_attn_halflife=10, guided_attn_min_weight=0.5)
+    m2.load_state_dict(state)
+    assert int(m2.batches_seen) == 1000  # resume keeps the schedule
+    del state["batches_seen"]
+    m2.load_state_dict(state)  # a checkpoint from before the schedule still loads
+    assert int(m2.batches_seen) == 0
+    # the count advances with training batches only
+    b = {"tokens": torch.randint(1, 10, (2, 5)), "token_lengths": torch.tensor([5, 4]),
+         "mels": torch.randn(2, 12, 8), "mel_lengths": torch.tensor([12, 9])}
+    m2.train()
+    m2(b)
+    m2.eval()
+    m2(b)
+    assert int(m2.batches_seen) == 1
+
+
+def test_true_boundaries_beat_their_own_permutation():
+    from narspeech.tts.durations import permuted
+
+    true = np.array([3, 9, 2, 7, 4, 12, 5, 6])
+    mel = _segments(true, seed=3)
+    spread, _, shuffled = duration_quality(mel, true)
+    assert sorted(permuted(true).tolist()) == sorted(true.tolist())
+    assert spread < 0.01 < 0.2 < shuffled
+
+
+def test_flat_start_aligner_recovers_known_boundaries_with_pauses_and_word_gaps():
+    """Segments of known token types, a pause token that is sometimes sounded (silence) and sometimes
+    not, and word-boundary tokens that never are: the aligner must find the boundaries."""
+    from narspeech.tts.aligner import align, cepstra
+
+    rng = np.random.default_rng(0)
+    vocab, dim, space, pause = 10, 6, 1, 2
+    means = rng.normal(0, 1.5, (vocab, dim))
+    means[pause] = -4.0  # silence: the quietest frames (c0 first)
+    feats, toks, truth = {}, {}, {}
+    for i in range(40):
+        n = int(rng.integers(5, 10))
+        t = list(rng.integers(3, vocab, n))
+        d = list(rng.integers(2, 9, n))
+        t.insert(2, space); d.insert(2, 0)
+        sounded = i % 2 == 0
+        t.insert(4, pause); d.insert(4, int(rng.integers(4, 10)) if sounded else 0)
+        t, d = np.array(t), np.array(d)
+        x = np.repeat(means[t], d, 0) + 0.3 * rng.normal(size=(int(d.sum()), dim))
+        feats[f"u{i:02d}"], toks[f"u{i:02d}"], truth[f"u{i:02d}"] = torch.tensor(x), t, d
+    res = align(feats, toks, {pause}, vocab, silent_ids={space}, iterations=8, progress_desc=None)
+    err = [np.abs(np.cumsum(res.durations[u]) - np.cumsum(truth[u])).mean() for u in feats]
+    assert np.mean(err) < 0.5, np.mean(err)
+    assert all(res.durations[u][2] == 0 for u in feats)  # the word boundary is no sound
+    assert sum(res.durations[u][4] == truth[u][4] for u in feats) >= 36  # pauses found and absent ones skipped
+    assert cepstra(torch.zeros(2, 7, 80), 20).shape == (2, 7, 40)
