@@ -35,7 +35,7 @@ def _map1(token, tokens=EN):
     ("x", "k"), ("ç", "ʃ"), ("ɣ", "ɡ"), ("β", "v"), ("ʈ", "t"), ("ħ", "h"), ("r", "ɹ"), ("ʁ", "ɹ"),  # consonants
     ("ã", "æ"), ("ɔ̃", "ɔ"), ("ũ", "uː"), ("aː", "ɑː"), ("y", "uː"), ("eː", "eɪ"), ("ɨ", "ᵻ"),  # vowels
     ("ai", "aɪ"), ("ou", "oʊ"), ("tʃʰ", "tʃ"), ("tɕ", "tʃ"), ("ts", "t s"), ("dʒː", "dʒ"),  # sequences
-    ("a1", "æ"), ("tS", "tʃ"), ("ʔ", "ʔ"), ("ɲ", "n j"), ("əʊ", "oʊ"),  # tones, espeak mnemonics, substitutes
+    ("a1", "æ"), ("5", ""), ("tS", "tʃ"), ("ʔ", "ʔ"), ("ɲ", "n j"), ("əʊ", "oʊ"),  # tones, espeak mnemonics, substitutes
 ])
 def test_unknown_phones_map_to_the_nearest_known_phone(src, dst):
     assert _map1(src) == dst

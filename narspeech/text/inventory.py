@@ -211,7 +211,8 @@ def segment_distance(a: Segment, b: Segment) -> float:
 
 
 def _is_punct(token: str) -> bool:
-    return bool(token) and not any(c.isalpha() for c in token) and not token.startswith("<")
+    """Punctuation or a symbol (a lone tone digit is not: it is an annotation, dropped)."""
+    return bool(token) and all(unicodedata.category(c)[0] in "PS" for c in token) and not token.startswith("<")
 
 
 class InventoryMap:
