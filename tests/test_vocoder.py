@@ -9,7 +9,7 @@ import torch
 
 from narspeech.audio.features import FeatureConfig, log_mel, mel_filterbank
 from narspeech.errors import NarspeechError
-from narspeech.tts.vocoder import GriffinLim, Vocoder, make_vocoder
+from narspeech.vocoder import GriffinLim, Vocoder, make_vocoder
 
 CFG16 = FeatureConfig.for_rate(16000)
 
@@ -117,3 +117,23 @@ def test_very_short_outputs_do_not_crash():
     gl = GriffinLim(CFG16, n_iter=2)
     out = gl(torch.full((2, 3, 80), -5.0), torch.tensor([3, 1]))
     assert [len(o) for o in out] == [2 * CFG16.hop_length, 0]
+
+
+def test_griffin_lim_batch_equals_one_at_a_time(shared_data):
+    """Issue 11: a sentence must give the same waveform at batch 1 and in a padded batch (per-utterance
+    start phase, window sum and reflect padding). torchaudio's batch-wide random phase failed this."""
+    wavs = _arctic(shared_data, n=3, max_seconds=1.0)
+    mels = [log_mel(torch.from_numpy(w[: 16000 - 2000 * i]), CFG16) for i, w in enumerate(wavs)]
+    batch, lengths = _pad(mels)
+    gl = GriffinLim(CFG16, n_iter=4, nnls_iter=5)
+    together = gl(batch, lengths)
+    for i, m in enumerate(mels):
+        alone = gl(m[None], torch.tensor([len(m)]))[0]
+        assert len(alone) == len(together[i])
+        np.testing.assert_allclose(together[i], alone, atol=2e-5)
+
+
+def test_tts_vocoder_module_still_exports_the_vocoders():
+    from narspeech.tts import vocoder as old
+
+    assert old.GriffinLim is GriffinLim and old.make_vocoder is make_vocoder
