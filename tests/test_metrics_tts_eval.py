@@ -109,7 +109,7 @@ def test_griffin_lim_resynthesis_of_real_speech_and_cli(tmp_path, shared_data):
     mel = log_mel(torch.from_numpy(wav), CFG)
     voc = GriffinLim(CFG, n_iter=32)(mel[None], torch.tensor([len(mel)]))[0]
     syn, ref = _dirs(tmp_path, {utt: wav}, {utt: voc})
-    result = CliRunner().invoke(app, ["tts", "evaluate", "--synth", str(syn), "--ref", str(ref), "--device", "cpu"])
+    result = CliRunner().invoke(app, ["tts", "evaluate", "--synth", str(syn), "--ref", str(ref), "--device", "cpu", "--asr", "none"])
     assert result.exit_code == 0, result.output
     assert "MCD" in result.output
     r = json.loads((syn / "results.json").read_text())

@@ -59,21 +59,29 @@ def evaluate(
     device: str = typer.Option("auto", "--device", help="Device for feature/F0 extraction."),
     batch_size: int = typer.Option(16, "--batch-size", help="Waveforms per feature-extraction batch."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Skip unreadable wavs (listed in the results) instead of stopping."),
+    asr: str = typer.Option("auto", "--asr", help="Recogniser for intelligibility (WER/CER of synthesis and recordings): pocketsphinx, none, auto (pocketsphinx if installed)."),
+    asr_model: Optional[Path] = typer.Option(None, "--asr-model", help="A trained narspeech ASR experiment dir to use as the recogniser instead."),
+    asr_workers: Optional[int] = typer.Option(None, "--asr-workers", help="PocketSphinx worker processes (default: CPU count, at most 4)."),
+    floor_db: float = typer.Option(40.0, "--floor-db", help="A frame is near the floor (silent) when more than this many dB below the recording's peak."),
 ) -> None:
-    """Objective scores of a synthesis against recordings: MCD with DTW, F0 RMSE (Hz, cents), voicing error.
+    """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
+    voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
 
-    MCD uses the DCT of the log-mel (not SPTK mcep): compare systems with each other under
-    the same vocoder, not with MCD numbers printed in papers.
+    Prints one headline line (see narspeech.metrics.headline). MCD uses the DCT of the log-mel
+    (not SPTK mcep): compare systems with each other under the same vocoder, not with MCD
+    numbers printed in papers. The recogniser runs on the recordings too, so its own errors
+    cancel in the WER ratio.
 
-    Example: narspeech tts evaluate --synth exp/arctic_fastspeech2/synth_test --ref data/test
+    Example: narspeech tts evaluate --synth exp/arctic_fastspeech2/synth_test --ref data/test --trim-db 40
     """
+    from narspeech.metrics.headline import format_line
+    from narspeech.metrics.intelligibility import load_asr
     from narspeech.metrics.tts_eval import evaluate_synthesis
 
+    recognizer = load_asr(asr, model=asr_model, device=device, num_workers=asr_workers)
     r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad,
-                            trim_db=trim_db)
-    m, f, c, v = r["mcd_db"], r["f0_rmse_hz"], r["f0_rmse_cents"], r["vde"]
-    f0 = f"F0 RMSE {f['mean']:.2f} Hz ({c['mean']:.1f} cents)" if f["n"] else "F0 RMSE n/a (no frame pair voiced in both)"
-    typer.echo(f"{r['utterances']} utterances: MCD {m['mean']:.3f} ± {m['std']:.3f} dB, {f0}, VDE {100 * v['mean']:.1f} %"
+                           trim_db=trim_db, asr=recognizer, floor_db=floor_db)
+    typer.echo(f"{r['utterances']} utterances: {format_line(r['headline'])}"
                + (f"; {len(r['missing_synth'])} references without synthesis" if r["missing_synth"] else "")
                + f" -> {out or synth / 'results.json'}")
 

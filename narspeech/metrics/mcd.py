@@ -5,7 +5,8 @@ The mel-cepstrum here is the cosine series of the natural-log **magnitude** mel
 spectrum (the dump's log-mel, see docs/interfaces.md) in SPTK's convention,
 ``log|H(w)| = c_0 + 2 * sum_d c_d cos(d w)`` on the mel axis, so with N bands
 ``c_d = DCT-II(log_mel)_d / (2N)`` (scipy's unnormalised DCT-II); coefficients 1..24
-(c0, the level, is dropped). MCD per frame pair is
+(c0, the level, is dropped as usual; ``with_c0=True`` keeps it, so a system that is too
+quiet or silent is charged for it: the "MCD with c0" headline score). MCD per frame pair is
 
     MCD = (10 / ln 10) * sqrt(2 * sum_d (c_d - c'_d)^2)   [dB]
 
@@ -31,14 +32,17 @@ MCD_CONST = 10.0 / math.log(10.0) * math.sqrt(2.0)
 DEFAULT_ORDER = 24
 
 
-def mel_cepstrum(log_mel: np.ndarray, order: int = DEFAULT_ORDER) -> np.ndarray:
-    """Cepstral coefficients 1..`order` (T, order) of a natural-log mel spectrum (T, n_mels), SPTK scale."""
+def mel_cepstrum(log_mel: np.ndarray, order: int = DEFAULT_ORDER, with_c0: bool = False) -> np.ndarray:
+    """Cepstral coefficients 1..`order` (T, order) of a natural-log mel spectrum (T, n_mels), SPTK scale.
+
+    `with_c0`: coefficients 0..`order` (T, order + 1); c0 is the frame's mean log-mel (its level).
+    """
     log_mel = np.asarray(log_mel, dtype=np.float64)
     if log_mel.ndim != 2:
         raise ValueError(f"log_mel must be (T, n_mels), got shape {log_mel.shape}")
     if order >= log_mel.shape[1]:
         raise ValueError(f"cepstral order {order} needs more than {log_mel.shape[1]} mel bands")
-    return dct(log_mel, type=2, axis=1)[:, 1 : order + 1] / (2.0 * log_mel.shape[1])
+    return dct(log_mel, type=2, axis=1)[:, 0 if with_c0 else 1 : order + 1] / (2.0 * log_mel.shape[1])
 
 
 def frame_mcd(c_ref: np.ndarray, c_syn: np.ndarray) -> np.ndarray:

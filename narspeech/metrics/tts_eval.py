@@ -10,9 +10,18 @@ are resampled to the synthesis feature rate and analysed with the **same**
   (system comparisons under the same vocoder and config are);
 * F0 RMSE (Hz, cents) over frame pairs of that path voiced in both, and the voicing
   decision error — :mod:`narspeech.metrics.f0`;
-* the duration ratio (synthesis frames / recording frames).
+* MCD including c0 (the level), on its own DTW path (with c0 the alignment also
+  follows loudness), and along that path: voiced-frame precision/recall/F1 against the
+  recording, and the near-floor ("silence") decision error — :mod:`narspeech.metrics.spectral`;
+* silence fractions (frames more than `floor_db` dB below the recording's peak) and the
+  temporal variance ratio of the mel (a stationary blur is << 1);
+* the duration ratio (synthesis frames / recording frames);
+* intelligibility: WER/CER of an ASR on the synthesis and on the recordings, and their
+  ratio — :mod:`narspeech.metrics.intelligibility` (per-utterance ``hyp_synth``/``hyp_ref``).
 
-Summary statistics are means (and std) over utterances. The results name the model,
+Summary statistics are means (and std) over utterances; voicing and WER are corpus-level
+(summed counts). ``results["headline"]`` holds the numbers a report leads with
+(:mod:`narspeech.metrics.headline`). The results name the model,
 checkpoint, config hash, controls and vocoder that produced the synthesis.
 """
 from __future__ import annotations
@@ -27,8 +36,10 @@ import torch
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table, write_table
-from narspeech.metrics.f0 import f0_errors
+from narspeech.metrics.f0 import f0_errors, voicing_f1
+from narspeech.metrics.headline import headline
 from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum, speech_span
+from narspeech.metrics.spectral import DEFAULT_FLOOR_DB, level_scores
 
 METHOD_NOTE = ("MCD from the cosine-series cepstrum (SPTK scale: DCT-II / 2N) of the natural-log magnitude mel "
                "spectrum (coefficients 1..order, no c0), DTW-aligned; not SPTK mcep: absolute values differ from papers, comparisons between systems "
@@ -69,7 +80,8 @@ def analyse(wavs: Sequence[np.ndarray], cfg, device: torch.device, batch_size: i
 
 def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str | Path | None = None, order: int = DEFAULT_ORDER,
                        band: int | None = None, device: str | torch.device = "cpu", batch_size: int = 16,
-                       skip_bad: bool = False, trim_db: float | None = None) -> dict:
+                       skip_bad: bool = False, trim_db: float | None = None, asr=None,
+                       floor_db: float = DEFAULT_FLOOR_DB) -> dict:
     """Score ``synth_dir`` against the recordings of data dir ``ref_dir``; write results and per-utterance scores.
 
     Writes `out` (default ``SYNTH/results.json``) and, beside it, ``mcd`` (``utt dB``) and
@@ -78,6 +90,9 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     `trim_db`: cut leading/trailing silence (frames more than `trim_db` dB below each
     utterance's loudest) from both sides before scoring, so long pauses in the recordings
     do not dominate; the duration ratio is then of the trimmed lengths.
+    `asr`: a :class:`~narspeech.metrics.intelligibility.Recognizer` (None: no intelligibility);
+    it transcribes the untrimmed synthesis and recordings, scored against ``REF/text``.
+    `floor_db`: a frame is "near the floor" when more than this many dB below the recording's peak.
     """
     from narspeech.audio.features import FeatureConfig
     from narspeech.audio.io import audio_info, load_audio, resolve_entry
@@ -127,12 +142,28 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
             rs, ss = speech_span(ref_mel, trim_db), speech_span(syn_mel, trim_db)
             ref_mel, ref_f0, syn_mel, syn_f0 = ref_mel[rs], ref_f0[rs], syn_mel[ss], syn_f0[ss]
         mcd, path = mcd_dtw(mel_cepstrum(ref_mel, order), mel_cepstrum(syn_mel, order), band=band)
-        per_utt[utt] = {"mcd": mcd, **f0_errors(ref_f0, syn_f0, path), "duration_ratio": len(syn_mel) / len(ref_mel)}
+        mcd_c0, path0 = mcd_dtw(mel_cepstrum(ref_mel, order, with_c0=True), mel_cepstrum(syn_mel, order, with_c0=True), band=band)
+        v = f0_errors(ref_f0, syn_f0, path0)
+        per_utt[utt] = {"mcd": mcd, **f0_errors(ref_f0, syn_f0, path), "duration_ratio": len(syn_mel) / len(ref_mel),
+                        "mcd_c0": mcd_c0, "voicing": {"both": v["voiced_pairs"], "ref": v["ref_voiced"], "syn": v["syn_voiced"]},
+                        **level_scores(ref_mel, syn_mel, path0, floor_db)}
+
+    intel = None
+    if asr is not None:
+        from narspeech.metrics.intelligibility import intelligibility
+
+        text_path = ref_dir / "text"
+        if not text_path.is_file():
+            raise NarspeechError("intelligibility needs the references' text (or use --asr none)", path=text_path)
+        texts = read_table(text_path)
+        intel = intelligibility(texts, {p[0]: p[2] for p in pairs}, {p[0]: p[1] for p in pairs},
+                                cfg.sample_rate, asr, out_dir=out.parent)
 
     write_table(out.parent / "mcd", {u: f"{s['mcd']:.4f}" for u, s in per_utt.items()})
     write_table(out.parent / "f0_rmse", {u: f"{s['f0_rmse_hz']:.3f} {s['f0_rmse_cents']:.2f} {s['vde']:.4f} {s['voiced_pairs']}"
                                          for u, s in per_utt.items()})
     scores = list(per_utt.values())
+    counts = {k: sum(s["voicing"][k] for s in scores) for k in ("both", "ref", "syn")}
     results = {
         "synth_dir": str(synth_dir.resolve()),
         "ref_dir": str(ref_dir.resolve()),
@@ -142,21 +173,35 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
         "f0_rmse_cents": _stats([s["f0_rmse_cents"] for s in scores]),
         "vde": _stats([s["vde"] for s in scores]),
         "duration_ratio": _stats([s["duration_ratio"] for s in scores]),
+        "mcd_c0_db": _stats([s["mcd_c0"] for s in scores]),
+        "voiced_pairs": sum(s["voiced_pairs"] for s in scores),
+        "utterances_without_voiced_pairs": sum(s["voiced_pairs"] == 0 for s in scores),
+        "voicing": {**voicing_f1(counts["both"], counts["ref"], counts["syn"]), "both_voiced": counts["both"],
+                    "ref_voiced": counts["ref"], "syn_voiced": counts["syn"]},
+        "silence": {"synth": _stats([s["silence_synth"] for s in scores]), "ref": _stats([s["silence_ref"] for s in scores]),
+                    "floor_db": floor_db},
+        "floor_error": _stats([s["floor_error"] for s in scores]),
+        "variance_ratio": _stats([s["variance_ratio"] for s in scores]),
+        "intelligibility": intel,
         "missing_synth": missing_synth,
         "synth_without_ref": no_ref,
         "skipped": skipped,
         "model": {k: info.get(k) for k in ("model_dir", "checkpoint", "model_type", "config_hash", "controls", "vocoder")},
         "method": {"note": METHOD_NOTE, "order": order, "dtw_band": band, "trim_db": trim_db, "sample_rate": cfg.sample_rate,
-                   "feats": cfg.to_dict(), "per_utterance": ["mcd", "f0_rmse"]},
+                   "feats": cfg.to_dict(), "floor_db": floor_db,
+                   "per_utterance": ["mcd", "f0_rmse", "utt_scores.json"] + (["hyp_synth", "hyp_ref", "text_scored"] if intel else [])},
     }
+    results["headline"] = headline(results)
+    with atomic_write(out.parent / "utt_scores.json") as f:
+        json.dump(_no_nan(per_utt), f, indent=0)
     with atomic_write(out) as f:
         json.dump(_no_nan(results), f, indent=1)
     return results
 
 
 def _no_nan(x):
-    """NaN (no voiced pairs, …) → null, so the file is strict JSON."""
-    if isinstance(x, float) and x != x:
+    """NaN (no voiced pairs, …) and infinities (a ratio over a zero) → null, so the file is strict JSON."""
+    if isinstance(x, float) and (x != x or x in (float("inf"), float("-inf"))):
         return None
     if isinstance(x, dict):
         return {k: _no_nan(v) for k, v in x.items()}

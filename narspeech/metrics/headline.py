@@ -1,0 +1,107 @@
+"""The few numbers a TTS report leads with, chosen so that no degenerate output can look good.
+
+Headline metrics (each compares the synthesis with the recording **along time**, so
+silence, white noise and a time-reversed recording all score clearly worse than copy
+synthesis on every one; tests/test_metrics_headline.py checks it on real speech):
+
+* ``wer_ratio`` — ASR word error rate on the synthesis / on the recordings (lower is better, 1 = as intelligible);
+* ``mcd_c0_db`` — MCD including c0, DTW-aligned (lower is better): level errors count;
+* ``voicing_f1`` — voiced-frame F1 against the recording along the DTW path (higher is better; 0 with no voiced frame);
+* ``floor_error`` — share of aligned frame pairs where one side is near the floor and the other not (lower is better).
+
+Checks (reported beside them; distributional, so blind to frame order — a reversed
+recording passes them — but they name *why* a system fails): silence fraction of
+synthesis vs recording, temporal variance ratio (a stationary blur is << 1), duration
+ratio, and the F0 RMSE with the number of voiced pairs it rests on.
+
+``python -m narspeech.metrics.headline RESULTS.json...`` prints one table row per file.
+"""
+from __future__ import annotations
+
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Mapping, Sequence
+
+# name -> (label, lower is better)
+HEADLINE: dict[str, tuple[str, bool]] = {
+    "wer_ratio": ("WER ratio", True),
+    "mcd_c0_db": ("MCD+c0 dB", True),
+    "voicing_f1": ("voicing F1", False),
+    "floor_error": ("floor err", True),
+}
+CHECKS = ("wer", "ref_wer", "silence_synth", "silence_ref", "variance_ratio", "duration_ratio", "mcd_db", "f0_rmse_hz", "voiced_pairs")
+
+
+def _mean(x) -> float:
+    if isinstance(x, Mapping):
+        x = x.get("mean")
+    return float("nan") if x is None else float(x)
+
+
+def headline(results: Mapping) -> dict[str, float]:
+    """Headline metrics and checks from a ``tts evaluate`` results dict (NaN where not measured)."""
+    intel = results.get("intelligibility") or {}
+    voicing = results.get("voicing") or {}
+    silence = results.get("silence") or {}
+    return {
+        "wer_ratio": float(intel.get("wer_ratio", float("nan"))),
+        "mcd_c0_db": _mean(results.get("mcd_c0_db")),
+        "voicing_f1": float(voicing.get("f1", float("nan")) if voicing.get("f1") is not None else float("nan")),
+        "floor_error": _mean(results.get("floor_error")),
+        "wer": float(intel.get("synth", {}).get("wer", float("nan"))),
+        "ref_wer": float(intel.get("ref", {}).get("wer", float("nan"))),
+        "silence_synth": _mean(silence.get("synth")),
+        "silence_ref": _mean(silence.get("ref")),
+        "variance_ratio": _mean(results.get("variance_ratio")),
+        "duration_ratio": _mean(results.get("duration_ratio")),
+        "mcd_db": _mean(results.get("mcd_db")),
+        "f0_rmse_hz": _mean(results.get("f0_rmse_hz")),
+        "voiced_pairs": float(results.get("voiced_pairs", float("nan")) if results.get("voiced_pairs") is not None else float("nan")),
+    }
+
+
+def _f(x: float, fmt: str) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, fmt)
+
+
+def format_line(h: Mapping[str, float]) -> str:
+    """One line: the headline metrics, then the checks."""
+    wer = (f"WER {_f(100 * h['wer'], '.1f')} % (recordings {_f(100 * h['ref_wer'], '.1f')} %, ratio {_f(h['wer_ratio'], '.2f')})"
+           if not math.isnan(h["wer"]) else "WER n/a (no ASR)")
+    f0 = (f"F0 RMSE {_f(h['f0_rmse_hz'], '.1f')} Hz over {int(h['voiced_pairs'])} voiced pairs"
+          if h["voiced_pairs"] == h["voiced_pairs"] and h["voiced_pairs"] > 0 else "F0 RMSE n/a (no frame pair voiced in both)")
+    return (f"{wer} | MCD+c0 {_f(h['mcd_c0_db'], '.2f')} dB | voicing F1 {_f(h['voicing_f1'], '.2f')} | "
+            f"floor err {_f(h['floor_error'], '.3f')} || checks: silence {_f(h['silence_synth'], '.2f')} "
+            f"(recordings {_f(h['silence_ref'], '.2f')}), variance ratio {_f(h['variance_ratio'], '.2f')}, "
+            f"duration ratio {_f(h['duration_ratio'], '.2f')}, MCD(no c0) {_f(h['mcd_db'], '.2f')} dB, {f0}")
+
+
+def format_table(rows: Sequence[tuple[str, Mapping[str, float]]]) -> str:
+    """A fixed-width table, one row per (name, headline dict)."""
+    cols = [("WER%", "wer", lambda x: _f(100 * x, ".1f")), ("refWER%", "ref_wer", lambda x: _f(100 * x, ".1f")),
+            ("WERx", "wer_ratio", lambda x: _f(x, ".2f")), ("MCD+c0", "mcd_c0_db", lambda x: _f(x, ".2f")),
+            ("vF1", "voicing_f1", lambda x: _f(x, ".2f")), ("floorErr", "floor_error", lambda x: _f(x, ".3f")),
+            ("sil", "silence_synth", lambda x: _f(x, ".2f")), ("refSil", "silence_ref", lambda x: _f(x, ".2f")),
+            ("varRatio", "variance_ratio", lambda x: _f(x, ".2f")), ("durRatio", "duration_ratio", lambda x: _f(x, ".2f")),
+            ("MCD", "mcd_db", lambda x: _f(x, ".2f"))]
+    width = max([len(n) for n, _ in rows] + [6])
+    lines = [f"{'system':<{width}} " + " ".join(f"{c:>8}" for c, _, _ in cols)]
+    for name, h in rows:
+        lines.append(f"{name:<{width}} " + " ".join(f"{fmt(h[k]):>8}" for _, k, fmt in cols))
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Print the headline table of the given results.json files."""
+    paths = list(sys.argv[1:] if argv is None else argv)
+    if not paths:
+        print("usage: python -m narspeech.metrics.headline RESULTS.json...", file=sys.stderr)
+        raise SystemExit(2)
+    rows = [(str(Path(p).parent), headline(json.loads(Path(p).read_text()))) for p in paths]
+    print(format_table(rows))
+
+
+if __name__ == "__main__":
+    main()
