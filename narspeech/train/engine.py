@@ -5,6 +5,12 @@ Contract (docs/interfaces.md, "Training engine")::
     ckpt_path = fit(cfg, model, train_set, valid_set, collate_fn, exp_dir, resume=False, hooks=None)
 
 * ``model(batch) -> (loss, stats)``; ``stats`` maps names to floats or scalar tensors.
+* Several optimizers (GANs): a model with ``optimizer_groups() -> {name: [parameters]}`` (ordered)
+  is trained in *phases*: each update runs, for each group in order, ``model(batch, phase=name)``
+  on every micro-batch of the update, backward, then clips and steps that group's optimizer
+  (config ``train.groups.<name>.{optim, scheduler, grad_clip}`` over ``train.optim`` …). The
+  model may keep what one phase computed for the next (the generator output of a GAN's
+  discriminator phase). Validation calls ``model(batch)``. See :class:`MultiOptimizerModel`.
 * ``train_set`` / ``valid_set`` are map-style datasets with ``lengths`` (frames or tokens per
   item) for length bucketing (:mod:`narspeech.train.sampler`); ``valid_set`` may be None.
 * ``collate_fn(items) -> dict`` of padded tensors (other values pass through untouched).
@@ -74,7 +80,8 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_bad_steps": 100,  # ... or this many in total
     "tensorboard": True,
     "log_to_stderr": True,
-    "ddp_find_unused": False,  # DDP find_unused_parameters: set true for models that skip parameters in some steps  # echo train.log lines on stderr (above the progress bar)
+    "ddp_find_unused": False,
+    "groups": {},  # models with optimizer_groups(): per group {optim: {...}, scheduler: {...}, grad_clip: x} over the above  # DDP find_unused_parameters: set true for models that skip parameters in some steps  # echo train.log lines on stderr (above the progress bar)
 }
 
 log = logging.getLogger("narspeech.train")
@@ -89,6 +96,27 @@ class Hooks:
 
     def on_step_end(self, step: int, model: torch.nn.Module) -> None:
         """Every rank, after each optimizer update and any checkpoint it triggered."""
+
+
+class MultiOptimizerModel:
+    """Protocol of a model trained with one optimizer per parameter group (e.g. generator and
+    discriminators). ``fit`` detects it by ``optimizer_groups``; everything else (resume, DDP,
+    AMP, accumulation, bad-step skipping, checkpoints) works as for one optimizer."""
+
+    def optimizer_groups(self) -> dict[str, list[torch.nn.Parameter]]:
+        """Ordered ``{phase name: parameters}``; phases run in this order within each update."""
+        raise NotImplementedError
+
+    def forward(self, batch: dict, phase: str | None = None) -> tuple[torch.Tensor, dict]:
+        """``phase`` names the group whose loss to return; ``None`` = validation."""
+        raise NotImplementedError
+
+
+class _Phase:
+    """One optimizer group: its parameters, optimizer, schedule and clipping."""
+
+    def __init__(self, name: str | None, params: list, optimizer, scheduler, clip: float):
+        self.name, self.params, self.optimizer, self.scheduler, self.clip = name, params, optimizer, scheduler, clip
 
 
 def resolve_config(cfg: dict) -> dict:
@@ -149,6 +177,15 @@ def _iterate(loader):
             tail = [l for l in msg.splitlines() if l.strip()][-1]
             raise NarspeechError(tail.split("NarspeechError: ", 1)[-1]) from None
         raise
+
+
+def _batch_size(batch: Any) -> int:
+    """Items in a collated batch: the first dimension of its first tensor (1 if none)."""
+    values = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else [batch]
+    for v in values:
+        if isinstance(v, torch.Tensor) and v.dim() > 0:
+            return int(v.shape[0])
+    return 1
 
 
 def _check_dataset(ds, name: str) -> None:
@@ -246,10 +283,12 @@ class _Trainer:
         if info.enabled:
             from torch.nn.parallel import DistributedDataParallel as DDP
 
+            # phased models leave some parameters out of a phase's graph: DDP must look for unused ones
             self.ddp = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None,
-                           find_unused_parameters=bool(tc.get("ddp_find_unused", False)))
-        self.optimizer = build_optimizer([p for p in self.model.parameters() if p.requires_grad], tc.get("optim", {}))
-        self.scheduler = build_scheduler(self.optimizer, tc.get("scheduler", {}))
+                           find_unused_parameters=bool(tc.get("ddp_find_unused", False)) or hasattr(self.model, "optimizer_groups"))
+        self.phases = self._build_phases()
+        self.phased = self.phases[0].name is not None
+        self.optimizer, self.scheduler = self.phases[0].optimizer, self.phases[0].scheduler
 
         self.sampler = BucketBatchSampler(
             self.train_set.lengths, int(tc["batch_bins"]), int(tc["max_batch_size"]),
@@ -281,6 +320,34 @@ class _Trainer:
                 from torch.utils.tensorboard import SummaryWriter
 
                 self.writer = SummaryWriter(str(exp_dir / "tensorboard"), purge_step=self.step or None)
+
+    def _build_phases(self) -> list[_Phase]:
+        """One phase (the whole model) or one per ``model.optimizer_groups()`` entry."""
+        tc = self.tc
+        clip = float(tc["grad_clip"]) if tc["grad_clip"] else 0.0
+        groups_fn = getattr(self.model, "optimizer_groups", None)
+        if groups_fn is None:
+            params = [p for p in self.model.parameters() if p.requires_grad]
+            opt = build_optimizer(params, tc.get("optim", {}))
+            return [_Phase(None, params, opt, build_scheduler(opt, tc.get("scheduler", {})), clip)]
+        groups = groups_fn()
+        extra = sorted(set(tc.get("groups") or {}) - set(groups))
+        if not groups or extra:
+            raise NarspeechError(f"train.groups names unknown optimizer group(s) {extra} (the model has {list(groups)})" if extra
+                                 else "model.optimizer_groups() returned no group")
+        seen: set[int] = set()
+        phases = []
+        for name, params in groups.items():
+            params = [p for p in params if p.requires_grad]
+            if any(id(p) in seen for p in params):
+                raise NarspeechError(f"optimizer group {name!r} shares parameters with an earlier group")
+            seen.update(id(p) for p in params)
+            g = (tc.get("groups") or {}).get(name) or {}
+            opt = build_optimizer(params, merge(tc.get("optim", {}), g.get("optim") or {}))
+            sched = build_scheduler(opt, merge(tc.get("scheduler", {}), g.get("scheduler") or {}))
+            c = g.get("grad_clip", clip)
+            phases.append(_Phase(name, params, opt, sched, float(c) if c else 0.0))
+        return phases
 
     # ---------------------------------------------------------------- logging
     def _setup_logging(self) -> None:
@@ -329,8 +396,9 @@ class _Trainer:
         return {
             "format": "narspeech-train-1",
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
+            "optimizer": {ph.name: ph.optimizer.state_dict() for ph in self.phases} if self.phased else self.optimizer.state_dict(),
+            "scheduler": {ph.name: ph.scheduler.state_dict() for ph in self.phases} if self.phased else self.scheduler.state_dict(),
+            "phases": [ph.name for ph in self.phases] if self.phased else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "step": self.step,
             "epoch": self.epoch,
@@ -352,8 +420,18 @@ class _Trainer:
     def _load_last(self, path: Path) -> None:
         ck = load_checkpoint(path)  # a truncated or foreign file is one clear error
         self.model.load_state_dict(ck["model"])
-        self.optimizer.load_state_dict(ck["optimizer"])
-        self.scheduler.load_state_dict(ck["scheduler"])
+        if self.phased:
+            names = [ph.name for ph in self.phases]
+            if ck.get("phases") != names:
+                raise NarspeechError(f"last.pt has optimizer groups {ck.get('phases')}, the model has {names}", path=path)
+            for ph in self.phases:
+                ph.optimizer.load_state_dict(ck["optimizer"][ph.name])
+                ph.scheduler.load_state_dict(ck["scheduler"][ph.name])
+        else:
+            if ck.get("phases"):
+                raise NarspeechError(f"last.pt was trained with optimizer groups {ck['phases']}, this model has one optimizer", path=path)
+            self.optimizer.load_state_dict(ck["optimizer"])
+            self.scheduler.load_state_dict(ck["scheduler"])
         if self.scaler is not None and ck.get("scaler"):
             self.scaler.load_state_dict(ck["scaler"])
         self.step, self.epoch = int(ck["step"]), int(ck["epoch"])
@@ -498,10 +576,75 @@ class _Trainer:
         ms, me = int(self.tc["max_steps"]), int(self.tc["max_epochs"])
         return (ms > 0 and self.step >= ms) or (me > 0 and self.epoch >= me)
 
+    @staticmethod
+    def _accumulate_stats(run_sums: dict, stats: dict, n: int, prefix: str = "") -> None:
+        for k, v in stats.items():
+            v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
+            run_sums[prefix + k] = run_sums.get(prefix + k, 0.0) + v * n
+
+    def _update(self, ph: _Phase, bad_loss: torch.Tensor) -> tuple[torch.Tensor, bool, bool, bool]:
+        """Clip and step one phase's optimizer after its backward passes; (grad norm, bad loss, bad grad, stop).
+
+        All ranks agree on skipping (non-finite loss anywhere, non-finite gradient) and on stopping (SIGTERM).
+        A skipped update leaves the weights, optimizer and schedule untouched."""
+        if self.scaler is not None:
+            self.scaler.unscale_(ph.optimizer)
+        gnorm = torch.nn.utils.clip_grad_norm_(ph.params, ph.clip if ph.clip > 0 else float("inf"))
+        stop = torch.full((), float(self._stop_signal is not None), device=self.device)
+        local = torch.stack([bad_loss, stop])
+        flags = torch.cat([D.all_reduce_sum(local, self.info), (~torch.isfinite(gnorm)).float()[None]])
+        bad_l, stop_now, bad_g = (bool(x) for x in flags.tolist())
+        if bad_l or (bad_g and self.scaler is None):
+            ph.optimizer.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.update()
+            return gnorm, bad_l, bad_g, stop_now
+        if self.scaler is not None:
+            self.scaler.step(ph.optimizer)
+            if not self.phased:
+                self.scaler.update()
+        else:
+            ph.optimizer.step()
+        ph.scheduler.step()
+        ph.optimizer.zero_grad(set_to_none=True)
+        return gnorm, bad_l, bad_g, stop_now
+
+    def _phased_update(self, batches: list[dict], run_sums: dict) -> tuple[torch.Tensor, bool, bool, bool]:
+        """One update of a multi-optimizer model: for each phase, forward + backward over all micro-batches
+        of the update (gradients synchronised on the last), then that phase's optimizer step. A bad phase
+        ends the update there (the phases before it have stepped)."""
+        n_micro = len(batches)
+        gnorm = torch.zeros(())
+        stop_now = False
+        for ph in self.phases:
+            for p in self.model.parameters():  # an earlier phase's backward may have reached these
+                p.grad = None
+            bad_loss = torch.zeros((), device=self.device)
+            for k, batch in enumerate(batches):
+                last = k == n_micro - 1
+                sync = contextlib.nullcontext() if (last or not self.info.enabled) else self.ddp.no_sync()
+                with sync:
+                    with self._autocast():
+                        loss, stats = self.ddp(batch, phase=ph.name)
+                    bad_loss = torch.maximum(bad_loss, (~torch.isfinite(loss.detach().float())).float())
+                    scaled = loss / n_micro
+                    (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                n = _batch_size(batch)
+                # logged: each phase's loss as loss_<phase>, `loss` = the last phase's, and the stats of every phase
+                last_phase = {"loss": loss} if ph is self.phases[-1] else {}
+                self._accumulate_stats(run_sums, {**last_phase, f"loss_{ph.name}": loss, **stats}, n)
+            gnorm, bad_l, bad_g, stop = self._update(ph, bad_loss)
+            stop_now = stop_now or stop
+            if bad_l or (bad_g and self.scaler is None):
+                for p in self.model.parameters():
+                    p.grad = None
+                return gnorm, bad_l, bad_g, stop_now
+        if self.scaler is not None:
+            self.scaler.update()
+        return gnorm, False, False, stop_now
+
     def run(self) -> Path:
         tc = self.tc
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        clip = float(tc["grad_clip"]) if tc["grad_clip"] else 0.0
         log_every, valid_every, save_every = int(tc["log_interval"]), int(tc["valid_interval"]), int(tc["save_interval"])
         caps = [int(tc["max_steps"]), int(tc["max_epochs"]) * self.steps_per_epoch]
         total = min(c for c in caps if c > 0)
@@ -516,6 +659,7 @@ class _Trainer:
                 batches = self.sampler.epoch_batches()
                 n_rank = len(batches)
                 group: list[list[int]] = []
+                pending: list[dict] = []  # phased models: the device batches of the current update
                 bad_loss = torch.zeros((), device=self.device)
                 for batch in _iterate(self._loader(self.train_set, self.sampler)):
                     idx = batches[self.pos]
@@ -524,48 +668,40 @@ class _Trainer:
                     self.pos += 1
                     group.append(idx)
                     last_micro = len(group) == group_size
-                    sync = contextlib.nullcontext() if (last_micro or not self.info.enabled) else self.ddp.no_sync()
-                    try:
-                        with sync:
-                            batch = to_device(batch, self.device)
-                            with self._autocast():
-                                loss, stats = self.ddp(batch)
-                            bad_loss = torch.maximum(bad_loss, (~torch.isfinite(loss.detach().float())).float())
-                            scaled = loss / group_size
-                            (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
-                    except torch.cuda.OutOfMemoryError:
-                        raise self._oom(idx) from None
-                    n = len(idx)
-                    for k, v in {"loss": loss, **stats}.items():
-                        v = v.detach().float() if isinstance(v, torch.Tensor) else torch.tensor(float(v))
-                        run_sums[k] = run_sums.get(k, 0.0) + v * n
-                    run_n += n
-                    if not last_micro:
-                        continue
-
-                    # ---- one optimizer update
-                    if self.scaler is not None:
-                        self.scaler.unscale_(self.optimizer)
-                    gnorm = torch.nn.utils.clip_grad_norm_(params, clip if clip > 0 else float("inf"))
-                    stop = torch.full((), float(self._stop_signal is not None), device=self.device)
-                    local = torch.stack([bad_loss, stop])
-                    flags = torch.cat([D.all_reduce_sum(local, self.info), (~torch.isfinite(gnorm)).float()[None]])
-                    bad_l, stop_now, bad_g = (bool(x) for x in flags.tolist())
+                    if self.phased:  # the phases run over the whole group, at its last micro-batch
+                        pending.append(to_device(batch, self.device))
+                        if not last_micro:
+                            continue
+                        try:
+                            gnorm, bad_l, bad_g, stop_now = self._phased_update(pending, run_sums)
+                        except torch.cuda.OutOfMemoryError:
+                            raise self._oom(idx) from None
+                        run_n += sum(len(g) for g in group)
+                        pending = []
+                    else:
+                        sync = contextlib.nullcontext() if (last_micro or not self.info.enabled) else self.ddp.no_sync()
+                        try:
+                            with sync:
+                                batch = to_device(batch, self.device)
+                                with self._autocast():
+                                    loss, stats = self.ddp(batch)
+                                bad_loss = torch.maximum(bad_loss, (~torch.isfinite(loss.detach().float())).float())
+                                scaled = loss / group_size
+                                (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+                        except torch.cuda.OutOfMemoryError:
+                            raise self._oom(idx) from None
+                        n = len(idx)
+                        self._accumulate_stats(run_sums, {"loss": loss, **stats}, n)
+                        run_n += n
+                        if not last_micro:
+                            continue
+                        # ---- one optimizer update
+                        gnorm, bad_l, bad_g, stop_now = self._update(self.phases[0], bad_loss)
                     if bad_l or (bad_g and self.scaler is None):
-                        self.optimizer.zero_grad(set_to_none=True)
-                        if self.scaler is not None:
-                            self.scaler.update()
                         self._bad_step([i for g in group for i in g], "non-finite loss" if bad_l else "non-finite gradient")
                         group, bad_loss = [], torch.zeros((), device=self.device)
                         run_sums, run_n = {}, 0
                         continue
-                    if self.scaler is not None:
-                        self.scaler.step(self.optimizer)
-                        self.scaler.update()
-                    else:
-                        self.optimizer.step()
-                    self.scheduler.step()
-                    self.optimizer.zero_grad(set_to_none=True)
                     self.step += 1
                     self.bad_row = 0
                     group, bad_loss = [], torch.zeros((), device=self.device)
@@ -578,7 +714,7 @@ class _Trainer:
                     if self.step % log_every == 0 and self.info.is_main and run_n:
                         vals = {k: float(v) / run_n for k, v in run_sums.items()}
                         dt = time.time() - t_log
-                        lr = self.optimizer.param_groups[0]["lr"]
+                        lr = self.phases[-1].optimizer.param_groups[0]["lr"]
                         self.log(
                             f"step {self.step} epoch {self._epoch_progress():.2f}: " + " ".join(f"{k} {v:.5g}" for k, v in vals.items())
                             + f" lr {lr:.3g} grad_norm {float(gnorm):.3g} {steps_log / max(dt, 1e-9):.2f} steps/s"
