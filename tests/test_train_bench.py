@@ -1,6 +1,7 @@
 """The training benchmark's reference model and runner (tiny sizes on CPU)."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from narspeech.train.bench import RandomTTSData, ReferenceFastSpeech, bench_train, collate_tts, format_results, length_regulate
@@ -33,8 +34,18 @@ def test_reference_model_learns_its_random_batch():
 
 
 def test_bench_runs_fp32_only_on_cpu():
-    res = bench_train(device="cpu", batch_sizes=(2,), precisions=("bf16", "fp32"), steps=2, warmup=1, num_workers=0,
-                      model_kw=dict(d=32, heads=2, layers=1, ffn=64))
+    import time
+
+    kw = dict(d=32, heads=2, layers=1, ffn=64)
+    t0 = time.perf_counter()
+    res = bench_train(device="cpu", batch_sizes=(2,), precisions=("bf16", "fp32"), steps=2, warmup=1, num_workers=0, model_kw=kw)
+    wall = time.perf_counter() - t0
     assert [r["precision"] for r in res] == ["fp32"]
-    assert res[0]["steps_per_s"] > 0 and res[0]["peak_mem_gib"] is None and res[0]["batch_size"] == 2
-    assert "fp32" in format_results(res)
+    r = res[0]
+    assert r["peak_mem_gib"] is None and r["batch_size"] == 2 and r["timed_steps"] == 2
+    # measured numbers, not placeholders: the 2 timed steps took part of the call's wall time
+    assert 2 / wall <= r["steps_per_s"] < 1e4
+    data = RandomTTSData(2 * (1 + 2 + 2), seed=0)  # what bench_train trains on (batch 2, warmup 1, 2 steps)
+    assert r["frames_per_s"] == pytest.approx(r["steps_per_s"] * sum(data.lengths) / len(data) * 2)
+    assert r["params_m"] == pytest.approx(sum(p.numel() for p in ReferenceFastSpeech(**kw).parameters()) / 1e6)
+    assert "fp32" in format_results(res) and f"{r['steps_per_s']:.3f}" in format_results(res)
