@@ -64,7 +64,7 @@ def decode_dump(rec: Recognizer, dump_dir: str | Path, out_dir: str | Path, opts
     t_total = 0.0
     for batch in progress(batches, total=len(batches), desc="decode"):
         us = [todo[i] for i in batch]
-        mels = [np.asarray(dump.feats[u], dtype=np.float32) for u in us]
+        mels = [np.array(dump.feats[u], dtype=np.float32) for u in us]
         lens = torch.tensor([m.shape[0] for m in mels])
         x = torch.zeros(len(us), int(lens.max()), mels[0].shape[1])
         for i, m in enumerate(mels):

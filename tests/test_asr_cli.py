@@ -1,0 +1,116 @@
+"""The ASR commands end to end on a tiny data dir (tokenize → vocab → train 2 steps → decode → score),
+and bad input: audio too short for the subsampling (reported, empty hypothesis, nothing crashes),
+a token list that does not match the model, a decode that fails half-way (no hyp written)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from narspeech.cli.main import app
+from narspeech.errors import NarspeechError
+
+TEXTS = {"u1": "a cab", "u2": "bad cab", "u3": "a dab", "u4": "Dad, 2 cabs.", "u5": "ab", "u6": "bad"}
+
+
+def ok(args):
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, (r.output, r.exception)
+    return r.output
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, one_thread):
+    from narspeech.audio.extract import extract_dump
+    from narspeech.audio.stats import compute_stats, save_stats
+
+    root = tmp_path_factory.mktemp("asr")
+    data = root / "data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    wav_scp, text, utt2spk = [], [], []
+    for i, (u, t) in enumerate(sorted(TEXTS.items())):
+        n = 160 * 5 if u == "u6" else 9600  # u6: 5 frames, too short for the x4 subsampling
+        path = root / f"{u}.wav"
+        sec = np.arange(n) / 16000
+        tone = sum(np.sin(2 * np.pi * (120 + 20 * i) * k * sec) / k for k in range(1, 6))  # voiced: F0 statistics exist
+        sf.write(path, (0.05 * tone + 0.01 * rng.standard_normal(n)).astype(np.float32), 16000)
+        wav_scp.append(f"{u} {path}")
+        text.append(f"{u} {t}")
+        utt2spk.append(f"{u} s1")
+    for name, lines in (("wav.scp", wav_scp), ("text", text), ("utt2spk", utt2spk), ("spk2utt", ["s1 " + " ".join(sorted(TEXTS))])):
+        (data / name).write_text("\n".join(lines) + "\n")
+    dump = root / "dump"
+    extract_dump(data, dump, {"sample_rate": 16000, "n_fft": 512, "hop_length": 160, "win_length": 400, "n_mels": 20,
+                              "fmax": 8000}, device="cpu", jobs=0)
+    save_stats(compute_stats(dump), dump / "stats.npz")
+    ok(["asr", "tokenize", data])
+    assert (data / "text_asr").read_text().splitlines()[3] == "u4 DAD TWO CABS"
+    ok(["text", "vocab", data, "--out", root / "tokens.txt"])
+    conf = root / "conf.yaml"
+    conf.write_text("model: {type: mask_ctc, d_model: 16, n_heads: 2, enc_layers: 1, enc_ff: 32, dec_layers: 1, dec_ff: 32, "
+                    "subsample_channels: 4}\ntrain: {max_steps: 2, batch_bins: 1000, num_workers: 0, tensorboard: false, "
+                    "log_to_stderr: false, device: cpu, scheduler: {name: constant}}\n")
+    exp = root / "exp"
+    ok(["asr", "train", "--config", conf, "--tokens", root / "tokens.txt", "--train-data", data, "--train-dump", dump,
+        "--exp", exp])
+    return root, data, dump, exp
+
+
+def test_train_decode_score_and_short_audio(trained):
+    root, data, dump, exp = trained
+    assert "<mask>" in (exp / "tokens.txt").read_text().split()
+    out = root / "dec"
+    ok(["asr", "decode", "--model", exp, "--dump", dump, "--out", out, "--method", "maskctc", "--batch-size", 2, "--device", "cpu"])
+    hyp = (out / "hyp").read_text().splitlines()
+    assert [h.split()[0] for h in hyp] == sorted(TEXTS)  # every utterance, the short one with an empty hypothesis
+    assert "u6" == next(h for h in hyp if h.startswith("u6"))
+    assert (out / "skipped").read_text().startswith("u6 too short")
+    assert len((out / "timing").read_text().splitlines()) == 5
+    text = ok(["asr", "score", data / "text_asr", out / "hyp", "--unit", "char"])
+    assert "CER" in text and (out / "result.json").is_file()
+
+
+def test_decode_failing_half_way_writes_no_hyp(trained, monkeypatch):
+    from narspeech.asr.decode import decode_dump
+    from narspeech.asr.recognize import DecodeOptions, Recognizer, load_recognizer
+
+    root, data, dump, exp = trained
+    rec = load_recognizer(exp, "cpu")
+    calls = []
+    real = Recognizer.decode_feats
+
+    def flaky(self, *a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("boom")
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Recognizer, "decode_feats", flaky)
+    with pytest.raises(RuntimeError):
+        decode_dump(rec, dump, root / "dec_fail", DecodeOptions("ctc"), batch_size=2)
+    assert not (root / "dec_fail" / "hyp").exists()
+
+
+def test_token_list_mismatch_and_transcribe(trained, tmp_path):
+    import shutil
+
+    from narspeech.asr.recognize import load_recognizer
+
+    root, data, dump, exp = trained
+    rec = load_recognizer(exp, "cpu")
+    assert rec.sample_rate == 16000
+    wavs = [np.zeros(22050, dtype=np.float32), np.zeros(100, dtype=np.float32),
+            0.1 * np.random.default_rng(1).standard_normal(30000).astype(np.float32)]
+    out = rec.transcribe(wavs, 22050)  # silence, too short, noise; resampled from 22.05 kHz
+    assert len(out) == 3 and all(isinstance(s, str) for s in out) and out[1] == ""
+    assert [i for i, _ in rec.skipped] == [1]
+    bad = tmp_path / "exp"
+    shutil.copytree(exp, bad)
+    with open(bad / "tokens.txt", "r+") as f:
+        lines = f.read().splitlines()
+        f.seek(0)
+        f.write("\n".join(lines[:-1] + ["Q", lines[-1]]) + "\n")
+    with pytest.raises(NarspeechError, match="do not match"):
+        load_recognizer(bad, "cpu")
