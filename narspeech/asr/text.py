@@ -20,10 +20,14 @@ _DROP = re.compile(r"[^A-Z0-9' ]+")
 
 
 def normalize_transcript(text: str) -> str:
-    """Numbers, abbreviations etc. spoken as words (the TTS normaliser), upper case, punctuation dropped."""
+    """Numbers, abbreviations etc. spoken as words (the TTS normaliser), accents folded to ASCII, upper
+    case; other characters (punctuation, symbols, non-Latin letters) become word breaks."""
     from narspeech.text.normalize import normalize
 
-    t = normalize(text).upper().replace("’", "'")
+    import unicodedata
+
+    t = normalize(text).replace("’", "'")
+    t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode().upper()  # café -> CAFE
     t = _DROP.sub(" ", t)
     return " ".join(w.strip("'") for w in t.split() if w.strip("'"))
 
