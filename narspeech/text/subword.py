@@ -25,7 +25,7 @@ def _spm():
 
 
 def train_subword_model(sentences: Iterable[str], out_model: str | Path, *, vocab_size: int = 300,
-                        model_type: str = "unigram", character_coverage: float = 1.0, seed: int = 1) -> Path:
+                        model_type: str = "unigram", character_coverage: float = 1.0) -> Path:
     """Train a sentencepiece model on `sentences`; writes `out_model` (``*.model``) and the ``.vocab`` beside it.
 
     `vocab_size` counts sentencepiece's own ``<unk>`` only (no ``<s>``/``</s>``), so the ASR
@@ -46,7 +46,7 @@ def train_subword_model(sentences: Iterable[str], out_model: str | Path, *, voca
         spm.SentencePieceTrainer.train(sentence_iterator=iter(sents), model_writer=buf, vocab_size=vocab_size,
                                        model_type=model_type, character_coverage=character_coverage,
                                        bos_id=-1, eos_id=-1, unk_id=0, unk_surface="<unk>", minloglevel=2,
-                                       random_seed=seed, hard_vocab_limit=True, num_threads=1)
+                                       hard_vocab_limit=True, num_threads=1)
     except RuntimeError as e:
         raise NarspeechError(f"sentencepiece training failed: {str(e).splitlines()[-1]}") from None
     out_model.parent.mkdir(parents=True, exist_ok=True)
