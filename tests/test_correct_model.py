@@ -115,3 +115,13 @@ def test_batched_decode_equals_one_at_a_time(synthetic):
     batched = correct_texts(ar, items, batch_size=12, beam=3)
     single = correct_texts(ar, items, batch_size=1, beam=3)
     assert [c.text for c in batched] == [c.text for c in single]
+
+
+def test_bench_correct_reports_both_models(synthetic, tmp_path):
+    if not (synthetic / "ar" / "config.yaml").is_file():
+        pytest.skip("needs the AR corrector of test_batched_decode_equals_one_at_a_time")
+    out = _run("bench", "correct", "--fastcorrect", synthetic / "fc", "--ar", synthetic / "ar", "--hyp", synthetic / "heldout" / "hyp",
+               "--limit", "6", "--batch-sizes", "1,all", "--beam", "2", "--device", "cpu", "--out", tmp_path / "speed.json")
+    res = json.loads((tmp_path / "speed.json").read_text())
+    assert {(r["model"], r["batch_size"]) for r in res["rows"]} == {("fastcorrect", 1), ("ar", 1), ("fastcorrect", 6), ("ar", 6)}
+    assert set(res["speedup_fastcorrect_over_ar"]) == {"1", "6"} and "speed-up" in out

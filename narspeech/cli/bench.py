@@ -155,3 +155,47 @@ def asr(
         with atomic_write(out.with_suffix(".md")) as f:
             f.write(table)
     typer.echo(table, nl=False)
+
+
+@app.command("correct")
+def correct(
+    fastcorrect: Optional[Path] = typer.Option(None, "--fastcorrect", help="FastCorrect experiment dir."),
+    ar: Optional[Path] = typer.Option(None, "--ar", help="AR corrector experiment dir (for the speed-up)."),
+    hyp: Path = typer.Option(..., "--hyp", help="Kaldi-style hypotheses to correct (e.g. an ASR decode dir's hyp)."),
+    limit: int = typer.Option(200, "--limit", help="First N non-empty sentences."),
+    batch_sizes: str = typer.Option("1,all", "--batch-sizes", help="Comma-separated batch sizes; `all` = every sentence in one batch."),
+    beam: int = typer.Option(5, "--beam", help="AR beam size."),
+    repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+) -> None:
+    """Correction latency at batch 1 and full batch: FastCorrect vs the AR corrector, and the speed-up.
+
+    Example: narspeech bench correct --fastcorrect exp/fc --ar exp/ar --hyp ../asr1/exp/maskctc/decode_dev/maskctc_th0.999_it10/hyp --out exp/speed_dev.json
+    """
+    import json
+
+    from narspeech.correct.decode import load_corrector
+    from narspeech.correct.speed import benchmark_correctors, markdown_table
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write, read_table
+
+    try:
+        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    if fastcorrect is None and ar is None:
+        raise NarspeechError("give --fastcorrect and/or --ar")
+    items = [(u, t) for u, t in read_table(hyp, allow_empty_value=True).items() if t.strip()][:limit]
+    if not items:
+        raise NarspeechError("no non-empty hypotheses", path=hyp)
+    fc = None if fastcorrect is None else load_corrector(fastcorrect, device=device)
+    arm = None if ar is None else load_corrector(ar, device=device)
+    res = benchmark_correctors(fc, arm, items, batch_sizes=sizes, beam=beam, repeat=repeat)
+    table = markdown_table(res)
+    if out is not None:
+        with atomic_write(out) as f:
+            json.dump(res, f, indent=1)
+        with atomic_write(out.with_suffix(".md")) as f:
+            f.write(table)
+    typer.echo(table, nl=False)

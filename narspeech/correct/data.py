@@ -44,14 +44,18 @@ def read_align_dir(d: str | Path) -> tuple[list[str], list[list[str]], list[list
     return utts, S, T, D, E
 
 
-def build_tokens(token_seqs: Iterable[Sequence[str]], min_count: int = 1, keep: Iterable[str] = ()) -> list[str]:
-    """Token list: ``<blank>``, ``<unk>``, tokens by count (≥ `min_count`, plus `keep`), ``<sos/eos>``."""
+def build_tokens(token_seqs: Iterable[Sequence[str]], min_count: int = 1, keep: Iterable[str] = (), max_size: int = 0) -> list[str]:
+    """Token list: ``<blank>``, ``<unk>``, tokens by count (≥ `min_count`; at most `max_size` of
+    them when > 0), then every token of `keep` not yet in, ``<sos/eos>`` (the softmax over the
+    vocabulary dominates a small corrector's cost: `max_size` bounds it)."""
     counts: Counter = Counter()
     for seq in token_seqs:
         counts.update(seq)
-    keep = set(keep)
-    kept = sorted((t for t, c in counts.items() if (c >= min_count or t in keep) and t not in (BLANK, UNK, SOS_EOS)), key=lambda t: (-counts[t], t))
-    kept += sorted(keep - set(kept) - {BLANK, UNK, SOS_EOS})
+    keep = set(keep) - {BLANK, UNK, SOS_EOS}
+    kept = sorted((t for t, c in counts.items() if c >= min_count and t not in (BLANK, UNK, SOS_EOS)), key=lambda t: (-counts[t], t))
+    if max_size > 0:
+        kept = kept[:max_size]
+    kept += sorted(keep - set(kept), key=lambda t: (-counts[t], t))
     return [BLANK, UNK, *kept, SOS_EOS]
 
 

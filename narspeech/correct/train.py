@@ -36,7 +36,7 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
 
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
-    cfg = merge({"model": dict(MODEL_DEFAULTS), "tokens": {"min_count": 1}}, cfg or {})
+    cfg = merge({"model": dict(MODEL_DEFAULTS), "tokens": {"min_count": 1, "max_size": 0}}, cfg or {})
     init_ckpt = None
     if init is not None:
         init_ckpt = load_checkpoint(init)
@@ -55,7 +55,7 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
             _, S, T, _, _ = read_align_dir(d)
             seqs += S + T
         keep = [w for f in vocab_text for v in read_table(f).values() for w in v.split()]
-        tokens = build_tokens(seqs, int(cfg["tokens"]["min_count"]), keep)
+        tokens = build_tokens(seqs, int(cfg["tokens"]["min_count"]), keep, int(cfg["tokens"].get("max_size", 0)))
     write_token_list(exp / "tokens.txt", tokens)
     tl = TokenList(tokens)
     cfg["units"] = _units_of(Path(train_dirs[0]))

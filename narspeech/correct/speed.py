@@ -1,0 +1,56 @@
+"""Correction speed: FastCorrect (one parallel pass) vs the AR corrector (beam search).
+
+Latency per sentence at batch 1 (each sentence alone, the mean over sentences) and the time
+for the whole set at larger batch sizes, the speed-up of FastCorrect over the AR corrector on
+the same sentences, device and batch size. Timing covers the model work only (tokens in →
+corrected tokens out), CUDA-synchronised (`narspeech.metrics.timing.Timer`).
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from narspeech.correct.decode import Loaded, correct_texts
+from narspeech.metrics.timing import Timer
+
+
+def _time(loaded: Loaded, items: Sequence[tuple[str, str]], batch_size: int, beam: int, repeat: int) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        with Timer(loaded.device) as t:
+            correct_texts(loaded, items, batch_size=batch_size, beam=beam, oov="correct")
+        best = min(best, t.seconds)
+    return best
+
+
+def benchmark_correctors(fc: Loaded | None, ar: Loaded | None, items: Sequence[tuple[str, str]], *,
+                         batch_sizes: Sequence[int] = (1, 0), beam: int = 5, repeat: int = 1) -> dict:
+    """Rows per (model, batch size): total seconds, ms per sentence, sentences/s; speed-ups.
+    Batch size 0 means all sentences in one batch. One warm-up pass per model first."""
+    rows = []
+    models = [m for m in (fc, ar) if m is not None]
+    for m in models:
+        correct_texts(m, items[: min(len(items), 8)], batch_size=8, beam=beam, oov="correct")  # warm-up
+    for bs in batch_sizes:
+        b = len(items) if bs <= 0 else bs
+        for m in models:
+            s = _time(m, items, b, beam, repeat)
+            rows.append({"model": m.model.kind, "batch_size": b, "sentences": len(items), "seconds": s,
+                         "ms_per_sentence": 1000 * s / len(items), "sentences_per_s": len(items) / s})
+    speedup = {}
+    if fc is not None and ar is not None:
+        for bs in sorted({r["batch_size"] for r in rows}):
+            f = next(r for r in rows if r["model"] == "fastcorrect" and r["batch_size"] == bs)
+            a = next(r for r in rows if r["model"] == "ar" and r["batch_size"] == bs)
+            speedup[str(bs)] = a["seconds"] / f["seconds"]
+    dev = str(models[0].device) if models else "n/a"
+    return {"device": dev, "beam": beam, "sentences": len(items), "rows": rows, "speedup_fastcorrect_over_ar": speedup}
+
+
+def markdown_table(res: dict) -> str:
+    lines = [f"device {res['device']}, {res['sentences']} sentences, AR beam {res['beam']}", "",
+             "| model | batch | total s | ms/sentence | sentences/s |", "| --- | --- | --- | --- | --- |"]
+    for r in res["rows"]:
+        lines.append(f"| {r['model']} | {r['batch_size']} | {r['seconds']:.3f} | {r['ms_per_sentence']:.2f} | {r['sentences_per_s']:.1f} |")
+    for bs, x in res["speedup_fastcorrect_over_ar"].items():
+        lines.append(f"\nFastCorrect speed-up over AR at batch {bs}: {x:.1f}x")
+    return "\n".join(lines) + "\n"
