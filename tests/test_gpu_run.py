@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 GPU_TOOLS = ROOT / "tools" / "gpu"
 MINUTES = 1.5
 STATUSES = {"ok", "failed", "timeout", "skipped"}
-PLAN = ["wheels", "import", "env", "selftest_hang", "features", "pytest_gpu", "feats_device", "feats_cpu", "bench_train",
-        "tts_models", "bench_tts", "bench_asr", "bench_correct", "bench_align", "bench_vocoder", "train_teacher",
+PLAN = ["wheels", "import", "env", "selftest_hang", "features", "pytest_gpu", "tts_models", "bench_tts", "feats_device",
+        "feats_cpu", "bench_train", "bench_asr", "bench_correct", "bench_align", "bench_vocoder", "train_teacher",
         "durations", "train_fastspeech2", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2", "eval_teacher"]
 
 
@@ -61,11 +61,18 @@ def test_cpu_form_reports_every_step_within_its_minutes(smoke_run):
             assert s.get("reason"), s
     failed = {n: s["reason"] for n, s in steps.items() if s["status"] == "failed"}
     assert not failed  # on a loaded machine late steps may be skipped or time out, but nothing may break
-    # the setup and speed suite run whatever the load; their numbers are in the report
-    for name in ("import", "env", "features", "pytest_gpu", "feats_device", "bench_train", "tts_models"):
+    # setup and the first speed step run whatever the load; every step that ran has its numbers in the report
+    for name in ("import", "env", "features", "pytest_gpu", "tts_models"):
         assert steps[name]["status"] == "ok", steps[name]
-    assert steps["feats_device"]["numbers"]["xrt"] > 0
-    assert steps["bench_train"]["numbers"]["rows"][0]["steps_per_s"] > 0
+    for name in ("features", "pytest_gpu", "tts_models", "bench_tts", "feats_device", "bench_train", "train_teacher",
+                 "durations", "train_fastspeech2", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2", "eval_teacher"):
+        assert steps[name]["status"] != "ok" or steps[name].get("numbers"), steps[name]
+    if steps["feats_device"]["status"] == "ok":
+        assert steps["feats_device"]["numbers"]["xrt"] > 0
+    if steps["bench_train"]["status"] == "ok":
+        assert steps["bench_train"]["numbers"]["rows"][0]["steps_per_s"] > 0
+    if steps["bench_tts"]["status"] == "ok":
+        assert {s["batch_size"] for s in steps["bench_tts"]["numbers"]["speedup"]} == {1, 2}
     assert steps["feats_cpu"]["status"] == "skipped" and "CPU" in steps["feats_cpu"]["reason"]
     assert {t["name"] for t in r["targets"]} == {"feats_xrt", "tts_mel_speedup_b1", "tts_e2e_speedup_b1", "train_bf16_over_fp32"}
     assert all(t["met"] is None for t in r["targets"])  # a CPU run never claims a GPU target
