@@ -123,6 +123,7 @@ def align(
     tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt)."),
     out: Path = typer.Option(..., "--out", help="Output dir: durations, spread, quality.json."),
     iterations: int = typer.Option(10, "--iterations", help="Re-estimation/Viterbi rounds."),
+    models_from: Optional[Path] = typer.Option(None, "--models-from", help="OUT of an earlier run (the training set): align with its token models in one pass (for small dev/test sets)."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
 ) -> None:
@@ -136,7 +137,8 @@ def align(
     from narspeech.tts.aligner import align_data_dir
     from narspeech.tts.extract import format_spread
 
-    _, quality = align_data_dir(data, dump, tokens, out, iterations=iterations, device=device, skip_bad=skip_bad)
+    _, quality = align_data_dir(data, dump, tokens, out, iterations=iterations, device=device, skip_bad=skip_bad,
+                                models_from=models_from)
     typer.echo(f"aligned {quality['n']} utterances -> {out}/durations\n{format_spread(quality)}")
 
 

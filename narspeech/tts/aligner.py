@@ -125,19 +125,22 @@ def viterbi(loglik: torch.Tensor, frame_lengths: torch.Tensor, token_lengths: to
 class AlignResult:
     durations: dict[str, np.ndarray]
     log_likelihood: list[float] = field(default_factory=list)  # mean per frame, per iteration
+    model: GaussianTokens | None = None  # the token models of the last round
 
 
 def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippable_ids: set[int], vocab: int, *,
           silent_ids: set[int] = frozenset(), iterations: int = 10, batch_size: int = 64, device: str | torch.device = "cpu",
-          progress_desc: str | None = "align", var_floor: float = 0.01) -> AlignResult:
+          progress_desc: str | None = "align", var_floor: float = 0.01, model: GaussianTokens | None = None) -> AlignResult:
     """Flat-start alignment of utterances `feats[utt]` (T, D, c0 first) to token ids `tokens[utt]` (N,).
-    Tokens in `silent_ids` get 0 frames; those in `skippable_ids` 0 frames or a pause.
+    Tokens in `silent_ids` get 0 frames; those in `skippable_ids` 0 frames or a pause. With `model`
+    (token models from a larger set, e.g. the training set for a small dev set), one Viterbi pass
+    with those models replaces the flat start and the re-estimation.
 
     An utterance with fewer frames than speakable tokens cannot be aligned: it raises ValueError naming it."""
     keep = {u: np.array([int(t) not in silent_ids for t in tokens[u]], dtype=bool) for u in tokens}
     if silent_ids:
         inner = align(feats, {u: tokens[u][keep[u]] for u in feats}, skippable_ids, vocab, iterations=iterations,
-                      batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor)
+                      batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model)
         for u, d in inner.durations.items():
             full = np.zeros(len(tokens[u]), dtype=np.int64)
             full[keep[u]] = d
@@ -167,12 +170,16 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
     steps = range(iterations)
     all_x = torch.cat([feats[u] for u in utts])
     quiet = all_x[all_x[:, 0] <= torch.quantile(all_x[:, 0].float(), 0.1).to(all_x.dtype)]
-    for it in (progress(steps, total=iterations, desc=progress_desc) if progress_desc else steps):
-        model = estimate([feats[u] for u in utts], [tokens[u] for u in utts], [durs[u] for u in utts], vocab, var_floor)
-        if it == 0 and len(quiet) > 1:  # pauses start as the quietest frames, not as everything
-            for sid in skippable_ids:
-                model.mean[sid], model.var[sid] = quiet.mean(0), quiet.var(0).clamp(min=var_floor)
-        model = GaussianTokens(model.mean.to(dev), model.var.to(dev))
+    given = model
+    if given is not None:
+        steps = range(1)
+    for it in (progress(steps, total=len(steps), desc=progress_desc) if progress_desc else steps):
+        if given is None:
+            model = estimate([feats[u] for u in utts], [tokens[u] for u in utts], [durs[u] for u in utts], vocab, var_floor)
+            if it == 0 and len(quiet) > 1:  # pauses start as the quietest frames, not as everything
+                for sid in skippable_ids:
+                    model.mean[sid], model.var[sid] = quiet.mean(0), quiet.var(0).clamp(min=var_floor)
+        model = GaussianTokens(model.mean.to(dev, all_x.dtype), model.var.to(dev, all_x.dtype))
         total, frames = 0.0, 0
         for names in batches:
             x = torch.nn.utils.rnn.pad_sequence([feats[u] for u in names], batch_first=True).to(dev)
@@ -190,14 +197,16 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
                 total += float(ll[i, torch.arange(len(seg), device=dev), seg].sum())
                 frames += len(seg)
         result.log_likelihood.append(total / max(frames, 1))
+    result.model = GaussianTokens(model.mean.cpu(), model.var.cpu())
     return result
 
 
 def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int = 10, order: int = 20,
-                   device: str = "cpu", skip_bad: bool = False) -> tuple[AlignResult, dict[str, float]]:
+                   device: str = "cpu", skip_bad: bool = False, models_from=None) -> tuple[AlignResult, dict[str, float]]:
     """Align every utterance of `data_dir` (its `token` file) to its features in `dump_dir`; write
-    OUT/durations (the TTS durations format), OUT/spread and OUT/quality.json (the teacher's report).
-    Returns the result and the quality summary."""
+    OUT/durations (the TTS durations format), OUT/spread, OUT/quality.json (the teacher's report) and
+    OUT/models.pt (the token models). `models_from`: an earlier OUT whose models align this set in one
+    pass (a dev set is too small to estimate its own). Returns the result and the quality summary."""
     import json
     from pathlib import Path
 
@@ -228,8 +237,18 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         toks[utt] = ds.tokens[i]
     skip_ids = {i for i, t in enumerate(token_list.tokens) if t in SKIPPABLE}
     silent_ids = {i for i, t in enumerate(token_list.tokens) if t in SILENT}
+    given = None
+    if models_from is not None:
+        path = Path(models_from) / "models.pt"
+        if not path.is_file():
+            raise NarspeechError("no models.pt (align the training set first)", path=path)
+        saved = torch.load(path, map_location="cpu")
+        if saved.get("tokens") != token_list.tokens or saved.get("order") != order:
+            raise NarspeechError("the aligner models were made with another token list or cepstral order", path=path)
+        given = GaussianTokens(saved["mean"], saved["var"])
     try:
-        res = align(feats, toks, skip_ids, len(token_list), silent_ids=silent_ids, iterations=iterations, device=device)
+        res = align(feats, toks, skip_ids, len(token_list), silent_ids=silent_ids, iterations=iterations, device=device,
+                    model=given)
     except ValueError as e:
         raise NarspeechError(f"alignment: {e}", path=data_dir) from None
     spread = {u: duration_quality(mels[u], d) for u, d in res.durations.items()}
@@ -240,4 +259,7 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
                "method": "flat-start monotonic aligner"}
     with atomic_write(out_dir / "quality.json") as f:
         json.dump(quality, f, indent=1)
+    from narspeech.fileio import atomic_path
+    with atomic_path(out_dir / "models.pt") as tmp:
+        torch.save({"mean": res.model.mean, "var": res.model.var, "tokens": token_list.tokens, "order": order}, tmp)
     return res, quality
