@@ -13,8 +13,10 @@ time (a stationary blur). Measured on natural-log magnitude mels (the dump's log
 The silence fraction and the variance ratio are distributional: they are blind to the
 order of frames (a time-reversed recording scores exactly like the recording), so
 they are checks beside the headline metrics, which compare frames along time
-(see :mod:`narspeech.metrics.headline`). :func:`floor_decision_error` is the paired
-version: along a DTW path, how often one side is near the floor and the other is not.
+(see :mod:`narspeech.metrics.headline`). Their paired versions, along a DTW path:
+:func:`level_correlation` — does the synthesis get loud and quiet where the recording
+does (syllables, closures, pauses; a headline metric) — and :func:`floor_decision_error`
+— how often one side is near the floor and the other is not.
 """
 from __future__ import annotations
 
@@ -52,12 +54,23 @@ def floor_decision_error(floor_ref: np.ndarray, floor_syn: np.ndarray, path: np.
     return float(np.mean(a != b)) if len(a) else float("nan")
 
 
+def level_correlation(level_ref: np.ndarray, level_syn: np.ndarray, path: np.ndarray) -> float:
+    """Pearson correlation of the frame levels (dB) over aligned (ref, synth) pairs; 0 if either is flat."""
+    path = np.asarray(path)
+    a = np.asarray(level_ref, dtype=np.float64)[np.minimum(path[:, 0], len(level_ref) - 1)]
+    b = np.asarray(level_syn, dtype=np.float64)[np.minimum(path[:, 1], len(level_syn) - 1)]
+    if len(a) < 2 or a.std() < 1e-6 or b.std() < 1e-6:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def level_scores(ref_mel: np.ndarray, syn_mel: np.ndarray, path: np.ndarray, below_db: float = DEFAULT_FLOOR_DB) -> dict[str, float]:
-    """Silence fractions (near the floor, relative to the recording's peak), floor decision error, variance ratio."""
+    """Level correlation and floor decision error along `path`, silence fractions (near the floor,
+    relative to the recording's peak) and the temporal variance ratio."""
     ref_level, syn_level = frame_level_db(ref_mel), frame_level_db(syn_mel)
     peak = float(ref_level.max())
     fr, fs = near_floor(ref_level, peak, below_db), near_floor(syn_level, peak, below_db)
     vr = temporal_variance(ref_mel)
     return {"silence_ref": float(fr.mean()), "silence_synth": float(fs.mean()),
-            "floor_error": floor_decision_error(fr, fs, path),
+            "floor_error": floor_decision_error(fr, fs, path), "level_corr": level_correlation(ref_level, syn_level, path),
             "variance_ratio": temporal_variance(syn_mel) / vr if vr > 0 else float("nan")}

@@ -12,7 +12,8 @@ are resampled to the synthesis feature rate and analysed with the **same**
   decision error — :mod:`narspeech.metrics.f0`;
 * MCD including c0 (the level), on its own DTW path (with c0 the alignment also
   follows loudness), and along that path: voiced-frame precision/recall/F1 against the
-  recording, and the near-floor ("silence") decision error — :mod:`narspeech.metrics.spectral`;
+  recording, the correlation of the frame levels (loud and quiet at the right places) and
+  the near-floor ("silence") decision error — :mod:`narspeech.metrics.spectral`;
 * silence fractions (frames more than `floor_db` dB below the recording's peak) and the
   temporal variance ratio of the mel (a stationary blur is << 1);
 * the duration ratio (synthesis frames / recording frames);
@@ -181,6 +182,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
         "silence": {"synth": _stats([s["silence_synth"] for s in scores]), "ref": _stats([s["silence_ref"] for s in scores]),
                     "floor_db": floor_db},
         "floor_error": _stats([s["floor_error"] for s in scores]),
+        "level_corr": _stats([s["level_corr"] for s in scores]),
         "variance_ratio": _stats([s["variance_ratio"] for s in scores]),
         "intelligibility": intel,
         "missing_synth": missing_synth,
