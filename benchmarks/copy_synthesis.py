@@ -1,27 +1,31 @@
 #!/usr/bin/env python
-"""Vocoder ceiling: vocode each recording's own log-mel, then score it like a TTS system.
+"""Vocoder ceiling and floor: score copy synthesis and degenerate outputs like a TTS system.
 
     python benchmarks/copy_synthesis.py DATA_DIR OUT_DIR [--feats conf/feats.yaml] [--gl-iters 32] [--trim-db 40]
+        [--asr pocketsphinx|none] [--baselines silence,noise,reversed] [--num-utts N]
 
-Writes OUT_DIR/wav/*.wav, wav.scp, synth_info.json and OUT_DIR/results.json (MCD, F0 RMSE, VDE
-from `narspeech tts evaluate`): the best any acoustic model can score through this vocoder.
+Writes OUT_DIR/wav/*.wav, wav.scp, synth_info.json and OUT_DIR/results.json (everything
+`narspeech tts evaluate` reports: ASR WER ratio, MCD with/without c0, level correlation,
+voicing F1, silence/variance checks, F0 RMSE): the recordings' own log-mels through
+Griffin-Lim, the best any acoustic model can score through this vocoder. Each of
+`--baselines` (see narspeech.metrics.baselines: silence, noise, reversed, recording) is
+written to OUT_DIR/baseline_KIND and scored the same way; a headline table of all of them
+is printed at the end (the recordings are recognised once).
 """
 from __future__ import annotations
 
 import argparse
-import json
-import math
 from pathlib import Path
 
-import torch
-
-from narspeech.audio.features import FeatureConfig, log_mel
-from narspeech.audio.io import audio_info, load_audio, resolve_entry, write_wav
+from narspeech.audio.features import FeatureConfig
+from narspeech.audio.io import audio_info, load_audio, resolve_entry
 from narspeech.config import load_config
 from narspeech.data.kaldi import guess_base
 from narspeech.fileio import read_table, write_table
+from narspeech.metrics.baselines import KINDS, fake_synthesis, write_synthesis_dir
+from narspeech.metrics.headline import format_line, format_table
+from narspeech.metrics.intelligibility import load_asr
 from narspeech.metrics.tts_eval import evaluate_synthesis
-from narspeech.tts.vocoder import GriffinLim
 
 
 def main() -> None:
@@ -32,32 +36,36 @@ def main() -> None:
     ap.add_argument("--gl-iters", type=int, default=32)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--trim-db", type=float, help="score without edge silence, as `tts evaluate --trim-db`")
+    ap.add_argument("--asr", default="auto", help="recogniser for the WER ratio: pocketsphinx, none, auto")
+    ap.add_argument("--asr-workers", type=int)
+    ap.add_argument("--baselines", default="", help=f"comma-separated degenerate outputs to score too ({', '.join(KINDS)})")
+    ap.add_argument("--num-utts", type=int, help="only the first N utterances of DATA")
     a = ap.parse_args()
     data, out = Path(a.data), Path(a.out)
     scp = read_table(data / "wav.scp")
     base = guess_base(data, scp)
-    first = next(iter(scp))
-    sr = audio_info(resolve_entry(scp[first], base), utt=first)[0]
+    utts = list(scp)[: a.num_utts]
+    sr = audio_info(resolve_entry(scp[utts[0]], base), utt=utts[0])[0]
     overrides = load_config(a.feats) if a.feats else {}
     cfg = FeatureConfig.for_rate(overrides.pop("sample_rate", sr), **overrides)
-    vocoder = GriffinLim(cfg, n_iter=a.gl_iters)
-    utts, written = list(scp), {}
-    for i in range(0, len(utts), a.batch_size):
-        chunk = utts[i : i + a.batch_size]
-        mels = [log_mel(torch.from_numpy(load_audio(resolve_entry(scp[u], base), utt=u, target_sr=cfg.sample_rate)[0]), cfg)
-                for u in chunk]
-        lengths = torch.tensor([len(m) for m in mels])
-        batch = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True, padding_value=math.log(cfg.mel_floor))
-        for u, wav in zip(chunk, vocoder(batch, lengths)):
-            path = out / "wav" / f"{u}.wav"
-            write_wav(path, wav, cfg.sample_rate)
-            written[u] = str(path.resolve())
-    write_table(out / "wav.scp", written)
-    (out / "synth_info.json").write_text(json.dumps({"feats": cfg.to_dict(), "model_type": "analysis-synthesis",
-                                                     "vocoder": {"name": "griffin-lim", "n_iter": a.gl_iters}}))
-    r = evaluate_synthesis(out, data, trim_db=a.trim_db)
-    print(f"{r['utterances']} utterances: MCD {r['mcd_db']['mean']:.3f} ± {r['mcd_db']['std']:.3f} dB, "
-          f"F0 RMSE {r['f0_rmse_hz']['mean']:.2f} Hz, VDE {100 * r['vde']['mean']:.1f} % -> {out / 'results.json'}")
+    ref = data
+    if a.num_utts:  # a data dir of the subset, so missing syntheses are not reported
+        ref = out / "ref"
+        write_table(ref / "wav.scp", {u: str(Path(resolve_entry(scp[u], base)).resolve()) for u in utts})
+        text = read_table(data / "text") if (data / "text").is_file() else {}
+        if text:
+            write_table(ref / "text", {u: text[u] for u in utts})
+    wavs = [load_audio(resolve_entry(scp[u], base), utt=u, target_sr=cfg.sample_rate)[0] for u in utts]
+    asr = load_asr(a.asr, num_workers=a.asr_workers)
+    systems = [("griffin-lim", out, {"model_type": "analysis-synthesis", "vocoder": {"name": "griffin-lim", "n_iter": a.gl_iters}})]
+    systems += [(k, out / f"baseline_{k}", {"model_type": f"baseline-{k}"}) for k in a.baselines.split(",") if k]
+    rows = []
+    for kind, d, info in systems:
+        write_synthesis_dir(d, utts, fake_synthesis(kind, wavs, cfg, gl_iters=a.gl_iters, batch_size=a.batch_size), cfg, info)
+        r = evaluate_synthesis(d, ref, trim_db=a.trim_db, asr=asr, batch_size=a.batch_size)
+        print(f"{kind}: {r['utterances']} utterances: {format_line(r['headline'])} -> {d / 'results.json'}", flush=True)
+        rows.append((kind, r["headline"]))
+    print(format_table(rows))
 
 
 if __name__ == "__main__":

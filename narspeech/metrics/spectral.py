@@ -55,7 +55,11 @@ def floor_decision_error(floor_ref: np.ndarray, floor_syn: np.ndarray, path: np.
 
 
 def level_correlation(level_ref: np.ndarray, level_syn: np.ndarray, path: np.ndarray) -> float:
-    """Pearson correlation of the frame levels (dB) over aligned (ref, synth) pairs; 0 if either is flat."""
+    """Pearson correlation of the frame levels (dB) over aligned (ref, synth) pairs; 0 if either is flat.
+
+    Scale-free: it asks whether loud and quiet frames fall in the right places, not how far
+    the level swings (a faint modulation in step still correlates; :func:`temporal_variance` sees that).
+    """
     path = np.asarray(path)
     a = np.asarray(level_ref, dtype=np.float64)[np.minimum(path[:, 0], len(level_ref) - 1)]
     b = np.asarray(level_syn, dtype=np.float64)[np.minimum(path[:, 1], len(level_syn) - 1)]
