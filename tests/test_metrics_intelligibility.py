@@ -77,6 +77,8 @@ def test_voicing_f1_and_f0_rmse_do_not_flatter_an_unvoiced_system():
     same = f0_errors(ref, ref)
     assert voicing_f1(same["voiced_pairs"], same["ref_voiced"], same["syn_voiced"])["f1"] == 1.0
     assert math.isnan(voicing_f1(0, 0, 3)["f1"])
+    everything_voiced = voicing_f1(both=5, ref_voiced=5, syn_voiced=10)  # recall 1 bought by voicing every frame
+    assert everything_voiced["recall"] == 1.0 and everything_voiced["f1"] == pytest.approx(2 / 3)
 
 
 def _moving_mel(t=120, n=80, seed=0):
