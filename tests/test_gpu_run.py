@@ -148,7 +148,7 @@ def test_phoneme_cache_replaces_espeak_and_a_miss_is_an_error(tmp_path, gpu_tool
     key = normalize("Hello")  # the frontend asks espeak-ng for the normalised text
     (tmp_path / "phonemes.json").write_text(json.dumps({"entries": {"en-us": {key: ["h", "ə", "l", "ˈoʊ"]}}}))
     a = argparse.Namespace(minutes=1, margin=0, smoke=True, device="cpu", work=str(tmp_path / "w"), out=str(tmp_path / "o"),
-                           prepared=str(tmp_path), suite="all")
+                           prepared=str(tmp_path), suite="all", profile=None)
     real = tok.phonemize
     try:
         GpuRun(a).install_phoneme_cache()

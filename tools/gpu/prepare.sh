@@ -107,3 +107,11 @@ if [ "$size_mib" -gt "$max_mib" ]; then
   exit 1
 fi
 log "done: $out (${size_mib} MiB)"
+# what a device call carries: tracked and untracked-not-ignored files, plus this folder (64 MiB in all)
+tree_kib=$(git ls-files -co --exclude-standard -z 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+total_mib=$(( (${tree_kib:-0} + size_kib + 1023) / 1024 ))
+if [ "$total_mib" -gt 64 ]; then
+  log "warning: the working tree (${tree_kib:-0} KiB outside ignored paths) plus $out make ${total_mib} MiB, over the 64 MiB a device call carries: move untracked scratch out of the tree or use --train N"
+else
+  log "a device call with --carry $out sends about ${total_mib} MiB (limit 64)"
+fi

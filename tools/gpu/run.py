@@ -171,7 +171,7 @@ class GpuRun:
         self.a = a
         self.t0 = time.monotonic()
         self.deadline = self.t0 + a.minutes * 60.0 - a.margin
-        self.profile_name = "smoke" if a.smoke else ("cpu" if a.device == "cpu" else "gpu")
+        self.profile_name = a.profile or ("smoke" if a.smoke else ("cpu" if a.device == "cpu" else "gpu"))
         self.p = PROFILES[self.profile_name]
         self.work = Path(a.work).resolve()
         self.out = Path(a.out).resolve()
@@ -351,8 +351,13 @@ class GpuRun:
             frames = _table(w / "dump" / "train" / "utt2num_frames")
             if not frames:
                 return None
+            import yaml
+
+            fc = yaml.safe_load((w / "dump" / "train" / "feats.yaml").read_text()) or {}
+            hop_s = float(fc.get("hop_length", 200)) / float(fc.get("sample_rate", 16000))
             return {"utts": {s: len(_table(w / "dump" / s / "utt2num_frames")) for s in ("train", "dev", "test")},
-                    "train_hours": round(sum(int(v) for v in frames.values()) * 200 / 16000 / 3600, 3)}
+                    "train_hours": round(sum(int(v) for v in frames.values()) * hop_s / 3600, 3),
+                    "sample_rate": fc.get("sample_rate"), "hop_length": fc.get("hop_length")}
         self.step("features", "setup", body, box=self.p["box"]["features"], needs=("import",), parse=parse)
 
     def pytest_gpu(self) -> None:
@@ -591,7 +596,7 @@ class GpuRun:
             def synth_parse(rec: dict, synth=synth) -> dict | None:
                 info = _read_json(synth / "synth_info.json")
                 return None if not info else {"synthesised": len(_table(synth / "utt2num_frames")), "failed": len(_table(synth / "failed")),
-                                              "timings": info.get("timings")}
+                                              **{k: info.get(k) for k in ("audio_seconds", "mel_seconds", "vocoder_seconds", "wall_seconds")}}
             self.step(f"synth_{label}", "quality", ns(["tts", "synthesize", "--model", exp, "--data", w / "data" / "test", "--out", synth,
                                                        "--batch-size", "16", "--vocoder", "griffin-lim", "--gl-iters", str(p["gl_iters"]),
                                                        "--device", dev]),
@@ -733,6 +738,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--prepared", default=str(ROOT / ".device"), help="folder from tools/gpu/prepare.sh (default .device)")
     ap.add_argument("--work", default="", help="scratch folder (default a new one under /tmp)")
     ap.add_argument("--smoke", action="store_true", help="tiny data and models: the CPU form the test suite runs")
+    ap.add_argument("--profile", choices=tuple(PROFILES), default=None,
+                    help="sizes and boxes (default: smoke with --smoke, else cpu or gpu by --device); "
+                         "--profile gpu --device cpu checks the GPU plan's commands on a CPU machine")
     ap.add_argument("--margin", type=float, default=10.0, help="seconds kept back at the end for the report")
     ap.add_argument("--hang-step", type=float, default=0.0, help="self-test: add a step that never ends, boxed to this many seconds")
     a = ap.parse_args(argv)
