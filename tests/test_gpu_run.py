@@ -1,7 +1,9 @@
 """The prepared GPU run (tools/gpu) in its CPU form: prepare a tiny folder, run every suite, read the report.
 
 The same driver runs on the GPU machine; here it runs with --smoke (8/2/3 arctic_fb utterances,
-tiny models) inside a small minute budget, so the GPU path is exercised by every CI run.
+tiny models) inside a 1.5-minute budget (about 30 s of CPU), so the GPU path is exercised by every
+CI run; on a loaded machine late steps are skipped or time out, which the tests accept, but no step
+may fail.
 """
 from __future__ import annotations
 
@@ -49,6 +51,7 @@ def smoke_run(tmp_path_factory, shared_data, espeak):
     return {"tmp": tmp, "rc": run.returncode, "stdout": run.stdout, "elapsed": elapsed, "report": report}
 
 
+@pytest.mark.slow
 def test_cpu_form_reports_every_step_within_its_minutes(smoke_run):
     r = smoke_run["report"]
     assert smoke_run["rc"] == 0, smoke_run["stdout"][-3000:]
@@ -82,12 +85,14 @@ def test_cpu_form_reports_every_step_within_its_minutes(smoke_run):
     assert (smoke_run["tmp"] / "out" / "logs.tar.gz").is_file()
 
 
+@pytest.mark.slow
 def test_step_past_its_box_is_reported_as_timed_out(smoke_run):
     hang = next(s for s in smoke_run["report"]["steps"] if s["name"] == "selftest_hang")
     assert hang["status"] == "timeout" and "timed out" in hang["reason"]
     assert 2.0 <= hang["seconds"] < 2.0 + 5.0 + 3.0  # box + SIGTERM grace + slack: killed, not waited for
 
 
+@pytest.mark.slow
 def test_tts_bench_models_have_the_same_forced_length(smoke_run, gpu_tools, one_thread):
     """The random teacher runs to R frames per token (its stop token is untrained); so does FastSpeech 2."""
     import torch
