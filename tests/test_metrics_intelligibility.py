@@ -53,6 +53,18 @@ def test_wer_ratio_hyp_files_and_recordings_recognised_once(tmp_path):
     assert asr.calls == 3  # a second system in the same process reuses the recordings' transcripts
 
 
+def test_asr_cache_on_disk_spares_decoding_the_recordings_again(tmp_path, monkeypatch):
+    import narspeech.metrics.intelligibility as intel
+
+    texts = {"a": "x y"}
+    ref, syn = {"a": np.full(800, 0.5, np.float32)}, {"a": np.full(800, 0.25, np.float32)}
+    asr = FakeASR({0.5: "x y"})
+    intelligibility(texts, syn, ref, 16000, asr, cache_dir=tmp_path / "cache")
+    monkeypatch.setattr(intel, "_CACHE", {})  # a new process
+    r = intelligibility(texts, syn, ref, 16000, asr, cache_dir=tmp_path / "cache")
+    assert asr.calls == 2 and r["ref"]["wer"] == 0.0 and (tmp_path / "cache" / "fake.json").is_file()
+
+
 def test_load_asr_choices_and_missing_narspeech_asr(tmp_path, monkeypatch):
     assert load_asr("none") is None
     with pytest.raises(NarspeechError, match="unknown --asr"):

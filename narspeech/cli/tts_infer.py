@@ -63,6 +63,7 @@ def evaluate(
     asr_model: Optional[Path] = typer.Option(None, "--asr-model", help="A trained narspeech ASR experiment dir to use as the recogniser instead."),
     asr_workers: Optional[int] = typer.Option(None, "--asr-workers", help="PocketSphinx worker processes (default: CPU count, at most 4)."),
     floor_db: float = typer.Option(40.0, "--floor-db", help="A frame is near the floor (silent) when more than this many dB below the recording's peak."),
+    asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
 ) -> None:
     """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
     voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
@@ -80,7 +81,7 @@ def evaluate(
 
     recognizer = load_asr(asr, model=asr_model, device=device, num_workers=asr_workers)
     r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad,
-                           trim_db=trim_db, asr=recognizer, floor_db=floor_db)
+                           trim_db=trim_db, asr=recognizer, floor_db=floor_db, asr_cache=asr_cache)
     typer.echo(f"{r['utterances']} utterances: {format_line(r['headline'])}"
                + (f"; {len(r['missing_synth'])} references without synthesis" if r["missing_synth"] else "")
                + f" -> {out or synth / 'results.json'}")

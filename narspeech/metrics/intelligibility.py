@@ -208,34 +208,52 @@ def _ratio(a: float, b: float) -> float:
 _CACHE: dict[tuple[str, int, str], str] = {}
 
 
-def _transcribe_cached(recognizer: Recognizer, wavs: Sequence[np.ndarray], sr: int) -> list[str]:
-    """Transcribe, reusing this process's earlier transcripts of identical audio (the recordings,
-    scored again for every system evaluated in one process)."""
+def _cache_file(cache_dir: Path, recognizer: Recognizer) -> Path:
+    return Path(cache_dir) / (re.sub(r"[^\w.-]+", "_", recognizer.name).strip("_") + ".json")
+
+
+def _transcribe_cached(recognizer: Recognizer, wavs: Sequence[np.ndarray], sr: int, cache_dir: str | Path | None = None) -> list[str]:
+    """Transcribe, reusing earlier transcripts of identical audio (the recordings, scored again for
+    every system): in this process, and across runs in ``cache_dir/<recogniser>.json`` (sha1 of the audio -> text)."""
     import hashlib
+    import json
+
+    from narspeech.fileio import atomic_write
 
     keys = [(recognizer.name, sr, hashlib.sha1(np.ascontiguousarray(w, dtype=np.float32).tobytes()).hexdigest()) for w in wavs]
+    disk: dict[str, str] = {}
+    if cache_dir is not None and _cache_file(cache_dir, recognizer).is_file():
+        disk = json.loads(_cache_file(cache_dir, recognizer).read_text(encoding="utf-8"))
+        for k in keys:
+            if k not in _CACHE and f"{k[1]}:{k[2]}" in disk:
+                _CACHE[k] = disk[f"{k[1]}:{k[2]}"]
     todo = sorted({i for i, k in enumerate(keys) if k not in _CACHE}, key=lambda i: keys[i])
     todo = list({keys[i]: i for i in todo}.values())  # one decode per distinct waveform
     if todo:
         for i, text in zip(todo, recognizer.transcribe([wavs[i] for i in todo], sr)):
             _CACHE[keys[i]] = text
+        if cache_dir is not None:
+            disk.update({f"{k[1]}:{k[2]}": _CACHE[k] for k in keys})
+            with atomic_write(_cache_file(cache_dir, recognizer)) as f:
+                json.dump(disk, f)
     return [_CACHE[k] for k in keys]
 
 
 def intelligibility(texts: Mapping[str, str], synth: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], sr: int,
-                    recognizer: Recognizer, out_dir: str | Path | None = None) -> dict:
+                    recognizer: Recognizer, out_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> dict:
     """WER/CER of `recognizer` on the synthesis and on the recordings of the same utterances, and their ratio.
 
     `texts`, `synth` and `ref` are keyed by utterance id (waveforms at rate `sr`). With
     `out_dir`, writes Kaldi-style ``hyp_synth``, ``hyp_ref`` (raw recogniser output) and
-    ``text_scored`` (the normalised references) there.
+    ``text_scored`` (the normalised references) there. `cache_dir`: keep transcripts by audio
+    content there, so the recordings are decoded once for all systems of a recipe.
     """
     from narspeech.fileio import write_table
 
     utts = [u for u in synth if u in ref and u in texts]
     if not utts:
         raise NarspeechError("no utterance has synthesis, recording and text for intelligibility scoring")
-    hyps = _transcribe_cached(recognizer, [synth[u] for u in utts] + [ref[u] for u in utts], sr)
+    hyps = _transcribe_cached(recognizer, [synth[u] for u in utts] + [ref[u] for u in utts], sr, cache_dir)
     hyp_syn = dict(zip(utts, hyps[: len(utts)]))
     hyp_ref = dict(zip(utts, hyps[len(utts):]))
     refs = {u: texts[u] for u in utts}

@@ -82,7 +82,7 @@ def analyse(wavs: Sequence[np.ndarray], cfg, device: torch.device, batch_size: i
 def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str | Path | None = None, order: int = DEFAULT_ORDER,
                        band: int | None = None, device: str | torch.device = "cpu", batch_size: int = 16,
                        skip_bad: bool = False, trim_db: float | None = None, asr=None,
-                       floor_db: float = DEFAULT_FLOOR_DB) -> dict:
+                       floor_db: float = DEFAULT_FLOOR_DB, asr_cache: str | Path | None = None) -> dict:
     """Score ``synth_dir`` against the recordings of data dir ``ref_dir``; write results and per-utterance scores.
 
     Writes `out` (default ``SYNTH/results.json``) and, beside it, ``mcd`` (``utt dB``) and
@@ -94,6 +94,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     `asr`: a :class:`~narspeech.metrics.intelligibility.Recognizer` (None: no intelligibility);
     it transcribes the untrimmed synthesis and recordings, scored against ``REF/text``.
     `floor_db`: a frame is "near the floor" when more than this many dB below the recording's peak.
+    `asr_cache`: a folder keeping transcripts by audio content (the recordings are decoded once per recipe).
     """
     from narspeech.audio.features import FeatureConfig
     from narspeech.audio.io import audio_info, load_audio, resolve_entry
@@ -158,7 +159,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
             raise NarspeechError("intelligibility needs the references' text (or use --asr none)", path=text_path)
         texts = read_table(text_path)
         intel = intelligibility(texts, {p[0]: p[2] for p in pairs}, {p[0]: p[1] for p in pairs},
-                                cfg.sample_rate, asr, out_dir=out.parent)
+                                cfg.sample_rate, asr, out_dir=out.parent, cache_dir=asr_cache)
 
     write_table(out.parent / "mcd", {u: f"{s['mcd']:.4f}" for u, s in per_utt.items()})
     write_table(out.parent / "f0_rmse", {u: f"{s['f0_rmse_hz']:.3f} {s['f0_rmse_cents']:.2f} {s['vde']:.4f} {s['voiced_pairs']}"
