@@ -104,7 +104,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not paths:
         print("usage: python -m narspeech.metrics.headline RESULTS.json...", file=sys.stderr)
         raise SystemExit(2)
-    rows = [(str(Path(p).parent), headline(json.loads(Path(p).read_text()))) for p in paths]
+    import os
+
+    dirs = [str(Path(p).parent) for p in paths]
+    common = os.path.commonpath(dirs) if len(dirs) > 1 else ""
+    names = [os.path.relpath(d, common) if common else d for d in dirs]
+    rows = [(n, headline(json.loads(Path(p).read_text()))) for n, p in zip(names, paths)]
     print(format_table(rows))
 
 
