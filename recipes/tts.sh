@@ -29,6 +29,9 @@ teacher_args=""         # extra options for `tts train-teacher` (e.g. "--set tra
 fs_args=""              # extra options for `tts train`
 focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
+dur_source=teacher      # teacher: durations from the AR teacher's attention; aligner: teacher-free flat-start aligner
+                        # (`tts align`), which stage 5 also runs as the reference the teacher is scored against
+align_exp=exp/align
 kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
@@ -101,19 +104,24 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
-  banner 5 "durations from the teacher's attention (focus-rate head selection)"
+  banner 5 "durations: flat-start aligner (reference), then the teacher's attention (focus-rate head selection)"
+  ns tts align --data "data/$train_set" --dump "dump/$train_set" --tokens data/tokens.txt --out "$align_exp/$train_set"
+  ns tts align --data "data/$valid_set" --dump "dump/$valid_set" --tokens data/tokens.txt --out "$align_exp/$valid_set" \
+    --models-from "$align_exp/$train_set"
   dur_opt=""; [ "$dur_method" = monotonic ] && dur_opt="--monotonic"
   for s in $train_set $valid_set; do
     kd_opt=""; [ "$kd" = true ] && [ "$s" = "$train_set" ] && kd_opt="--kd"  # teacher mels only where trained on
     # shellcheck disable=SC2086
     ns tts durations --teacher "$teacher_exp" --data "data/$s" --dump "dump/$s" \
-      --out "$teacher_exp/durations/$s" --focus-threshold "$focus_threshold" --device "$device" $dur_opt $kd_opt
+      --out "$teacher_exp/durations/$s" --focus-threshold "$focus_threshold" --device "$device" $dur_opt $kd_opt \
+      --reference "$align_exp/$s/durations"
   done
 fi
 
 if run_stage 6; then
-  banner 6 "FastSpeech 2 on teacher durations → $fs_exp"
-  train_dur=$teacher_exp/durations/$train_set
+  banner 6 "FastSpeech 2 on $dur_source durations → $fs_exp"
+  dur_dir=$teacher_exp/durations; [ "$dur_source" = aligner ] && dur_dir=$align_exp
+  train_dur=$dur_dir/$train_set
   kd_opt=""
   if [ "$kd" = true ]; then  # sequence-level KD: FastSpeech (no pitch/energy) on the teacher's mels and their durations
     train_dur=$train_dur/kd
@@ -124,7 +132,7 @@ if run_stage 6; then
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
     --durations "$train_dur/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
-    --valid-durations "$teacher_exp/durations/$valid_set/durations" \
+    --valid-durations "$dur_dir/$valid_set/durations" \
     --exp "$fs_exp" --device "$device" --resume $text_opts $kd_opt $fs_args
 fi
 

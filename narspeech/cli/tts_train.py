@@ -58,6 +58,7 @@ def durations(
     device: str = typer.Option("auto", "--device", help=_DEVICE),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
     seed: int = typer.Option(0, "--seed", help="Seed for the teacher's always-on prenet dropout."),
+    reference: Optional[Path] = typer.Option(None, "--reference", help="A durations file of the same set (e.g. `tts align`'s) to report boundary agreement with."),
     monotonic: bool = typer.Option(False, "--monotonic", help="Durations from the best monotonic path through the attention (Viterbi) instead of the per-step argmax: robust to stray steps, leading/trailing silence goes to the first/last token."),
 ) -> None:
     """Extract per-token durations from the teacher's encoder-decoder attention (teacher forcing, in batches).
@@ -70,7 +71,8 @@ def durations(
     from narspeech.tts.extract import extract_durations
 
     res = extract_durations(teacher, data, dump, out, focus_threshold=focus_threshold, batch_size=batch_size,
-                            n_plots=plots, kd=kd, device=device, skip_bad=skip_bad, seed=seed, monotonic=monotonic)
+                            n_plots=plots, kd=kd, device=device, skip_bad=skip_bad, seed=seed, monotonic=monotonic,
+                            reference=reference)
     for d in res.dropped:
         typer.echo(f"skipped: {d}", err=True)
     typer.echo(f"{res.summary()} -> {out}")

@@ -177,3 +177,19 @@ def duration_quality(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> t
     n_used = max(int((d > 0).sum()), 1)
     return (within_token_spread(mel, d), within_token_spread(mel, even_split(int(d.sum()), n_used)),
             within_token_spread(mel, permuted(d)))
+
+
+def boundary_agreement(durations: dict[str, np.ndarray], reference: dict[str, np.ndarray], tolerance: int = 2) -> dict[str, float]:
+    """How close token boundaries (cumulative frame positions) are to a reference alignment's, over the
+    utterances both have with the same token count: mean absolute offset in frames and the share of
+    boundaries within `tolerance` frames (the usual forced-alignment score: within 20 ms)."""
+    offsets = []
+    for utt, d in durations.items():
+        r = reference.get(utt)
+        if r is None or len(r) != len(d) or int(r.sum()) != int(d.sum()):
+            continue
+        offsets.append(np.abs(np.cumsum(d)[:-1] - np.cumsum(r)[:-1]))
+    if not offsets:
+        return {"n_utts": 0}
+    o = np.concatenate(offsets)
+    return {"n_utts": len(offsets), "mean_offset_frames": float(o.mean()), f"within_{tolerance}_frames": float((o <= tolerance).mean())}

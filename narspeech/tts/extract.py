@@ -42,6 +42,7 @@ class ExtractionResult:
     dropped: list = field(default_factory=list)
     kd_rates: dict[str, float] = field(default_factory=dict)
     kd_filtered: dict[str, str] = field(default_factory=dict)
+    agreement: dict[str, float] = field(default_factory=dict)  # against a reference alignment, when given
     spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # utt -> (durations, even, permuted)
 
     def quality(self) -> dict[str, float]:
@@ -61,6 +62,11 @@ class ExtractionResult:
         q = self.quality()
         if q:
             s += "\n" + format_spread(q)
+        a = self.agreement
+        if a.get("n_utts"):
+            tol = next(k for k in a if k.startswith("within_"))
+            s += (f"\nagreement with the reference alignment ({a['n_utts']} utterances): boundaries {a['mean_offset_frames']:.1f} "
+                  f"frames off on average, {a[tol]:.0%} {tol.replace('_', ' ')}")
         return s
 
 
@@ -120,11 +126,13 @@ def format_spread(q: dict[str, float]) -> str:
 @torch.no_grad()
 def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str | Path, out_dir: str | Path, *,
                       focus_threshold: float = 0.3, batch_size: int = 16, n_plots: int = 4, kd: bool = False,
-                      device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False) -> ExtractionResult:
+                      device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False,
+                      reference: str | Path | None = None) -> ExtractionResult:
     """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`),
     and the duration-quality report: OUT/spread (``utt spread even_split``, the share of mel variance
     left within the tokens by these durations, by an even split and by the durations shuffled) and
-    OUT/quality.json.
+    OUT/quality.json; with `reference` (another durations file, e.g. `tts align`'s) also the boundary
+    agreement with it.
 
     `monotonic`: read durations off the best monotonic path through the chosen head
     (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
@@ -208,7 +216,11 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         write_table(kd_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in kd_durations.items()})
         write_table(kd_dir / "focus_rates", {u: f"{v:.4f}" for u, v in kd_rates.items()})
         write_table(kd_dir / "filtered", dict(kd_filtered))
-    result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread)
+    result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread=spread)
+    if reference is not None:
+        from narspeech.tts.durations import boundary_agreement, read_durations
+
+        result.agreement = boundary_agreement(durations, read_durations(reference))
     with atomic_write(out_dir / "quality.json") as f:
-        json.dump(result.quality(), f, indent=1)
+        json.dump({**result.quality(), "reference_agreement": result.agreement}, f, indent=1)
     return result
