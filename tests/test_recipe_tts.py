@@ -29,15 +29,30 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
     for stage in range(1, 9):
         assert f"stage {stage}:" in r.stderr
     n_train = len((egs / "data/train/text").read_text().splitlines())
+    n_test = len((egs / "data/test/text").read_text().splitlines())
     assert len((egs / "exp/teacher/durations/train/durations").read_text().splitlines()) == n_train
     for model in ("fastspeech2", "teacher"):
         synth = egs / f"exp/{model}/synth/test"
         wavs = list((synth / "wav").glob("*.wav"))
         assert wavs and all(w.stat().st_size > 44 for w in wavs)
         results = json.loads((synth / "results.json").read_text())
-        assert results["utterances"] == len(wavs) and results["mcd_db"]["mean"] > 0
+        # every test sentence is scored, or listed in `failed` (a 6-step teacher may stop at once)
+        failed = {l.split()[0] for l in (synth / "failed").read_text().splitlines() if l.strip()}
+        assert set(results["missing_synth"]) == failed and results["utterances"] + len(failed) == n_test
+        assert results["utterances"] == len(wavs) and not results["synth_without_ref"]
+        # scored against the recordings: finite, not 0 (a file against itself), not absurd (wrong scale or frames)
+        mcd = results["mcd_db"]
+        assert mcd["n"] == len(wavs) and 1.0 < mcd["mean"] < 40.0, mcd
+        assert 0 < results["duration_ratio"]["mean"] < 20, results["duration_ratio"]
     speed = json.loads((egs / "exp/speed_test.json").read_text())
-    assert speed
+    rows = speed["rows"]
+    assert sorted((r["model"], r["batch_size"]) for r in rows) == [("student", 1), ("student", 2), ("teacher", 1), ("teacher", 2)]
+    for r in rows:
+        assert r["sentences"] == 2 and r["audio_seconds"] > 0 and 0 < r["mel"]["mean"] < 60 and r["mel_rtf"] > 0, r
+    assert [s["batch_size"] for s in speed["speedup"]] == [1, 2]
+    assert all(s["mel"] > 0 for s in speed["speedup"])
+    # the point of the recipe: per second of audio the non-autoregressive student outruns the AR teacher
+    assert all(s["mel_rtf"] > 1.0 for s in speed["speedup"]), speed["speedup"]
     # every stage can be re-run: training resumes from last.pt and finds nothing left to do
     r = subprocess.run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--teacher_args", tiny], cwd=egs, env=env,
                        capture_output=True, text=True, timeout=300)
