@@ -40,9 +40,12 @@ def test_rerun_into_the_same_dir_leaves_no_stale_wavs(tmp_path):
     out = tmp_path / "synth"
     synthesize_to_dir(_loaded(tmp_path), [("a1", "hello"), ("a2", "world"), ("a3", "again")], out, vocoder_options={"n_iter": 2})
     assert sorted(p.name for p in (out / "wav").iterdir()) == ["a1.wav", "a2.wav", "a3.wav"]
+    (out / "results.json").write_text("{}")  # `tts evaluate` of the first run
+    (out / "mcd").write_text("a1 5.0\n")
     synthesize_to_dir(_loaded(tmp_path), [("b1", "other"), ("a2", "words")], out, vocoder_options={"n_iter": 2})
     assert sorted(p.name for p in (out / "wav").iterdir()) == ["a2.wav", "b1.wav"]
     assert sorted(read_table(out / "wav.scp")) == ["a2", "b1"]
+    assert not (out / "results.json").exists() and not (out / "mcd").exists()  # scores of the old audio
     assert not [p.name for p in out.rglob(".*")]  # no temp files either
     synthesize_to_dir(_loaded(tmp_path), [("c1", "mels only")], out, write_wavs=False)
     assert not (out / "wav.scp").exists() and not list((out / "wav").glob("*.wav"))

@@ -545,6 +545,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         warn(utt, failed[utt])
     by_utt = {e.utt: e for e in encoded} | joined
     _remove_stale_wavs(wav_dir, set(wav_scp.values()))
+    for name in EVAL_OUTPUTS:  # scores of an earlier run's audio (`tts evaluate`) no longer describe this one
+        (out_dir / name).unlink(missing_ok=True)
     if not write_wavs:
         (out_dir / "wav.scp").unlink(missing_ok=True)
     write_table(out_dir / "feats.scp", scp)
@@ -584,6 +586,9 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     if not scp:
         raise NarspeechError(f"nothing could be synthesized ({len(failed)} inputs failed; reasons in {out_dir / 'failed'})", path=source)
     return SynthesisResult(out_dir, sorted(scp), failed, info)
+
+
+EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored")
 
 
 def _remove_stale_wavs(wav_dir: Path, keep: set[str]) -> None:
