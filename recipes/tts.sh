@@ -27,6 +27,8 @@ teacher_exp=exp/teacher
 fs_exp=exp/fastspeech2
 teacher_args=""         # extra options for `tts train-teacher` (e.g. "--set train.max_steps=100")
 fs_args=""              # extra options for `tts train`
+retrain=false           # true: a training stage whose inputs (data, features, durations, config) changed since its
+                        # exp was trained moves the old run to EXP/stale-*/ and starts over (default: stop and say what changed)
 focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
 dur_source=teacher      # teacher: durations from the AR teacher's attention; aligner: teacher-free flat-start aligner
@@ -52,8 +54,9 @@ ns() { narspeech "$@"; }
 ns_train() {  # training commands: plain on one device, torchrun (DDP) on several GPUs
   if [ "$ngpu" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
 }
-text_opts="--set text.kind=$token_type"
-[ -n "$lang" ] && text_opts="$text_opts --set text.language=$lang"
+train_opts="--set text.kind=$token_type"
+[ "$retrain" = true ] && train_opts="$train_opts --retrain"
+[ -n "$lang" ] && train_opts="$train_opts --set text.language=$lang"
 
 all_sets="$train_set $valid_set $test_sets"
 
@@ -100,7 +103,7 @@ if run_stage 4; then
   ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
-    --exp "$teacher_exp" --device "$device" --resume $text_opts $teacher_args
+    --exp "$teacher_exp" --device "$device" --resume $train_opts $teacher_args
 fi
 
 if run_stage 5; then
@@ -133,7 +136,7 @@ if run_stage 6; then
     --durations "$train_dur/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
     --valid-durations "$dur_dir/$valid_set/durations" \
-    --exp "$fs_exp" --device "$device" --resume $text_opts $kd_opt $fs_args
+    --exp "$fs_exp" --device "$device" --resume $train_opts $kd_opt $fs_args
 fi
 
 if run_stage 7; then
