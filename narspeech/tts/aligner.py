@@ -24,8 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-#: tokens that are never sounds: they get 0 frames
-SILENT = frozenset({"<space>", "<blank>", "<unk>", "<sos/eos>"})
+#: tokens that are never sounds (word boundary, stress marks, specials): they get 0 frames
+SILENT = frozenset({"<space>", "ˈ", "ˌ", "<blank>", "<unk>", "<sos/eos>"})
 #: tokens that may be a pause or nothing (0 frames): punctuation
 SKIPPABLE = frozenset({",", ".", "?", "!", ";", ":", "-", '"', "…"})
 NEG = -1e30
