@@ -19,6 +19,7 @@ def tts(
     repeat: int = typer.Option(3, "--repeat", help="Timed runs per setting (after the warm-up)."),
     warmup: int = typer.Option(1, "--warmup", help="Untimed warm-up runs of the first batch."),
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations in the end-to-end timing."),
+    vocoder_name: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder of the end-to-end timing: griffin-lim, hifigan:universal, hifigan:ljspeech or a checkpoint."),
     no_vocoder: bool = typer.Option(False, "--no-vocoder", help="Time mel generation only."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
@@ -28,6 +29,7 @@ def tts(
     """
     import json
 
+    from narspeech.cli.vocoder import vocoder_options
     from narspeech.errors import NarspeechError
     from narspeech.fileio import atomic_write
     from narspeech.tts.speed import benchmark_tts, markdown_table
@@ -43,12 +45,52 @@ def tts(
     if not sizes or any(b < 0 for b in sizes):
         raise NarspeechError(f"--batch-sizes must be positive integers or `all`, got {batch_sizes!r}")
     result = benchmark_tts(str(student), None if teacher is None else str(teacher), sentences, device=device, batch_sizes=sizes,
-                           repeat=repeat, warmup=warmup, vocoder=None if no_vocoder else "griffin-lim",
-                           vocoder_options={"n_iter": gl_iters})
+                           repeat=repeat, warmup=warmup, vocoder=None if no_vocoder else vocoder_name,
+                           vocoder_options=vocoder_options(vocoder_name, gl_iters=gl_iters))
     table = markdown_table(result)
     if out is not None:
         with atomic_write(out) as f:
             json.dump(result, f, indent=1)
+        with atomic_write(out.with_suffix(".md")) as f:
+            f.write(table)
+    typer.echo(table, nl=False)
+
+
+@app.command("vocoder")
+def vocoder(
+    data: Path = typer.Argument(..., help="Data dir whose recordings give the mels (e.g. ../shared/data/arctic_fb/test)."),
+    vocoders: str = typer.Option("hifigan:universal,random:v3", "--vocoders", help="Comma-separated vocoder specs (as --vocoder; random:v1/random:v3 = that generator size with random weights, speed only)."),
+    batch_sizes: str = typer.Option("1,all", "--batch-sizes", help="Comma-separated batch sizes; `all` = every utterance in one call."),
+    limit: int = typer.Option(8, "--limit", help="Utterances (the first N of DATA)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    precision: str = typer.Option("auto", "--precision", help="CUDA: fp16 (auto), bf16, fp32."),
+    max_batch_frames: Optional[int] = typer.Option(None, "--max-batch-frames", help="Padded frames per generator call (default 600 on CPU, 200000 on CUDA)."),
+    repeat: int = typer.Option(2, "--repeat", help="Timed runs per setting (after one warm-up batch)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+) -> None:
+    """Vocoder real-time factor (wall and, on CPU, CPU time) at batch 1 and full batch.
+
+    Example: narspeech bench vocoder ../shared/data/arctic_fb/test --vocoders hifigan:universal,random:v3 --device cpu --out exp/bench_vocoder.json
+    """
+    import json
+
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write
+    from narspeech.vocoder.bench import bench_vocoder, format_table
+
+    try:
+        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    opts = {"precision": precision}
+    if max_batch_frames:
+        opts["max_batch_frames"] = max_batch_frames
+    res = bench_vocoder(data, [v.strip() for v in vocoders.split(",") if v.strip()], batch_sizes=sizes, device=device, limit=limit,
+                        repeat=repeat, options=opts)
+    table = format_table(res)
+    if out is not None:
+        with atomic_write(out) as f:
+            json.dump(res, f, indent=1)
         with atomic_write(out.with_suffix(".md")) as f:
             f.write(table)
     typer.echo(table, nl=False)

@@ -18,7 +18,7 @@ def synthesize(
     speed: float = typer.Option(1.0, "--speed", help="Speaking rate (FastSpeech: durations / speed; 2 = twice as fast)."),
     pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="FastSpeech 2 pitch shift in semitones."),
     energy_scale: float = typer.Option(1.0, "--energy-scale", help="FastSpeech 2 energy multiplier."),
-    vocoder: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder: griffin-lim."),
+    vocoder: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder: griffin-lim, hifigan:universal, hifigan:ljspeech, or a `narspeech vocoder train` exp dir / checkpoint (HiFi-GAN needs features that match it)."),
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     no_wav: bool = typer.Option(False, "--no-wav", help="Write the mels only (no vocoder)."),
@@ -32,6 +32,7 @@ def synthesize(
     Example: narspeech tts synthesize --model exp/arctic_fastspeech2 --data data/test --out exp/arctic_fastspeech2/synth_test
     """
     from narspeech.errors import NarspeechError
+    from narspeech.cli.vocoder import vocoder_options
     from narspeech.tts.synthesize import Controls, load_model, read_data_text, read_sentences, synthesize_to_dir
 
     if (text is None) == (data is None):
@@ -41,7 +42,7 @@ def synthesize(
     loaded.frontend.on_foreign = on_foreign
     res = synthesize_to_dir(loaded, items, out, batch_size=batch_size,
                             controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
-                            vocoder=vocoder, vocoder_options={"n_iter": gl_iters}, write_wavs=not no_wav,
+                            vocoder=vocoder, vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters), write_wavs=not no_wav,
                             source=str(text if text is not None else data))
     i = res.info
     typer.echo(f"synthesized {i['synthesized']}/{i['inputs']} ({i['failed']} failed, see {out / 'failed'}) "

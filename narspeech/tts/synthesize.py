@@ -405,7 +405,10 @@ def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer) 
     empty = [i for i, m in enumerate(mels) if len(m) < 2]
     for i in empty:
         failed[batch[i].utt] = f"acoustic model produced {len(mels[i])} frame(s)"
-    keep = [i for i in range(len(batch)) if i not in empty]
+    bad = [i for i, m in enumerate(mels) if i not in empty and not np.isfinite(m).all()]
+    for i in bad:  # a vocoder would refuse the whole batch
+        failed[batch[i].utt] = "acoustic model produced NaN/inf in the mel"
+    keep = [i for i in range(len(batch)) if i not in empty and i not in bad]
     if not keep:
         return []
     wavs: list[np.ndarray | None] = [None] * len(keep)
