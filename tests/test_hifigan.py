@@ -175,3 +175,10 @@ def test_discriminator_generator_alternation_resumes_exactly(shared_data, tmp_pa
         assert sa.keys() == sb.keys()
         for i in sa:
             torch.testing.assert_close(sb[i]["exp_avg_sq"], sa[i]["exp_avg_sq"], rtol=0, atol=0)
+
+
+def test_hifigan_feature_preset_is_the_22k_default():
+    from narspeech.vocoder.base import feature_mismatch
+
+    assert feature_mismatch(FeatureConfig.for_rate(22050), CFG) == []
+    assert CFG.n_fft == 1024 and CFG.hop_length == 256 and CFG.win_length == 1024 and CFG.fmax == 8000.0 and CFG.mel_floor == 1e-5

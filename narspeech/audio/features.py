@@ -37,6 +37,14 @@ from narspeech.errors import NarspeechError
 
 MIN_SAMPLE_RATE = 8000
 
+# Named analysis presets. "hifigan": the released HiFi-GAN generators' mel (jik876/hifi-gan config_v1:
+# 22.05 kHz, n_fft 1024, hop 256, win 1024, 80 Slaney mels 0-8000 Hz, natural log of the magnitude
+# floored at 1e-5) -- the same as the 22.05 kHz defaults, so FastSpeech 2 mels go straight into it.
+PRESETS: dict[str, dict[str, Any]] = {
+    "hifigan": dict(sample_rate=22050, n_fft=1024, hop_length=256, win_length=1024, window="hann", n_mels=80,
+                    fmin=0.0, fmax=8000.0, mel_floor=1e-5),
+}
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -77,6 +85,13 @@ class FeatureConfig:
         base.update(sample_rate=sr, n_mels=80, fmin=0.0, fmax=float(min(8000.0, sr / 2)))
         base.update(overrides)
         return cls.from_dict(base)
+
+    @classmethod
+    def preset(cls, name: str, **overrides: Any) -> "FeatureConfig":
+        """A named preset (:data:`PRESETS`, e.g. ``hifigan``), then `overrides`."""
+        if name not in PRESETS:
+            raise NarspeechError(f"unknown feature preset {name!r}; known: {', '.join(PRESETS)}")
+        return cls.from_dict({**PRESETS[name], **overrides})
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FeatureConfig":

