@@ -34,6 +34,8 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "subsample_channels": 0,  # 0: d_model
     "dec_layers": 6,
     "dec_ff": 2048,
+    "dec_embed_scale": True,  # token embeddings × sqrt(d_model) before the positional encoding (ESPnet); false keeps
+    # positions strong relative to the embeddings, which a non-causal decoder needs to tell its masks apart
     "dropout": 0.1,
     "ctc_weight": 0.3,
     "lsm_weight": 0.1,
@@ -44,12 +46,13 @@ MODEL_DEFAULTS: dict[str, Any] = {
 class TokenDecoder(nn.Module):
     """Transformer decoder over token ids with cross-attention to the encoder; causal (AR) or not (CMLM)."""
 
-    def __init__(self, n_tokens: int, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float, causal: bool):
+    def __init__(self, n_tokens: int, d_model: int, n_heads: int, d_ff: int, n_layers: int, dropout: float, causal: bool,
+                 embed_scale: bool = True):
         super().__init__()
         self.causal = causal
         self.embed = nn.Embedding(n_tokens, d_model)
         self.pos = PositionalEncoding(d_model, dropout, scaled=False)
-        self.scale = math.sqrt(d_model)
+        self.scale = math.sqrt(d_model) if embed_scale else 1.0
         self.layers = nn.ModuleList(DecoderLayer(d_model, n_heads, d_ff, dropout) for _ in range(n_layers))
         self.norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, n_tokens)
@@ -89,7 +92,8 @@ class ASRModel(nn.Module):
         self.scale = math.sqrt(d)
         self.encoder = ConformerEncoder(d, c["n_heads"], c["enc_ff"], c["enc_layers"], c["conv_kernel"], c["dropout"], c["conv_norm"])
         self.ctc = nn.Linear(d, n_tokens)
-        self.decoder = TokenDecoder(n_tokens, d, c["n_heads"], c["dec_ff"], c["dec_layers"], c["dropout"], causal=self.type == "ar")
+        self.decoder = TokenDecoder(n_tokens, d, c["n_heads"], c["dec_ff"], c["dec_layers"], c["dropout"], causal=self.type == "ar",
+                                    embed_scale=bool(c["dec_embed_scale"]))
 
     # ---- encoder side
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
