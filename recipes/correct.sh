@@ -35,6 +35,7 @@ decode_batch_size=64
 oov=pass                  # decode: lines with words outside the vocabulary pass through, or "correct"
 score_by=spk2age
 bench_batch_sizes="1,all"
+bench_sentences=200
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/parse_options.sh"
@@ -154,7 +155,9 @@ if run_stage 8; then
   for s in $eval_sets; do
     h=$(ls "$asr_dir"/exp/*/decode_"$s"/*/hyp 2>/dev/null | head -n 1 || true)
     [ -n "$h" ] || h=data/text_heldout/hyp
-    ns bench correct --fastcorrect exp/fc_pretrain --ar exp/ar_pretrain --hyp "$h" --batch-sizes "$bench_batch_sizes" \
+    fc=exp/fc; [ -f exp/fc/config.yaml ] || fc=exp/fc_pretrain   # same architecture: speed does not need fine-tuning
+    ar=exp/ar; [ -f exp/ar/config.yaml ] || ar=exp/ar_pretrain
+    ns bench correct --fastcorrect "$fc" --ar "$ar" --hyp "$h" --limit "$bench_sentences" --batch-sizes "$bench_batch_sizes" \
       --beam "$beam" --device "$device" --out "exp/speed_$s.json"
   done
 fi

@@ -85,6 +85,8 @@ def test_detector_tuning_never_worse_and_bad_lines_pass_through(synthetic):
     assert (d / "dec_bad" / "passed").read_text() == "b1 empty hypothesis\nb2 not in the vocabulary: ZYZZYVA\n"
     _run("correct", "decode", "--model", d / "fc", "--hyp", d / "bad_hyp", "--out", d / "dec_oov", "--threshold", "0", "--oov", "correct")
     assert (d / "dec_oov" / "passed").read_text() == "b1 empty hypothesis\n"
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "bad_hyp", "--out", d / "dec_long", "--max-tokens", "5", "--oov", "correct")
+    assert (d / "dec_long" / "passed").read_text() == "b1 empty hypothesis\nb2 longer than 5 tokens\nb3 longer than 5 tokens\n"
     # a never-change threshold gives the input back
     _run("correct", "decode", "--model", d / "fc", "--hyp", d / "heldout" / "hyp", "--out", d / "dec_never", "--threshold", "1.01")
     assert (d / "dec_never" / "hyp").read_text() == (d / "heldout" / "hyp").read_text()
