@@ -137,3 +137,20 @@ def test_tts_vocoder_module_still_exports_the_vocoders():
     from narspeech.tts import vocoder as old
 
     assert old.GriffinLim is GriffinLim and old.make_vocoder is make_vocoder
+
+
+def test_copy_synthesis_writes_the_good_utterances_and_lists_the_bad(shared_data, tmp_path, one_thread):
+    """An unreadable recording is one line in OUT/failed; the others are vocoded and scored (PESQ, STOI, MCD)."""
+    pytest.importorskip("pesq")
+    pytest.importorskip("pystoi")
+    from narspeech.audio.io import write_wav
+    from narspeech.fileio import read_table
+    from narspeech.vocoder.copy import copy_synthesis
+
+    data = tmp_path / "data"
+    write_wav(data / "a.wav", _arctic(shared_data, n=1, max_seconds=1.0)[0], 16000)
+    (data / "wav.scp").write_text(f"a {data / 'a.wav'}\nb {data / 'missing.wav'}\n")
+    info = copy_synthesis(data, tmp_path / "out", "griffin-lim", device="cpu", vocoder_options={"n_iter": 8})
+    assert read_table(tmp_path / "out" / "failed").keys() == {"b"} and list(read_table(tmp_path / "out" / "wav.scp")) == ["a"]
+    r = info["results"]
+    assert r["stoi"]["n"] == 1 and 0.5 < r["stoi"]["mean"] <= 1.0 and 1.0 <= r["pesq_wb"]["mean"] <= 4.7 and r["mcd_db"]["n"] == 1

@@ -54,7 +54,9 @@ def copy_synthesis(data_dir: str | Path, out_dir: str | Path, vocoder: str = "hi
     dev = resolve_device(device) if isinstance(device, str) else device
     scp = read_table(data_dir / "wav.scp")
     base = guess_base(data_dir, scp)
-    utts = list(scp)[: limit] if limit else list(scp)
+    if limit is not None and limit < 1:
+        raise NarspeechError(f"--limit must be >= 1 (got {limit})")
+    utts = list(scp)[:limit] if limit else list(scp)
     if batch_size < 1:
         raise NarspeechError(f"--batch-size must be >= 1 (got {batch_size})")
     if is_griffin_lim(vocoder):
