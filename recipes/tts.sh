@@ -37,6 +37,8 @@ align_exp=exp/align
 kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
+eval_asr=auto           # recogniser for the intelligibility score: auto (pocketsphinx if installed) | pocketsphinx | none
+asr_model=""            # a trained narspeech ASR exp dir to recognise with instead (e.g. egs/espeak/asr1/exp/maskctc)
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
 bench_repeat=1
 vocoder=griffin-lim
@@ -150,17 +152,20 @@ if run_stage 7; then
 fi
 
 if run_stage 8; then
-  banner 8 "evaluation: MCD, F0 RMSE against the recordings; speed of FastSpeech 2 vs the teacher"
+  banner 8 "evaluation: intelligibility (ASR WER ratio), MCD with c0, level correlation, checks; speed of FastSpeech 2 vs the teacher"
+  asr_opt="--asr $eval_asr --asr-cache exp/asr_cache"; [ -n "$asr_model" ] && asr_opt="--asr-model $asr_model"
   for s in $test_sets; do
     for e in $fs_exp $teacher_exp; do
       trim_opt=""; [ -n "$eval_trim_db" ] && trim_opt="--trim-db $eval_trim_db"
       # shellcheck disable=SC2086
-      ns tts evaluate --synth "$e/synth/$s" --ref "data/$s" $trim_opt
+      ns tts evaluate --synth "$e/synth/$s" --ref "data/$s" $trim_opt $asr_opt
     done
+    python -m narspeech.metrics.headline "$fs_exp/synth/$s/results.json" "$teacher_exp/synth/$s/results.json" \
+      | tee "exp/headline_$s.txt"
     head -n "$bench_utts" "data/$s/text" | cut -d' ' -f2- > "exp/$s.bench.txt"
     ns bench tts --student "$fs_exp" --teacher "$teacher_exp" --text "exp/$s.bench.txt" \
       --batch-sizes "1,$bench_utts" --repeat "$bench_repeat" --device "$device" --json "exp/speed_$s.json"
   done
-  log "results: $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"
+  log "results: exp/headline_*.txt $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"
 fi
 log "done (stages $stage..$stop_stage)"

@@ -31,6 +31,10 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
     n_train = len((egs / "data/train/text").read_text().splitlines())
     n_test = len((egs / "data/test/text").read_text().splitlines())
     assert len((egs / "exp/teacher/durations/train/durations").read_text().splitlines()) == n_train
+    assert len((egs / "exp/align/train/durations").read_text().splitlines()) == n_train  # the teacher-free reference
+    quality = json.loads((egs / "exp/teacher/durations/train/quality.json").read_text())
+    assert quality["n"] == n_train and quality["reference_agreement"]["n_utts"] > 0, quality
+    assert (egs / "data/train_raw/wav.scp").is_file() and (egs / "data/train/trim").is_file()  # stage 1 trimmed
     for model in ("fastspeech2", "teacher"):
         synth = egs / f"exp/{model}/synth/test"
         wavs = list((synth / "wav").glob("*.wav"))
@@ -44,6 +48,8 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
         mcd = results["mcd_db"]
         assert mcd["n"] == len(wavs) and 1.0 < mcd["mean"] < 40.0, mcd
         assert 0 < results["duration_ratio"]["mean"] < 20, results["duration_ratio"]
+    headline = (egs / "exp/headline_test.txt").read_text()
+    assert "fastspeech2" in headline and "teacher" in headline, headline
     speed = json.loads((egs / "exp/speed_test.json").read_text())
     rows = speed["rows"]
     assert sorted((r["model"], r["batch_size"]) for r in rows) == [("student", 1), ("student", 2), ("teacher", 1), ("teacher", 2)]
