@@ -8,7 +8,7 @@ import math
 import pytest
 import torch
 
-from narspeech.asr.beam_search import _ctc_prefix, attention_greedy, beam_search
+from narspeech.asr.beam_search import _ctc_prefix
 from narspeech.asr.ctc_decode import ctc_greedy
 from narspeech.asr.maskctc import mask_ctc_decode
 

@@ -2,7 +2,6 @@
 speechocean762 importer (real data), and `asr score --by spk2age` on hand-counted errors."""
 from __future__ import annotations
 
-import pytest
 from typer.testing import CliRunner
 
 from narspeech.asr.text import ASRTokenizer, asr_token_list, normalize_transcript

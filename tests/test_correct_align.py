@@ -8,7 +8,7 @@ import random
 import pytest
 from rapidfuzz.distance import Levenshtein
 
-from narspeech.correct.align import align, align_batch, align_many, reconstruct
+from narspeech.correct.align import align, align_many, reconstruct
 from narspeech.correct.alignfiles import align_files
 from narspeech.correct.units import Units
 from narspeech.errors import NarspeechError

@@ -26,7 +26,7 @@ def make_dir(root, n=4, sr=16000):
     (d / "wav.scp").write_text("\n".join(wav) + "\n")
     (d / "text").write_text("\n".join(text) + "\n")
     (d / "utt2spk").write_text("\n".join(u2s) + "\n")
-    (d / "spk2utt").write_text(f"a a-00 a-01\nb b-02 b-03\n")
+    (d / "spk2utt").write_text("a a-00 a-01\nb b-02 b-03\n")
     return d
 
 

@@ -3,8 +3,6 @@ split at sentence boundaries (with a notice) and joined back, and no short line 
 from __future__ import annotations
 
 import numpy as np
-import pytest
-import torch
 
 from narspeech.fileio import read_table
 from tests.test_synthesize import CFG, StubTTS, _loaded

@@ -21,7 +21,6 @@ otherwise it is an error naming the utterance. Rates below 8 kHz are unsupported
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
 import os
 import shutil

@@ -6,7 +6,34 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="bench commands.", no_args_is_help=True)
+app = typer.Typer(help="Speed benchmarks: features, training, TTS, vocoders, ASR, error correction.", no_args_is_help=True)
+
+
+def _batch_sizes(spec: str) -> list[int]:
+    """`1,8,all` -> [1, 8, 0] (0 = every item in one batch); a clear error otherwise."""
+    from narspeech.errors import NarspeechError
+
+    try:
+        sizes = [0 if b.strip() == "all" else int(b) for b in spec.split(",") if b.strip()]
+    except ValueError:
+        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {spec!r}") from None
+    if not sizes or any(b < 0 for b in sizes):
+        raise NarspeechError(f"--batch-sizes must be positive integers or `all`, got {spec!r}")
+    return sizes
+
+
+def _report(result: dict, table: str, out: Path | None) -> None:
+    """Print the markdown table; with `out`, also write the JSON there and the table beside it (.md)."""
+    import json
+
+    from narspeech.fileio import atomic_write
+
+    if out is not None:
+        with atomic_write(out) as f:
+            json.dump(result, f, indent=1)
+        with atomic_write(out.with_suffix(".md")) as f:
+            f.write(table)
+    typer.echo(table, nl=False)
 
 
 @app.command("tts")
@@ -27,33 +54,21 @@ def tts(
 
     Example: narspeech bench tts --student exp/arctic_fastspeech2 --teacher exp/arctic_teacher --text sentences.txt --batch-sizes 1,16 --out exp/bench_tts.json
     """
-    import json
 
     from narspeech.cli.vocoder import vocoder_options
     from narspeech.errors import NarspeechError
-    from narspeech.fileio import atomic_write
     from narspeech.tts.speed import benchmark_tts, markdown_table
     from narspeech.tts.synthesize import read_sentences
 
     sentences = [s for _, s in read_sentences(text) if s]
     if not sentences:
         raise NarspeechError("no sentences", path=text)
-    try:
-        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
-    except ValueError:
-        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
-    if not sizes or any(b < 0 for b in sizes):
-        raise NarspeechError(f"--batch-sizes must be positive integers or `all`, got {batch_sizes!r}")
+    sizes = _batch_sizes(batch_sizes)
     result = benchmark_tts(str(student), None if teacher is None else str(teacher), sentences, device=device, batch_sizes=sizes,
                            repeat=repeat, warmup=warmup, vocoder=None if no_vocoder else vocoder_name,
                            vocoder_options=vocoder_options(vocoder_name, gl_iters=gl_iters))
     table = markdown_table(result)
-    if out is not None:
-        with atomic_write(out) as f:
-            json.dump(result, f, indent=1)
-        with atomic_write(out.with_suffix(".md")) as f:
-            f.write(table)
-    typer.echo(table, nl=False)
+    _report(result, table, out)
 
 
 @app.command("vocoder")
@@ -72,28 +87,17 @@ def vocoder(
 
     Example: narspeech bench vocoder ../shared/data/arctic_fb/test --vocoders hifigan:universal,random:v3 --device cpu --out exp/bench_vocoder.json
     """
-    import json
 
-    from narspeech.errors import NarspeechError
-    from narspeech.fileio import atomic_write
     from narspeech.vocoder.bench import bench_vocoder, format_table
 
-    try:
-        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
-    except ValueError:
-        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    sizes = _batch_sizes(batch_sizes)
     opts = {"precision": precision}
     if max_batch_frames:
         opts["max_batch_frames"] = max_batch_frames
     res = bench_vocoder(data, [v.strip() for v in vocoders.split(",") if v.strip()], batch_sizes=sizes, device=device, limit=limit,
                         repeat=repeat, options=opts)
     table = format_table(res)
-    if out is not None:
-        with atomic_write(out) as f:
-            json.dump(res, f, indent=1)
-        with atomic_write(out.with_suffix(".md")) as f:
-            f.write(table)
-    typer.echo(table, nl=False)
+    _report(res, table, out)
 
 
 @app.command("train")
@@ -172,17 +176,12 @@ def asr(
 
     Example: narspeech bench asr --maskctc exp/maskctc --ar exp/ar --dump dump/test --limit 20 --batch-sizes 1,20 --out exp/speed_test.json
     """
-    import json
 
     from narspeech.asr.recognize import load_recognizer
     from narspeech.asr.speed import benchmark_asr, load_mels, markdown_table
     from narspeech.errors import NarspeechError
-    from narspeech.fileio import atomic_write
 
-    try:
-        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
-    except ValueError:
-        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    sizes = _batch_sizes(batch_sizes)
     mels = load_mels(dump, limit)
     if not mels:
         raise NarspeechError("no utterances to decode", path=dump)
@@ -191,12 +190,7 @@ def asr(
     res = benchmark_asr(rm, ra, mels, batch_sizes=sizes, threshold=threshold, iterations=iterations, beam=beam,
                         ctc_weight=ctc_weight, repeat=repeat)
     table = markdown_table(res)
-    if out is not None:
-        with atomic_write(out) as f:
-            json.dump(res, f, indent=1)
-        with atomic_write(out.with_suffix(".md")) as f:
-            f.write(table)
-    typer.echo(table, nl=False)
+    _report(res, table, out)
 
 
 @app.command("correct")
@@ -215,17 +209,13 @@ def correct(
 
     Example: narspeech bench correct --fastcorrect exp/fc --ar exp/ar --hyp ../asr1/exp/maskctc/decode_dev/maskctc_th0.999_it10/hyp --out exp/speed_dev.json
     """
-    import json
 
     from narspeech.correct.decode import load_corrector
     from narspeech.correct.speed import benchmark_correctors, markdown_table
     from narspeech.errors import NarspeechError
-    from narspeech.fileio import atomic_write, read_table
+    from narspeech.fileio import read_table
 
-    try:
-        sizes = [0 if b.strip() == "all" else int(b) for b in batch_sizes.split(",") if b.strip()]
-    except ValueError:
-        raise NarspeechError(f"--batch-sizes must be integers or `all`, got {batch_sizes!r}") from None
+    sizes = _batch_sizes(batch_sizes)
     if fastcorrect is None and ar is None:
         raise NarspeechError("give --fastcorrect and/or --ar")
     items = [(u, t) for u, t in read_table(hyp, allow_empty_value=True).items() if t.strip()][:limit]
@@ -235,9 +225,4 @@ def correct(
     arm = None if ar is None else load_corrector(ar, device=device)
     res = benchmark_correctors(fc, arm, items, batch_sizes=sizes, beam=beam, repeat=repeat)
     table = markdown_table(res)
-    if out is not None:
-        with atomic_write(out) as f:
-            json.dump(res, f, indent=1)
-        with atomic_write(out.with_suffix(".md")) as f:
-            f.write(table)
-    typer.echo(table, nl=False)
+    _report(res, table, out)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from narspeech.errors import NarspeechError
-from narspeech.text.phonemes import PUNCTUATION, SPACE, STRESS
+from narspeech.text.phonemes import SPACE, STRESS
 
 # --------------------------------------------------------------------------- features
 

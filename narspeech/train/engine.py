@@ -246,7 +246,6 @@ def fit(
 class _Trainer:
     def __init__(self, cfg, model, train_set, valid_set, collate_fn, exp_dir: Path, resume, hooks, info: D.DistInfo, device):
         self.cfg, self.tc = cfg, cfg["train"]
-        tc = self.tc
         self.train_set, self.valid_set, self.collate_fn = train_set, valid_set, collate_fn
         self.exp_dir, self.hooks, self.info, self.device = exp_dir, hooks, info, device
         self.writer = None

@@ -14,7 +14,6 @@ extraction filtered out (``filtered`` beside ``durations``) are dropped with a w
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np

