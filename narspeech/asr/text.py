@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from narspeech.errors import NarspeechError
+from narspeech.text.tokenize import spell, unspell
 
 SPACE, MASK = "<space>", "<mask>"
 UNITS = ("char", "subword")
@@ -51,12 +52,7 @@ class ASRTokenizer:
         """Tokens of an already normalised transcript."""
         if self.sp is not None:
             return self.sp.encode(text)
-        out: list[str] = []
-        for w in text.split():
-            if out:
-                out.append(SPACE)
-            out.extend(w)
-        return out
+        return spell(text)
 
     def decode(self, tokens: Sequence[str]) -> str:
         """Tokens → words (special tokens dropped)."""
@@ -65,7 +61,7 @@ class ASRTokenizer:
             from narspeech.text.subword import decode_pieces
 
             return decode_pieces(toks)
-        return " ".join("".join(" " if t == SPACE else t for t in toks).split())
+        return unspell(toks)
 
 
 def asr_token_list(tokens: Sequence[str]) -> list[str]:

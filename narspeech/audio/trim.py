@@ -90,10 +90,9 @@ class TrimResult:
 
 def trim_data_dir(src: str | Path, out: str | Path, *, top_db: float = 40.0, margin: float = 0.05, jobs: int = 2) -> TrimResult:
     """Write `out`: the data dir `src` with every recording's edge silence cut (audio in `out/wav/`)."""
-    from narspeech.audio.io import load_audio, write_wav
+    from narspeech.audio.io import load_audio, resolve_entry, write_wav
     from narspeech.data.datadir import read_data_dir, write_data_dir
     from narspeech.data.kaldi import guess_base
-    from narspeech.audio.io import resolve_entry
     from narspeech.fileio import write_table
     from narspeech.progress import progress
 

@@ -91,17 +91,22 @@ def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def _fastcorrect_batch(loaded: Loaded, toks: list[list[str]]) -> list[tuple[list[str], float, float]]:
-    tl, dev = loaded.tokens, loaded.device
-    ids = [tl.encode(t, unk_ok=True) for t in toks]
+def _source_batch(loaded: Loaded, toks: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids of the sentences, zero-padded (B, N) on the model's device, and their lengths (B,)."""
+    ids = [loaded.tokens.encode(t, unk_ok=True) for t in toks]
     src = torch.zeros(len(ids), max(len(i) for i in ids), dtype=torch.long)
     for k, i in enumerate(ids):
         src[k, : len(i)] = torch.as_tensor(i)
-    src_len = torch.tensor([len(i) for i in ids])
+    return src.to(loaded.device), torch.tensor([len(i) for i in ids]).to(loaded.device)
+
+
+def _fastcorrect_batch(loaded: Loaded, toks: list[list[str]]) -> list[tuple[list[str], float, float]]:
+    tl, dev = loaded.tokens, loaded.device
+    src, src_len = _source_batch(loaded, toks)
     from narspeech.device import autocast
 
     with autocast(dev):
-        r = loaded.model.infer(src.to(dev), src_len.to(dev))
+        r = loaded.model.infer(src, src_len)
     dur, dprob = r["durations"].cpu().tolist(), r["duration_prob"].cpu().tolist()
     out_tok, out_p = r["tokens"].cpu().tolist(), r["token_prob"].cpu().tolist()
     p_edit = r["p_edit"].cpu()
@@ -125,15 +130,11 @@ def _fastcorrect_batch(loaded: Loaded, toks: list[list[str]]) -> list[tuple[list
 
 def _ar_batch(loaded: Loaded, toks: list[list[str]], beam: int) -> list[tuple[list[str], float, float]]:
     tl, dev = loaded.tokens, loaded.device
-    ids = [tl.encode(t, unk_ok=True) for t in toks]
-    src = torch.zeros(len(ids), max(len(i) for i in ids), dtype=torch.long)
-    for k, i in enumerate(ids):
-        src[k, : len(i)] = torch.as_tensor(i)
-    src_len = torch.tensor([len(i) for i in ids])
+    src, src_len = _source_batch(loaded, toks)
     from narspeech.device import autocast
 
     with autocast(dev):
-        hyps = loaded.model.beam_search(src.to(dev), src_len.to(dev), beam=beam)
+        hyps = loaded.model.beam_search(src, src_len, beam=beam)
     res = []
     for words, (seq, score) in zip(toks, hyps):
         unk_src = [w for w, i in zip(words, tl.encode(words, unk_ok=True)) if i == tl.unk]

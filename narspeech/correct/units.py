@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from narspeech.errors import NarspeechError
+from narspeech.text.tokenize import spell, unspell
 
-SPACE = "<space>"
 UNITS = ("word", "char")
 
 
@@ -25,30 +25,23 @@ class Units:
         self.spm_model = None if spm_model is None else str(spm_model)
         self._sp = None
         if spm_model is not None:
-            if not Path(spm_model).is_file():
-                raise NarspeechError("sentencepiece model not found", path=spm_model)
-            import sentencepiece as spm
+            from narspeech.text.subword import SubwordModel
 
-            self._sp = spm.SentencePieceProcessor(model_file=str(spm_model))
+            self._sp = SubwordModel(spm_model)
 
     def encode(self, text: str) -> list[str]:
         if self.unit == "word":
             return text.split()
         if self.unit == "char":
-            out: list[str] = []
-            for w in text.split():
-                if out:
-                    out.append(SPACE)
-                out.extend(w)
-            return out
-        return list(self._sp.encode(" ".join(text.split()), out_type=str))
+            return spell(text)
+        return self._sp.encode(text)
 
     def decode(self, tokens: list[str]) -> str:
         if self.unit == "word":
             return " ".join(tokens)
         if self.unit == "char":
-            return " ".join("".join(" " if t == SPACE else t for t in tokens).split())
-        return " ".join("".join(tokens).replace("\u2581", " ").split())
+            return unspell(tokens)
+        return self._sp.decode(tokens)
 
     def to_dict(self) -> dict:
         return {"unit": self.unit, "spm_model": self.spm_model}

@@ -25,13 +25,23 @@ DEFAULT_LANGUAGE = "en-us"
 _WORD = re.compile(r"[^\s" + re.escape(PUNCTUATION) + r"]+|[" + re.escape(PUNCTUATION) + r"]")
 
 
-def char_tokens(text: str) -> list[str]:
+def spell(text: str) -> list[str]:
+    """Characters of the words as written, ``<space>`` between words (no case change)."""
     out: list[str] = []
-    for word in text.lower().split():
+    for word in text.split():
         if out:
             out.append(SPACE)
         out.extend(word)
     return out
+
+
+def unspell(tokens) -> str:
+    """The inverse of :func:`spell`: characters joined into words at ``<space>``."""
+    return " ".join("".join(" " if t == SPACE else t for t in tokens).split())
+
+
+def char_tokens(text: str) -> list[str]:
+    return spell(text.lower())
 
 
 def word_tokens(text: str) -> list[str]:

@@ -58,11 +58,11 @@ class GaussianTokens:
         return -0.5 * (quad + torch.log(var).sum(-1)[:, None, :] + x.shape[-1] * math.log(2 * math.pi))
 
 
-def estimate(feats: list[torch.Tensor], tokens: list[np.ndarray], durations: list[np.ndarray], vocab: int,
+def estimate(x: torch.Tensor, tokens: list[np.ndarray], durations: list[np.ndarray], vocab: int,
              var_floor: float = 0.01) -> GaussianTokens:
-    """Maximum-likelihood means/variances of each token type from the frames the durations give it.
+    """Maximum-likelihood means/variances of each token type from the frames the durations give it;
+    `x` (ΣT, D) holds the utterances' frames one after another, in the order of `tokens`.
     Token types without frames get the global mean and variance."""
-    x = torch.cat(feats)
     ids = torch.cat([torch.repeat_interleave(torch.as_tensor(t), torch.as_tensor(d)) for t, d in zip(tokens, durations)])
     d = x.shape[1]
     count = torch.zeros(vocab, dtype=x.dtype).index_add_(0, ids, torch.ones(len(ids), dtype=x.dtype))
@@ -165,7 +165,15 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
         d[np.flatnonzero(speak)[: t_len % k]] += 1
         durs[u] = d
     order = sorted(utts, key=lambda u: -feats[u].shape[0])
-    batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
+    batches = []  # padded once: the same for every round
+    for names in (order[i: i + batch_size] for i in range(0, len(order), batch_size)):
+        tok = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(tokens[u]) for u in names], batch_first=True).to(dev)
+        skip = torch.zeros_like(tok, dtype=torch.bool)
+        for sid in skippable_ids:
+            skip |= tok == sid
+        batches.append((names, torch.nn.utils.rnn.pad_sequence([feats[u] for u in names], batch_first=True).to(dev), tok,
+                        torch.tensor([feats[u].shape[0] for u in names], device=dev),
+                        torch.tensor([len(tokens[u]) for u in names], device=dev), skip))
     result = AlignResult(durs)
     steps = range(iterations)
     all_x = torch.cat([feats[u] for u in utts])
@@ -175,20 +183,13 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
         steps = range(1)
     for it in (progress(steps, total=len(steps), desc=progress_desc) if progress_desc else steps):
         if given is None:
-            model = estimate([feats[u] for u in utts], [tokens[u] for u in utts], [durs[u] for u in utts], vocab, var_floor)
+            model = estimate(all_x, [tokens[u] for u in utts], [durs[u] for u in utts], vocab, var_floor)
             if it == 0 and len(quiet) > 1:  # pauses start as the quietest frames, not as everything
                 for sid in skippable_ids:
                     model.mean[sid], model.var[sid] = quiet.mean(0), quiet.var(0).clamp(min=var_floor)
         model = GaussianTokens(model.mean.to(dev, all_x.dtype), model.var.to(dev, all_x.dtype))
         total, frames = 0.0, 0
-        for names in batches:
-            x = torch.nn.utils.rnn.pad_sequence([feats[u] for u in names], batch_first=True).to(dev)
-            tok = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(tokens[u]) for u in names], batch_first=True).to(dev)
-            fl = torch.tensor([feats[u].shape[0] for u in names], device=dev)
-            tl = torch.tensor([len(tokens[u]) for u in names], device=dev)
-            skip = torch.zeros_like(tok, dtype=torch.bool)
-            for sid in skippable_ids:
-                skip |= tok == sid
+        for names, x, tok, fl, tl, skip in batches:
             ll = model.log_likelihood(x, tok)
             for u, d in zip(names, viterbi(ll, fl, tl, skip)):
                 durs[u] = d
@@ -212,7 +213,7 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
 
     from narspeech.audio.stats import load_stats
     from narspeech.errors import NarspeechError
-    from narspeech.fileio import atomic_write, write_table
+    from narspeech.fileio import atomic_path, atomic_write, write_table
     from narspeech.text.vocab import TokenList
     from narspeech.tts.dataset import TTSDataset
     from narspeech.tts.durations import duration_quality
@@ -259,7 +260,6 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
                "method": "flat-start monotonic aligner"}
     with atomic_write(out_dir / "quality.json") as f:
         json.dump(quality, f, indent=1)
-    from narspeech.fileio import atomic_path
     with atomic_path(out_dir / "models.pt") as tmp:
         torch.save({"mean": res.model.mean, "var": res.model.var, "tokens": token_list.tokens, "order": order}, tmp)
     return res, quality
