@@ -27,6 +27,7 @@ ar_args=""
 skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
 mask_thresholds="0.999" # Mask-CTC decoding settings tried in stage 6
 mask_iterations="10"
+length_adjust=auto      # Mask-CTC decoding also with length adjustment (Improved Mask-CTC): auto = when the model has a length predictor
 beam=10
 ctc_weight=0.3
 decode_batch_size=32
@@ -106,6 +107,10 @@ if run_stage 6; then
       for it in $mask_iterations; do
         ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/maskctc_th${th}_it${it}" \
           --method maskctc --threshold "$th" --iterations "$it" --batch-size "$decode_batch_size" --device "$device"
+        if [ "$length_adjust" = true ] || { [ "$length_adjust" = auto ] && grep -q "length_predictor: true" "$maskctc_exp/config.yaml"; }; then
+          ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/maskctc_lp_th${th}_it${it}" \
+            --method maskctc --threshold "$th" --iterations "$it" --length-adjust --batch-size "$decode_batch_size" --device "$device"
+        fi
       done
     done
     if [ "$skip_ar" != true ]; then

@@ -206,3 +206,63 @@ def test_wrong_method_for_model_is_a_clear_error(recognizers):
         recs["mask_ctc"].decode_feats(feats, lens, DecodeOptions("beam"))
     with pytest.raises(NarspeechError, match="needs a Mask-CTC model"):
         recs["ar"].decode_feats(feats, lens, DecodeOptions("maskctc"))
+
+
+class StubLength:
+    """Length predictor: a merged mask at index 1 stands for `n` tokens; elsewhere 1. Records its inputs."""
+
+    def __init__(self, n):
+        self.n, self.calls = n, []
+
+    def __call__(self, ys, lengths):
+        self.calls.append(ys.clone())
+        out = torch.full((*ys.shape, 4), math.log(0.01))
+        out[..., 1] = math.log(0.9)
+        out[:, 1, :] = math.log(0.01)
+        out[:, 1, self.n] = math.log(0.9)
+        return out
+
+
+@pytest.mark.parametrize("n, expect", [(0, [A]), (1, [A, A]), (3, [A, A, C, C])])
+def test_length_adjustment_merges_runs_and_resizes_them(n, expect):
+    # threshold 0.8 masks positions 1 and 2 (one run): merged to [A, <mask>], the predictor says n tokens,
+    # the run becomes n masks (0: deleted), which the stub decoder fills in one pass (C at index >= 2, A at 1)
+    lp = posterior(HAND)[None]
+    ln = StubLength(n)
+    res = mask_ctc_decode(lp, torch.tensor([8]), StubDecoder(), mask_id=MASK, threshold=0.8, iterations=1, length_fn=ln)
+    assert [c[0].tolist() for c in ln.calls] == [[A, MASK]]
+    assert res.tokens[0, : int(res.lengths[0])].tolist() == expect
+    # nothing masked: the length predictor is never asked and greedy CTC comes back
+    ln0 = StubLength(3)
+    res0 = mask_ctc_decode(lp, torch.tensor([8]), StubDecoder(), mask_id=MASK, threshold=0.0, length_fn=ln0)
+    assert not ln0.calls and res0.tokens[0, : int(res0.lengths[0])].tolist() == [A, C, C]
+
+
+def test_length_adjustment_batch_equals_single():
+    lp1 = posterior(HAND)
+    lp2 = posterior([(B, 0.3), (BLANK, 0.9), (A, 0.95), (C, 0.2), (BLANK, 0.9)])
+    batch = torch.stack([lp1, torch.cat([lp2, lp2[-1:].expand(3, V)])])
+    res = mask_ctc_decode(batch, torch.tensor([8, 5]), StubDecoder(), mask_id=MASK, threshold=0.8, iterations=2,
+                          length_fn=StubLength(3))
+    for i, lp in enumerate([lp1, lp2]):
+        one = mask_ctc_decode(lp[None], torch.tensor([lp.size(0)]), StubDecoder(), mask_id=MASK, threshold=0.8,
+                              iterations=2, length_fn=StubLength(3))
+        n = int(one.lengths[0])
+        assert int(res.lengths[i]) == n and res.tokens[i, :n].tolist() == one.tokens[0, :n].tolist()
+
+
+def test_merge_masked_spans_training_targets():
+    from narspeech.asr.model import merge_masked_spans
+
+    ys = torch.tensor([[1, 2, 3, 4, 5, 6], [1, 2, 3, 0, 0, 0]])
+    masked = torch.tensor([[0, 1, 1, 0, 1, 0], [1, 1, 1, 0, 0, 0]]).bool()
+    ids, n, tgt = merge_masked_spans(ys, torch.tensor([6, 3]), masked, MASK, max_length=2)
+    assert n.tolist() == [5, 1]
+    assert ids[0].tolist() == [1, MASK, 4, MASK, 6] and ids[1, :1].tolist() == [MASK]
+    assert tgt[0].tolist() == [-1, 2, -1, 1, -1]
+    assert tgt[1, 0].item() == -1  # a run of 3 is longer than max_length: left out of the loss
+    # insertions (probability 1): a length-0 mask in every gap that touches no masked run
+    ids, n, tgt = merge_masked_spans(ys, torch.tensor([6, 3]), masked, MASK, insert_prob=1.0, max_length=5)
+    assert ids[0].tolist() == [MASK, 1, MASK, 4, MASK, 6, MASK]
+    assert tgt[0].tolist() == [0, -1, 2, -1, 1, -1, 0]
+    assert ids[1, : int(n[1])].tolist() == [MASK] and tgt[1, 0].item() == 3

@@ -6,7 +6,13 @@ apart); an utterance whose passes are done is left unchanged by the later ones, 
 gives exactly what one utterance at a time gives. The schedule follows ESPnet's
 ``MaskCTCInference``: with ``n`` masked tokens, ``k = min(K, n)`` passes; each of the first
 ``k − 1`` fills the ``n // k`` most confident masked positions, the last fills the rest.
+
+With a length predictor (Improved Mask-CTC, Higuchi et al. 2021; ``length_fn``), each run of
+masked tokens is first merged into one ``<mask>``, the decoder predicts how many tokens it stands
+for (0 deletes it, more than the run inserts), and the run is re-expanded to that many masks
+before they are filled: CTC's insertions and deletions become fixable, not only substitutions.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,18 +34,75 @@ class MaskCTCResult:
     passes: int  # decoder passes run for the batch
 
 
+def merge_mask_runs(ys: torch.Tensor, lengths: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each run of consecutive ``mask_id`` in `ys` (B, L) becomes a single ``mask_id``; returns (ids, lengths)."""
+    b, lmax = ys.shape
+    dev = ys.device
+    valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
+    is_mask = (ys == mask_id) & valid
+    prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), is_mask[:, :-1]], 1)
+    keep = valid & ~(is_mask & prev)
+    return _compact(ys, keep)
+
+
+def expand_masks(ys: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace each ``mask_id`` of `ys` (B, L) by ``counts`` (B, L) copies of itself (0 removes it);
+    other tokens stay single. Returns (ids padded with 0, lengths)."""
+    b, lmax = ys.shape
+    dev = ys.device
+    valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
+    reps = torch.where(ys == mask_id, counts.clamp(min=0), torch.ones_like(counts)) * valid
+    new_len = reps.sum(1)
+    out = torch.zeros(b, max(1, int(new_len.max()) if b else 1), dtype=ys.dtype, device=dev)
+    rows = torch.arange(b, device=dev)[:, None].expand(b, lmax)
+    flat_reps = reps[valid]
+    rep_rows = torch.repeat_interleave(rows[valid], flat_reps)
+    rep_vals = torch.repeat_interleave(ys[valid], flat_reps)
+    offset = torch.cumsum(new_len, 0) - new_len
+    pos = torch.arange(rep_vals.numel(), device=dev) - offset[rep_rows]
+    out[rep_rows, pos] = rep_vals
+    return out, new_len
+
+
+def _compact(ys: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Keep the `keep` positions of each row of `ys`, left-aligned, padded with 0."""
+    b = ys.size(0)
+    new_len = keep.sum(1)
+    out = torch.zeros(b, max(1, int(new_len.max()) if b else 1), dtype=ys.dtype, device=ys.device)
+    pos = torch.cumsum(keep.long(), 1) - 1
+    rows = torch.arange(b, device=ys.device)[:, None].expand_as(ys)
+    out[rows[keep], pos[keep]] = ys[keep]
+    return out, new_len
+
+
+def adjust_mask_lengths(ys: torch.Tensor, lengths: torch.Tensor, length_fn: DecoderFn, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Merge mask runs, predict each merged mask's length with `length_fn` (log-probs over 0..K) and
+    expand to that many masks; rows without masks come back unchanged."""
+    merged, mlen = merge_mask_runs(ys, lengths, mask_id)
+    counts = length_fn(merged, mlen).argmax(-1)
+    return expand_masks(merged, mlen, counts, mask_id)
+
+
 def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Tensor, decoder_fn: DecoderFn, *,
-                    mask_id: int, threshold: float = 0.999, iterations: int = 10) -> MaskCTCResult:
+                    mask_id: int, threshold: float = 0.999, iterations: int = 10,
+                    length_fn: DecoderFn | None = None) -> MaskCTCResult:
     """Refine greedy-CTC `tokens` (B, L) with confidences `conf`: positions with ``conf < threshold``
     become ``mask_id`` and are filled by `decoder_fn` over `iterations` (K ≥ 1) passes at most.
-    Threshold 0 masks nothing (the greedy CTC output comes back and the decoder never runs)."""
+    Threshold 0 masks nothing (the greedy CTC output comes back and the decoder never runs).
+    `length_fn` (Improved Mask-CTC) first re-sizes every run of masks (:func:`adjust_mask_lengths`)."""
     b, lmax = tokens.shape
     dev = tokens.device
     valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
     masked0 = (conf < threshold) & valid
     ys = tokens.masked_fill(masked0, mask_id)
-    n_mask = masked0.sum(1)
-    if lmax == 0 or int(n_mask.max()) == 0:
+    if lmax == 0 or not bool(masked0.any()):
+        return MaskCTCResult(ys, lengths, masked0, 0)
+    if length_fn is not None:
+        ys, lengths = adjust_mask_lengths(ys, lengths, length_fn, mask_id)
+        lmax = ys.size(1)
+        valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
+    n_mask = ((ys == mask_id) & valid).sum(1)
+    if int(n_mask.max()) == 0:
         return MaskCTCResult(ys, lengths, masked0, 0)
     k = torch.clamp(n_mask, max=max(1, int(iterations)))  # passes per utterance (0 if nothing masked)
     per_pass = torch.where(k > 0, n_mask // k.clamp(min=1), torch.zeros_like(n_mask))
@@ -67,7 +130,9 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
 
 
 def mask_ctc_decode(ctc_log_probs: torch.Tensor, enc_lengths: torch.Tensor, decoder_fn: DecoderFn, *, mask_id: int,
-                    blank: int = 0, threshold: float = 0.999, iterations: int = 10) -> MaskCTCResult:
+                    blank: int = 0, threshold: float = 0.999, iterations: int = 10,
+                    length_fn: DecoderFn | None = None) -> MaskCTCResult:
     """Greedy CTC over (B, T, V) log-probs, then :func:`mask_ctc_refine`."""
     tokens, conf, lengths = ctc_greedy(ctc_log_probs, enc_lengths, blank)
-    return mask_ctc_refine(tokens, conf, lengths, decoder_fn, mask_id=mask_id, threshold=threshold, iterations=iterations)
+    return mask_ctc_refine(tokens, conf, lengths, decoder_fn, mask_id=mask_id, threshold=threshold, iterations=iterations,
+                           length_fn=length_fn)

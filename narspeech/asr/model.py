@@ -5,6 +5,11 @@ joint CTC/attention AR baseline (CTC + causal attention decoder).
 CE label-smoothed; Mask-CTC's CE covers only the masked positions of a target in which a
 uniformly drawn number 1..L of its L tokens was replaced by ``<mask>`` (Higuchi et al. 2020).
 Losses are summed over tokens/frames and divided by the batch size (ESPnet's default).
+
+``length_predictor: true`` adds the dynamic length prediction of Improved Mask-CTC (Higuchi et al.
+2021): each run of masked tokens is merged into one ``<mask>`` (and a few ``<mask>`` are inserted
+where nothing is missing), and a head on the decoder predicts how many tokens each such mask
+stands for (0 … ``length_max``), so decoding can delete and insert tokens around CTC's errors.
 """
 from __future__ import annotations
 
@@ -37,6 +42,11 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "dec_embed_scale": True,  # token embeddings × sqrt(d_model) before the positional encoding (ESPnet); false keeps
     # positions strong relative to the embeddings, which a non-causal decoder needs to tell its masks apart
     "dropout": 0.1,
+    "length_predictor": False,  # Improved Mask-CTC: predict how many tokens each merged <mask> stands for
+    "length_max": 12,  # longest span the length head classifies (longer spans are left out of its loss)
+    "length_weight": 1.0,  # weight of the length loss beside the masked-token CE (both times 1 - ctc_weight)
+    "length_insert_prob": 0.1,  # training: chance of a <mask> with length 0 in each unmasked gap (teaches deletion)
+    "dropout": 0.1,
     "ctc_weight": 0.3,
     "lsm_weight": 0.1,
     "specaug": {"freq_masks": 2, "freq_width": 27, "time_masks": 2, "time_width": 0.05, "time_warp": 0},
@@ -57,14 +67,18 @@ class TokenDecoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, n_tokens)
 
-    def forward(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor) -> torch.Tensor:
-        """ys (B, L) ids, ys_lengths (B,), enc (B, T, D), enc_pad (B, T) True at padding → logits (B, L, V)."""
+    def hidden(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor) -> torch.Tensor:
+        """ys (B, L) ids, ys_lengths (B,), enc (B, T, D), enc_pad (B, T) True at padding → states (B, L, D)."""
         x = self.pos(self.embed(ys) * self.scale)
         ypad = pad_mask(ys_lengths, ys.size(1))
         cm = causal_mask(ys.size(1), ys.device) if self.causal else None
         for layer in self.layers:
             x, _ = layer(x, enc, cm, enc_pad, None if self.causal else ypad)
-        return self.out(self.norm(x))
+        return self.norm(x)
+
+    def forward(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor) -> torch.Tensor:
+        """→ token logits (B, L, V)."""
+        return self.out(self.hidden(ys, ys_lengths, enc, enc_pad))
 
 
 class ASRModel(nn.Module):
@@ -94,6 +108,7 @@ class ASRModel(nn.Module):
         self.ctc = nn.Linear(d, n_tokens)
         self.decoder = TokenDecoder(n_tokens, d, c["n_heads"], c["dec_ff"], c["dec_layers"], c["dropout"], causal=self.type == "ar",
                                     embed_scale=bool(c["dec_embed_scale"]))
+        self.length_head = nn.Linear(d, int(c["length_max"]) + 1) if c["length_predictor"] and self.type == "mask_ctc" else None
 
     # ---- encoder side
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,6 +129,14 @@ class ASRModel(nn.Module):
     def decoder_log_probs(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_lengths: torch.Tensor) -> torch.Tensor:
         logits = self.decoder(ys, ys_lengths, enc, pad_mask(enc_lengths, enc.size(1)))
         return torch.log_softmax(logits.float(), dim=-1)
+
+    def length_log_probs(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_lengths: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities (B, L, length_max + 1) of how many tokens each position of `ys` stands for
+        (meaningful at ``<mask>`` positions of a merged-mask sequence)."""
+        if self.length_head is None:
+            raise ValueError("this model has no length predictor (train with model.length_predictor: true)")
+        h = self.decoder.hidden(ys, ys_lengths, enc, pad_mask(enc_lengths, enc.size(1)))
+        return torch.log_softmax(self.length_head(h).float(), dim=-1)
 
     # ---- training
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -140,11 +163,25 @@ class ASRModel(nn.Module):
         ce = nn.functional.cross_entropy(logits[sel], ys_out[sel], label_smoothing=float(self.cfg["lsm_weight"]),
                                          reduction="sum") / b
         w = float(self.cfg["ctc_weight"])
-        loss = w * ctc + (1 - w) * ce
+        att = ce
+        stats = {}
+        if self.length_head is not None:
+            lp_in, lp_len, lp_target = merge_masked_spans(ys, ylen, target_mask, self.mask_id,
+                                                          insert_prob=float(self.cfg["length_insert_prob"]),
+                                                          max_length=int(self.cfg["length_max"]))
+            h = self.decoder.hidden(lp_in, lp_len, enc, pad_mask(elen, enc.size(1)))
+            lsel = lp_target >= 0
+            len_logits = self.length_head(h[lsel]).float()
+            lp_loss = nn.functional.cross_entropy(len_logits, lp_target[lsel], reduction="sum") / b
+            att = ce + float(self.cfg["length_weight"]) * lp_loss
+            with torch.no_grad():
+                stats["len_acc"] = (len_logits.argmax(-1) == lp_target[lsel]).float().mean() if lsel.any() else torch.zeros(())
+                stats["len_loss"] = lp_loss.detach()
+        loss = w * ctc + (1 - w) * att
         with torch.no_grad():
             acc = (logits[sel].argmax(-1) == ys_out[sel]).float().mean() if sel.any() else torch.zeros(())
         del valid
-        return loss, {"loss": loss.detach(), "ctc": ctc.detach(), "att": ce.detach(), "acc": acc}
+        return loss, {"loss": loss.detach(), "ctc": ctc.detach(), "att": ce.detach(), "acc": acc, **stats}
 
     def mask_targets(self, ys: torch.Tensor, ylen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Replace a uniformly drawn number n ∈ 1..L of each target's L tokens (random positions) by
@@ -156,6 +193,54 @@ class ASRModel(nn.Module):
         rank = r.argsort(1).argsort(1)  # rank of each position among the valid ones (random order)
         masked = (rank < n[:, None]) & valid
         return ys.masked_fill(masked, self.mask_id), masked
+
+
+def merge_masked_spans(ys: torch.Tensor, ylen: torch.Tensor, masked: torch.Tensor, mask_id: int, *,
+                       insert_prob: float = 0.0, max_length: int = 12,
+                       generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Training input of the length predictor: every run of `masked` positions of `ys` (B, L) becomes
+    one ``mask_id`` whose target is the run's length; with `insert_prob` a ``mask_id`` of target 0 is
+    put into each gap between two unmasked tokens (or at an end) that touches no masked run.
+    Returns (ids (B, L'), lengths (B,), targets (B, L') with -1 where no length is predicted, at
+    unmasked tokens, padding and runs longer than `max_length`)."""
+    b, lmax = ys.shape
+    dev = ys.device
+    valid = torch.arange(lmax, device=dev)[None, :] < ylen[:, None]
+    masked = masked & valid
+    prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), masked[:, :-1]], 1)
+    run_start = masked & ~prev
+    run_id = torch.cumsum(run_start.long(), 1) - 1
+    # length of the run each masked position belongs to
+    n_runs = max(1, int(run_start.sum(1).max()) if b else 1)
+    run_len = torch.zeros(b, n_runs, dtype=torch.long, device=dev)
+    run_len.scatter_add_(1, run_id.clamp(min=0), masked.long())
+    # gaps 0..L (before token i; gap L after the last): an insertion is allowed where neither side is masked
+    left_ok = torch.cat([torch.ones(b, 1, dtype=torch.bool, device=dev), ~masked], 1)  # token i-1 not masked
+    right_ok = torch.cat([~masked, torch.ones(b, 1, dtype=torch.bool, device=dev)], 1)  # token i not masked
+    gap_valid = torch.arange(lmax + 1, device=dev)[None, :] <= ylen[:, None]
+    ins = left_ok & right_ok & gap_valid
+    ins &= torch.rand(b, lmax + 1, device=dev, generator=generator) < insert_prob
+    # interleave: slot 2i = gap before token i, slot 2i+1 = token i
+    keep_tok = valid & (~masked | run_start)
+    slots_keep = torch.zeros(b, 2 * lmax + 1, dtype=torch.bool, device=dev)
+    slots_keep[:, 0::2] = ins
+    slots_keep[:, 1::2] = keep_tok
+    slot_ids = torch.full((b, 2 * lmax + 1), mask_id, dtype=ys.dtype, device=dev)
+    slot_ids[:, 1::2] = ys.masked_fill(masked, mask_id)
+    slot_tgt = torch.full((b, 2 * lmax + 1), -1, dtype=torch.long, device=dev)
+    slot_tgt[:, 0::2] = 0
+    tok_tgt = torch.where(run_start, run_len.gather(1, run_id.clamp(min=0)), torch.full_like(run_id, -1))
+    slot_tgt[:, 1::2] = tok_tgt
+    slot_tgt = slot_tgt.masked_fill(slot_tgt > max_length, -1)
+    new_len = slots_keep.sum(1)
+    lnew = int(new_len.max()) if b else 0
+    pos = torch.cumsum(slots_keep.long(), 1) - 1
+    out_ids = torch.zeros(b, max(lnew, 1), dtype=ys.dtype, device=dev)
+    out_tgt = torch.full((b, max(lnew, 1)), -1, dtype=torch.long, device=dev)
+    rows = torch.arange(b, device=dev)[:, None].expand_as(pos)
+    out_ids[rows[slots_keep], pos[slots_keep]] = slot_ids[slots_keep]
+    out_tgt[rows[slots_keep], pos[slots_keep]] = slot_tgt[slots_keep]
+    return out_ids, new_len, out_tgt
 
 
 def build_asr_model(cfg: dict, stats: dict | None = None) -> ASRModel:

@@ -25,6 +25,7 @@ class DecodeOptions:
     method: str = "maskctc"
     threshold: float = 0.999  # Mask-CTC: tokens whose CTC confidence is lower are re-predicted
     iterations: int = 10  # Mask-CTC decoder passes at most
+    length_adjust: bool = False  # Improved Mask-CTC: re-size masked spans with the length predictor first
     beam: int = 10
     ctc_weight: float = 0.3
     penalty: float = 0.0
@@ -50,6 +51,9 @@ class Recognizer:
             raise NarspeechError(f"unknown decoding method {opts.method!r}; one of {', '.join(METHODS)}")
         if opts.method == "maskctc" and self.model.type != "mask_ctc":
             raise NarspeechError("maskctc decoding needs a Mask-CTC model (this one is model.type ar): use --method beam or ctc")
+        if opts.length_adjust and (opts.method != "maskctc" or getattr(self.model, "length_head", None) is None):
+            raise NarspeechError("--length-adjust needs maskctc decoding and a Mask-CTC model trained with "
+                                 "model.length_predictor: true")
         if opts.method in ("beam", "greedy") and self.model.type != "ar":
             raise NarspeechError(f"{opts.method} decoding needs an AR model (this one is model.type mask_ctc): use --method maskctc or ctc")
 
@@ -78,8 +82,11 @@ class Recognizer:
                     out[..., list(banned) + [m.sos_eos]] = float("-inf")
                     return out
 
+                def length(ys, yl):
+                    return m.length_log_probs(ys, yl, enc, elen)
+
                 res = mask_ctc_refine(toks, conf, tlen, dec, mask_id=m.mask_id, threshold=opts.threshold,
-                                      iterations=opts.iterations)
+                                      iterations=opts.iterations, length_fn=length if opts.length_adjust else None)
                 toks, tlen = res.tokens, res.lengths
             return [toks[i, : int(tlen[i])].tolist() for i in range(toks.size(0))]
 

@@ -58,6 +58,9 @@ def benchmark_asr(maskctc: Recognizer, ar: Recognizer | None, mels: list[np.ndar
     for bs in batch_sizes:
         rows.append({"system": "ctc_greedy", **time_decoding(maskctc, mels, DecodeOptions("ctc"), bs, repeat=repeat)})
         rows.append({"system": "maskctc", **time_decoding(maskctc, mels, DecodeOptions("maskctc", threshold, iterations), bs, repeat=repeat)})
+        if getattr(maskctc.model, "length_head", None) is not None:
+            rows.append({"system": "maskctc_length_adjust", **time_decoding(
+                maskctc, mels, DecodeOptions("maskctc", threshold, iterations, length_adjust=True), bs, repeat=repeat)})
         if ar is not None:
             rows.append({"system": f"ar_beam{beam}", **time_decoding(ar, mels, DecodeOptions("beam", beam=beam, ctc_weight=ctc_weight), bs, repeat=repeat)})
     for r in rows:
