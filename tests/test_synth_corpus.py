@@ -86,3 +86,14 @@ def test_round_trip_tokens_equal_espeak_phonemes(synth_dir, monkeypatch, capsys)
         ours = [tok for tok in tokens[utt].split() if is_phone(tok) or tok in ("ˈ", "ˌ")]
         assert "".join(ours) == "".join(ipa.split()), utt
         assert all(not tok.startswith("ː") and not (len(tok) > 1 and tok[0] in "ˈˌ") for tok in ours)  # ː stays with its phone, stress marks stand alone
+
+
+def test_exclude_prompts_leaves_out_another_sets_sentences():
+    from narspeech.data.synth import exclude_prompts
+    from narspeech.text.normalize import normalize
+
+    prompts = load_prompts()[:50]
+    test_texts = [normalize(p) for p in prompts[:10]]  # as a Kaldi `text` holds them
+    kept = exclude_prompts(prompts, test_texts)
+    assert kept == prompts[10:]
+    assert exclude_prompts(prompts, []) == prompts

@@ -131,6 +131,7 @@ def synth(out: Path = typer.Argument(..., help="Output data dir."),
           pitch: str = typer.Option("35:65", "--pitch", help="Pitch range MIN:MAX (0-99)."),
           sample_rate: int = typer.Option(22050, "--sample-rate", help="Output sample rate (espeak-ng speaks at 22050 Hz)."),
           seed: int = typer.Option(0, "--seed", help="Seed for prompts, rates, pitches."),
+          exclude_text: Optional[list[Path]] = typer.Option(None, "--exclude-text", help="Kaldi text file(s) whose sentences are left out of the prompts (repeatable)."),
           jobs: int = typer.Option(2, "--jobs", "-j", help="espeak-ng processes at once.")) -> None:
     """Synthesise a multi-speaker corpus with espeak-ng (exact transcripts, per-utterance rate/pitch).
 
@@ -139,7 +140,15 @@ def synth(out: Path = typer.Argument(..., help="Output data dir."),
     from narspeech.data import synth as sy
     from narspeech.data.prompts import load_prompts
 
-    utts = sy.plan(load_prompts(prompts), [v.strip() for v in voices.split(",") if v.strip()], num_utts,
+    from narspeech.fileio import read_table
+
+    pool = load_prompts(prompts)
+    if exclude_text:
+        texts = [t for f in exclude_text for t in read_table(f, allow_empty_value=True).values()]
+        kept = sy.exclude_prompts(pool, texts)
+        _say(f"--exclude-text: {len(pool) - len(kept)} of {len(pool)} prompts left out")
+        pool = kept
+    utts = sy.plan(pool, [v.strip() for v in voices.split(",") if v.strip()], num_utts,
                    rate=sy.parse_range(rate, "rate", 80, 450), pitch=sy.parse_range(pitch, "pitch", 0, 99), seed=seed)
     dd = sy.synthesize(utts, wav_dir or out / "wavs", sample_rate=sample_rate, jobs=jobs)
     _write(out, dd)

@@ -92,6 +92,13 @@ def parse_range(spec: str, name: str, lo: int, hi: int) -> tuple[int, int]:
     return a, b
 
 
+def exclude_prompts(prompts: list[str], texts: list[str]) -> list[str]:
+    """`prompts` without those whose normalised text is one of `texts` (e.g. another recipe's test
+    transcripts, so a recogniser trained here never saw the sentences it will score)."""
+    drop = {" ".join(t.split()) for t in texts}
+    return [p for p in prompts if " ".join(normalize(p).split()) not in drop]
+
+
 def plan(prompts: list[str], voices: list[str], num_utts: int, *, rate: tuple[int, int] = (140, 190),
          pitch: tuple[int, int] = (35, 65), seed: int = 0) -> list[Utterance]:
     """The utterances to synthesise (deterministic for a seed)."""

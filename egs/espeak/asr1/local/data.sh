@@ -6,8 +6,17 @@ num_utts=1500
 voices=en-us,en-us+f2,en-us+m3,en-us+f4
 nj=2
 seed=1
+exclude_text=auto       # Kaldi text file(s) whose sentences are left out; auto: the TTS recipe's test set (../tts1/data/test/text) when present,
+                        # so this recogniser never trained on the sentences it scores when it judges the TTS
 . ../../../recipes/parse_options.sh
 
+if [ "$exclude_text" = auto ]; then
+  exclude_text=""
+  if [ -f ../tts1/data/test/text ]; then exclude_text=../tts1/data/test/text
+  else echo "local/data.sh: ../tts1/data/test/text not there yet: the TTS test sentences may be among these prompts" >&2; fi
+fi
+excl=""; for f in $exclude_text; do excl="$excl --exclude-text $f"; done
+
 narspeech data synth data/all --num-utts "$num_utts" --voices "$voices" --rate 130:220 --pitch 20:80 \
-  --sample-rate 16000 --seed "$seed" --jobs "$nj" --wav-dir downloads/wavs
+  --sample-rate 16000 --seed "$seed" --jobs "$nj" --wav-dir downloads/wavs $excl
 narspeech data split data/all data --parts train:-200,dev:100,test:100 --seed "$seed"
