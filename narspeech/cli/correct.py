@@ -44,6 +44,8 @@ def noise(
     vocab_size: int = typer.Option(4000, "--vocab-size", help="Most frequent words that get phonetic neighbours."),
     extra_words: list[Path] = typer.Option([], "--extra-words", help="Kaldi text files whose words also get neighbours (e.g. the fine-tuning transcripts)."),
     neighbours: Optional[Path] = typer.Option(None, "--neighbours", help="Reuse a neighbours.json from an earlier run (skips phonemisation)."),
+    error_model: Optional[Path] = typer.Option(None, "--error-model", help="Corrupt with a learned error model (`correct errmodel`) instead of phonetic word noise."),
+    scale: float = typer.Option(1.0, "--scale", help="With --error-model: multiply its word-level error rates."),
     case: str = typer.Option("upper", "--case", help="upper, lower or keep."),
     seed: int = typer.Option(1, "--seed"),
     prefix: str = typer.Option("s", "--prefix", help="Utterance id prefix."),
@@ -61,6 +63,19 @@ def noise(
     cfg = NoiseConfig.from_dict({"substitution": substitution, "deletion": deletion, "insertion": insertion,
                                  "vocab_size": vocab_size, "seed": seed})
     sents = read_text_corpus(text, limit=limit, case=case)
+    if error_model is not None:
+        from narspeech.correct.errmodel import ErrorModel
+
+        noiser = ErrorModel.load(error_model)
+        noiser.scale = scale
+        hyps, refs = make_noisy_pairs(sents, noiser, copies=copies, prefix=prefix, seed=seed)
+        write_table(out / "hyp", hyps)
+        write_table(out / "text", refs)
+        with atomic_write(out / "noise.json") as f:
+            json.dump({"text": str(text), "sentences": len(sents), "pairs": len(hyps), "error_model": str(error_model),
+                       "scale": scale, "seed": seed}, f, indent=2)
+        typer.echo(f"{len(hyps)} noisy pairs from {len(sents)} sentences (error model {error_model}) -> {out}")
+        return
     if neighbours is not None:
         noiser = Noiser.load(neighbours)
         noiser.config = cfg
@@ -74,6 +89,56 @@ def noise(
     with atomic_write(out / "noise.json") as f:
         json.dump({"text": str(text), "sentences": len(sents), "pairs": len(hyps), **cfg.__dict__}, f, indent=2)
     typer.echo(f"{len(hyps)} noisy pairs from {len(sents)} sentences -> {out}")
+
+
+@app.command("subword")
+def subword(
+    text: list[Path] = typer.Option(..., "--text", help="Plain text file(s) (one sentence per line, or LJSpeech metadata), cleaned as `correct noise` does."),
+    out: Path = typer.Option(..., "--out", help="Sentencepiece model to write (…/name.model)."),
+    vocab_size: int = typer.Option(1000, "--vocab-size"),
+    model_type: str = typer.Option("bpe", "--type", help="bpe | unigram."),
+) -> None:
+    """Train the corrector's subword units on its pretraining text (for `correct align --spm-model`):
+    a misspelled word is still spelt out in known pieces, where a word list would see one unknown token.
+
+    Example: narspeech correct subword --text data/text/train.txt --out data/units/bpe1000.model
+    """
+    from narspeech.correct.noise import read_text_corpus
+    from narspeech.text.subword import train_subword_model
+
+    sents = [s for t in text for s in read_text_corpus(t)]
+    train_subword_model(sents, out, vocab_size=vocab_size, model_type=model_type)
+    typer.echo(f"{model_type} model with {vocab_size} pieces from {len(sents)} sentences -> {out}")
+
+
+@app.command("errmodel")
+def errmodel(
+    hyp: list[Path] = typer.Option(..., "--hyp", help="ASR hypothesis file(s) (not of the test set)."),
+    ref: list[Path] = typer.Option(..., "--ref", help="Reference text file(s); every hypothesis id must be in one."),
+    out: Path = typer.Option(..., "--out", help="Error model file (JSON)."),
+    variant_prob: float = typer.Option(0.5, "--variant-prob", help="Share of substitutions taken from observed misspellings of the word."),
+) -> None:
+    """Fit a learned ASR error model (word rates, observed misspellings, character confusions) on
+    real hypothesis/reference pairs, for `correct noise --error-model`.
+
+    Example: narspeech correct errmodel --hyp exp/asr_train/sa1/hyp --ref ../asr1/data/train/text_asr --out data/errmodel.json
+    """
+    from narspeech.correct.errmodel import ErrorModel
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import read_table
+
+    refs = {u: t for r in ref for u, t in read_table(r).items()}
+    pairs = []
+    for h in hyp:
+        for u, t in read_table(h, allow_empty_value=True).items():
+            if u not in refs:
+                raise NarspeechError("hypothesis id not in the references", utt=u, path=h)
+            pairs.append((t, refs[u]))
+    m = ErrorModel.fit(pairs, variant_prob=variant_prob)
+    m.save(out)
+    typer.echo(f"error model from {len(pairs)} pairs (WER {100 * m.fitted_on['wer']:.1f} %): per word sub {m.sub_rate:.3f} "
+               f"del {m.del_rate:.3f} ins {m.ins_rate:.3f} merge {m.merge_rate:.3f} split {m.split_rate:.3f}; "
+               f"{len(m.variants)} words with misspellings -> {out}")
 
 
 @app.command("train")
@@ -146,3 +211,62 @@ def tune(
     loaded = load_corrector(model, device=device)
     t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold, oov=oov)
     typer.echo(f"threshold {t['threshold']:g}: WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % on {hyp} -> {model}/detector.json")
+
+
+@app.command("hyps")
+def hyps(
+    asr: Path = typer.Option(..., "--asr", help="ASR exp dir (narspeech asr train)."),
+    dump: Path = typer.Option(..., "--dump", help="Feature dump to decode (e.g. the ASR's dump/train)."),
+    out: Path = typer.Option(..., "--out", help="Output dir: hyp, perturb.json."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ASR checkpoint (early ones err more; default best/last)."),
+    method: str = typer.Option("maskctc", "--method", help="ctc | maskctc | beam | greedy (as asr decode)."),
+    specaug: bool = typer.Option(False, "--specaug", help="Leave the model's training SpecAugment on (new masks per utterance)."),
+    speeds: str = typer.Option("", "--speeds", help="Comma-separated speed factors, one drawn per utterance (e.g. 0.9,1.1)."),
+    seed: int = typer.Option(1, "--seed"),
+    batch_size: int = typer.Option(32, "--batch-size"),
+    limit: Optional[int] = typer.Option(None, "--limit"),
+    device: str = typer.Option("cpu", "--device"),
+) -> None:
+    """Decode an ASR training set with perturbed features (SpecAugment left on, speed) to get
+    fine-tuning pairs whose errors resemble unseen speakers'.
+
+    Example: narspeech correct hyps --asr ../asr1/exp/maskctc --dump ../asr1/dump/train --out exp/asr_train/sa1 --specaug --seed 1
+    """
+    from narspeech.correct.asrhyps import perturbed_decode
+
+    sp = [float(s) for s in speeds.split(",") if s.strip()]
+    i = perturbed_decode(asr, dump, out, checkpoint=checkpoint, method=method, specaug=specaug, speeds=sp, seed=seed,
+                         batch_size=batch_size, device=device, limit=limit)
+    typer.echo(f"decoded {i['utterances']} utterances (step {i['step']}, specaug {'on' if i['specaug'] else 'off'}, speeds {sp or '-'}) -> {out / 'hyp'}")
+
+
+@app.command("stats")
+def stats(
+    pairs: list[str] = typer.Argument(..., help="NAME=HYP pairs of hypothesis files (all scored against --ref)."),
+    ref: list[Path] = typer.Option(..., "--ref", help="Reference text file(s); ids of every HYP must be in one."),
+    lexicon: list[Path] = typer.Option([], "--lexicon", help="Kaldi text files whose words are the lexicon (default: the references')."),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the profiles here."),
+) -> None:
+    """Error profiles of hypothesis sets (WER, CER, S/D/I, non-words, near misses, word-boundary
+    errors), side by side, to check that training pairs resemble the test hypotheses.
+
+    Example: narspeech correct stats dev=../asr1/exp/maskctc/decode_dev/maskctc/hyp train_sa=exp/asr_train/sa1/hyp --ref ../asr1/data/dev/text_asr --ref ../asr1/data/train/text_asr
+    """
+    import json
+
+    from narspeech.correct.errstats import error_profile, profile_table
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write, read_table
+
+    refs = {u: t for r in ref for u, t in read_table(r).items()}
+    lex = {w for f in lexicon for v in read_table(f).values() for w in v.split()} if lexicon else None
+    rows = []
+    for p in pairs:
+        name, sep, path = p.partition("=")
+        if not sep:
+            raise NarspeechError(f"give NAME=HYP, not {p!r}")
+        rows.append((name, error_profile(refs, read_table(path, allow_empty_value=True), lexicon=lex)))
+    typer.echo(profile_table(rows), nl=False)
+    if json_out is not None:
+        with atomic_write(json_out) as f:
+            json.dump(dict(rows), f, indent=2)

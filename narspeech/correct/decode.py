@@ -83,7 +83,10 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
     model.to(dev).eval()
     det_path = exp / DETECTOR_FILE
     detector = json.loads(det_path.read_text()) if det_path.is_file() else {}
-    return Loaded(model, tokens, Units.from_dict(cfg.get("units", {})), cfg, dev, exp, str(checkpoint or exp), detector)
+    units = dict(cfg.get("units") or {})
+    if units.get("spm_model") and not Path(units["spm_model"]).is_absolute():
+        units["spm_model"] = str(exp / units["spm_model"])  # the copy training put in the exp dir
+    return Loaded(model, tokens, Units.from_dict(units), cfg, dev, exp, str(checkpoint or exp), detector)
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -158,11 +158,12 @@ def build_noiser(sentences: Iterable[str], config: NoiseConfig | None = None, *,
     return Noiser(neigh, config, frequent)
 
 
-def make_noisy_pairs(sentences: Sequence[str], noiser: Noiser, *, copies: int = 1, prefix: str = "s", seed: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
-    """(hyps, refs) tables ``id -> text``: `copies` corrupted versions of each sentence.
-    A corruption that deleted every word keeps the first word (an empty hypothesis has nothing
-    to correct from)."""
-    rng = random.Random(noiser.config.seed if seed is None else seed)
+def make_noisy_pairs(sentences: Sequence[str], noiser, *, copies: int = 1, prefix: str = "s", seed: int | None = None) -> tuple[dict[str, str], dict[str, str]]:
+    """(hyps, refs) tables ``id -> text``: `copies` corrupted versions of each sentence by
+    `noiser` (anything with ``corrupt(words, rng)``: a :class:`Noiser` or a learned
+    :class:`narspeech.correct.errmodel.ErrorModel`). A corruption that deleted every word keeps
+    the first word (an empty hypothesis has nothing to correct from)."""
+    rng = random.Random((noiser.config.seed if hasattr(noiser, "config") else 1) if seed is None else seed)
     hyps, refs = {}, {}
     width = len(str(len(sentences)))
     for c in range(copies):

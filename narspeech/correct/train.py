@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Sequence
 
@@ -22,9 +23,24 @@ from narspeech.text.vocab import TokenList, load_token_list, write_token_list
 log = logging.getLogger("narspeech.correct")
 
 
+SUBWORD_FILE = "subword.model"
+
+
 def _units_of(align_dir: Path) -> dict:
     p = Path(align_dir) / "summary.json"
     return json.loads(p.read_text())["units"] if p.is_file() else {"unit": "word", "spm_model": None}
+
+
+def _units_of_all(align_dirs: Sequence[str | Path]) -> dict:
+    """The token units of the alignment dirs, which must all agree (the same subword model file's bytes)."""
+    units = [_units_of(Path(d)) for d in align_dirs]
+    def key(u: dict):
+        m = u.get("spm_model")
+        return (u.get("unit"), Path(m).read_bytes() if m and Path(m).is_file() else m)
+    for d, u in zip(align_dirs, units):
+        if key(u) != key(units[0]):
+            raise NarspeechError(f"alignment dirs use different units ({u} vs {units[0]})", path=d)
+    return dict(units[0])
 
 
 def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Sequence[str | Path] | None, exp_dir: str | Path, *,
@@ -58,7 +74,21 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
         tokens = build_tokens(seqs, int(cfg["tokens"]["min_count"]), keep, int(cfg["tokens"].get("max_size", 0)))
     write_token_list(exp / "tokens.txt", tokens)
     tl = TokenList(tokens)
-    cfg["units"] = _units_of(Path(train_dirs[0]))
+    cfg["units"] = _units_of_all([*train_dirs, *(valid_dirs or [])])
+    if init_ckpt is not None:
+        init_units = init_ckpt.get("config", {}).get("units") or {"unit": "word", "spm_model": None}
+        init_dir = Path(init) if Path(init).is_dir() else Path(init).parent
+        same = init_units.get("unit") == cfg["units"]["unit"]
+        if same and cfg["units"].get("spm_model"):
+            same = (init_dir / SUBWORD_FILE).is_file() and (init_dir / SUBWORD_FILE).read_bytes() == Path(cfg["units"]["spm_model"]).read_bytes()
+        if not same:
+            raise NarspeechError(f"--init was trained on other units ({init_units.get('unit')}, {init_units.get('spm_model')}) "
+                                 f"than the alignments ({cfg['units']['unit']}, {cfg['units'].get('spm_model')})", path=init)
+    if cfg["units"].get("spm_model"):  # the exp dir keeps its own copy: decoding needs exactly these pieces
+        src = Path(cfg["units"]["spm_model"])
+        if src.resolve() != (exp / SUBWORD_FILE).resolve():
+            shutil.copyfile(src, exp / SUBWORD_FILE)
+        cfg["units"]["spm_model"] = SUBWORD_FILE
     cfg["data"] = {"train": [str(d) for d in train_dirs], "valid": [str(d) for d in (valid_dirs or [])]}
     seed_everything(int(resolve_config(cfg)["train"]["seed"]))
     model = build_model(len(tl), cfg["model"])
