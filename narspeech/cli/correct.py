@@ -178,6 +178,7 @@ def decode(
     detect_threshold: Optional[float] = typer.Option(None, "--detect-threshold", help="FastCorrect: min edit probability of some token (default: detector.json, else 0)."),
     max_tokens: int = typer.Option(256, "--max-tokens", help="Longer lines are passed through (listed in OUT/passed)."),
     oov: str = typer.Option("pass", "--oov", help="Lines with words outside the vocabulary: pass (through, listed) or correct (as <unk>)."),
+    granularity: Optional[str] = typer.Option(None, "--granularity", help="FastCorrect detector: sentence (all edits or none) or region (each confident edit region); default detector.json, else sentence."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Correct ASR hypotheses in batches; a detector leaves a sentence alone when the model is unsure.
@@ -188,7 +189,7 @@ def decode(
 
     loaded = load_corrector(model, checkpoint=checkpoint, device=device)
     i = decode_file(loaded, hyp, out, batch_size=batch_size, beam=beam, threshold=threshold,
-                    detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref, oov=oov)
+                    detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref, oov=oov, granularity=granularity)
     wer = f", WER {100 * i['wer_before']:.2f} -> {100 * i['wer_after']:.2f} %" if "wer_before" in i else ""
     typer.echo(f"{i['type']}: {i['applied']} of {i['utterances']} sentences changed ({i['proposed']} proposed, "
                f"{i['passed']} passed through) in {i['seconds']:.2f} s{wer} -> {out / 'hyp'}")
@@ -210,7 +211,7 @@ def tune(
 
     loaded = load_corrector(model, device=device)
     t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold, oov=oov)
-    typer.echo(f"threshold {t['threshold']:g}: WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % on {hyp} -> {model}/detector.json")
+    typer.echo(f"threshold {t['threshold']:g} ({t['granularity']}): WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % on {hyp} -> {model}/detector.json")
 
 
 @app.command("hyps")
