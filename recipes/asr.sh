@@ -31,6 +31,7 @@ length_adjust=auto      # Mask-CTC decoding also with length adjustment (Improve
 beam=10
 ctc_weight=0.3
 decode_batch_size=32
+average_num=5           # decode with the average of the N best validated checkpoints (0: best.pt / last.pt)
 score_by=""             # utt2X / spk2X table name in data/<set>/ for a breakdown (e.g. spk2age)
 bench_utts=20           # utterances timed in stage 8 (the AR beam search is slow on CPU)
 data_script=local/data.sh   # corpus-specific stage 1
@@ -97,25 +98,39 @@ if run_stage 5 && [ "$skip_ar" != true ]; then
   train_stage "$ar_conf" "$ar_exp" "$ar_args"
 fi
 
-decode_dirs=()
 if run_stage 6; then
   banner 6 "decoding: CTC greedy, Mask-CTC, AR beam search (batched)"
+  exps=("$maskctc_exp"); [ "$skip_ar" != true ] && exps+=("$ar_exp")
+  declare -A ckpt
+  for e in "${exps[@]}"; do
+    ckpt[$e]=""
+    if [ "$average_num" -gt 0 ]; then
+      ns train average "$e" --num "$average_num" --out "$e/avg${average_num}.pt"
+      ckpt[$e]="--checkpoint $e/avg${average_num}.pt"
+    fi
+  done
+  dec() {  # $1 exp, $2 set, $3 decode dir name, rest: options
+    local e=$1 s=$2 name=$3; shift 3
+    # shellcheck disable=SC2086
+    ns asr decode --model "$e" ${ckpt[$e]} --dump "dump/$s" --out "$e/decode_$s/$name" --batch-size "$decode_batch_size" \
+      --device "$device" "$@"
+  }
+  lp=false
+  if [ "$length_adjust" = true ] || { [ "$length_adjust" = auto ] && grep -q "length_predictor: true" "$maskctc_exp/config.yaml"; }; then
+    lp=true
+  fi
   for s in $valid_set $test_sets; do
-    ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/ctc" --method ctc \
-      --batch-size "$decode_batch_size" --device "$device"
+    dec "$maskctc_exp" "$s" ctc --method ctc
     for th in $mask_thresholds; do
       for it in $mask_iterations; do
-        ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/maskctc_th${th}_it${it}" \
-          --method maskctc --threshold "$th" --iterations "$it" --batch-size "$decode_batch_size" --device "$device"
-        if [ "$length_adjust" = true ] || { [ "$length_adjust" = auto ] && grep -q "length_predictor: true" "$maskctc_exp/config.yaml"; }; then
-          ns asr decode --model "$maskctc_exp" --dump "dump/$s" --out "$maskctc_exp/decode_$s/maskctc_lp_th${th}_it${it}" \
-            --method maskctc --threshold "$th" --iterations "$it" --length-adjust --batch-size "$decode_batch_size" --device "$device"
+        dec "$maskctc_exp" "$s" "maskctc_th${th}_it${it}" --method maskctc --threshold "$th" --iterations "$it"
+        if [ "$lp" = true ]; then
+          dec "$maskctc_exp" "$s" "maskctc_lp_th${th}_it${it}" --method maskctc --threshold "$th" --iterations "$it" --length-adjust
         fi
       done
     done
     if [ "$skip_ar" != true ]; then
-      ns asr decode --model "$ar_exp" --dump "dump/$s" --out "$ar_exp/decode_$s/beam$beam" --method beam --beam "$beam" \
-        --ctc-weight "$ctc_weight" --batch-size "$decode_batch_size" --device "$device"
+      dec "$ar_exp" "$s" "beam$beam" --method beam --beam "$beam" --ctc-weight "$ctc_weight"
     fi
   done
 fi

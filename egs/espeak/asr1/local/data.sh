@@ -19,4 +19,5 @@ excl=""; for f in $exclude_text; do excl="$excl --exclude-text $f"; done
 
 narspeech data synth data/all --num-utts "$num_utts" --voices "$voices" --rate 130:220 --pitch 20:80 \
   --sample-rate 16000 --seed "$seed" --jobs "$nj" --wav-dir downloads/wavs $excl
-narspeech data split data/all data --parts train:-200,dev:100,test:100 --seed "$seed"
+held=$(( num_utts / 10 < 100 ? num_utts / 10 : 100 ))   # dev and test: 100 each (10 % of a small corpus)
+narspeech data split data/all data --parts "train:-$((2 * held)),dev:$held,test:$held" --seed "$seed"

@@ -1,0 +1,56 @@
+"""The espeak ASR recipe, all stages, with tiny settings: proves the stage wiring (data → tokens →
+features → Mask-CTC with a length head → AR → averaged checkpoints → CTC / Mask-CTC / length-adjusted /
+beam decoding → scoring → speed) on a copy of the recipe in tmp, and that a finished stage re-runs."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_espeak_asr_recipe_end_to_end(tmp_path, espeak):
+    for part in ("recipes", "tools", "egs/espeak/asr1"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"))
+    tts = tmp_path / "egs/espeak/tts1/data/test"  # the TTS test sentences must stay out of the ASR corpus
+    tts.mkdir(parents=True)
+    from narspeech.data.prompts import load_prompts
+    from narspeech.text.normalize import normalize
+
+    held = [normalize(p) for p in load_prompts()[:1900]]
+    (tts / "text").write_text("".join(f"t{i:04d} {t}\n" for i, t in enumerate(held)))
+    egs = tmp_path / "egs/espeak/asr1"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "NARSPEECH_VENV": str(tmp_path / "no-venv"), "NARSPEECH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    tiny = ("--set train.max_steps=4 --set train.valid_interval=2 --set model.d_model=32 --set model.enc_ff=64 "
+            "--set model.dec_ff=64 --set model.enc_layers=1 --set train.batch_bins=3000")
+    cmd = ["./run.sh", "--num_utts", "24", "--voices", "en-us,en-us+f2", "--nj", "1", "--maskctc_args",
+           tiny + " --set model.length_predictor=true", "--ar_args", tiny, "--beam", "2", "--bench_utts", "2",
+           "--average_num", "2", "--mask_iterations", "2"]
+    r = subprocess.run(cmd, cwd=egs, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for stage in range(1, 9):
+        assert f"stage {stage}:" in r.stderr
+    texts = [l.split(maxsplit=1)[1] for l in (egs / "data/all/text").read_text().splitlines()]
+    assert texts and not set(texts) & set(held)  # only the 100 prompts not held out were spoken
+    dev = (egs / "data/dev/text").read_text().splitlines()
+    for d in ("exp/maskctc/decode_dev/ctc", "exp/maskctc/decode_dev/maskctc_th0.999_it2",
+              "exp/maskctc/decode_dev/maskctc_lp_th0.999_it2", "exp/ar/decode_dev/beam2"):
+        hyp = (egs / d / "hyp").read_text().splitlines()
+        assert len(hyp) == len(dev), d
+        info = json.loads((egs / d / "decode.json").read_text())
+        assert info["model"]["checkpoint"].endswith("avg2.pt"), info["model"]
+        assert (egs / d / "result.json").is_file(), d  # stage 7 scored it
+    speed = json.loads((egs / "exp/speed_test.json").read_text())
+    systems = {r["system"] for r in speed["rows"]}
+    assert {"ctc_greedy", "maskctc", "maskctc_length_adjust", "ar_beam2"} <= systems, systems
+    r = subprocess.run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--maskctc_args", tiny + " --set model.length_predictor=true"],
+                       cwd=egs, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
