@@ -1,55 +1,81 @@
 #!/usr/bin/env bash
-# Shared ASR error-correction recipe (FastCorrect vs an AR corrector), run in egs/<corpus>/ec1:
-# text-only pretraining on synthetic ASR-like errors → ASR hypotheses of the training set (early
-# and final checkpoints) → fine-tuning → detector tuning on held-out speakers → correction of the
-# dev hypotheses of the ASR recipe's decode dirs → scoring → speed.
-# Every stage reads and writes files under data/ dump/ exp/ and can be re-run alone
-# (training stages resume from exp/*/last.pt; a finished run is not trained again):
-#   ./run.sh --stage 1 --stop_stage 3      # the synthetic variant: text noising → correct (no ASR needed)
+# Shared ASR error-correction recipe (FastCorrect vs an AR corrector), run in egs/<corpus>/ec1 beside
+# the ASR recipe (asr_dir: its data/, dump/, exp/). Stages:
+#   1 units and text   pretraining text (+ in-domain transcripts ×k), held-out text, subword units
+#   2 ASR pairs        the ASR decodes its own training set: checkpoints × perturbations (SpecAugment
+#                      left on, speed), as real (hypothesis, reference) pairs; speakers split into
+#                      fine-tuning and detector-tuning sets; error profiles beside the dev hypotheses'
+#   3 noise            pretraining pairs: the text corrupted by an error model learned on the stage-2
+#                      pairs (noise=learned) or by phonetic word substitution (noise=phonetic); alignment
+#   4 pretraining      FastCorrect and the AR corrector on the noisy text; synthetic held-out scores
+#   5 fine-tuning      both on the stage-2 pairs
+#   6 detector         confidence threshold (and FastCorrect's granularity) tuned on held-out speakers
+#   7 correction       every dev decode dir of the ASR recipe (eval_decodes) corrected and scored
+#   8 speed            FastCorrect vs AR corrector, batch 1 and full batch
+# Every stage reads and writes files under data/ and exp/ and can be re-run alone (training stages
+# resume from exp/*/last.pt; a finished run is not trained again).
+#   ./run.sh --stage 1 --stop_stage 4 --noise phonetic    # the synthetic variant: no ASR needed
 set -euo pipefail
 
 stage=1
 stop_stage=100
 device=auto
+nthreads=1                # OMP_NUM_THREADS of every step
 pretrain_text=""          # plain text (one sentence per line) or LJSpeech metadata.csv
 heldout_sentences=500     # last N sentences of pretrain_text: synthetic evaluation set (unless heldout_text)
 heldout_text=""           # or: this file is the synthetic evaluation set, all of pretrain_text is trained on
+indomain_copies=4         # the ASR training transcripts join the pretraining text this many times ("0": not at all)
+unit=bpe                  # bpe (subword units trained on the pretraining text), word or char
+bpe_size=1000
+noise=learned             # learned (error model fitted on the stage-2 pairs) or phonetic (word substitution)
 noise_copies=2            # corrupted versions of each pretraining sentence
-noise_sub=0.10
+noise_scale=1.0           # learned: multiplies the fitted word-level error rates
+noise_sub=0.10            # phonetic: per-word rates
 noise_del=0.025
 noise_ins=0.025
 asr_dir=../asr1           # the ASR recipe (its data/, dump/, exp/)
 train_set=train
 eval_sets=dev
+eval_decodes="*/decode_{set}/*"   # decode dirs under $asr_dir/exp to correct ({set} = each eval set)
 ref_name=text_asr         # reference transcripts in $asr_dir/data/<set>/
-asr_exp=exp/maskctc       # ASR model whose checkpoints decode the training set (inside asr_dir)
+asr_exp=exp/maskctc       # ASR model that decodes the training set (inside asr_dir)
 asr_ckpts="best"          # "best" and/or step checkpoint files (e.g. "checkpoints/step00002000.pt best"): early ones err more
-asr_decode_args="--method maskctc"
+asr_perturb="none"        # per checkpoint: none, specaug:SEED, speed:SEED (0.9/1.1), specaug+speed:SEED
+asr_method=maskctc
 tune_speakers_mod=10      # speakers whose number % mod == 0 are held out from fine-tuning (detector tuning)
 fc_conf=conf/fastcorrect.yaml
 ar_conf=conf/ar.yaml
 fc_args=""
 ar_args=""
+ft_steps=600             # fine-tuning updates (each corrector)
+ft_lr=0.0005             # fine-tuning peak learning rate (pretraining: the config's)
 beam=5
 decode_batch_size=64
-oov=pass                  # decode: lines with words outside the vocabulary pass through, or "correct"
+oov=correct               # decode: lines with tokens outside the vocabulary are corrected (as <unk>) or "pass"ed through
 score_by=spk2age
 bench_batch_sizes="1,all"
 bench_sentences=200
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/parse_options.sh"
+export OMP_NUM_THREADS=$nthreads
 
 log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 ns() { narspeech "$@"; }
-vocab_opt=""; [ -f "$asr_dir/data/$train_set/$ref_name" ] && vocab_opt="--vocab-text $asr_dir/data/$train_set/$ref_name"
+units_opt() { if [ "$unit" = bpe ]; then echo "--spm-model data/units/bpe$bpe_size.model"; else echo "--unit $unit"; fi; }
+train_ref=$asr_dir/data/$train_set/$ref_name
+wer_of() { python3 -c "import json,sys; print(f\"{100*json.load(open(sys.argv[1]))['wer']['error_rate']:.2f}\")" "$1"; }
+eval_dirs() {  # decode dirs of eval set $1
+  local pat=${eval_decodes//\{set\}/$1}
+  for d in $asr_dir/exp/$pat/; do [ -f "$d/hyp" ] && echo "${d%/}"; done
+}
 
 if run_stage 1; then
-  banner 1 "text-only pretraining data: synthetic ASR-like errors on $pretrain_text"
+  banner 1 "pretraining text ($pretrain_text + $indomain_copies × $train_ref) and $unit units"
   [ -n "$pretrain_text" ] || { log "give --pretrain_text FILE"; exit 1; }
-  mkdir -p data/text
+  mkdir -p data/text data/units
   if [ -n "$heldout_text" ]; then
     cp "$pretrain_text" data/text/train.txt
     cp "$heldout_text" data/text/heldout.txt
@@ -58,69 +84,103 @@ if run_stage 1; then
     head -n $((n - heldout_sentences)) "$pretrain_text" > data/text/train.txt
     tail -n "$heldout_sentences" "$pretrain_text" > data/text/heldout.txt
   fi
-  extra=""; [ -f "$asr_dir/data/$train_set/$ref_name" ] && extra="--extra-words $asr_dir/data/$train_set/$ref_name"
-  # shellcheck disable=SC2086
-  ns correct noise --text data/text/train.txt --out data/text_train --copies "$noise_copies" \
-    --sub "$noise_sub" --del "$noise_del" --ins "$noise_ins" --seed 1 --prefix t $extra
-  ns correct noise --text data/text/heldout.txt --out data/text_heldout --neighbours data/text_train/neighbours.json \
-    --sub "$noise_sub" --del "$noise_del" --ins "$noise_ins" --seed 2 --prefix h
-  for s in text_train text_heldout; do
-    ns correct align --hyp "data/$s/hyp" --ref "data/$s/text" --out "exp/align/$s"
-  done
+  if [ -f "$train_ref" ]; then
+    for _ in $(seq "$indomain_copies"); do cut -d' ' -f2- "$train_ref"; done >> data/text/train.txt
+  fi
+  [ "$unit" = bpe ] && ns correct subword --text data/text/train.txt --out "data/units/bpe$bpe_size.model" --vocab-size "$bpe_size"
 fi
 
 if run_stage 2; then
-  banner 2 "pretraining FastCorrect and the AR corrector on the noisy text"
-  # shellcheck disable=SC2086
-  ns correct train --config "$fc_conf" --train exp/align/text_train --valid exp/align/text_heldout \
-    --out exp/fc_pretrain --resume $vocab_opt $fc_args
-  # shellcheck disable=SC2086
-  ns correct train --config "$ar_conf" --train exp/align/text_train --valid exp/align/text_heldout \
-    --out exp/ar_pretrain --resume $vocab_opt $ar_args
-fi
-
-if run_stage 3; then
-  banner 3 "synthetic evaluation: held-out noisy sentences, before/after correction"
-  for m in fc_pretrain ar_pretrain; do
-    ns correct decode --model "exp/$m" --hyp data/text_heldout/hyp --ref data/text_heldout/text \
-      --out "exp/$m/decode_text_heldout" --threshold 0 --beam "$beam" --batch-size "$decode_batch_size" --device "$device"
-    ns asr score data/text_heldout/text "exp/$m/decode_text_heldout/hyp" > "exp/$m/decode_text_heldout/score.txt"
-  done
-  ns asr score data/text_heldout/text data/text_heldout/hyp --out exp/score_text_heldout_uncorrected | tail -1
-fi
-
-if run_stage 4; then
-  banner 4 "ASR hypotheses of $train_set ($asr_dir/$asr_exp, checkpoints: $asr_ckpts); pairs; held-out speakers"
+  banner 2 "ASR pairs: $asr_dir/$asr_exp decodes $train_set (checkpoints: $asr_ckpts; perturbations: $asr_perturb)"
   mkdir -p data/ft
   : > data/ft/hyp.unsorted; : > data/ft/text.unsorted
   for c in $asr_ckpts; do
-    tag=$(basename "$c" .pt)
     ck=""; [ "$c" != best ] && ck="--checkpoint $asr_dir/$asr_exp/$c"
-    out=exp/asr_train/$tag
-    # shellcheck disable=SC2086
-    [ -f "$out/hyp" ] || ns asr decode --model "$asr_dir/$asr_exp" --dump "$asr_dir/dump/$train_set" --out "$out" \
-      $ck $asr_decode_args --device "$device"
-    awk -v t="$tag" '{print t "-" $0}' "$out/hyp" >> data/ft/hyp.unsorted
-    awk -v t="$tag" '{print t "-" $0}' "$asr_dir/data/$train_set/$ref_name" >> data/ft/text.unsorted
+    for p in $asr_perturb; do
+      kind=${p%%:*}; seed=${p#*:}; [ "$seed" = "$p" ] && seed=1
+      opts=""
+      case "$kind" in
+        none) ;;
+        specaug) opts="--specaug" ;;
+        speed) opts="--speeds 0.9,1.1" ;;
+        specaug+speed) opts="--specaug --speeds 0.9,1.1" ;;
+        *) log "unknown perturbation $p (none, specaug:SEED, speed:SEED, specaug+speed:SEED)"; exit 1 ;;
+      esac
+      tag=$(basename "$c" .pt)_${kind/+/_}$([ "$kind" = none ] || echo "$seed")
+      out=exp/asr_train/$tag
+      # shellcheck disable=SC2086
+      [ -f "$out/hyp" ] || ns correct hyps --asr "$asr_dir/$asr_exp" --dump "$asr_dir/dump/$train_set" --out "$out" \
+        $ck --method "$asr_method" $opts --seed "$seed" --device "$device"
+      awk -v t="$tag" '{print t "-" $0}' "$out/hyp" >> data/ft/hyp.unsorted
+      awk -v t="$tag" '{print t "-" $0}' "$train_ref" >> data/ft/text.unsorted
+    done
   done
-  # speechocean762 ids start with the 4-digit speaker: held-out speakers tune the detector
+  # every tune_speakers_mod-th speaker (utt2spk, sorted) is held out from fine-tuning: it tunes the detector
+  cut -d' ' -f2 "$asr_dir/data/$train_set/utt2spk" | LC_ALL=C sort -u | awk -v m="$tune_speakers_mod" 'NR % m == 1' > data/ft/tune_speakers
   for f in hyp text; do
     LC_ALL=C sort -k1,1 "data/ft/$f.unsorted" > "data/ft/$f"
-    awk -v m="$tune_speakers_mod" '{split($1, a, "-"); if ((substr(a[2], 1, 4) + 0) % m != 0) print}' "data/ft/$f" > "data/ft/${f}_train"
-    awk -v m="$tune_speakers_mod" '{split($1, a, "-"); if ((substr(a[2], 1, 4) + 0) % m == 0) print}' "data/ft/$f" > "data/ft/${f}_tune"
+    for part in train tune; do
+      awk -v part="$part" 'FILENAME == ARGV[1] {tune[$1] = 1; next} FILENAME == ARGV[2] {spk[$1] = $2; next}
+        {n = split($1, a, "-"); held = (a[n] in spk) && (spk[a[n]] in tune); if ((part == "tune") == held) print}' \
+        data/ft/tune_speakers "$asr_dir/data/$train_set/utt2spk" "data/ft/$f" > "data/ft/${f}_$part"
+    done
   done
-  ns correct align --hyp data/ft/hyp_train --ref data/ft/text_train --out exp/align/ft_train
-  ns correct align --hyp data/ft/hyp_tune --ref data/ft/text_tune --out exp/align/ft_tune
+  prof=()
+  for d in exp/asr_train/*/; do prof+=("train_$(basename "$d")=$d/hyp"); done
+  refs=(--ref "$train_ref")
+  for s in $eval_sets; do
+    for d in $(eval_dirs "$s"); do prof+=("${s}_$(basename "$(dirname "$(dirname "$d")")")_$(basename "$d")=$d/hyp"); done
+    refs+=(--ref "$asr_dir/data/$s/$ref_name")
+  done
+  ns correct stats "${prof[@]}" "${refs[@]}" --lexicon "$train_ref" --json exp/asr_train/profiles.json | tee exp/asr_train/profiles.md
+fi
+
+if run_stage 3; then
+  banner 3 "pretraining pairs: $noise noise on the text"
+  if [ "$noise" = learned ]; then
+    ns correct errmodel --hyp data/ft/hyp_train --ref data/ft/text_train --out exp/errmodel.json
+    for s in train heldout; do
+      ns correct noise --text "data/text/$s.txt" --out "data/text_$s" --error-model exp/errmodel.json --scale "$noise_scale" \
+        --copies "$([ $s = train ] && echo "$noise_copies" || echo 1)" --seed "$([ $s = train ] && echo 1 || echo 2)" --prefix "${s:0:1}"
+    done
+  else
+    extra=""; [ -f "$train_ref" ] && extra="--extra-words $train_ref"
+    # shellcheck disable=SC2086
+    ns correct noise --text data/text/train.txt --out data/text_train --copies "$noise_copies" \
+      --sub "$noise_sub" --del "$noise_del" --ins "$noise_ins" --seed 1 --prefix t $extra
+    ns correct noise --text data/text/heldout.txt --out data/text_heldout --neighbours data/text_train/neighbours.json \
+      --sub "$noise_sub" --del "$noise_del" --ins "$noise_ins" --seed 2 --prefix h
+  fi
+  for s in text_train text_heldout; do
+    # shellcheck disable=SC2046
+    ns correct align --hyp "data/$s/hyp" --ref "data/$s/text" --out "exp/align/$s" $(units_opt)
+  done
+fi
+
+if run_stage 4; then
+  banner 4 "pretraining FastCorrect and the AR corrector on the noisy text; synthetic held-out scores"
+  # shellcheck disable=SC2086
+  ns correct train --config "$fc_conf" --train exp/align/text_train --valid exp/align/text_heldout --out exp/fc_pretrain --resume $fc_args
+  # shellcheck disable=SC2086
+  ns correct train --config "$ar_conf" --train exp/align/text_train --valid exp/align/text_heldout --out exp/ar_pretrain --resume $ar_args
+  for m in fc_pretrain ar_pretrain; do
+    ns correct decode --model "exp/$m" --hyp data/text_heldout/hyp --ref data/text_heldout/text --out "exp/$m/decode_text_heldout" \
+      --threshold 0 --beam "$beam" --batch-size "$decode_batch_size" --oov "$oov" --device "$device"
+  done
 fi
 
 if run_stage 5; then
   banner 5 "fine-tuning both correctors on the ASR pairs"
+  for s in train tune; do
+    # shellcheck disable=SC2046
+    ns correct align --hyp "data/ft/hyp_$s" --ref "data/ft/text_$s" --out "exp/align/ft_$s" $(units_opt)
+  done
   # shellcheck disable=SC2086
   ns correct train --config "$fc_conf" --init exp/fc_pretrain --train exp/align/ft_train --valid exp/align/ft_tune \
-    --out exp/fc --resume --set train.max_steps=0 --set train.max_epochs=30 $fc_args
+    --out exp/fc --resume --set train.max_steps="$ft_steps" --set train.optim.lr="$ft_lr" $fc_args
   # shellcheck disable=SC2086
   ns correct train --config "$ar_conf" --init exp/ar_pretrain --train exp/align/ft_train --valid exp/align/ft_tune \
-    --out exp/ar --resume --set train.max_steps=0 --set train.max_epochs=30 $ar_args
+    --out exp/ar --resume --set train.max_steps="$ft_steps" --set train.optim.lr="$ft_lr" $ar_args
 fi
 
 if run_stage 6; then
@@ -131,11 +191,10 @@ if run_stage 6; then
 fi
 
 if run_stage 7; then
-  banner 7 "correct the ASR recipe's dev hypotheses; score before/after"
+  banner 7 "correct the ASR recipe's ${eval_sets} hypotheses; score before/after"
   for s in $eval_sets; do
     by_opt=""; [ -n "$score_by" ] && [ -f "$asr_dir/data/$s/$score_by" ] && by_opt="--by $asr_dir/data/$s/$score_by"
-    for d in "$asr_dir"/exp/*/decode_"$s"/*/; do
-      [ -f "$d/hyp" ] || continue
+    for d in $(eval_dirs "$s"); do
       name=$(basename "$(dirname "$(dirname "$d")")")_$(basename "$d")
       # shellcheck disable=SC2086
       ns asr score "$asr_dir/data/$s/$ref_name" "$d/hyp" $by_opt --out "exp/score_$s/$name/asr" > /dev/null
@@ -145,7 +204,7 @@ if run_stage 7; then
         # shellcheck disable=SC2086
         ns asr score "$asr_dir/data/$s/$ref_name" "exp/$m/decode_$s/$name/hyp" $by_opt --out "exp/score_$s/$name/$m" > /dev/null
       done
-      log "$name: WER asr / fc / ar = $(for x in asr fc ar; do python3 -c "import json,sys; print(f\"{100*json.load(open(sys.argv[1]))['wer']['error_rate']:.2f}\")" "exp/score_$s/$name/$x/result.json"; done | tr '\n' ' ')"
+      log "$name: WER asr / fc / ar = $(for x in asr fc ar; do wer_of "exp/score_$s/$name/$x/result.json"; done | tr '\n' ' ')"
     done
   done
 fi
@@ -153,7 +212,7 @@ fi
 if run_stage 8; then
   banner 8 "speed: FastCorrect vs AR corrector, batch 1 and full batch"
   for s in $eval_sets; do
-    h=$(ls "$asr_dir"/exp/*/decode_"$s"/*/hyp 2>/dev/null | head -n 1 || true)
+    h=$(eval_dirs "$s" | head -n 1); h=${h:+$h/hyp}
     [ -n "$h" ] || h=data/text_heldout/hyp
     fc=exp/fc; [ -f exp/fc/config.yaml ] || fc=exp/fc_pretrain   # same architecture: speed does not need fine-tuning
     ar=exp/ar; [ -f exp/ar/config.yaml ] || ar=exp/ar_pretrain

@@ -127,3 +127,4 @@ def test_bench_correct_reports_both_models(synthetic, tmp_path):
     res = json.loads((tmp_path / "speed.json").read_text())
     assert {(r["model"], r["batch_size"]) for r in res["rows"]} == {("fastcorrect", 1), ("ar", 1), ("fastcorrect", 6), ("ar", 6)}
     assert set(res["speedup_fastcorrect_over_ar"]) == {"1", "6"} and "speed-up" in out
+    assert all(r["cpu_seconds"] > 0 for r in res["rows"]) and set(res["cpu_time_speedup"]) == {"1", "6"}

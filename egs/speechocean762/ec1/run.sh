@@ -1,15 +1,13 @@
 #!/usr/bin/env bash
-# FastCorrect vs an AR corrector on speechocean762's ASR hypotheses (egs/speechocean762/asr1 first:
-# its models decode the training set here, and its dev decode dirs are corrected and scored).
-#   ./run.sh --stage 1 --stop_stage 3     # text-only: LJSpeech sentences with synthetic ASR errors, no ASR needed
-#   ./run.sh                              # all stages (needs ../asr1's data, dump and exp/maskctc)
-#   ./run.sh --asr_ckpts "checkpoints/step00001000.pt checkpoints/step00002000.pt best"   # early checkpoints err more
-# The CPU run reported in issue 10 (no ASR models yet; in-domain text: speechocean762's training
-# transcripts noised 8 times, its dev transcripts noised once as the synthetic evaluation set):
-#   mkdir -p data/local; cut -d' ' -f2- ../asr1/data/train/text_asr > data/local/so_train.txt
-#   cut -d' ' -f2- ../asr1/data/dev/text_asr > data/local/so_dev.txt
-#   ./run.sh --stage 1 --stop_stage 3 --pretrain_text data/local/so_train.txt --heldout_text data/local/so_dev.txt --noise_copies 8
-# All options go to recipes/correct.sh (see its header).
+# FastCorrect vs an AR corrector on speechocean762's ASR hypotheses. ../asr1 first: its Mask-CTC
+# model decodes the training set here (stage 2) and its dev decode dirs are corrected and scored (stage 7).
+#   ./run.sh                                    # all stages
+#   ./run.sh --stage 1 --stop_stage 4 --noise phonetic   # text only: synthetic errors, no ASR needed
+# Units: subword pieces (BPE, 1000) trained on the pretraining text. The ASR spells in characters, so
+# many of its errors are non-words (ELEFANT): a word-level corrector sees those as one unknown token,
+# pieces still spell them out. Pretraining text: LJSpeech's sentences plus speechocean762's training
+# transcripts (×4), corrupted by an error model fitted on the ASR's own training-set errors.
+# All options go to recipes/correct.sh (see its header); the run reported in issue 10 is in RESULTS.md.
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
