@@ -15,7 +15,7 @@ def _setup_logging() -> None:
 
 
 def train_teacher(
-    config: Path = typer.Option(..., "--config", help="YAML with `model` (transformer_tts options) and `train` (engine) sections."),
+    config: Path = typer.Option(..., "--config", help="YAML with `model` (type transformer_tts, the default, or tacotron2, and its options) and `train` (engine) sections."),
     tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt) of the training text."),
     train_data: Path = typer.Option(..., "--train-data", help="Training data dir with a `token` file."),
     train_dump: Path = typer.Option(..., "--train-dump", help="Feature dump of the training set (feats.scp, stats.npz)."),
@@ -28,7 +28,7 @@ def train_teacher(
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
 ) -> None:
-    """Train the autoregressive Transformer-TTS teacher with guided-attention loss.
+    """Train the autoregressive teacher (Transformer-TTS or Tacotron 2, `model.type`) with guided-attention loss.
 
     Example: narspeech tts train-teacher --config conf/teacher.yaml --tokens data/tokens.txt
     --train-data data/train --train-dump dump/train --valid-data data/dev --valid-dump dump/dev --exp exp/teacher
@@ -126,10 +126,13 @@ def align(
     out: Path = typer.Option(..., "--out", help="Output dir: durations, spread, quality.json."),
     iterations: int = typer.Option(10, "--iterations", help="Re-estimation/Viterbi rounds."),
     models_from: Optional[Path] = typer.Option(None, "--models-from", help="OUT of an earlier run (the training set): align with its token models in one pass (for small dev/test sets)."),
+    states: int = typer.Option(1, "--states", help="HMM states per phone (left to right, at least one frame each; 3 = onset, middle, offset)."),
+    edge_silence: bool = typer.Option(False, "--edge-silence", help="Optional silence states before and after the text, so the first and last phone models do not learn the edge silence (its frames still go to the first/last token)."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
 ) -> None:
-    """Durations without a teacher: flat-start monotonic alignment (one Gaussian per token over mel cepstra).
+    """Durations without a teacher: flat-start monotonic alignment (a diagonal Gaussian per token, or per HMM state
+    with --states, over mel cepstra).
 
     The reference to score a teacher's durations against, and a fallback when no teacher aligns;
     writes the same `durations` format as `tts durations`.
@@ -140,7 +143,7 @@ def align(
     from narspeech.tts.extract import format_spread
 
     _, quality = align_data_dir(data, dump, tokens, out, iterations=iterations, device=device, skip_bad=skip_bad,
-                                models_from=models_from)
+                                models_from=models_from, states=states, edge_silence=edge_silence)
     typer.echo(f"aligned {quality['n']} utterances -> {out}/durations\n{format_spread(quality)}")
 
 

@@ -128,23 +128,75 @@ class AlignResult:
     model: GaussianTokens | None = None  # the token models of the last round
 
 
+def expand_states(tokens: np.ndarray, skippable_ids: set[int], states: int, sil_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids → HMM state ids and the token index each state belongs to (−1: an edge-silence state).
+
+    A speakable token becomes `states` left-to-right states (ids ``tok·states + s``), a skippable one
+    (punctuation: a pause or nothing) a single state; with `sil_id`, a skippable silence state
+    opens and closes the utterance."""
+    ids, owner = [], []
+    if sil_id is not None:
+        ids.append(sil_id)
+        owner.append(-1)
+    for k, t in enumerate(tokens):
+        for s in range(1 if int(t) in skippable_ids else states):
+            ids.append(int(t) * states + s)
+            owner.append(k)
+    if sil_id is not None:
+        ids.append(sil_id)
+        owner.append(-1)
+    return np.array(ids, dtype=np.int64), np.array(owner, dtype=np.int64)
+
+
+def collapse_states(state_durations: np.ndarray, owner: np.ndarray, n_tokens: int) -> np.ndarray:
+    """State durations → token durations; edge-silence frames go to the first / last token that has frames
+    (the TTS durations format has no token for them, and the model must still produce those frames)."""
+    d = np.zeros(n_tokens, dtype=np.int64)
+    inner = owner >= 0
+    np.add.at(d, owner[inner], state_durations[inner])
+    if not inner.all():
+        voiced = np.flatnonzero(d > 0)
+        first, last = (int(voiced[0]), int(voiced[-1])) if len(voiced) else (0, n_tokens - 1)
+        if owner[0] < 0:
+            d[first] += int(state_durations[0])
+        if owner[-1] < 0 and len(owner) > 1:
+            d[last] += int(state_durations[-1])
+    return d
+
+
 def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippable_ids: set[int], vocab: int, *,
           silent_ids: set[int] = frozenset(), iterations: int = 10, batch_size: int = 64, device: str | torch.device = "cpu",
-          progress_desc: str | None = "align", var_floor: float = 0.01, model: GaussianTokens | None = None) -> AlignResult:
+          progress_desc: str | None = "align", var_floor: float = 0.01, model: GaussianTokens | None = None,
+          states: int = 1, edge_silence: bool = False) -> AlignResult:
     """Flat-start alignment of utterances `feats[utt]` (T, D, c0 first) to token ids `tokens[utt]` (N,).
     Tokens in `silent_ids` get 0 frames; those in `skippable_ids` 0 frames or a pause. With `model`
     (token models from a larger set, e.g. the training set for a small dev set), one Viterbi pass
     with those models replaces the flat start and the re-estimation.
 
+    `states` > 1: each speakable token is a left-to-right HMM of that many states (onset, middle,
+    offset: a diphthong or a stop's closure and burst are not one Gaussian), at least one frame each.
+    `edge_silence`: optional silence states before and after the tokens, so the first and last phone
+    models are not trained on the recording's edge silence (those frames still go to the first/last
+    token). Models (`model`, ``result.model``) are then per state: ``vocab·states + 1`` rows.
+
     An utterance with fewer frames than speakable tokens cannot be aligned: it raises ValueError naming it."""
     keep = {u: np.array([int(t) not in silent_ids for t in tokens[u]], dtype=bool) for u in tokens}
     if silent_ids:
         inner = align(feats, {u: tokens[u][keep[u]] for u in feats}, skippable_ids, vocab, iterations=iterations,
-                      batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model)
+                      batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model,
+                      states=states, edge_silence=edge_silence)
         for u, d in inner.durations.items():
             full = np.zeros(len(tokens[u]), dtype=np.int64)
             full[keep[u]] = d
             inner.durations[u] = full
+        return inner
+    if states > 1 or edge_silence:
+        sil = vocab * states if edge_silence else None
+        expanded = {u: expand_states(tokens[u], skippable_ids, states, sil) for u in feats}
+        state_skip = {t * states for t in skippable_ids} | ({sil} if edge_silence else set())
+        inner = align(feats, {u: e[0] for u, e in expanded.items()}, state_skip, vocab * states + 1, iterations=iterations,
+                      batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model)
+        inner.durations = {u: collapse_states(d, expanded[u][1], len(tokens[u])) for u, d in inner.durations.items()}
         return inner
     from narspeech.progress import progress
 
@@ -203,11 +255,13 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
 
 
 def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int = 10, order: int = 20,
-                   device: str = "cpu", skip_bad: bool = False, models_from=None) -> tuple[AlignResult, dict[str, float]]:
+                   device: str = "cpu", skip_bad: bool = False, models_from=None, states: int = 1,
+                   edge_silence: bool = False) -> tuple[AlignResult, dict[str, float]]:
     """Align every utterance of `data_dir` (its `token` file) to its features in `dump_dir`; write
     OUT/durations (the TTS durations format), OUT/spread, OUT/quality.json (the teacher's report) and
     OUT/models.pt (the token models). `models_from`: an earlier OUT whose models align this set in one
-    pass (a dev set is too small to estimate its own). Returns the result and the quality summary."""
+    pass (a dev set is too small to estimate its own). `states`, `edge_silence`: see :func:`align`.
+    Returns the result and the quality summary."""
     import json
     from pathlib import Path
 
@@ -246,10 +300,13 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         saved = torch.load(path, map_location="cpu")
         if saved.get("tokens") != token_list.tokens or saved.get("order") != order:
             raise NarspeechError("the aligner models were made with another token list or cepstral order", path=path)
+        if (saved.get("states", 1), saved.get("edge_silence", False)) != (states, edge_silence):
+            raise NarspeechError(f"the aligner models have {saved.get('states', 1)} state(s) per token and edge silence "
+                                 f"{saved.get('edge_silence', False)}; asked for {states} and {edge_silence}", path=path)
         given = GaussianTokens(saved["mean"], saved["var"])
     try:
         res = align(feats, toks, skip_ids, len(token_list), silent_ids=silent_ids, iterations=iterations, device=device,
-                    model=given)
+                    model=given, states=states, edge_silence=edge_silence)
     except ValueError as e:
         raise NarspeechError(f"alignment: {e}", path=data_dir) from None
     spread = {u: duration_quality(mels[u], d) for u, d in res.durations.items()}
@@ -257,9 +314,10 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     write_table(out_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in res.durations.items()})
     write_table(out_dir / "spread", {u: " ".join(f"{v:.4f}" for v in vals) for u, vals in spread.items()})
     quality = {**spread_summary(list(spread.values())), "log_likelihood_per_frame": res.log_likelihood,
-               "method": "flat-start monotonic aligner"}
+               "method": "flat-start monotonic aligner", "states": states, "edge_silence": edge_silence}
     with atomic_write(out_dir / "quality.json") as f:
         json.dump(quality, f, indent=1)
     with atomic_path(out_dir / "models.pt") as tmp:
-        torch.save({"mean": res.model.mean, "var": res.model.var, "tokens": token_list.tokens, "order": order}, tmp)
+        torch.save({"mean": res.model.mean, "var": res.model.var, "tokens": token_list.tokens, "order": order,
+                    "states": states, "edge_silence": edge_silence}, tmp)
     return res, quality
