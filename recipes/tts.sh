@@ -21,7 +21,8 @@ test_sets=test
 token_type=phoneme      # phoneme | char
 lang=""                 # phonemizer language (e.g. en-us); empty: each utterance's utt2lang, else en-us
 feats_conf=conf/feats.yaml
-teacher_conf=conf/teacher.yaml
+teacher=transformer     # AR teacher: transformer (Transformer-TTS, conf/teacher.yaml) | tacotron2 (conf/tacotron2.yaml)
+teacher_conf=""         # the teacher's config (default: the one of --teacher above)
 fs_conf=conf/fastspeech2.yaml
 teacher_exp=exp/teacher
 fs_exp=exp/fastspeech2
@@ -36,6 +37,7 @@ dur_source=aligner      # durations FastSpeech 2 trains on: aligner = teacher-fr
                         # On arctic_fb with CPU budgets the aligner's gave FastSpeech 2 a pocketsphinx WER ratio of 1.39
                         # against the recordings, a 500-step teacher's far worse (benchmarks/README.md)
 align_exp=exp/align
+align_args=""           # options for `tts align` (e.g. "--states 3 --edge-silence")
 kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
@@ -51,6 +53,11 @@ data_args=""
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/parse_options.sh"
 export OMP_NUM_THREADS=$nthreads
+case "$teacher" in
+  transformer) : "${teacher_conf:=conf/teacher.yaml}" ;;
+  tacotron2) : "${teacher_conf:=conf/tacotron2.yaml}" ;;
+  *) echo "error: --teacher must be transformer or tacotron2, got '$teacher'" >&2; exit 1 ;;
+esac
 
 log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }
@@ -107,7 +114,7 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-  banner 4 "AR teacher (Transformer-TTS, guided attention) → $teacher_exp"
+  banner 4 "AR teacher ($teacher, $teacher_conf, guided attention) → $teacher_exp"
   # shellcheck disable=SC2086
   ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
     --train-data "data/$train_set" --train-dump "dump/$train_set" \
@@ -117,9 +124,11 @@ fi
 
 if run_stage 5; then
   banner 5 "durations: flat-start aligner (reference), then the teacher's attention (focus-rate head selection)"
-  ns tts align --data "data/$train_set" --dump "dump/$train_set" --tokens data/tokens.txt --out "$align_exp/$train_set"
+  # shellcheck disable=SC2086
+  ns tts align --data "data/$train_set" --dump "dump/$train_set" --tokens data/tokens.txt --out "$align_exp/$train_set" $align_args
+  # shellcheck disable=SC2086
   ns tts align --data "data/$valid_set" --dump "dump/$valid_set" --tokens data/tokens.txt --out "$align_exp/$valid_set" \
-    --models-from "$align_exp/$train_set"
+    --models-from "$align_exp/$train_set" $align_args
   dur_opt=""; [ "$dur_method" = monotonic ] && dur_opt="--monotonic"
   for s in $train_set $valid_set; do
     kd_opt=""; [ "$kd" = true ] && [ "$s" = "$train_set" ] && kd_opt="--kd"  # teacher mels only where trained on

@@ -1,7 +1,7 @@
-"""Batched duration extraction with a trained Transformer-TTS teacher (FastSpeech's recipe).
+"""Batched duration extraction with a trained AR teacher (Transformer-TTS or Tacotron 2; FastSpeech's recipe).
 
 Teacher-forced decoding of a whole set in length-sorted batches; for every utterance the
-encoder-decoder attention head with the highest focus rate (over all layers and heads) gives
+encoder-decoder attention head with the highest focus rate (over all layers and heads; Tacotron 2 has one) gives
 the durations (argmax token per decoder step, r frames per step). Utterances whose best
 focus rate is below a threshold are written to ``filtered`` instead of ``durations``.
 
@@ -137,15 +137,16 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     `monotonic`: read durations off the best monotonic path through the chosen head
     (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
     from narspeech.text.vocab import TokenList
-    from narspeech.tts.models import load_tts_model
+    from narspeech.tts.models import TEACHERS, load_tts_model
     from narspeech.tts.plots import attention_figure, save_figure
 
     teacher, out_dir, dump_dir = Path(teacher), Path(out_dir), Path(dump_dir)
     exp_dir = teacher if teacher.is_dir() else teacher.parent
     dev = resolve_device(device)
     model, cfg = load_tts_model(teacher, dev)
-    if cfg["model"].get("type") != "transformer_tts":
-        raise NarspeechError(f"durations need an AR teacher (transformer_tts), this is {cfg['model'].get('type')}", path=teacher)
+    if cfg["model"].get("type") not in TEACHERS:
+        raise NarspeechError(f"durations need an AR teacher ({' or '.join(TEACHERS)}), this is {cfg['model'].get('type')}",
+                             path=teacher)
     tokens_path = exp_dir / "tokens.txt"
     token_list = TokenList(tokens_path)
     ds = TTSDataset(data_dir, dump_dir, token_list, skip_bad=skip_bad)
@@ -158,7 +159,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     plot_utts = set(sorted(ds.utts)[:n_plots])
     durations, rates, heads, filtered, spread = {}, {}, {}, {}, {}
     kd_mels, kd_durations, kd_rates, kd_filtered = {}, {}, {}, {}
-    n_heads = model.c["n_heads"]
+    n_heads = int(getattr(model, "n_heads", 0) or model.c["n_heads"])  # Tacotron 2: one attention
     for idx in progress(batches, desc="durations", unit="batch"):
         batch = collate([ds[i] for i in idx])
         utts = batch.pop("utts")

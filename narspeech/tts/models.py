@@ -8,13 +8,16 @@ from torch import nn
 
 from narspeech.errors import NarspeechError
 
-TYPES = ("transformer_tts", "fastspeech", "fastspeech2")
+TYPES = ("transformer_tts", "tacotron2", "fastspeech", "fastspeech2")
+TEACHERS = ("transformer_tts", "tacotron2")  # autoregressive, with attention for duration extraction
 
 
 def model_defaults(model_type: str) -> dict:
     """Every option of a model type with its default (merged into the saved config so it is complete)."""
     if model_type == "transformer_tts":
         from narspeech.tts.transformer_tts import DEFAULTS
+    elif model_type == "tacotron2":
+        from narspeech.tts.tacotron2 import DEFAULTS
     elif model_type in ("fastspeech", "fastspeech2"):
         from narspeech.tts.fastspeech import DEFAULTS
     else:
@@ -34,6 +37,9 @@ def build_tts_model(model_cfg: dict, stats: dict | None = None) -> nn.Module:
         if kind == "transformer_tts":
             from narspeech.tts.transformer_tts import TransformerTTS
             return TransformerTTS(n_tokens, n_mels, stats, **c)
+        if kind == "tacotron2":
+            from narspeech.tts.tacotron2 import Tacotron2
+            return Tacotron2(n_tokens, n_mels, stats, **c)
         if kind in ("fastspeech", "fastspeech2"):
             from narspeech.tts.fastspeech import FastSpeech
             return FastSpeech(n_tokens, n_mels, stats, variance=kind == "fastspeech2", **c)
@@ -45,7 +51,7 @@ def build_tts_model(model_cfg: dict, stats: dict | None = None) -> nn.Module:
 def load_tts_model(path_or_exp_dir: str | Path, device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
     """Load a trained acoustic model (exp dir → best.pt, else last.pt; or a checkpoint file) in eval mode.
 
-    Returns ``(model, cfg)``; ``cfg["model"]["type"]`` is transformer_tts | fastspeech | fastspeech2,
+    Returns ``(model, cfg)``; ``cfg["model"]["type"]`` is transformer_tts | tacotron2 | fastspeech | fastspeech2,
     ``cfg["feats"]`` the feature config and ``cfg["text"]`` the text frontend the model was trained with.
     """
     from narspeech.device import resolve_device

@@ -16,7 +16,7 @@ import torch
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table
-from narspeech.tts.models import build_tts_model, model_defaults
+from narspeech.tts.models import TEACHERS, build_tts_model, model_defaults
 from narspeech.tts.stats import load_stats
 
 log = logging.getLogger("narspeech.tts")
@@ -58,7 +58,7 @@ def prepare_experiment(cfg: dict, model_type: str, *, tokens: str | Path, train_
     m = dict(cfg.get("model") or {})
     m.setdefault("type", model_type)
     kind = m["type"]
-    allowed = ("transformer_tts",) if model_type == "transformer_tts" else ("fastspeech", "fastspeech2")
+    allowed = TEACHERS if model_type in TEACHERS else ("fastspeech", "fastspeech2")
     if kind not in allowed:
         raise NarspeechError(f"model.type {kind!r} cannot be trained by this command (expected {' or '.join(allowed)})")
     token_list = TokenList(tokens)
@@ -138,7 +138,8 @@ def _fit(cfg, model, train_set, valid_set, exp, resume, hooks) -> Path:
 
 def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None,
                   resume: bool = False, device: str | None = None, skip_bad: bool = False) -> Path:
-    """Train the Transformer-TTS teacher; returns the best (or last) checkpoint path."""
+    """Train the AR teacher (``model.type`` transformer_tts, the default, or tacotron2); returns the best (or last)
+    checkpoint path."""
     from narspeech.tts.dataset import TTSDataset
 
     cfg, token_list, stats = prepare_experiment(cfg, "transformer_tts", tokens=tokens, train_data=train_data,

@@ -1,0 +1,266 @@
+"""Tacotron 2 (Shen et al. 2018), the recurrent autoregressive teacher.
+
+Text side: token embedding → 3 conv layers (BN, ReLU, dropout) → bidirectional LSTM (packed,
+so padding never reaches the real tokens). Mel side, one decoder step per ``r`` frames:
+previous frame → 2-FC prenet (dropout on at inference too) → attention LSTM (prenet output +
+previous context) → **location-sensitive attention** (Chorowski et al. 2015: the query, the
+encoder memory and convolutional features of the previous and cumulative attention weights)
+→ decoder LSTM (attention-LSTM state + context) → linear to ``r`` mel frames and ``r`` stop
+logits (from decoder state + context) → 5-layer conv postnet (residual). Both LSTMs use
+zoneout (Krueger et al. 2016) as in the paper.
+
+Losses: L1 + L2 on the mel before and after the postnet, stop-token BCE with a positive
+weight, and the guided-attention loss (Tachibana et al. 2017) on the single attention, whose
+weight can halve every ``guided_attn_halflife`` batches (the prior only starts the alignment;
+the location features keep it). The location features let the attention move forward by
+content, so it aligns within a few hundred steps and free-runs without the jumps a content-only
+attention makes.
+
+Interface as :class:`narspeech.tts.transformer_tts.TransformerTTS`: ``forward(batch)``,
+``teacher_forced(...)`` (its ``attns`` is one "layer" with one head, (B, 1, S, N), so the
+same duration extraction reads it), ``inference(tokens, lengths)`` → denormalised log-mels.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from narspeech.nets.conv import Conv1dStack, Postnet
+from narspeech.nets.masks import pad_mask
+from narspeech.tts.losses import guided_attention_loss, masked_l1, masked_mse, stop_loss
+from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
+
+DEFAULTS = dict(
+    d_emb=512, enc_conv_layers=3, enc_conv_channels=512, enc_conv_kernel=5, enc_dropout=0.5, enc_lstm_units=256,
+    prenet_units=256, prenet_layers=2, prenet_dropout=0.5,
+    attn_rnn_units=1024, dec_rnn_units=1024, attn_dim=128, loc_filters=32, loc_kernel=31, zoneout=0.1,
+    postnet_layers=5, postnet_channels=512, postnet_kernel=5, postnet_dropout=0.5,
+    reduction_factor=1, stop_pos_weight=5.0, use_l2=True,
+    guided_attn_sigma=0.4, guided_attn_weight=1.0, guided_attn_halflife=0, guided_attn_min_weight=0.0,
+    stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0,
+)
+
+
+class ZoneoutLSTMCell(nn.Module):
+    """LSTM cell whose hidden and cell states keep their previous value with probability `p` per unit
+    in training (zoneout); at inference the expectation, ``p·old + (1−p)·new``."""
+
+    def __init__(self, input_size: int, hidden_size: int, p: float = 0.1):
+        super().__init__()
+        self.cell = nn.LSTMCell(input_size, hidden_size)
+        self.p = float(p)
+
+    def forward(self, x: torch.Tensor, state: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        h_new, c_new = self.cell(x, state)
+        if self.p <= 0.0:
+            return h_new, c_new
+        h, c = state
+        if self.training:
+            keep_h = torch.rand_like(h_new) < self.p
+            keep_c = torch.rand_like(c_new) < self.p
+            return torch.where(keep_h, h, h_new), torch.where(keep_c, c, c_new)
+        return self.p * h + (1 - self.p) * h_new, self.p * c + (1 - self.p) * c_new
+
+
+class LocationSensitiveAttention(nn.Module):
+    """e_{t,n} = vᵀ tanh(W s_t + V h_n + U f_{t,n}), f = conv([α_{t−1}; Σ_{τ<t} α_τ]); α_t = softmax over valid tokens."""
+
+    def __init__(self, query_dim: int, memory_dim: int, attn_dim: int, filters: int, kernel: int):
+        super().__init__()
+        self.query = nn.Linear(query_dim, attn_dim, bias=False)
+        self.memory = nn.Linear(memory_dim, attn_dim, bias=False)
+        self.loc_conv = nn.Conv1d(2, filters, kernel, padding=kernel // 2, bias=False)
+        self.loc_proj = nn.Linear(filters, attn_dim, bias=False)
+        self.v = nn.Linear(attn_dim, 1, bias=True)
+
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, prev: torch.Tensor, cum: torch.Tensor,
+                pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """query (B, Q); keys = self.memory(memory) (B, N, A), precomputed once; prev/cum (B, N); pad (B, N) True at padding.
+        Returns (context (B, D), weights (B, N))."""
+        loc = self.loc_proj(self.loc_conv(torch.stack([prev, cum], 1)).transpose(1, 2))
+        e = self.v(torch.tanh(self.query(query)[:, None] + keys + loc)).squeeze(-1)
+        w = torch.softmax(e.masked_fill(pad, float("-inf")), dim=-1)
+        return torch.bmm(w[:, None], memory).squeeze(1), w
+
+
+class Tacotron2(nn.Module):
+    """AR teacher. ``forward(batch) -> (loss, stats)``; ``inference(tokens, lengths) -> (mels, lengths)``;
+    ``teacher_forced(tokens, token_lengths, mels, mel_lengths)`` gives the attention as ``attns`` [(B, 1, S, N)]."""
+
+    n_heads = 1  # the single attention, seen by duration extraction as layer 0 head 0
+
+    def __init__(self, n_tokens: int, n_mels: int, stats: dict | None = None, **cfg):
+        super().__init__()
+        unknown = set(cfg) - set(DEFAULTS) - {"type"}
+        if unknown:
+            raise ValueError(f"unknown tacotron2 options: {sorted(unknown)}")
+        c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "type"}}
+        self.c, self.n_mels, self.r = c, n_mels, int(c["reduction_factor"])
+        self.stats = FeatureStats(n_mels, stats)
+        self.embed = nn.Embedding(n_tokens, c["d_emb"], padding_idx=0)
+        self.enc_convs = Conv1dStack(c["d_emb"], c["enc_conv_channels"], c["enc_conv_channels"], c["enc_conv_layers"],
+                                     c["enc_conv_kernel"], c["enc_dropout"]) if c["enc_conv_layers"] > 0 else None
+        enc_in = c["enc_conv_channels"] if c["enc_conv_layers"] > 0 else c["d_emb"]
+        self.enc_lstm = nn.LSTM(enc_in, c["enc_lstm_units"], batch_first=True, bidirectional=True)
+        mem = 2 * c["enc_lstm_units"]
+        dims = [n_mels] + [c["prenet_units"]] * c["prenet_layers"]
+        self.prenet = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
+        self.attn_rnn = ZoneoutLSTMCell(dims[-1] + mem, c["attn_rnn_units"], c["zoneout"])
+        self.attention = LocationSensitiveAttention(c["attn_rnn_units"], mem, c["attn_dim"], c["loc_filters"], c["loc_kernel"])
+        self.dec_rnn = ZoneoutLSTMCell(c["attn_rnn_units"] + mem, c["dec_rnn_units"], c["zoneout"])
+        self.mel_out = nn.Linear(c["dec_rnn_units"] + mem, n_mels * self.r)
+        self.stop_out = nn.Linear(c["dec_rnn_units"] + mem, self.r)
+        self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
+            if c["postnet_layers"] > 0 else None
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
+
+    def guided_attn_weight(self) -> float:
+        """The guided-attention weight at the current point of training."""
+        c = self.c
+        w = float(c["guided_attn_weight"])
+        if c["guided_attn_halflife"] and c["guided_attn_halflife"] > 0:
+            w = max(w * 0.5 ** (int(self.batches_seen) / float(c["guided_attn_halflife"])), float(c["guided_attn_min_weight"]))
+        return w
+
+    # -- building blocks -------------------------------------------------------------------
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, N) → memory (B, N, 2·enc_lstm_units) (0 at padding), pad mask (B, N)."""
+        pad = pad_mask(token_lengths, tokens.size(1))
+        x = self.embed(tokens)
+        if self.enc_convs is not None:
+            x = self.enc_convs(x, ~pad)
+        packed = pack_padded_sequence(x, token_lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.enc_lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))
+        return out, pad
+
+    def run_prenet(self, x: torch.Tensor) -> torch.Tensor:
+        for fc in self.prenet:  # dropout stays on at inference (the paper's bottleneck against copying the last frame)
+            x = nn.functional.dropout(torch.relu(fc(x)), self.c["prenet_dropout"], training=True)
+        return x
+
+    def init_state(self, memory: torch.Tensor) -> dict:
+        b, n, d = memory.shape
+        z = lambda k: memory.new_zeros(b, k)  # noqa: E731
+        a, s = self.c["attn_rnn_units"], self.c["dec_rnn_units"]
+        return dict(attn=(z(a), z(a)), dec=(z(s), z(s)), context=z(d), prev=memory.new_zeros(b, n), cum=memory.new_zeros(b, n))
+
+    def step(self, pre: torch.Tensor, state: dict, memory: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
+        """One decoder step from the prenet output `pre` (B, P); updates `state` in place and returns the
+        projection input cat(decoder state, context) (B, dec_rnn_units + D); weights are state['prev']."""
+        state["attn"] = self.attn_rnn(torch.cat([pre, state["context"]], -1), state["attn"])
+        context, w = self.attention(state["attn"][0], keys, memory, state["prev"], state["cum"], pad)
+        state["context"], state["prev"], state["cum"] = context, w, state["cum"] + w
+        state["dec"] = self.dec_rnn(torch.cat([state["attn"][0], context], -1), state["dec"])
+        return torch.cat([state["dec"][0], context], -1)
+
+    def _decoder_inputs(self, y: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Teacher forcing input: a zero 'go' frame, then the last frame of every previous r-group."""
+        s = -(-y.size(1) // self.r)
+        prev = y[:, self.r - 1 :: self.r][:, : s - 1]
+        return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
+
+    def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
+                       mel_lengths: torch.Tensor) -> dict[str, torch.Tensor | list]:
+        """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
+        `stop` logits (frame rate, S·r frames), `attns` ([(B, 1, S, N)]), `steps` (B,), `frame_mask`."""
+        y = self.stats.norm_mel(mels)
+        y = y.masked_fill(pad_mask(mel_lengths, y.size(1))[..., None], 0.0)
+        memory, pad = self.encode(tokens, token_lengths)
+        keys = self.attention.memory(memory)
+        dec_in, s = self._decoder_inputs(y)
+        pre = self.run_prenet(dec_in)  # all steps at once
+        state = self.init_state(memory)
+        outs, weights = [], []
+        for t in range(s):
+            outs.append(self.step(pre[:, t], state, memory, keys, pad))
+            weights.append(state["prev"])
+        h = torch.stack(outs, 1)
+        b = tokens.size(0)
+        before = self.mel_out(h).view(b, s * self.r, self.n_mels)
+        stop = self.stop_out(h).reshape(b, s * self.r)
+        steps = torch.div(mel_lengths + self.r - 1, self.r, rounding_mode="floor")
+        frame_mask = ~pad_mask(mel_lengths, before.size(1))
+        after = self.postnet(before, frame_mask) if self.postnet is not None else before
+        if y.size(1) < before.size(1):
+            y = nn.functional.pad(y, (0, 0, 0, before.size(1) - y.size(1)))
+        attn = torch.stack(weights, 1)[:, None]  # (B, 1, S, N)
+        return dict(y=y, before=before, after=after, stop=stop, attns=[attn], steps=steps, frame_mask=frame_mask)
+
+    # -- training ----------------------------------------------------------------------------
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        c = self.c
+        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+        y, m = out["y"], out["frame_mask"]
+        l1 = masked_l1(out["before"], y, m) + masked_l1(out["after"], y, m)
+        loss, stats = l1, {"l1": l1.detach()}
+        if c["use_l2"]:
+            l2 = masked_mse(out["before"], y, m) + masked_mse(out["after"], y, m)
+            loss = loss + l2
+            stats["l2"] = l2.detach()
+        frames = torch.arange(out["stop"].size(1), device=y.device)[None]
+        labels = frames >= (batch["mel_lengths"][:, None] - 1)
+        stop_mask = frames < (out["steps"][:, None] * self.r)
+        ls = stop_loss(out["stop"], labels, stop_mask, c["stop_pos_weight"])
+        loss = loss + ls
+        stats["stop"] = ls.detach()
+        ga_weight = self.guided_attn_weight()
+        if self.training:
+            self.batches_seen += 1
+        if ga_weight > 0:
+            ga = guided_attention_loss(out["attns"][0], out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
+            loss = loss + ga_weight * ga
+            stats["guided_attn"] = ga.detach()
+            stats["guided_attn_weight"] = ga_weight
+        stats["loss"] = loss.detach()
+        return loss, stats
+
+    # -- free-running synthesis ---------------------------------------------------------------
+    @torch.no_grad()
+    def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
+                  energy_scale: float = 1.0, max_len_ratio: float | None = None, stop_threshold: float | None = None,
+                  return_attention: bool = False):
+        """Autoregressive decoding, batched, until the stop token fires (sigmoid > threshold) or
+        ``max_len_ratio × tokens`` frames. The NAR controls (speed, pitch, energy) are ignored.
+        Returns denormalised (mels (B, T, n_mels), mel_lengths); with `return_attention` also
+        [attention (B, 1, steps, N)]."""
+        c = self.c
+        ratio = c["max_len_ratio"] if max_len_ratio is None else max_len_ratio
+        thr = c["stop_threshold"] if stop_threshold is None else stop_threshold
+        b, dev = tokens.size(0), tokens.device
+        memory, pad = self.encode(tokens, token_lengths)
+        keys = self.attention.memory(memory)
+        state = self.init_state(memory)
+        max_frames = (token_lengths.float() * ratio).ceil().long().clamp(min=self.r)
+        min_frames = (token_lengths.float() * c["min_len_ratio"]).floor().long()
+        max_steps = int(-(-int(max_frames.max()) // self.r))
+        frame = memory.new_zeros(b, self.n_mels)
+        lengths = torch.zeros(b, dtype=torch.long, device=dev)
+        done = torch.zeros(b, dtype=torch.bool, device=dev)
+        mels, weights = [], []
+        for step in range(max_steps):
+            h = self.step(self.run_prenet(frame), state, memory, keys, pad)
+            mel = self.mel_out(h).view(b, self.r, self.n_mels)
+            mels.append(mel)
+            if return_attention:
+                weights.append(state["prev"])
+            probs = torch.sigmoid(self.stop_out(h).float())
+            frame_idx = step * self.r + torch.arange(self.r, device=dev)[None]
+            fire = ((probs > thr) & (frame_idx >= min_frames[:, None])) | (frame_idx >= (max_frames[:, None] - 1))
+            first = fire.float().argmax(1)
+            newly = ~done & fire.any(1)
+            lengths = torch.where(newly, step * self.r + first + 1, lengths)
+            done |= newly
+            if bool(done.all()):
+                break
+            frame = mel[:, -1]
+        mel = torch.cat(mels, dim=1)
+        lengths = torch.where(done, lengths, torch.full_like(lengths, mel.size(1)))
+        frame_mask = ~pad_mask(lengths, mel.size(1))
+        after = self.postnet(mel, frame_mask) if self.postnet is not None else mel
+        t = int(lengths.max())
+        out = self.stats.denorm_mel(after[:, :t]).masked_fill(~frame_mask[:, :t, None], PAD_LOG_MEL)
+        if return_attention:
+            return out, lengths, [torch.stack(weights, 1)[:, None]]
+        return out, lengths

@@ -1,0 +1,181 @@
+"""Tacotron 2 teacher: location-sensitive attention learns to align, the model overfits a few utterances
+free-running, its attention feeds the same duration extraction as Transformer-TTS, padding is invisible."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from narspeech.tts.durations import focus_rate, monotonic_durations
+from narspeech.tts.models import build_tts_model
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+N_TOK, N_MELS = 10, 8
+TINY = dict(type="tacotron2", d_emb=32, enc_conv_channels=32, enc_conv_layers=2, enc_lstm_units=16, prenet_units=32,
+            attn_rnn_units=64, dec_rnn_units=64, attn_dim=32, loc_filters=8, loc_kernel=7, postnet_channels=32, postnet_layers=2,
+            enc_dropout=0.0, postnet_dropout=0.0, zoneout=0.0, reduction_factor=1, guided_attn_weight=1.0)
+
+
+def toy_corpus(n_utts=6, seed=0):
+    """Utterances whose mel is each token's fixed spectrum held for 2-4 frames (the truth durations)."""
+    g = torch.Generator().manual_seed(seed)
+    spectra = torch.randn(N_TOK, N_MELS, generator=g) * 1.5 - 3
+    items = []
+    for _ in range(n_utts):
+        n = int(torch.randint(4, 7, (1,), generator=g))
+        tok = torch.randint(2, N_TOK, (n,), generator=g)
+        dur = torch.randint(2, 5, (n,), generator=g)
+        mel = spectra[tok].repeat_interleave(dur, 0) + 0.05 * torch.randn(int(dur.sum()), N_MELS, generator=g)
+        items.append(dict(tokens=tok, durations=dur, mels=mel))
+    return items
+
+
+def collate(items):
+    b, n, t = len(items), max(len(i["tokens"]) for i in items), max(len(i["mels"]) for i in items)
+    out = dict(tokens=torch.zeros(b, n, dtype=torch.long), mels=torch.zeros(b, t, N_MELS),
+               token_lengths=torch.tensor([len(i["tokens"]) for i in items]), mel_lengths=torch.tensor([len(i["mels"]) for i in items]))
+    for k, i in enumerate(items):
+        out["tokens"][k, : len(i["tokens"])] = i["tokens"]
+        out["mels"][k, : len(i["mels"])] = i["mels"]
+    return out
+
+
+def stats_of(items):
+    mels = torch.cat([i["mels"] for i in items])
+    return dict(mel_mean=mels.mean(0).numpy(), mel_std=mels.std(0).numpy(), f0_mean=np.float32(150), f0_std=np.float32(30),
+                energy_mean=np.float32(2), energy_std=np.float32(0.8))
+
+
+def trained(items, steps=250, seed=0, **over):
+    torch.manual_seed(seed)
+    model = build_tts_model(dict(TINY, **over, n_tokens=N_TOK, n_mels=N_MELS), stats_of(items))
+    batch = collate(items)
+    opt = torch.optim.Adam(model.parameters(), lr=4e-3)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        loss, stats = model(batch)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        losses.append(float(loss.detach()))
+    return model.eval(), losses, stats
+
+
+@pytest.fixture(scope="module")
+def learned():
+    items = toy_corpus()
+    return items, *trained(items)
+
+
+def test_tacotron2_learns_to_align_and_its_attention_gives_the_durations(learned):
+    """Teacher-forced attention of the trained model is sharp and its monotonic reading recovers the true
+    token durations (sum == frames), the input the FastSpeech students train on."""
+    items, model, losses, stats = learned
+    assert np.mean(losses[-5:]) < 0.25 * np.mean(losses[:3]), losses[::25]
+    batch = collate(items)
+    with torch.no_grad():
+        out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+    assert len(out["attns"]) == 1 and out["attns"][0].shape[:2] == (len(items), 1)
+    errors = []
+    for b, it in enumerate(items):
+        t, n = int(out["steps"][b]), len(it["tokens"])
+        att = out["attns"][0][b, 0, :t, :n]
+        assert focus_rate(att) > 0.7
+        d = monotonic_durations(att, len(it["mels"]), model.r)
+        assert int(d.sum()) == len(it["mels"])
+        errors.append(np.abs(np.cumsum(d) - np.cumsum(it["durations"].numpy())).mean())
+    assert np.mean(errors) < 0.5, errors
+
+
+def test_tacotron2_free_runs_the_utterances_it_learned(learned):
+    """Free-running synthesis (own output fed back, stop token) reproduces the training utterances: right
+    length, and a mel close to the recording's, which a model that only learned teacher forcing does not."""
+    items, model, _, _ = learned
+    batch = collate(items)
+    torch.manual_seed(0)
+    mels, lengths = model.inference(batch["tokens"], batch["token_lengths"], max_len_ratio=8.0)
+    for b, it in enumerate(items):
+        assert abs(int(lengths[b]) - len(it["mels"])) <= 2, (int(lengths[b]), len(it["mels"]))
+        n = min(int(lengths[b]), len(it["mels"]))
+        err = float((mels[b, :n] - it["mels"][:n]).abs().mean())
+        spread = float((it["mels"] - it["mels"].mean(0)).abs().mean())
+        assert err < 0.35 * spread, (err, spread)
+
+
+def test_tacotron2_batched_equals_one_at_a_time():
+    """Packed BiLSTM encoder and masked attention: padding of a batch does not reach any utterance."""
+    items = toy_corpus(3, seed=1)
+    torch.manual_seed(0)
+    model = build_tts_model(dict(TINY, prenet_dropout=0.0, n_tokens=N_TOK, n_mels=N_MELS), stats_of(items)).eval()
+    batch = collate(items)
+    with torch.no_grad():
+        full = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+        mels, lengths = model.inference(batch["tokens"], batch["token_lengths"], max_len_ratio=3.0)
+        for b, it in enumerate(items):
+            one = model.teacher_forced(it["tokens"][None], torch.tensor([len(it["tokens"])]), it["mels"][None],
+                                       torch.tensor([len(it["mels"])]))
+            t, n = len(it["mels"]), len(it["tokens"])
+            torch.testing.assert_close(one["after"][0, :t], full["after"][b, :t], atol=1e-5, rtol=1e-4)
+            torch.testing.assert_close(one["attns"][0][0, 0, :t, :n], full["attns"][0][b, 0, :t, :n], atol=1e-5, rtol=1e-4)
+            m1, l1 = model.inference(it["tokens"][None], torch.tensor([n]), max_len_ratio=3.0)
+            assert int(l1[0]) == int(lengths[b])
+            torch.testing.assert_close(m1[0], mels[b, : int(l1[0])], atol=1e-4, rtol=1e-4)
+
+
+def test_tacotron2_teacher_feeds_duration_extraction(tmp_path, monkeypatch, learned):
+    """`tts durations` (the batched extractor) reads Tacotron 2's single attention as layer 0 head 0:
+    durations for every utterance, sum == frames, close to the truth."""
+    import kaldiio
+    import yaml
+
+    import narspeech.tts.models as models
+    from narspeech.audio.features import FeatureConfig
+    from narspeech.fileio import read_table, write_table
+    from narspeech.tts.durations import read_durations
+    from narspeech.tts.extract import extract_durations
+
+    items, model, _, _ = learned
+    names = [chr(ord("a") + i) for i in range(N_TOK - 2)]  # ids 2.. as in the toy corpus
+    data, dump, exp = tmp_path / "data", tmp_path / "dump", tmp_path / "teacher"
+    for d in (data, dump, exp):
+        d.mkdir()
+    (exp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *names, "<sos/eos>"]) + "\n")
+    utts = {f"u{i}": it for i, it in enumerate(items)}
+    write_table(data / "token", {u: " ".join(names[int(t) - 2] for t in it["tokens"]) for u, it in utts.items()})
+    mels = {u: it["mels"].numpy().astype(np.float32) for u, it in utts.items()}
+    cfg = FeatureConfig.for_rate(22050, n_mels=N_MELS)
+    for name, tab in (("feats", mels), ("f0", {u: np.zeros(len(m), np.float32) for u, m in mels.items()}),
+                      ("energy", {u: np.ones(len(m), np.float32) for u, m in mels.items()})):
+        kaldiio.save_ark(str(dump / f"{name}.ark"), tab, scp=str(dump / f"{name}.scp"))
+    write_table(dump / "utt2num_frames", {u: str(len(m)) for u, m in mels.items()})
+    (dump / "feats.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+        model, {"model": {"type": "tacotron2"}, "feats": cfg.to_dict()}))
+    res = extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.5, batch_size=4, n_plots=1, device="cpu",
+                            monotonic=True)
+    durs = read_durations(tmp_path / "dur" / "durations")
+    assert set(durs) == set(utts) and not res.filtered
+    assert set(read_table(tmp_path / "dur" / "heads").values()) == {"0 0"}
+    errors = []
+    for u, it in utts.items():
+        assert int(durs[u].sum()) == len(it["mels"])
+        errors.append(np.abs(np.cumsum(durs[u]) - np.cumsum(it["durations"].numpy())).mean())
+    assert np.mean(errors) < 0.5, errors
+    assert (tmp_path / "dur" / "attn" / "u0.png").is_file()
+
+
+def test_tacotron2_guided_attention_weight_halves_and_unknown_options_fail():
+    model = build_tts_model(dict(TINY, guided_attn_weight=2.0, guided_attn_halflife=10, guided_attn_min_weight=0.5,
+                                 n_tokens=N_TOK, n_mels=N_MELS))
+    assert model.guided_attn_weight() == pytest.approx(2.0)
+    model.batches_seen.fill_(10)
+    assert model.guided_attn_weight() == pytest.approx(1.0)
+    model.batches_seen.fill_(100)
+    assert model.guided_attn_weight() == pytest.approx(0.5)
+    from narspeech.errors import NarspeechError
+
+    with pytest.raises(NarspeechError, match="unknown tacotron2 options"):
+        build_tts_model(dict(TINY, n_heads=4, n_tokens=N_TOK, n_mels=N_MELS))
