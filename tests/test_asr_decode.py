@@ -209,27 +209,33 @@ def test_wrong_method_for_model_is_a_clear_error(recognizers):
 
 
 class StubLength:
-    """Length predictor: a merged mask at index 1 stands for `n` tokens; elsewhere 1. Records its inputs."""
+    """Length predictor over 0..5: a merged mask at index 1 stands for `n` tokens (0.9), or else
+    `secondary` (0.05); elsewhere 1. Records its inputs."""
 
-    def __init__(self, n):
-        self.n, self.calls = n, []
+    def __init__(self, n, secondary=None):
+        self.n, self.secondary, self.calls = n, secondary, []
 
     def __call__(self, ys, lengths):
         self.calls.append(ys.clone())
-        out = torch.full((*ys.shape, 4), math.log(0.01))
+        out = torch.full((*ys.shape, 6), math.log(0.01))
         out[..., 1] = math.log(0.9)
         out[:, 1, :] = math.log(0.01)
         out[:, 1, self.n] = math.log(0.9)
+        if self.secondary is not None:
+            out[:, 1, self.secondary] = math.log(0.05)
         return out
 
 
-@pytest.mark.parametrize("n, expect", [(0, [A]), (1, [A, A]), (3, [A, A, C, C])])
-def test_length_adjustment_merges_runs_and_resizes_them(n, expect):
-    # threshold 0.8 masks positions 1 and 2 (one run): merged to [A, <mask>], the predictor says n tokens,
-    # the run becomes n masks (0: deleted), which the stub decoder fills in one pass (C at index >= 2, A at 1)
+@pytest.mark.parametrize("n, slack, expect", [(0, None, [A]), (1, None, [A, A]), (3, None, [A, A, C, C]),
+                                              (3, 1, [A, A, C, C]), (0, 1, [A, A]), (4, 1, [A, A, C, C])])
+def test_length_adjustment_merges_runs_and_resizes_them(n, slack, expect):
+    # threshold 0.8 masks positions 1 and 2 (one run of 2): merged to [A, <mask>], the predictor says n tokens,
+    # the run becomes n masks (0: deleted), which the stub decoder fills in one pass (C at index >= 2, A at 1).
+    # With slack 1 only 1..3 tokens are allowed: 0 falls back to the best allowed (a tie: the first, 1), 4 to 3
     lp = posterior(HAND)[None]
-    ln = StubLength(n)
-    res = mask_ctc_decode(lp, torch.tensor([8]), StubDecoder(), mask_id=MASK, threshold=0.8, iterations=1, length_fn=ln)
+    ln = StubLength(n, secondary=3 if n == 4 else None)
+    res = mask_ctc_decode(lp, torch.tensor([8]), StubDecoder(), mask_id=MASK, threshold=0.8, iterations=1, length_fn=ln,
+                          length_slack=slack)
     assert [c[0].tolist() for c in ln.calls] == [[A, MASK]]
     assert res.tokens[0, : int(res.lengths[0])].tolist() == expect
     # nothing masked: the length predictor is never asked and greedy CTC comes back
@@ -243,12 +249,21 @@ def test_length_adjustment_batch_equals_single():
     lp2 = posterior([(B, 0.3), (BLANK, 0.9), (A, 0.95), (C, 0.2), (BLANK, 0.9)])
     batch = torch.stack([lp1, torch.cat([lp2, lp2[-1:].expand(3, V)])])
     res = mask_ctc_decode(batch, torch.tensor([8, 5]), StubDecoder(), mask_id=MASK, threshold=0.8, iterations=2,
-                          length_fn=StubLength(3))
+                          length_fn=StubLength(3), length_slack=None)
     for i, lp in enumerate([lp1, lp2]):
         one = mask_ctc_decode(lp[None], torch.tensor([lp.size(0)]), StubDecoder(), mask_id=MASK, threshold=0.8,
-                              iterations=2, length_fn=StubLength(3))
+                              iterations=2, length_fn=StubLength(3), length_slack=None)
         n = int(one.lengths[0])
         assert int(res.lengths[i]) == n and res.tokens[i, :n].tolist() == one.tokens[0, :n].tolist()
+
+
+def test_merge_mask_runs_counts_each_run():
+    from narspeech.asr.maskctc import merge_mask_runs
+
+    ys = torch.tensor([[1, MASK, MASK, 4, MASK, 6], [MASK, MASK, MASK, 0, 0, 0]])
+    ids, n, runs = merge_mask_runs(ys, torch.tensor([6, 3]), MASK)
+    assert n.tolist() == [5, 1] and ids[0].tolist() == [1, MASK, 4, MASK, 6]
+    assert runs[0].tolist() == [1, 2, 1, 1, 1] and runs[1, 0].item() == 3
 
 
 def test_merge_masked_spans_training_targets():

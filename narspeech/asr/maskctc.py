@@ -34,15 +34,19 @@ class MaskCTCResult:
     passes: int  # decoder passes run for the batch
 
 
-def merge_mask_runs(ys: torch.Tensor, lengths: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each run of consecutive ``mask_id`` in `ys` (B, L) becomes a single ``mask_id``; returns (ids, lengths)."""
+def merge_mask_runs(ys: torch.Tensor, lengths: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Each run of consecutive ``mask_id`` in `ys` (B, L) becomes a single ``mask_id``; returns (ids,
+    lengths, run lengths (B, L'): how many masks each merged one replaced, 1 at other tokens)."""
     b, lmax = ys.shape
     dev = ys.device
     valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
     is_mask = (ys == mask_id) & valid
     prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), is_mask[:, :-1]], 1)
     keep = valid & ~(is_mask & prev)
-    return _compact(ys, keep)
+    out, new_len = _compact(ys, keep)
+    slot = (torch.cumsum(keep.long(), 1) - 1).clamp(min=0)  # merged position of every input position
+    runs = torch.zeros_like(out).scatter_add_(1, slot, valid.long())
+    return out, new_len, runs
 
 
 def expand_masks(ys: torch.Tensor, lengths: torch.Tensor, counts: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,21 +79,32 @@ def _compact(ys: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.
     return out, new_len
 
 
-def adjust_mask_lengths(ys: torch.Tensor, lengths: torch.Tensor, length_fn: DecoderFn, mask_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+def adjust_mask_lengths(ys: torch.Tensor, lengths: torch.Tensor, length_fn: DecoderFn, mask_id: int,
+                        slack: int | None = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge mask runs, predict each merged mask's length with `length_fn` (log-probs over 0..K) and
-    expand to that many masks; rows without masks come back unchanged."""
-    merged, mlen = merge_mask_runs(ys, lengths, mask_id)
-    counts = length_fn(merged, mlen).argmax(-1)
+    expand to that many masks; rows without masks come back unchanged. With `slack` k, a run of n
+    masks may only become n−k … n+k tokens (the most likely length in that window): CTC's own count
+    is a strong prior and the length head is there to fix its few insertions and deletions; None
+    trusts the head alone."""
+    merged, mlen, runs = merge_mask_runs(ys, lengths, mask_id)
+    lp = length_fn(merged, mlen)
+    if slack is None:
+        counts = lp.argmax(-1)
+    else:
+        k = torch.arange(lp.size(-1), device=lp.device)
+        counts = lp.masked_fill((k - runs[..., None]).abs() > slack, float("-inf")).argmax(-1)
+        counts = torch.where(runs - slack >= lp.size(-1), runs, counts)  # beyond the head's classes: CTC's count
     return expand_masks(merged, mlen, counts, mask_id)
 
 
 def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Tensor, decoder_fn: DecoderFn, *,
                     mask_id: int, threshold: float = 0.999, iterations: int = 10,
-                    length_fn: DecoderFn | None = None) -> MaskCTCResult:
+                    length_fn: DecoderFn | None = None, length_slack: int | None = 1) -> MaskCTCResult:
     """Refine greedy-CTC `tokens` (B, L) with confidences `conf`: positions with ``conf < threshold``
     become ``mask_id`` and are filled by `decoder_fn` over `iterations` (K ≥ 1) passes at most.
     Threshold 0 masks nothing (the greedy CTC output comes back and the decoder never runs).
-    `length_fn` (Improved Mask-CTC) first re-sizes every run of masks (:func:`adjust_mask_lengths`)."""
+    `length_fn` (Improved Mask-CTC) first re-sizes every run of masks (:func:`adjust_mask_lengths`,
+    within ``length_slack`` of its CTC length)."""
     b, lmax = tokens.shape
     dev = tokens.device
     valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
@@ -98,7 +113,7 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
     if lmax == 0 or not bool(masked0.any()):
         return MaskCTCResult(ys, lengths, masked0, 0)
     if length_fn is not None:
-        ys, lengths = adjust_mask_lengths(ys, lengths, length_fn, mask_id)
+        ys, lengths = adjust_mask_lengths(ys, lengths, length_fn, mask_id, length_slack)
         lmax = ys.size(1)
         valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
     n_mask = ((ys == mask_id) & valid).sum(1)
@@ -131,8 +146,8 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
 
 def mask_ctc_decode(ctc_log_probs: torch.Tensor, enc_lengths: torch.Tensor, decoder_fn: DecoderFn, *, mask_id: int,
                     blank: int = 0, threshold: float = 0.999, iterations: int = 10,
-                    length_fn: DecoderFn | None = None) -> MaskCTCResult:
+                    length_fn: DecoderFn | None = None, length_slack: int | None = 1) -> MaskCTCResult:
     """Greedy CTC over (B, T, V) log-probs, then :func:`mask_ctc_refine`."""
     tokens, conf, lengths = ctc_greedy(ctc_log_probs, enc_lengths, blank)
     return mask_ctc_refine(tokens, conf, lengths, decoder_fn, mask_id=mask_id, threshold=threshold, iterations=iterations,
-                           length_fn=length_fn)
+                           length_fn=length_fn, length_slack=length_slack)

@@ -26,6 +26,7 @@ class DecodeOptions:
     threshold: float = 0.999  # Mask-CTC: tokens whose CTC confidence is lower are re-predicted
     iterations: int = 10  # Mask-CTC decoder passes at most
     length_adjust: bool = False  # Improved Mask-CTC: re-size masked spans with the length predictor first
+    length_slack: int | None = 1  # a run of n masks becomes n-slack .. n+slack tokens (None: any length)
     beam: int = 10
     ctc_weight: float = 0.3
     penalty: float = 0.0
@@ -86,7 +87,8 @@ class Recognizer:
                     return m.length_log_probs(ys, yl, enc, elen)
 
                 res = mask_ctc_refine(toks, conf, tlen, dec, mask_id=m.mask_id, threshold=opts.threshold,
-                                      iterations=opts.iterations, length_fn=length if opts.length_adjust else None)
+                                      iterations=opts.iterations, length_fn=length if opts.length_adjust else None,
+                                      length_slack=opts.length_slack)
                 toks, tlen = res.tokens, res.lengths
             return [toks[i, : int(tlen[i])].tolist() for i in range(toks.size(0))]
 

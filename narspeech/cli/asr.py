@@ -87,6 +87,7 @@ def decode(
     threshold: float = typer.Option(0.999, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC)."),
     iterations: int = typer.Option(10, "--iterations", help="Mask-CTC: decoder passes at most."),
     length_adjust: bool = typer.Option(False, "--length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true)."),
+    length_slack: int = typer.Option(1, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says)."),
     beam: int = typer.Option(10, "--beam", help="AR beam size."),
     ctc_weight: float = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of the CTC prefix score."),
     penalty: float = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token."),
@@ -105,7 +106,8 @@ def decode(
 
     rec = load_recognizer(model, device, checkpoint)
     m = method or ("maskctc" if rec.model_type == "mask_ctc" else "beam")
-    opts = DecodeOptions(m, threshold, iterations, beam=beam, ctc_weight=ctc_weight, penalty=penalty, length_adjust=length_adjust)
+    opts = DecodeOptions(m, threshold, iterations, beam=beam, ctc_weight=ctc_weight, penalty=penalty, length_adjust=length_adjust,
+                         length_slack=None if length_slack < 0 else length_slack)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
     typer.echo(f"{m}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
 
