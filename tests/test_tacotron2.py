@@ -179,3 +179,11 @@ def test_tacotron2_guided_attention_weight_halves_and_unknown_options_fail():
 
     with pytest.raises(NarspeechError, match="unknown tacotron2 options"):
         build_tts_model(dict(TINY, n_heads=4, n_tokens=N_TOK, n_mels=N_MELS))
+
+
+def test_location_features_equal_the_convolution():
+    from narspeech.tts.tacotron2 import LocationSensitiveAttention
+
+    att = LocationSensitiveAttention(8, 6, 5, filters=4, kernel=7)
+    alpha = torch.rand(3, 2, 11)
+    torch.testing.assert_close(att.location_features(alpha), att.loc_conv(alpha).transpose(1, 2))
