@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -88,7 +88,28 @@ def evaluate(
                + f" -> {out or synth / 'results.json'}")
 
 
+def spectrograms(
+    ref: Path = typer.Option(..., "--ref", help="Data dir with the recordings (wav.scp, text)."),
+    synth: List[Path] = typer.Option(..., "--synth", help="Synthesis dir (`tts synthesize` OUT); repeat for several systems (one row each)."),
+    utts: str = typer.Option(..., "--utts", help="Comma-separated utterance ids (one column each)."),
+    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated row names for the --synth dirs (default: their exp names)."),
+    trim_db: Optional[float] = typer.Option(40.0, "--trim-db", help="Cut edge silence more than this many dB below the peak, as `tts evaluate --trim-db` scores."),
+) -> None:
+    """Spectrograms of recordings and syntheses side by side, to look at formant movement and pauses.
+
+    Example: narspeech tts spectrograms --ref data/test --synth exp/fastspeech2/synth/test --synth exp/teacher/synth/test
+    --utts arctic_b0251,arctic_b0254 --out exp/spectrograms.png
+    """
+    from narspeech.tts.plots import spectrogram_comparison
+
+    path = spectrogram_comparison(ref, synth, [u for u in utts.split(",") if u], out,
+                                  labels=labels.split(",") if labels else None, trim_db=trim_db)
+    typer.echo(f"wrote {path}")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `synthesize` and `evaluate` to the `narspeech tts` group."""
+    """Add `synthesize`, `evaluate` and `spectrograms` to the `narspeech tts` group."""
     app.command("synthesize")(synthesize)
     app.command("evaluate")(evaluate)
+    app.command("spectrograms")(spectrograms)

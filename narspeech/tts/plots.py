@@ -82,3 +82,54 @@ def add_figure(writer, tag: str, fig, step: int) -> None:
     if writer is not None:
         writer.add_figure(tag, fig, step, close=False)
     plt.close(fig)
+
+
+def spectrogram_comparison(ref_dir: str | Path, synth_dirs: Sequence[str | Path], utts: Sequence[str], out: str | Path, *,
+                           labels: Sequence[str] | None = None, trim_db: float | None = 40.0) -> Path:
+    """A PNG with one column per utterance and one row per system: the recording (`ref_dir`'s wav.scp), then
+    each synthesis dir's wav, as log-mels of the synthesis' feature config, edge silence cut at `trim_db`
+    (as ``tts evaluate --trim-db`` scores them). The way to *look* at whether a system speaks: formant
+    movement, closures and pauses at the recording's places, or a stationary blur."""
+    import json
+
+    import torch
+
+    from narspeech.audio.features import FeatureConfig, log_mel
+    from narspeech.audio.io import load_audio, resolve_entry
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import read_table
+    from narspeech.metrics.mcd import speech_span
+
+    ref_dir, synth_dirs = Path(ref_dir), [Path(d) for d in synth_dirs]
+    labels = list(labels) if labels else [d.parent.parent.name if d.parent.name == "synth" else d.name for d in synth_dirs]
+    if len(labels) != len(synth_dirs):
+        raise NarspeechError(f"{len(labels)} labels for {len(synth_dirs)} synthesis dirs")
+    info = json.loads((synth_dirs[0] / "synth_info.json").read_text(encoding="utf-8")) if synth_dirs else {}
+    cfg = FeatureConfig.from_dict(info["feats"]) if info.get("feats") else FeatureConfig.for_rate(22050)
+    texts = read_table(ref_dir / "text") if (ref_dir / "text").is_file() else {}
+    rows = [("recording", ref_dir, read_table(ref_dir / "wav.scp"))] + [
+        (lab, d, read_table(d / "wav.scp")) for lab, d in zip(labels, synth_dirs)]
+    plt = _plt()
+    fig, axes = plt.subplots(len(rows), len(utts), figsize=(5.2 * len(utts), 2.3 * len(rows)), squeeze=False)
+    for j, utt in enumerate(utts):
+        for i, (label, base, scp) in enumerate(rows):
+            if utt not in scp:
+                raise NarspeechError(f"no wav for {utt}", path=base / "wav.scp")
+            wav, _ = load_audio(resolve_entry(scp[utt], base), utt=utt, target_sr=cfg.sample_rate)
+            mel = log_mel(torch.from_numpy(wav)[None], cfg)[0].numpy()
+            if trim_db is not None:
+                mel = mel[speech_span(mel, trim_db)]
+            ax = axes[i][j]
+            ax.imshow(mel.T, origin="lower", aspect="auto", interpolation="none", cmap="magma")
+            title = f"{utt} {label}"
+            if i == 0 and utt in texts:
+                title += f': "{texts[utt][:45]}"'
+            ax.set_title(title, fontsize=8)
+            ax.set_ylabel("mel bin", fontsize=7)
+            if i == len(rows) - 1:
+                ax.set_xlabel(f"frame ({1000 * cfg.hop_length / cfg.sample_rate:.1f} ms)", fontsize=7)
+    fig.tight_layout()
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_figure(fig, out, dpi=80)
+    return out
