@@ -187,3 +187,29 @@ def test_location_features_equal_the_convolution():
     att = LocationSensitiveAttention(8, 6, 5, filters=4, kernel=7)
     alpha = torch.rand(3, 2, 11)
     torch.testing.assert_close(att.location_features(alpha), att.loc_conv(alpha).transpose(1, 2))
+
+
+def test_tacotron2_stop_token_counts_only_once_the_attention_reached_the_end(learned):
+    """A stop token that fires at once (a young model's) must not cut the sentence, and one that never fires
+    must not run on to the frame cap: the attention's arrival at the last tokens decides, plus a short tail."""
+    import copy
+
+    items, model, _, _ = learned
+    batch = collate(items)
+    true = batch["mel_lengths"]
+    eager, silent = copy.deepcopy(model), copy.deepcopy(model)
+    eager.c["stop_margin_tokens"] = silent.c["stop_margin_tokens"] = 0  # the stop counts from the last token on
+    silent.c["stop_tail_frames"] = 5
+    with torch.no_grad():
+        eager.stop_out.bias.fill_(20.0)
+        silent.stop_out.bias.fill_(-20.0)
+        torch.manual_seed(0)
+        _, early = eager.inference(batch["tokens"], batch["token_lengths"], max_len_ratio=8.0)
+        _, late = silent.inference(batch["tokens"], batch["token_lengths"], max_len_ratio=8.0)
+        eager.c["stop_margin_tokens"] = -1  # the rule off: the stop token alone decides
+        _, cut = eager.inference(batch["tokens"], batch["token_lengths"], max_len_ratio=8.0)
+    assert (cut == model.r).all()
+    last = torch.tensor([int(it["durations"][-1]) for it in items])
+    assert (early >= true - last - 1).all() and (early <= true + 2).all(), (early, true)  # at most the last token cut
+    tail = silent.c["stop_tail_frames"]
+    assert (late >= early).all() and (late <= true + tail + 2).all() and (late < batch["token_lengths"] * 8).all(), (late, true)

@@ -38,7 +38,7 @@ DEFAULTS = dict(
     postnet_layers=5, postnet_channels=512, postnet_kernel=5, postnet_dropout=0.5,
     reduction_factor=1, stop_pos_weight=5.0, use_l2=True,
     guided_attn_sigma=0.4, guided_attn_weight=1.0, guided_attn_halflife=0, guided_attn_min_weight=0.0,
-    stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0,
+    stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0, stop_margin_tokens=1, stop_tail_frames=30,
 )
 
 
@@ -230,7 +230,11 @@ class Tacotron2(nn.Module):
                   energy_scale: float = 1.0, max_len_ratio: float | None = None, stop_threshold: float | None = None,
                   return_attention: bool = False):
         """Autoregressive decoding, batched, until the stop token fires (sigmoid > threshold) or
-        ``max_len_ratio × tokens`` frames. The NAR controls (speed, pitch, energy) are ignored.
+        ``max_len_ratio × tokens`` frames. With ``stop_margin_tokens`` k ≥ 0 the stop token only counts once the
+        attention's peak has reached one of the last k + 1 tokens (a stop token that fires early, as a young
+        model's does, would otherwise cut the sentence), and the utterance ends at most ``stop_tail_frames``
+        after that (a stop token that stays silent would run on in silence to the frame cap). The NAR controls
+        (speed, pitch, energy) are ignored.
         Returns denormalised (mels (B, T, n_mels), mel_lengths); with `return_attention` also
         [attention (B, 1, steps, N)]."""
         c = self.c
@@ -246,6 +250,10 @@ class Tacotron2(nn.Module):
         frame = memory.new_zeros(b, self.n_mels)
         lengths = torch.zeros(b, dtype=torch.long, device=dev)
         done = torch.zeros(b, dtype=torch.bool, device=dev)
+        margin = int(c["stop_margin_tokens"])
+        reached = torch.full((b,), margin < 0, dtype=torch.bool, device=dev)  # the attention got to the end of the text
+        end_step = torch.full((b,), max_steps, dtype=torch.long, device=dev)  # when the tail after reaching the end is over
+        tail = -(-int(c["stop_tail_frames"]) // self.r)
         mels, weights = [], []
         for step in range(max_steps):
             h = self.step(self.run_prenet(frame), state, memory, keys, pad)
@@ -255,7 +263,13 @@ class Tacotron2(nn.Module):
                 weights.append(state["prev"])
             probs = torch.sigmoid(self.stop_out(h).float())
             frame_idx = step * self.r + torch.arange(self.r, device=dev)[None]
-            fire = ((probs > thr) & (frame_idx >= min_frames[:, None])) | (frame_idx >= (max_frames[:, None] - 1))
+            stop_ok = (probs > thr) & (frame_idx >= min_frames[:, None])
+            if margin >= 0:
+                now = ~reached & (state["prev"].argmax(-1) >= token_lengths - 1 - margin)
+                end_step = torch.where(now, step + tail, end_step)
+                reached |= now
+                stop_ok = reached[:, None] & (stop_ok | (step >= end_step)[:, None])
+            fire = stop_ok | (frame_idx >= (max_frames[:, None] - 1))
             first = fire.float().argmax(1)
             newly = ~done & fire.any(1)
             lengths = torch.where(newly, step * self.r + first + 1, lengths)
