@@ -34,10 +34,11 @@ focus_threshold=0.3     # utterances whose teacher attention is less focused are
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
 dur_source=aligner      # durations FastSpeech 2 trains on: aligner = teacher-free flat-start aligner (`tts align`);
                         # teacher = the AR teacher's attention (FastSpeech's route; stage 5 extracts and scores it either way).
-                        # On arctic_fb with CPU budgets the aligner's gave FastSpeech 2 a pocketsphinx WER ratio of 1.39
-                        # against the recordings, a 500-step teacher's far worse (benchmarks/README.md)
+                        # On arctic_fb with CPU budgets the aligner's gave FastSpeech 2 a pocketsphinx WER ratio of 1.24
+                        # against the recordings (1-state aligner: 1.40), a 500-step teacher's far worse (1.89)
 align_exp=exp/align
-align_args=""           # options for `tts align` (e.g. "--states 3 --edge-silence")
+align_args="--states 3 --edge-silence"  # `tts align` options: a 3-state HMM per phone and edge-silence states (on arctic_fb:
+                        # FastSpeech 2's WER ratio 1.24 against 1.40 with the 1-state aligner, same 1500 steps); "" = 1 state
 kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
@@ -114,21 +115,22 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-  banner 4 "AR teacher ($teacher, $teacher_conf, guided attention) → $teacher_exp"
-  # shellcheck disable=SC2086
-  ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
-    --train-data "data/$train_set" --train-dump "dump/$train_set" \
-    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
-    --exp "$teacher_exp" --device "$device" --resume $train_opts $teacher_args
-fi
-
-if run_stage 5; then
-  banner 5 "durations: flat-start aligner (reference), then the teacher's attention (focus-rate head selection)"
+  banner 4 "teacher-free aligner (durations, reference, Tacotron 2's prior), then the AR teacher ($teacher, $teacher_conf) → $teacher_exp"
   # shellcheck disable=SC2086
   ns tts align --data "data/$train_set" --dump "dump/$train_set" --tokens data/tokens.txt --out "$align_exp/$train_set" $align_args
   # shellcheck disable=SC2086
   ns tts align --data "data/$valid_set" --dump "dump/$valid_set" --tokens data/tokens.txt --out "$align_exp/$valid_set" \
     --models-from "$align_exp/$train_set" $align_args
+  # shellcheck disable=SC2086
+  ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
+    --train-data "data/$train_set" --train-dump "dump/$train_set" \
+    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
+    --durations "$align_exp/$train_set/durations" --valid-durations "$align_exp/$valid_set/durations" \
+    --exp "$teacher_exp" --device "$device" --resume $train_opts $teacher_args
+fi
+
+if run_stage 5; then
+  banner 5 "durations from the teacher's attention (focus-rate head selection), scored against the aligner's"
   dur_opt=""; [ "$dur_method" = monotonic ] && dur_opt="--monotonic"
   for s in $train_set $valid_set; do
     kd_opt=""; [ "$kd" = true ] && [ "$s" = "$train_set" ] && kd_opt="--kd"  # teacher mels only where trained on
@@ -178,10 +180,14 @@ if run_stage 8; then
     done
     python -m narspeech.metrics.headline "$fs_exp/synth/$s/results.json" "$teacher_exp/synth/$s/results.json" \
       | tee "exp/headline_$s.txt"
+    # look at it: recording, FastSpeech 2 and the teacher for the first two test sentences both synthesised
+    utts=$(cut -d' ' -f1 "$fs_exp/synth/$s/wav.scp" | grep -Fxf <(cut -d' ' -f1 "$teacher_exp/synth/$s/wav.scp") | head -n 2 | paste -sd, || true)
+    [ -n "$utts" ] && ns tts spectrograms --ref "data/$s" --synth "$fs_exp/synth/$s" --synth "$teacher_exp/synth/$s" \
+      --labels "FastSpeech 2,teacher ($teacher)" --utts "$utts" --out "exp/spectrograms_$s.png" ${eval_trim_db:+--trim-db $eval_trim_db}
     head -n "$bench_utts" "data/$s/text" | cut -d' ' -f2- > "exp/$s.bench.txt"
     ns bench tts --student "$fs_exp" --teacher "$teacher_exp" --text "exp/$s.bench.txt" \
       --batch-sizes "1,$bench_utts" --repeat "$bench_repeat" --device "$device" --vocoder "$vocoder" --json "exp/speed_$s.json"
   done
-  log "results: exp/headline_*.txt $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"
+  log "results: exp/headline_*.txt exp/spectrograms_*.png $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"
 fi
 log "done (stages $stage..$stop_stage)"

@@ -50,6 +50,9 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
         assert 0 < results["duration_ratio"]["mean"] < 20, results["duration_ratio"]
     headline = (egs / "exp/headline_test.txt").read_text()
     assert "fastspeech2" in headline and "teacher" in headline, headline
+    synthesised = set.intersection(*({l.split()[0] for l in (egs / f"exp/{m}/synth/test/wav.scp").read_text().splitlines()}
+                                     for m in ("fastspeech2", "teacher")))
+    assert (egs / "exp/spectrograms_test.png").is_file() == bool(synthesised)  # stage 8 plots two sentences to look at
     speed = json.loads((egs / "exp/speed_test.json").read_text())
     rows = speed["rows"]
     assert sorted((r["model"], r["batch_size"]) for r in rows) == [("student", 1), ("student", 2), ("teacher", 1), ("teacher", 2)]
@@ -63,3 +66,22 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
     r = subprocess.run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--teacher_args", tiny], cwd=egs, env=env,
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+    # the Tacotron 2 teacher through the same stages: trained, its attention read by `tts durations`, free-running synthesis
+    t2 = ("--set train.max_steps=4 --set train.valid_interval=2 --set model.d_emb=16 --set model.enc_conv_channels=16 "
+          "--set model.enc_lstm_units=8 --set model.prenet_units=16 --set model.attn_rnn_units=16 --set model.dec_rnn_units=16 "
+          "--set model.attn_dim=8 --set model.postnet_channels=8")
+    r = subprocess.run(["./run.sh", "--stage", "4", "--stop_stage", "7", "--teacher", "tacotron2", "--teacher_exp", "exp/t2",
+                        "--teacher_args", t2, "--fs_args", tiny, "--focus_threshold", "0", "--synth_batch_size", "2"],
+                       cwd=egs, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "tacotron2" in r.stderr and yaml_type(egs / "exp/t2/config.yaml") == "tacotron2"
+    t2_durations = (egs / "exp/t2/durations/train/durations").read_text().splitlines()
+    assert len(t2_durations) == n_train
+    assert set((egs / "exp/t2/durations/train/heads").read_text().split()[1::3]) == {"0"}  # one attention: layer 0
+    assert list((egs / "exp/t2/synth/test/wav").glob("*.wav")) or (egs / "exp/t2/synth/test/failed").read_text().strip()
+
+
+def yaml_type(path: Path) -> str:
+    import yaml
+
+    return yaml.safe_load(path.read_text())["model"]["type"]

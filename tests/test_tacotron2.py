@@ -51,6 +51,8 @@ def trained(items, steps=250, seed=0, **over):
     torch.manual_seed(seed)
     model = build_tts_model(dict(TINY, **over, n_tokens=N_TOK, n_mels=N_MELS), stats_of(items))
     batch = collate(items)
+    if over.get("guided_attn_prior") == "durations":
+        batch["durations"] = torch.nn.utils.rnn.pad_sequence([it["durations"] for it in items], batch_first=True)
     opt = torch.optim.Adam(model.parameters(), lr=4e-3)
     model.train()
     losses = []
@@ -213,3 +215,39 @@ def test_tacotron2_stop_token_counts_only_once_the_attention_reached_the_end(lea
     assert (early >= true - last - 1).all() and (early <= true + 2).all(), (early, true)  # at most the last token cut
     tail = silent.c["stop_tail_frames"]
     assert (late >= early).all() and (late <= true + tail + 2).all() and (late < batch["token_lengths"] * 8).all(), (late, true)
+
+
+def test_alignment_prior_points_at_the_aligned_token():
+    from narspeech.tts.losses import alignment_prior_weights, prior_attention_loss
+
+    d = torch.tensor([[2, 0, 3, 1], [1, 2, 0, 0]])  # utterance 2: 3 frames, its last two tokens never sound
+    w = alignment_prior_weights(d, torch.tensor([6, 3]), r=1, sigma=1.0)
+    assert w.shape == (2, 6, 4)
+    on_path = [[0, 0, 2, 2, 2, 3], [0, 1, 1]]  # the token owning each frame
+    for b, path in enumerate(on_path):
+        for t, k in enumerate(path):
+            assert float(w[b, t, k]) == 0.0 and float(w[b, t].sum()) > 0.3
+    assert float(w[1, :, 2:].abs().sum()) == 0.0 and float(w[1, 3:].abs().sum()) == 0.0  # outside utterance 2: no weight
+    w2 = alignment_prior_weights(d[:1], torch.tensor([2]), r=3, sigma=1.0)  # r=3: steps at frames 1 and 4
+    assert float(w2[0, 0, 0]) == 0.0 and float(w2[0, 1, 2]) == 0.0
+    good = torch.zeros(1, 6, 4)
+    good[0, torch.arange(6), torch.tensor(on_path[0])] = 1.0
+    assert float(prior_attention_loss(good, w[:1], torch.tensor([6]))) == 0.0
+    assert float(prior_attention_loss(good.flip(-1), w[:1], torch.tensor([6]))) > 0.3
+
+
+def test_tacotron2_with_the_aligner_prior_aligns_to_the_durations():
+    items = toy_corpus()
+    for it in items:
+        it["durations"] = it["durations"].clone()
+    model, losses, stats = trained(items, steps=150, guided_attn_prior="durations", guided_attn_prior_sigma=1.0)
+    batch = collate(items)
+    batch["durations"] = torch.nn.utils.rnn.pad_sequence([it["durations"] for it in items], batch_first=True)
+    with torch.no_grad():
+        out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+    err = [np.abs(np.cumsum(monotonic_durations(out["attns"][0][b, 0, : int(out["steps"][b]), : len(it["tokens"])],
+                                                len(it["mels"]), 1)) - np.cumsum(it["durations"].numpy())).mean()
+           for b, it in enumerate(items)]
+    assert np.mean(err) < 0.5, err
+    with pytest.raises(ValueError, match="durations"):
+        model.train()(collate(items))

@@ -21,6 +21,8 @@ def train_teacher(
     train_dump: Path = typer.Option(..., "--train-dump", help="Feature dump of the training set (feats.scp, stats.npz)."),
     valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir."),
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
+    durations: Optional[Path] = typer.Option(None, "--durations", help="Durations of the training set (e.g. `tts align`'s) for model.guided_attn_prior durations (Tacotron 2); ignored otherwise."),
+    valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Durations of the validation set, with --durations."),
     exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.d_model=256 --set train.max_steps=2000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
@@ -39,10 +41,13 @@ def train_teacher(
 
     _setup_logging()
     cfg = load_config(config, overrides)
+    prior = (cfg.get("model") or {}).get("guided_attn_prior") == "durations"
     check_inputs(exp, {"tokens": tokens, "train_data": train_data, "train_dump": train_dump, "valid_data": valid_data,
-                       "valid_dump": valid_dump}, cfg, resume=resume, retrain=retrain)
+                       "valid_dump": valid_dump, **({"durations": durations, "valid_durations": valid_durations} if prior else {})},
+                 cfg, resume=resume, retrain=retrain)
     path = run(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, exp=exp, valid_data=valid_data,
-               valid_dump=valid_dump, resume=resume, device=device, skip_bad=skip_bad)
+               valid_dump=valid_dump, resume=resume, device=device, skip_bad=skip_bad, durations=durations,
+               valid_durations=valid_durations)
     typer.echo(f"teacher trained -> {path}")
 
 

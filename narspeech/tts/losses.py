@@ -54,3 +54,35 @@ def stop_loss(logits: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, po
     pw = torch.tensor(pos_weight, device=logits.device, dtype=torch.float32)
     per = F.binary_cross_entropy_with_logits(logits.float(), labels.float(), pos_weight=pw, reduction="none")
     return masked_mean(per, mask)
+
+
+def alignment_prior_weights(durations: torch.Tensor, dec_lengths: torch.Tensor, r: int = 1, sigma: float = 2.0) -> torch.Tensor:
+    """W (B, T_dec, N) = 1 − exp(−(n − k_t)² / (2σ²)), σ in tokens, where k_t is the token that a given
+    alignment (`durations` (B, N), frames per token, e.g. from the flat-start aligner) puts at the middle
+    frame of decoder step t (r frames per step); 0 outside each utterance.
+
+    The diagonal of :func:`guided_attention_weights` assumes every token takes the same time, so a small
+    teacher can satisfy it with an attention that marches on regardless of the audio; this prior points at
+    the token actually being spoken. Tokens with no frames (word boundaries, stress marks) are passed over."""
+    b, n_max = durations.shape
+    t_max = int(dec_lengths.max())
+    dev = durations.device
+    ends = torch.cumsum(durations.long(), dim=1)  # (B, N)
+    mid = (torch.arange(t_max, device=dev) * r + (r - 1) / 2.0).floor().long()  # frame at the middle of each step
+    k = torch.searchsorted(ends, mid[None].expand(b, -1).contiguous(), right=True).clamp(max=n_max - 1)  # (B, T)
+    n = torch.arange(n_max, device=dev, dtype=torch.float32)
+    w = 1.0 - torch.exp(-((n[None, None, :] - k[..., None].float()) ** 2) / (2 * sigma ** 2))
+    n_tok = (durations > 0).long().cumsum(1).argmax(1) + 1  # tokens up to the last one with frames
+    valid = (torch.arange(t_max, device=dev)[None, :, None] < dec_lengths[:, None, None]) & \
+            (torch.arange(n_max, device=dev)[None, None, :] < n_tok[:, None, None])
+    return w * valid
+
+
+def prior_attention_loss(attn: torch.Tensor, weights: torch.Tensor, dec_lengths: torch.Tensor) -> torch.Tensor:
+    """Attention mass on cells the prior `weights` (B, T_dec, N) penalises, summed over tokens and averaged over
+    valid decoder steps (as :func:`guided_attention_loss`, with any prior)."""
+    t_ok = torch.arange(weights.size(1), device=weights.device)[None, :] < dec_lengths[:, None]
+    a = attn[..., : weights.size(-2), : weights.size(-1)].float()
+    if attn.dim() == 4:
+        weights, t_ok = weights[:, None], t_ok[:, None].expand(-1, attn.size(1), -1)
+    return masked_mean((a * weights).sum(-1), t_ok)

@@ -137,17 +137,26 @@ def _fit(cfg, model, train_set, valid_set, exp, resume, hooks) -> Path:
 
 
 def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None,
-                  resume: bool = False, device: str | None = None, skip_bad: bool = False) -> Path:
+                  resume: bool = False, device: str | None = None, skip_bad: bool = False,
+                  durations=None, valid_durations=None) -> Path:
     """Train the AR teacher (``model.type`` transformer_tts, the default, or tacotron2); returns the best (or last)
     checkpoint path."""
     from narspeech.tts.dataset import TTSDataset
 
     cfg, token_list, stats = prepare_experiment(cfg, "transformer_tts", tokens=tokens, train_data=train_data,
                                                 train_dump=train_dump, exp=exp, device=device)
-    train_set = TTSDataset(train_data, train_dump, token_list, skip_bad=skip_bad)
+    if cfg["model"].get("guided_attn_prior") == "durations":  # Tacotron 2 guided by a teacher-free alignment
+        if durations is None or (valid_data is not None and valid_durations is None):
+            raise NarspeechError("model.guided_attn_prior durations needs --durations (and --valid-durations with --valid-data), "
+                                 "e.g. from `narspeech tts align`")
+        cfg["data"]["durations"] = str(durations)
+    else:
+        durations = valid_durations = None  # the diagonal prior needs none
+    train_set = TTSDataset(train_data, train_dump, token_list, durations=durations, skip_bad=skip_bad)
     valid_set = None
     if valid_data is not None:
-        valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, skip_bad=skip_bad)
+        valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, durations=valid_durations,
+                               skip_bad=skip_bad)
     model = _build_seeded(cfg, stats)
     return _fit(cfg, model, train_set, valid_set, exp, resume, TeacherHooks())
 
