@@ -36,10 +36,10 @@ noise_ins=0.025
 asr_dir=../asr1           # the ASR recipe (its data/, dump/, exp/)
 train_set=train
 eval_sets=dev
-eval_decodes="*/decode_{set}/*"   # decode dirs under $asr_dir/exp to correct ({set} = each eval set)
+eval_decodes="*/decode_{set}/*"   # decode dirs to correct: patterns under $asr_dir/exp, or ./… here ({set} = each eval set; EXP/decode_SET/NAME)
 ref_name=text_asr         # reference transcripts in $asr_dir/data/<set>/
 asr_exp=exp/maskctc       # ASR model that decodes the training set (inside asr_dir)
-asr_ckpts="best"          # "best" and/or step checkpoint files (e.g. "checkpoints/step00002000.pt best"): early ones err more
+asr_ckpts="best"          # "best" and/or checkpoint files under asr_exp (e.g. "checkpoints/step00002000.pt best"; ./… or /…: here): early ones err more
 asr_perturb="none"        # per checkpoint: none, specaug:SEED, speed:SEED (0.9/1.1), specaug+speed:SEED
 asr_method=maskctc
 tune_speakers_mod=10      # speakers whose number % mod == 0 are held out from fine-tuning (detector tuning)
@@ -67,9 +67,14 @@ ns() { narspeech "$@"; }
 units_opt() { if [ "$unit" = bpe ]; then echo "--spm-model data/units/bpe$bpe_size.model"; else echo "--unit $unit"; fi; }
 train_ref=$asr_dir/data/$train_set/$ref_name
 wer_of() { python3 -c "import json,sys; print(f\"{100*json.load(open(sys.argv[1]))['wer']['error_rate']:.2f}\")" "$1"; }
-eval_dirs() {  # decode dirs of eval set $1
-  local pat=${eval_decodes//\{set\}/$1}
-  for d in $asr_dir/exp/$pat/; do [ -f "$d/hyp" ] && echo "${d%/}"; done
+eval_dirs() {  # decode dirs of eval set $1 (patterns under $asr_dir/exp, or under . when they start with / or ./)
+  local pat base d
+  for pat in $eval_decodes; do
+    pat=${pat//\{set\}/$1}
+    case "$pat" in /*|./*) base="" ;; *) base="$asr_dir/exp/" ;; esac
+    for d in $base$pat/; do [ -f "$d/hyp" ] && echo "${d%/}"; done
+  done
+  return 0
 }
 
 if run_stage 1; then
@@ -95,7 +100,7 @@ if run_stage 2; then
   mkdir -p data/ft
   : > data/ft/hyp.unsorted; : > data/ft/text.unsorted
   for c in $asr_ckpts; do
-    ck=""; [ "$c" != best ] && ck="--checkpoint $asr_dir/$asr_exp/$c"
+    case "$c" in best) ck="" ;; /*|./*) ck="--checkpoint $c" ;; *) ck="--checkpoint $asr_dir/$asr_exp/$c" ;; esac
     for p in $asr_perturb; do
       kind=${p%%:*}; seed=${p#*:}; [ "$seed" = "$p" ] && seed=1
       opts=""
