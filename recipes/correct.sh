@@ -8,7 +8,8 @@
 #   3 noise            pretraining pairs: the text corrupted by an error model learned on the stage-2
 #                      pairs (noise=learned) or by phonetic word substitution (noise=phonetic); alignment
 #   4 pretraining      FastCorrect and the AR corrector on the noisy text; synthetic held-out scores
-#   5 fine-tuning      both on the stage-2 pairs
+#   5 fine-tuning      both on the stage-2 pairs (front=snap: on the pairs with every non-word hypothesis
+#                      word snapped to its nearest lexicon word first; exp dirs get the suffix _snap)
 #   6 detector         confidence threshold (and FastCorrect's granularity) tuned on held-out speakers
 #   7 correction       every dev decode dir of the ASR recipe (eval_decodes) corrected and scored
 #   8 speed            FastCorrect vs AR corrector, batch 1 and full batch
@@ -49,6 +50,8 @@ fc_args=""
 ar_args=""
 ft_steps=600             # fine-tuning updates (each corrector)
 ft_lr=0.0005             # fine-tuning peak learning rate (pretraining: the config's)
+front=none                # none, or snap: correctors fine-tuned and run on lexicon-snapped hypotheses (correct snap)
+snap_min_sim=0.6
 beam=5
 decode_batch_size=64
 oov=correct               # decode: lines with tokens outside the vocabulary are corrected (as <unk>) or "pass"ed through
@@ -66,6 +69,8 @@ run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 ns() { narspeech "$@"; }
 units_opt() { if [ "$unit" = bpe ]; then echo "--spm-model data/units/bpe$bpe_size.model"; else echo "--unit $unit"; fi; }
 train_ref=$asr_dir/data/$train_set/$ref_name
+case "$front" in none) sfx="" ;; snap) sfx=_snap ;; *) log "front must be none or snap"; exit 1 ;; esac
+snap() { ns correct snap --hyp "$1" --text data/text/train.txt --out "$2" --min-sim "$snap_min_sim"; }
 wer_of() { python3 -c "import json,sys; print(f\"{100*json.load(open(sys.argv[1]))['wer']['error_rate']:.2f}\")" "$1"; }
 eval_dirs() {  # decode dirs of eval set $1 (patterns under $asr_dir/exp, or under . when they start with / or ./)
   local pat base d
@@ -175,23 +180,28 @@ if run_stage 4; then
 fi
 
 if run_stage 5; then
-  banner 5 "fine-tuning both correctors on the ASR pairs"
+  banner 5 "fine-tuning both correctors on the ASR pairs (front: $front)"
   for s in train tune; do
+    if [ "$front" = snap ]; then
+      snap "data/ft/hyp_$s" "data/ft_snap/snap_$s"
+      cp "data/ft_snap/snap_$s/hyp" "data/ft_snap/hyp_$s"
+      cp "data/ft/text_$s" "data/ft_snap/text_$s"
+    fi
     # shellcheck disable=SC2046
-    ns correct align --hyp "data/ft/hyp_$s" --ref "data/ft/text_$s" --out "exp/align/ft_$s" $(units_opt)
+    ns correct align --hyp "data/ft$sfx/hyp_$s" --ref "data/ft$sfx/text_$s" --out "exp/align/ft${sfx}_$s" $(units_opt)
   done
   # shellcheck disable=SC2086
-  ns correct train --config "$fc_conf" --init exp/fc_pretrain --train exp/align/ft_train --valid exp/align/ft_tune \
-    --out exp/fc --resume --set train.max_steps="$ft_steps" --set train.optim.lr="$ft_lr" $fc_args
+  ns correct train --config "$fc_conf" --init exp/fc_pretrain --train "exp/align/ft${sfx}_train" --valid "exp/align/ft${sfx}_tune" \
+    --out "exp/fc$sfx" --resume --set train.max_steps="$ft_steps" --set train.optim.lr="$ft_lr" $fc_args
   # shellcheck disable=SC2086
-  ns correct train --config "$ar_conf" --init exp/ar_pretrain --train exp/align/ft_train --valid exp/align/ft_tune \
-    --out exp/ar --resume --set train.max_steps="$ft_steps" --set train.optim.lr="$ft_lr" $ar_args
+  ns correct train --config "$ar_conf" --init exp/ar_pretrain --train "exp/align/ft${sfx}_train" --valid "exp/align/ft${sfx}_tune" \
+    --out "exp/ar$sfx" --resume --set train.max_steps="$ft_steps" --set train.optim.lr="$ft_lr" $ar_args
 fi
 
 if run_stage 6; then
   banner 6 "detector: confidence threshold tuned on held-out speakers (never-change if nothing helps)"
   for m in fc ar; do
-    ns correct tune --model "exp/$m" --hyp data/ft/hyp_tune --ref data/ft/text_tune --beam "$beam" --oov "$oov" --device "$device"
+    ns correct tune --model "exp/$m$sfx" --hyp "data/ft$sfx/hyp_tune" --ref "data/ft$sfx/text_tune" --beam "$beam" --oov "$oov" --device "$device"
   done
 fi
 
@@ -203,13 +213,20 @@ if run_stage 7; then
       name=$(basename "$(dirname "$(dirname "$d")")")_$(basename "$d")
       # shellcheck disable=SC2086
       ns asr score "$asr_dir/data/$s/$ref_name" "$d/hyp" $by_opt --out "exp/score_$s/$name/asr" > /dev/null
-      for m in fc ar; do
-        ns correct decode --model "exp/$m" --hyp "$d/hyp" --ref "$asr_dir/data/$s/$ref_name" --out "exp/$m/decode_$s/$name" \
+      src=$d/hyp; shown="asr"
+      if [ "$front" = snap ]; then
+        snap "$d/hyp" "exp/snap_$s/$name"
+        src=exp/snap_$s/$name/hyp; shown="asr snap"
+        # shellcheck disable=SC2086
+        ns asr score "$asr_dir/data/$s/$ref_name" "$src" $by_opt --out "exp/score_$s/$name/snap" > /dev/null
+      fi
+      for m in fc$sfx ar$sfx; do
+        ns correct decode --model "exp/$m" --hyp "$src" --ref "$asr_dir/data/$s/$ref_name" --out "exp/$m/decode_$s/$name" \
           --beam "$beam" --batch-size "$decode_batch_size" --oov "$oov" --device "$device"
         # shellcheck disable=SC2086
         ns asr score "$asr_dir/data/$s/$ref_name" "exp/$m/decode_$s/$name/hyp" $by_opt --out "exp/score_$s/$name/$m" > /dev/null
       done
-      log "$name: WER asr / fc / ar = $(for x in asr fc ar; do wer_of "exp/score_$s/$name/$x/result.json"; done | tr '\n' ' ')"
+      log "$name: WER ${shown// / \/ } / fc$sfx / ar$sfx = $(for x in $shown fc$sfx ar$sfx; do wer_of "exp/score_$s/$name/$x/result.json"; done | tr '\n' ' ')"
     done
   done
 fi
@@ -219,10 +236,10 @@ if run_stage 8; then
   for s in $eval_sets; do
     h=$(eval_dirs "$s" | head -n 1); h=${h:+$h/hyp}
     [ -n "$h" ] || h=data/text_heldout/hyp
-    fc=exp/fc; [ -f exp/fc/config.yaml ] || fc=exp/fc_pretrain   # same architecture: speed does not need fine-tuning
-    ar=exp/ar; [ -f exp/ar/config.yaml ] || ar=exp/ar_pretrain
+    fc=exp/fc$sfx; [ -f "$fc/config.yaml" ] || fc=exp/fc_pretrain   # same architecture: speed does not need fine-tuning
+    ar=exp/ar$sfx; [ -f "$ar/config.yaml" ] || ar=exp/ar_pretrain
     ns bench correct --fastcorrect "$fc" --ar "$ar" --hyp "$h" --limit "$bench_sentences" --batch-sizes "$bench_batch_sizes" \
-      --beam "$beam" --device "$device" --out "exp/speed_$s.json"
+      --beam "$beam" --device "$device" --out "exp/speed_$s$sfx.json"
   done
 fi
 log "done (stages $stage..$stop_stage)"

@@ -161,3 +161,16 @@ def test_subword_units_travel_with_the_exp_dir(tmp_path, one_thread):
     ok("correct", "decode", "--model", tmp_path / "fc", "--hyp", tmp_path / "hyp", "--out", tmp_path / "dec", "--threshold", "0")
     assert (tmp_path / "fc" / "subword.model").is_file()
     assert len((tmp_path / "dec" / "hyp").read_text().splitlines()) == len(sents)
+
+
+def test_lexicon_snap_known_answers(tmp_path):
+    from narspeech.correct.lexicon import LexiconSnapper
+
+    s = LexiconSnapper({"THE": 10, "BAT": 1, "HAT": 5, "ELEPHANT": 3}, min_similarity=0.6)
+    assert s.snap("THE CAT") == "THE HAT"  # BAT and HAT equally near: the more frequent wins
+    assert s.snap("THE ELEFANT") == "THE ELEPHANT"  # similarity 0.75
+    assert s.snap("THE XYZZY BAT") == "THE XYZZY BAT"  # nothing near enough; known words untouched
+    (tmp_path / "lex.txt").write_text("the hat\nthe bat\nan elephant\n")
+    (tmp_path / "hyp").write_text("u1 THE ELEFANT\nu2\n")
+    ok("correct", "snap", "--hyp", tmp_path / "hyp", "--text", tmp_path / "lex.txt", "--out", tmp_path / "snap")
+    assert (tmp_path / "snap" / "hyp").read_text() == "u1 THE ELEPHANT\nu2\n"

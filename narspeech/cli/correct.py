@@ -111,6 +111,30 @@ def subword(
     typer.echo(f"{model_type} model with {vocab_size} pieces from {len(sents)} sentences -> {out}")
 
 
+@app.command("snap")
+def snap(
+    hyp: Path = typer.Option(..., "--hyp", help="Kaldi-style hypothesis file."),
+    text: list[Path] = typer.Option(..., "--text", help="Lexicon source(s): plain text or LJSpeech metadata (cleaned as `correct noise` does)."),
+    out: Path = typer.Option(..., "--out", help="Output dir: hyp (snapped)."),
+    min_similarity: float = typer.Option(0.6, "--min-sim", help="Lowest normalised character similarity for a replacement."),
+) -> None:
+    """Replace every hypothesis word outside the lexicon by its most similar lexicon word (no
+    context, no model): a reference point for the correctors, or their front end.
+
+    Example: narspeech correct snap --hyp ../asr1/exp/maskctc/decode_dev/ctc/hyp --text data/text/train.txt --out exp/snap/dev_ctc
+    """
+    from narspeech.correct.lexicon import LexiconSnapper
+    from narspeech.correct.noise import read_text_corpus
+    from narspeech.fileio import atomic_write, read_table
+
+    snapper = LexiconSnapper.from_sentences((s for t in text for s in read_text_corpus(t)), min_similarity=min_similarity)
+    hyps = read_table(hyp, allow_empty_value=True)
+    new = {u: snapper.snap(h) for u, h in hyps.items()}
+    with atomic_write(out / "hyp") as f:  # an empty hypothesis stays `utt` alone, as decoders write it
+        f.writelines(f"{u} {new[u]}".rstrip() + "\n" for u in sorted(new))
+    typer.echo(f"{sum(new[u] != hyps[u] for u in hyps)} of {len(hyps)} sentences changed ({len(snapper.words)} lexicon words) -> {out / 'hyp'}")
+
+
 @app.command("errmodel")
 def errmodel(
     hyp: list[Path] = typer.Option(..., "--hyp", help="ASR hypothesis file(s) (not of the test set)."),
