@@ -19,7 +19,7 @@ from rapidfuzz.distance import Levenshtein
 class LexiconSnapper:
     """``snap(text) -> text`` with a lexicon of word counts (any iterable of sentences builds one)."""
 
-    def __init__(self, counts: Mapping[str, int], *, min_similarity: float = 0.6):
+    def __init__(self, counts: Mapping[str, int], *, min_similarity: float = 0.5):
         self.counts = dict(counts)
         self.words = sorted(self.counts, key=lambda w: (-self.counts[w], w))
         self.min_similarity = min_similarity
