@@ -33,9 +33,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from narspeech.nets.conv import Conv1dStack, Postnet
 from narspeech.nets.masks import pad_mask
-from narspeech.tts.losses import (alignment_prior_weights, guided_attention_loss, masked_l1, masked_mse,
-                                  prior_attention_loss, stop_loss)
-from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
+from narspeech.tts.ar_teacher import ARTeacher
+from narspeech.tts.losses import alignment_prior_weights, guided_attention_loss, prior_attention_loss
+from narspeech.tts.stats import FeatureStats
 
 DEFAULTS = dict(
     d_emb=512, enc_conv_layers=3, enc_conv_channels=512, enc_conv_kernel=5, enc_dropout=0.5, enc_lstm_units=256,
@@ -99,7 +99,7 @@ class LocationSensitiveAttention(nn.Module):
         return torch.bmm(w[:, None], memory).squeeze(1), w
 
 
-class Tacotron2(nn.Module):
+class Tacotron2(ARTeacher):
     """AR teacher. ``forward(batch) -> (loss, stats)``; ``inference(tokens, lengths) -> (mels, lengths)``;
     ``teacher_forced(tokens, token_lengths, mels, mel_lengths)`` gives the attention as ``attns`` [(B, 1, S, N)]."""
 
@@ -131,14 +131,6 @@ class Tacotron2(nn.Module):
         self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
             if c["postnet_layers"] > 0 else None
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
-
-    def guided_attn_weight(self) -> float:
-        """The guided-attention weight at the current point of training."""
-        c = self.c
-        w = float(c["guided_attn_weight"])
-        if c["guided_attn_halflife"] and c["guided_attn_halflife"] > 0:
-            w = max(w * 0.5 ** (int(self.batches_seen) / float(c["guided_attn_halflife"])), float(c["guided_attn_min_weight"]))
-        return w
 
     # -- building blocks -------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -172,12 +164,6 @@ class Tacotron2(nn.Module):
         state["dec"] = self.dec_rnn(torch.cat([state["attn"][0], context], -1), state["dec"])
         return torch.cat([state["dec"][0], context], -1)
 
-    def _decoder_inputs(self, y: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Teacher forcing input: a zero 'go' frame, then the last frame of every previous r-group."""
-        s = -(-y.size(1) // self.r)
-        prev = y[:, self.r - 1 :: self.r][:, : s - 1]
-        return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
-
     def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
                        mel_lengths: torch.Tensor) -> dict[str, torch.Tensor | list]:
         """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
@@ -209,19 +195,7 @@ class Tacotron2(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         c = self.c
         out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
-        y, m = out["y"], out["frame_mask"]
-        l1 = masked_l1(out["before"], y, m) + masked_l1(out["after"], y, m)
-        loss, stats = l1, {"l1": l1.detach()}
-        if c["use_l2"]:
-            l2 = masked_mse(out["before"], y, m) + masked_mse(out["after"], y, m)
-            loss = loss + l2
-            stats["l2"] = l2.detach()
-        frames = torch.arange(out["stop"].size(1), device=y.device)[None]
-        labels = frames >= (batch["mel_lengths"][:, None] - 1)
-        stop_mask = frames < (out["steps"][:, None] * self.r)
-        ls = stop_loss(out["stop"], labels, stop_mask, c["stop_pos_weight"])
-        loss = loss + ls
-        stats["stop"] = ls.detach()
+        loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
         ga_weight = self.guided_attn_weight()
         if self.training:
             self.batches_seen += 1
@@ -292,12 +266,7 @@ class Tacotron2(nn.Module):
             if bool(done.all()):
                 break
             frame = mel[:, -1]
-        mel = torch.cat(mels, dim=1)
-        lengths = torch.where(done, lengths, torch.full_like(lengths, mel.size(1)))
-        frame_mask = ~pad_mask(lengths, mel.size(1))
-        after = self.postnet(mel, frame_mask) if self.postnet is not None else mel
-        t = int(lengths.max())
-        out = self.stats.denorm_mel(after[:, :t]).masked_fill(~frame_mask[:, :t, None], PAD_LOG_MEL)
+        out, lengths = self._finish_inference(mels, lengths, done)
         if return_attention:
             return out, lengths, [torch.stack(weights, 1)[:, None]]
         return out, lengths

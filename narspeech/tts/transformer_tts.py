@@ -24,8 +24,9 @@ from narspeech.nets.conv import DecoderPrenet, EncoderPrenet, Postnet
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer
-from narspeech.tts.losses import guided_attention_loss, masked_l1, masked_mse, stop_loss
-from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
+from narspeech.tts.ar_teacher import ARTeacher
+from narspeech.tts.losses import guided_attention_loss
+from narspeech.tts.stats import FeatureStats
 
 
 DEFAULTS = dict(
@@ -40,7 +41,7 @@ DEFAULTS = dict(
 )
 
 
-class TransformerTTS(nn.Module):
+class TransformerTTS(ARTeacher):
     """AR teacher. ``forward(batch) -> (loss, stats)``; ``inference(tokens, lengths) -> (mels, lengths)``;
     ``teacher_forced(tokens, token_lengths, mels, mel_lengths)`` gives all encoder-decoder attentions."""
 
@@ -69,18 +70,6 @@ class TransformerTTS(nn.Module):
             if c["postnet_layers"] > 0 else None
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        state_dict.setdefault(prefix + "batches_seen", torch.zeros((), dtype=torch.long))  # checkpoints from before it
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def guided_attn_weight(self) -> float:
-        """The guided-attention weight at the current point of training (see the module docstring)."""
-        c = self.c
-        w = float(c["guided_attn_weight"])
-        if c["guided_attn_halflife"] and c["guided_attn_halflife"] > 0:
-            w = max(w * 0.5 ** (int(self.batches_seen) / float(c["guided_attn_halflife"])), float(c["guided_attn_min_weight"]))
-        return w
-
     # -- building blocks -------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pad = pad_mask(token_lengths, tokens.size(1))
@@ -104,12 +93,6 @@ class TransformerTTS(nn.Module):
         stop = self.stop_out(x).reshape(b, s * self.r)
         return mel, stop, attns
 
-    def _decoder_inputs(self, y: torch.Tensor) -> tuple[torch.Tensor, int]:
-        """Teacher forcing input: a zero 'go' frame, then the last frame of every previous r-group."""
-        s = -(-y.size(1) // self.r)
-        prev = y[:, self.r - 1 :: self.r][:, : s - 1]
-        return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
-
     def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
                        mel_lengths: torch.Tensor) -> dict[str, torch.Tensor | list]:
         """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
@@ -130,21 +113,7 @@ class TransformerTTS(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         c = self.c
         out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
-        y, m = out["y"], out["frame_mask"]
-        l1 = masked_l1(out["before"], y, m) + masked_l1(out["after"], y, m)
-        loss = l1
-        stats = {"l1": l1.detach()}
-        if c["use_l2"]:
-            l2 = masked_mse(out["before"], y, m) + masked_mse(out["after"], y, m)
-            loss = loss + l2
-            stats["l2"] = l2.detach()
-        n_frames = out["stop"].size(1)
-        frames = torch.arange(n_frames, device=y.device)[None]
-        labels = frames >= (batch["mel_lengths"][:, None] - 1)
-        stop_mask = frames < (out["steps"][:, None] * self.r)
-        ls = stop_loss(out["stop"], labels, stop_mask, c["stop_pos_weight"])
-        loss = loss + ls
-        stats["stop"] = ls.detach()
+        loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
         ga_weight = self.guided_attn_weight()
         if self.training:
             self.batches_seen += 1
@@ -209,12 +178,7 @@ class TransformerTTS(nn.Module):
             if bool(done.all()):
                 break
             frame = mel[:, -1]
-        mel = torch.cat(mels, dim=1)
-        lengths = torch.where(done, lengths, torch.full_like(lengths, mel.size(1)))
-        frame_mask = ~pad_mask(lengths, mel.size(1))
-        after = self.postnet(mel, frame_mask) if self.postnet is not None else mel
-        t = int(lengths.max())
-        out = self.stats.denorm_mel(after[:, :t]).masked_fill(~frame_mask[:, :t, None], PAD_LOG_MEL)
+        out, lengths = self._finish_inference(mels, lengths, done)
         if return_attention:
             return out, lengths, [torch.cat([a[i] for a in attns], dim=2) for i in range(len(self.decoder))]
         return out, lengths

@@ -1,0 +1,67 @@
+"""What the autoregressive teachers (Transformer-TTS, Tacotron 2) share: ``r`` frames per decoder step
+fed by the last frame of the previous step, the guided-attention weight schedule, the reconstruction and
+stop-token losses, and the end of free-running synthesis (lengths, postnet, denormalisation).
+
+A subclass sets ``self.c`` (its config with ``guided_attn_weight``, ``guided_attn_halflife``,
+``guided_attn_min_weight``, ``use_l2``, ``stop_pos_weight``), ``self.r``, ``self.stats`` and
+``self.postnet`` (or None), and registers the ``batches_seen`` buffer.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from narspeech.nets.masks import pad_mask
+from narspeech.tts.losses import masked_l1, masked_mse, stop_loss
+from narspeech.tts.stats import PAD_LOG_MEL
+
+
+class ARTeacher(nn.Module):
+    """Base of the autoregressive teachers (no parameters of its own: checkpoints are unchanged)."""
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "batches_seen", torch.zeros((), dtype=torch.long))  # checkpoints from before it
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def guided_attn_weight(self) -> float:
+        """The guided-attention weight at the current point of training: ``guided_attn_weight``, halved every
+        ``guided_attn_halflife`` batches (0: never) down to ``guided_attn_min_weight``."""
+        c = self.c
+        w = float(c["guided_attn_weight"])
+        if c["guided_attn_halflife"] and c["guided_attn_halflife"] > 0:
+            w = max(w * 0.5 ** (int(self.batches_seen) / float(c["guided_attn_halflife"])), float(c["guided_attn_min_weight"]))
+        return w
+
+    def _decoder_inputs(self, y: torch.Tensor) -> tuple[torch.Tensor, int]:
+        """Teacher forcing input: a zero 'go' frame, then the last frame of every previous r-group."""
+        s = -(-y.size(1) // self.r)
+        prev = y[:, self.r - 1 :: self.r][:, : s - 1]
+        return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
+
+    def reconstruction_loss(self, out: dict, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, dict]:
+        """L1 (+ L2 with ``use_l2``) on the mel before and after the postnet and the stop-token BCE, from the
+        output of ``teacher_forced``. Returns (loss, stats)."""
+        y, m = out["y"], out["frame_mask"]
+        l1 = masked_l1(out["before"], y, m) + masked_l1(out["after"], y, m)
+        loss, stats = l1, {"l1": l1.detach()}
+        if self.c["use_l2"]:
+            l2 = masked_mse(out["before"], y, m) + masked_mse(out["after"], y, m)
+            loss = loss + l2
+            stats["l2"] = l2.detach()
+        frames = torch.arange(out["stop"].size(1), device=y.device)[None]
+        labels = frames >= (mel_lengths[:, None] - 1)
+        stop_mask = frames < (out["steps"][:, None] * self.r)
+        ls = stop_loss(out["stop"], labels, stop_mask, self.c["stop_pos_weight"])
+        stats["stop"] = ls.detach()
+        return loss + ls, stats
+
+    def _finish_inference(self, mels: list[torch.Tensor], lengths: torch.Tensor,
+                          done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The decoder's per-step outputs (B, r, n_mels) → denormalised log-mels after the postnet, PAD_LOG_MEL
+        past each length (an utterance that never stopped keeps every frame). Returns (mels (B, T, n_mels), lengths)."""
+        mel = torch.cat(mels, dim=1)
+        lengths = torch.where(done, lengths, torch.full_like(lengths, mel.size(1)))
+        frame_mask = ~pad_mask(lengths, mel.size(1))
+        after = self.postnet(mel, frame_mask) if self.postnet is not None else mel
+        t = int(lengths.max())
+        return self.stats.denorm_mel(after[:, :t]).masked_fill(~frame_mask[:, :t, None], PAD_LOG_MEL), lengths
