@@ -134,10 +134,6 @@ class _StubTeacher(torch.nn.Module):
 
 
 def _stub_setup(tmp_path, monkeypatch):
-    import kaldiio
-    import yaml
-
-    from narspeech.audio.features import FeatureConfig
     from narspeech.fileio import write_table
     import narspeech.tts.models as models
 
@@ -152,15 +148,28 @@ def _stub_setup(tmp_path, monkeypatch):
         m[:, 1] = float(utt == STUB_BLURRY)
         mels[utt] = m
     write_table(data / "token", {u: " ".join(STUB_TOKENS[: len(d)]) for u, d in STUB_TRUE.items()})
-    cfg = FeatureConfig.for_rate(22050, n_mels=4)
+    cfg = write_teacher_dump(dump, mels)
+    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+        _StubTeacher(), {"model": {"type": "transformer_tts"}, "feats": cfg}))
+    return data, dump, exp
+
+
+def write_teacher_dump(dump, mels: dict) -> dict:
+    """A feature dump of `mels` {utt: (T, n_mels)} (flat f0 and energy) as `tts durations` reads it;
+    returns its feature config."""
+    import kaldiio
+    import yaml
+
+    from narspeech.audio.features import FeatureConfig
+    from narspeech.fileio import write_table
+
+    cfg = FeatureConfig.for_rate(22050, n_mels=next(iter(mels.values())).shape[1]).to_dict()
     for name, tab in (("feats", mels), ("f0", {u: np.zeros(len(m), np.float32) for u, m in mels.items()}),
                       ("energy", {u: np.ones(len(m), np.float32) for u, m in mels.items()})):
         kaldiio.save_ark(str(dump / f"{name}.ark"), tab, scp=str(dump / f"{name}.scp"))
     write_table(dump / "utt2num_frames", {u: str(len(m)) for u, m in mels.items()})
-    (dump / "feats.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
-    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
-        _StubTeacher(), {"model": {"type": "transformer_tts"}, "feats": cfg.to_dict()}))
-    return data, dump, exp
+    (dump / "feats.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
 
 
 @pytest.mark.parametrize("batch_size", [1, 3])

@@ -8,6 +8,8 @@ import torch
 
 from narspeech.tts.durations import focus_rate, monotonic_durations
 from narspeech.tts.models import build_tts_model
+from tests.test_durations import write_teacher_dump
+from tests.test_tts_models import stats_of, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -41,28 +43,13 @@ def collate(items):
     return out
 
 
-def stats_of(items):
-    mels = torch.cat([i["mels"] for i in items])
-    return dict(mel_mean=mels.mean(0).numpy(), mel_std=mels.std(0).numpy(), f0_mean=np.float32(150), f0_std=np.float32(30),
-                energy_mean=np.float32(2), energy_std=np.float32(0.8))
-
-
 def trained(items, steps=250, seed=0, **over):
     torch.manual_seed(seed)
     model = build_tts_model(dict(TINY, **over, n_tokens=N_TOK, n_mels=N_MELS), stats_of(items))
     batch = collate(items)
     if over.get("guided_attn_prior") == "durations":
         batch["durations"] = torch.nn.utils.rnn.pad_sequence([it["durations"] for it in items], batch_first=True)
-    opt = torch.optim.Adam(model.parameters(), lr=4e-3)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        loss, stats = model(batch)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        losses.append(float(loss.detach()))
+    losses, stats = train(model, batch, steps, lr=4e-3)
     return model.eval(), losses, stats
 
 
@@ -130,11 +117,7 @@ def test_tacotron2_batched_equals_one_at_a_time():
 def test_tacotron2_teacher_feeds_duration_extraction(tmp_path, monkeypatch, learned):
     """`tts durations` (the batched extractor) reads Tacotron 2's single attention as layer 0 head 0:
     durations for every utterance, sum == frames, close to the truth."""
-    import kaldiio
-    import yaml
-
     import narspeech.tts.models as models
-    from narspeech.audio.features import FeatureConfig
     from narspeech.fileio import read_table, write_table
     from narspeech.tts.durations import read_durations
     from narspeech.tts.extract import extract_durations
@@ -147,15 +130,9 @@ def test_tacotron2_teacher_feeds_duration_extraction(tmp_path, monkeypatch, lear
     (exp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *names, "<sos/eos>"]) + "\n")
     utts = {f"u{i}": it for i, it in enumerate(items)}
     write_table(data / "token", {u: " ".join(names[int(t) - 2] for t in it["tokens"]) for u, it in utts.items()})
-    mels = {u: it["mels"].numpy().astype(np.float32) for u, it in utts.items()}
-    cfg = FeatureConfig.for_rate(22050, n_mels=N_MELS)
-    for name, tab in (("feats", mels), ("f0", {u: np.zeros(len(m), np.float32) for u, m in mels.items()}),
-                      ("energy", {u: np.ones(len(m), np.float32) for u, m in mels.items()})):
-        kaldiio.save_ark(str(dump / f"{name}.ark"), tab, scp=str(dump / f"{name}.scp"))
-    write_table(dump / "utt2num_frames", {u: str(len(m)) for u, m in mels.items()})
-    (dump / "feats.yaml").write_text(yaml.safe_dump(cfg.to_dict()))
+    cfg = write_teacher_dump(dump, {u: it["mels"].numpy().astype(np.float32) for u, it in utts.items()})
     monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
-        model, {"model": {"type": "tacotron2"}, "feats": cfg.to_dict()}))
+        model, {"model": {"type": "tacotron2"}, "feats": cfg}))
     res = extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.5, batch_size=4, n_plots=1, device="cpu",
                             monotonic=True)
     durs = read_durations(tmp_path / "dur" / "durations")
