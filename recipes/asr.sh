@@ -25,13 +25,13 @@ ar_exp=exp/ar
 maskctc_args=""         # extra options for `asr train` (e.g. "--set train.max_steps=100")
 ar_args=""
 skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
-mask_thresholds="0.999" # Mask-CTC decoding settings tried in stage 6
+mask_thresholds="0.5 0.9 0.999" # Mask-CTC decoding settings tried in stage 6 (a weak decoder wants few masks: 0.5-0.9)
 mask_iterations="10"
 length_adjust=auto      # Mask-CTC decoding also with length adjustment (Improved Mask-CTC): auto = when the model has a length predictor
 beam=10
 ctc_weight=0.3
 decode_batch_size=32
-average_num=5           # decode with the average of the N best validated checkpoints (0: best.pt / last.pt)
+average_num=5           # decode with the average of the N best validated checkpoints (all kept if fewer; 0: best.pt / last.pt)
 score_by=""             # utt2X / spk2X table name in data/<set>/ for a breakdown (e.g. spk2age)
 bench_utts=20           # utterances timed in stage 8 (the AR beam search is slow on CPU)
 data_script=local/data.sh   # corpus-specific stage 1
@@ -105,7 +105,7 @@ if run_stage 6; then
   for e in "${exps[@]}"; do
     ckpt[$e]=""
     if [ "$average_num" -gt 0 ]; then
-      ns train average "$e" --num "$average_num" --out "$e/avg${average_num}.pt"
+      ns train average "$e" --num "$average_num" --fewer-ok --out "$e/avg${average_num}.pt"
       ckpt[$e]="--checkpoint $e/avg${average_num}.pt"
     fi
   done

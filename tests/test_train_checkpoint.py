@@ -147,3 +147,15 @@ def test_a_failure_inside_the_last_pt_writer_keeps_the_previous_checkpoint(tmp_p
     ck = load_checkpoint(exp / "last.pt")
     assert ck["step"] == 2 and "optimizer" in ck
     assert sorted(p.name for p in exp.iterdir() if p.name.startswith(".")) == []
+
+
+def test_cli_average_more_than_kept_fails_unless_fewer_ok(tmp_path):
+    """A short run keeps fewer checkpoints than a recipe's --num: an error naming the count, or with
+    --fewer-ok the mean of all that are kept."""
+    exp = _fake_exp(tmp_path)
+    r = CliRunner().invoke(app, ["train", "average", str(exp), "--num", "5"])
+    assert r.exit_code != 0 and "only 3 are kept" in str(r.exception)
+    r = CliRunner().invoke(app, ["train", "average", str(exp), "--num", "5", "--fewer-ok"])
+    assert r.exit_code == 0, r.output
+    ck = load_checkpoint(exp / "avg5.pt")
+    assert torch.allclose(ck["model"]["w"], torch.full((2,), 7 / 3)) and len(ck["averaged_from"]) == 3

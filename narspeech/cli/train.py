@@ -32,6 +32,7 @@ def average(
     mode: Optional[str] = typer.Option(None, "--mode", help="min or max: whether lower or higher --metric is better (default: the run's best_mode for its own metric, else min)."),
     last: bool = typer.Option(False, "--last", help="Average the NUM most recent checkpoints instead of the best ones."),
     out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output checkpoint (default EXP_DIR/avg<NUM>.pt)."),
+    fewer_ok: bool = typer.Option(False, "--fewer-ok", help="Average all kept checkpoints when fewer than NUM are kept (a short run) instead of failing."),
 ) -> None:
     """Average the weights of the N best (or latest) checkpoints into one checkpoint file.
 
@@ -41,5 +42,5 @@ def average(
 
     if last and metric is not None:
         raise typer.BadParameter("use either --metric or --last")
-    path, srcs = average_exp(exp_dir, num, None if last else (metric or ""), mode, out)
+    path, srcs = average_exp(exp_dir, num, None if last else (metric or ""), mode, out, fewer_ok=fewer_ok)
     typer.echo(f"averaged {len(srcs)} checkpoints ({', '.join(p.name for p in srcs)}) -> {path}")

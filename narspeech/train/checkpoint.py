@@ -86,8 +86,11 @@ def rank_entries(entries: Sequence[dict], metric: str, mode: str = "min") -> lis
     return sorted(have, key=lambda e: (sign * float(e["metrics"][metric]), -e["step"]))
 
 
-def select_checkpoints(exp_dir: str | Path, num: int, metric: str | None = None, mode: str = "min") -> list[Path]:
-    """The `num` best step checkpoints by `metric` (or the `num` latest when `metric` is None)."""
+def select_checkpoints(
+    exp_dir: str | Path, num: int, metric: str | None = None, mode: str = "min", fewer_ok: bool = False
+) -> list[Path]:
+    """The `num` best step checkpoints by `metric` (or the `num` latest when `metric` is None);
+    `fewer_ok`: all that are kept when that is fewer than `num` (a short run), instead of an error."""
     exp_dir = Path(exp_dir)
     entries = [e for e in read_index(exp_dir) if (exp_dir / CKPT_DIR / e["file"]).is_file()]
     if not entries:
@@ -99,7 +102,7 @@ def select_checkpoints(exp_dir: str | Path, num: int, metric: str | None = None,
         if not chosen:
             known = sorted({k for e in entries for k in e.get("metrics", {})})
             raise NarspeechError(f"no checkpoint has metric {metric!r} (known: {', '.join(known) or 'none'})", path=exp_dir)
-    if len(chosen) < num:
+    if len(chosen) < num and not fewer_ok:
         raise NarspeechError(f"asked to average {num} checkpoints but only {len(chosen)} are kept (see `narspeech train info`)", path=exp_dir)
     return [exp_dir / CKPT_DIR / e["file"] for e in chosen]
 
@@ -140,7 +143,8 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
 
 
 def average_exp(
-    exp_dir: str | Path, num: int, metric: str | None = "", mode: str | None = None, out: str | Path | None = None
+    exp_dir: str | Path, num: int, metric: str | None = "", mode: str | None = None, out: str | Path | None = None,
+    fewer_ok: bool = False,
 ) -> tuple[Path, list[Path]]:
     """Average `num` step checkpoints of `exp_dir` into one checkpoint file; return (out, sources).
 
@@ -156,7 +160,7 @@ def average_exp(
         metric = tc.get("best_metric", "loss")
     if mode is None:
         mode = tc.get("best_mode", "min") if metric == tc.get("best_metric", "loss") else "min"
-    paths = select_checkpoints(exp_dir, num, metric, mode or "min")
+    paths = select_checkpoints(exp_dir, num, metric, mode or "min", fewer_ok)
     avg = average_checkpoints(paths)
     steps = {e["file"]: int(e["step"]) for e in read_index(exp_dir)}
     out = Path(out) if out is not None else exp_dir / f"avg{num}.pt"
