@@ -14,6 +14,7 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.metrics.f0 import f0_errors, voicing_f1
 from narspeech.metrics.headline import format_line, format_table, headline
+from narspeech.asr.recognize import DecodeOptions
 from narspeech.metrics.intelligibility import intelligibility, load_asr, normalize_for_scoring
 from narspeech.metrics.mcd import mcd_dtw, mel_cepstrum
 from narspeech.metrics.spectral import frame_level_db, level_scores, temporal_variance
@@ -30,6 +31,23 @@ class FakeASR:
     def transcribe(self, wavs, sr):
         self.calls += len(wavs)
         return [self.words.get(round(float(np.abs(w).max()), 2), "") for w in wavs]
+
+
+class FakeRecognizer(FakeASR):
+    """What `load_recognizer` returns: a Mask-CTC model; records the decoding options it is asked for."""
+
+    model_type = "mask_ctc"
+
+    def transcribe(self, wavs, sr, *, options=None):
+        self.options = options
+        return super().transcribe(wavs, sr)
+
+
+def fake_recognize_module(words: dict[float, str]) -> types.ModuleType:
+    fake = types.ModuleType("narspeech.asr.recognize")
+    fake.DecodeOptions = DecodeOptions
+    fake.load_recognizer = lambda exp, device: FakeRecognizer(words)
+    return fake
 
 
 def test_normalize_for_scoring_speaks_numbers_and_drops_punctuation():
@@ -74,11 +92,10 @@ def test_load_asr_choices_and_missing_narspeech_asr(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "narspeech.asr.recognize", None)  # the ASR issue not landed
     with pytest.raises(NarspeechError, match="load_recognizer"):
         load_asr(model=tmp_path)
-    fake = types.ModuleType("narspeech.asr.recognize")
-    fake.load_recognizer = lambda exp, device: FakeASR({})
-    monkeypatch.setitem(sys.modules, "narspeech.asr.recognize", fake)
+    monkeypatch.setitem(sys.modules, "narspeech.asr.recognize", fake_recognize_module({}))
     rec = load_asr(model=tmp_path, device="cpu")
     assert rec.sample_rate == 16000 and rec.transcribe([np.zeros(10)], 16000) == [""]
+    assert rec._rec.options.method == "ctc" and rec.name.endswith("(ctc)")  # a Mask-CTC judge reads by greedy CTC
 
 
 def test_voicing_f1_and_f0_rmse_do_not_flatter_an_unvoiced_system():
@@ -156,9 +173,7 @@ def test_evaluate_cli_with_a_narspeech_asr_model(tmp_path, monkeypatch):
     ref = write_synthesis_dir(tmp_path / "ref", ["u1"], [speech], cfg)
     write_table(ref / "text", {"u1": "hello world"})
     syn = write_synthesis_dir(tmp_path / "syn", ["u1"], [np.zeros_like(speech)], cfg)
-    fake = types.ModuleType("narspeech.asr.recognize")
-    fake.load_recognizer = lambda exp, device: FakeASR({0.5: "hello world"})
-    monkeypatch.setitem(sys.modules, "narspeech.asr.recognize", fake)
+    monkeypatch.setitem(sys.modules, "narspeech.asr.recognize", fake_recognize_module({0.5: "hello world"}))
     (tmp_path / "exp").mkdir()
     res = CliRunner().invoke(app, ["tts", "evaluate", "--synth", str(syn), "--ref", str(ref), "--device", "cpu",
                                    "--asr-model", str(tmp_path / "exp")])
