@@ -29,7 +29,7 @@ def time_decoding(rec: Recognizer, mels: list[np.ndarray], opts: DecodeOptions, 
         lens = torch.tensor([mels[i].shape[0] for i in idx])
         x = torch.zeros(len(idx), int(lens.max()), mels[0].shape[1])
         for k, i in enumerate(idx):
-            x[k, : mels[i].shape[0]] = torch.from_numpy(mels[i])
+            x[k, : mels[i].shape[0]] = torch.tensor(mels[i])
         x, lens = x.to(rec.device), lens.to(rec.device)
         with Timer(rec.device) as t:
             rec.decode_feats(x, lens, opts)
