@@ -55,6 +55,14 @@ class ARTeacher(nn.Module):
         stats["stop"] = ls.detach()
         return loss + ls, stats
 
+    def _stop_frames(self, fire: torch.Tensor, step: int, lengths: torch.Tensor,
+                     done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`fire` (B, r): frames of decoder step `step` where an utterance may end. An utterance not yet
+        done ends at its first firing frame. Returns the updated (lengths, done)."""
+        first = fire.float().argmax(1)
+        newly = ~done & fire.any(1)
+        return torch.where(newly, step * self.r + first + 1, lengths), done | newly
+
     def _finish_inference(self, mels: list[torch.Tensor], lengths: torch.Tensor,
                           done: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The decoder's per-step outputs (B, r, n_mels) → denormalised log-mels after the postnet, PAD_LOG_MEL

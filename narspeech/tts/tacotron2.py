@@ -259,10 +259,7 @@ class Tacotron2(ARTeacher):
                 reached |= now
                 stop_ok = reached[:, None] & (stop_ok | (step >= end_step)[:, None])
             fire = stop_ok | (frame_idx >= (max_frames[:, None] - 1))
-            first = fire.float().argmax(1)
-            newly = ~done & fire.any(1)
-            lengths = torch.where(newly, step * self.r + first + 1, lengths)
-            done |= newly
+            lengths, done = self._stop_frames(fire, step, lengths, done)
             if bool(done.all()):
                 break
             frame = mel[:, -1]

@@ -171,10 +171,7 @@ class TransformerTTS(ARTeacher):
             probs = torch.sigmoid(stop.float())
             frame_idx = step * self.r + torch.arange(self.r, device=dev)[None]
             fire = ((probs > thr) & (frame_idx >= min_frames[:, None])) | (frame_idx >= (max_frames[:, None] - 1))
-            first = fire.float().argmax(1)
-            newly = ~done & fire.any(1)
-            lengths = torch.where(newly, step * self.r + first + 1, lengths)
-            done |= newly
+            lengths, done = self._stop_frames(fire, step, lengths, done)
             if bool(done.all()):
                 break
             frame = mel[:, -1]
