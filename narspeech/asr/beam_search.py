@@ -7,7 +7,8 @@ one loop over encoder frames).
 Score of a hypothesis: ``(1−λ)·log p_att + λ·log p_ctc-prefix`` (+ ``penalty`` per token).
 Each step, every live hypothesis proposes its ``pre_beam`` best tokens by attention score; the
 ``beam`` best of all proposals survive; a proposal ending in ``<eos>`` moves to the finished
-list and its slot dies (the running beam shrinks, as in ESPnet). An utterance stops when no
+list and its slot dies (the running beam shrinks, as in ESPnet). An utterance stops (and leaves the
+batch, so the rest run on fewer rows and frames) when no
 hypothesis runs, when its best finished score beats every running one (scores only fall as
 tokens are added, so the winner can no longer change; only with ``penalty == 0``), or at the
 maximum length (its encoder frame count), where the running hypotheses end.
@@ -46,8 +47,9 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
     if use_ctc and ctc_log_probs is None:
         raise ValueError("ctc_weight > 0 needs ctc_log_probs")
     max_len = enc_lengths.clone() if max_len is None else max_len
+    act = torch.arange(b, device=dev)  # utterances still searched; finished ones leave the batch
     n = b * k
-    utt_of = torch.arange(b, device=dev).repeat_interleave(k)
+    utt_of = act.repeat_interleave(k)
     ys = torch.full((n, 1), sos_eos, dtype=torch.long, device=dev)
     scores = torch.full((b, k), NEG, device=dev)
     scores[:, 0] = 0.0
@@ -63,7 +65,9 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
         tlen = enc_lengths.index_select(0, utt_of)
         frame_ok = torch.arange(t_max, device=dev)[:, None] < tlen[None, :]  # (T, N)
     step = 0
-    while not bool(done.all()):
+    while act.numel():
+        a = int(act.numel())
+        n = a * k
         att = step_fn(ys, utt_of).float()  # (N, V)
         v = att.size(-1)
         for t in banned:
@@ -75,22 +79,21 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
             joint = (1 - ctc_weight) * att_top + ctc_weight * (psi - psi_prev[:, None])
         else:
             joint = att_top
-        total = scores.reshape(n, 1) + joint + penalty
-        total = total.masked_fill(done.index_select(0, utt_of)[:, None], NEG).reshape(b, k * p)
-        best, idx = total.topk(k, dim=-1)  # (B, K)
-        src = idx // p + torch.arange(b, device=dev)[:, None] * k  # flat source row
+        total = (scores.reshape(n, 1) + joint + penalty).reshape(a, k * p)
+        best, idx = total.topk(k, dim=-1)  # (A, K)
+        src = idx // p + torch.arange(a, device=dev)[:, None] * k  # flat source row
         ci = idx % p
-        tok = cand[src.reshape(-1), ci.reshape(-1)].reshape(b, k)
-        last_step = (step + 1) >= max_len  # (B,): hypotheses end here
+        tok = cand[src.reshape(-1), ci.reshape(-1)].reshape(a, k)
+        last_step = (step + 1) >= max_len.index_select(0, act)  # (A,): hypotheses end here
         is_eos = (tok == sos_eos) & torch.isfinite(best)
-        ended = (is_eos | last_step[:, None]) & torch.isfinite(best) & ~done[:, None]
+        ended = (is_eos | last_step[:, None]) & torch.isfinite(best)
         if bool(ended.any()):
-            ys_cpu, src_cpu, tok_cpu = ys.cpu(), src.cpu(), tok.cpu()
-            for bi, ki in ended.nonzero().tolist():
-                seq = ys_cpu[src_cpu[bi, ki], 1:].tolist()
-                if not is_eos[bi, ki]:
-                    seq = seq + [int(tok_cpu[bi, ki])]
-                finished[bi].append((float(best[bi, ki]), seq))
+            ys_cpu, src_cpu, tok_cpu, act_cpu = ys.cpu(), src.cpu(), tok.cpu(), act.tolist()
+            for ai, ki in ended.nonzero().tolist():
+                seq = ys_cpu[src_cpu[ai, ki], 1:].tolist()
+                if not is_eos[ai, ki]:
+                    seq = seq + [int(tok_cpu[ai, ki])]
+                finished[act_cpu[ai]].append((float(best[ai, ki]), seq))
         best = best.masked_fill(ended | ~torch.isfinite(best), NEG)
         flat_src = src.reshape(-1)
         ys = torch.cat([ys.index_select(0, flat_src), tok.reshape(-1, 1)], 1)
@@ -101,9 +104,18 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
         scores = best
         step += 1
         alive = torch.isfinite(scores).any(1)
-        best_fin = torch.tensor([max((s for s, _ in f), default=NEG) for f in finished], device=dev)
-        beaten = (best_fin >= scores.max(1).values) if penalty == 0 else torch.zeros_like(done)
-        done = done | ~alive | last_step | beaten
+        best_fin = torch.tensor([max((s for s, _ in finished[i]), default=NEG) for i in act.tolist()], device=dev)
+        beaten = (best_fin >= scores.max(1).values) if penalty == 0 else torch.zeros_like(alive)
+        now_done = ~alive | last_step | beaten
+        done[act[now_done]] = True
+        if bool(now_done.any()):
+            keep = ~now_done
+            rows = keep.repeat_interleave(k)
+            act, scores, ys, utt_of = act[keep], scores[keep], ys[rows], utt_of[rows]
+            if use_ctc and act.numel():
+                tlen, psi_prev = tlen[rows], psi_prev[rows]
+                t_keep = int(tlen.max())  # frames past the longest remaining utterance are never read
+                x, xb, r, frame_ok = x[:t_keep, rows], xb[:t_keep, rows], r[:t_keep, rows], frame_ok[:t_keep, rows]
     out_t, out_s = [], []
     for f in finished:
         if f:
