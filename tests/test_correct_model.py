@@ -97,6 +97,25 @@ def test_detector_tuning_never_worse_and_bad_lines_pass_through(synthetic):
     assert r.exit_code != 0 and "zz9" in str(r.exception) and "odd_hyp" in str(r.exception)
 
 
+def test_a_detector_per_asr_system(synthetic):
+    """`tune --out` writes a second detector and leaves EXP/detector.json alone; `decode --detector` uses it.
+    Tuned on an error-free "system" (the references as hypotheses) it must never change a sentence there."""
+    d = synthetic
+    _run("correct", "tune", "--model", d / "fc", "--hyp", d / "heldout" / "hyp", "--ref", d / "heldout" / "text")
+    own = (d / "fc" / "detector.json").read_text()
+    _run("correct", "tune", "--model", d / "fc", "--hyp", d / "heldout" / "text", "--ref", d / "heldout" / "text",
+         "--out", d / "det_clean.json")
+    assert (d / "fc" / "detector.json").read_text() == own
+    clean = json.loads((d / "det_clean.json").read_text())
+    assert clean["wer_after"] == clean["wer_before"] == 0
+    _run("correct", "decode", "--model", d / "fc", "--hyp", d / "heldout" / "text", "--out", d / "dec_clean",
+         "--detector", d / "det_clean.json")
+    assert (d / "dec_clean" / "hyp").read_text() == (d / "heldout" / "text").read_text()
+    r = CliRunner().invoke(app, ["correct", "decode", "--model", str(d / "fc"), "--hyp", str(d / "heldout" / "text"),
+                                 "--out", str(d / "dec_x"), "--detector", str(d / "nope.json")])
+    assert r.exit_code != 0 and "nope.json" in str(r.exception)
+
+
 def test_batched_decode_equals_one_at_a_time(synthetic):
     from narspeech.correct.decode import correct_texts, load_corrector
     from narspeech.fileio import read_table

@@ -203,6 +203,7 @@ def decode(
     max_tokens: int = typer.Option(256, "--max-tokens", help="Longer lines are passed through (listed in OUT/passed)."),
     oov: str = typer.Option("pass", "--oov", help="Lines with words outside the vocabulary: pass (through, listed) or correct (as <unk>)."),
     granularity: Optional[str] = typer.Option(None, "--granularity", help="FastCorrect detector: sentence (all edits or none) or region (each confident edit region); default detector.json, else sentence."),
+    detector: Optional[Path] = typer.Option(None, "--detector", help="Detector settings file instead of EXP/detector.json (e.g. one tuned on another ASR system's hypotheses)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Correct ASR hypotheses in batches; a detector leaves a sentence alone when the model is unsure.
@@ -211,7 +212,7 @@ def decode(
     """
     from narspeech.correct.decode import decode_file, load_corrector
 
-    loaded = load_corrector(model, checkpoint=checkpoint, device=device)
+    loaded = load_corrector(model, checkpoint=checkpoint, device=device, detector=detector)
     i = decode_file(loaded, hyp, out, batch_size=batch_size, beam=beam, threshold=threshold,
                     detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref, oov=oov, granularity=granularity)
     wer = f", WER {100 * i['wer_before']:.2f} -> {100 * i['wer_after']:.2f} %" if "wer_before" in i else ""
@@ -228,14 +229,16 @@ def tune(
     beam: int = typer.Option(5, "--beam"),
     detect_threshold: float = typer.Option(0.0, "--detect-threshold"),
     oov: str = typer.Option("pass", "--oov", help="pass or correct (as in decode)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Write the settings here instead of EXP/detector.json (a detector per ASR system; decode --detector reads it)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Pick the detector threshold on held-out pairs (lowest WER; "never change" if nothing helps)."""
     from narspeech.correct.decode import load_corrector, tune_file
 
     loaded = load_corrector(model, device=device)
-    t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold, oov=oov)
-    typer.echo(f"threshold {t['threshold']:g} ({t['granularity']}): WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % on {hyp} -> {model}/detector.json")
+    t = tune_file(loaded, hyp, ref, batch_size=batch_size, beam=beam, detect_threshold=detect_threshold, oov=oov, out=out)
+    typer.echo(f"threshold {t['threshold']:g} ({t['granularity']}): WER {100 * t['wer_before']:.2f} -> {100 * t['wer_after']:.2f} % "
+               f"on {hyp} -> {out or model / 'detector.json'}")
 
 
 @app.command("hyps")

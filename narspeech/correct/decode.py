@@ -95,8 +95,10 @@ class Correction:
         return self.join(out)
 
 
-def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None, device: str = "auto") -> Loaded:
-    """Model, token list, units and detector settings of a trained corrector exp dir."""
+def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None, device: str = "auto",
+                   detector: str | Path | None = None) -> Loaded:
+    """Model, token list, units and detector settings of a trained corrector exp dir; `detector` names
+    another detector file than ``EXP/detector.json`` (one tuned on a different ASR system's errors)."""
     from narspeech.correct.models import build_model
     from narspeech.device import resolve_device
     from narspeech.train.checkpoint import load_checkpoint
@@ -114,7 +116,9 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
     except RuntimeError as e:
         raise NarspeechError(f"checkpoint does not match the config/token list: {str(e).splitlines()[0]}", path=checkpoint or exp) from None
     model.to(dev).eval()
-    det_path = exp / DETECTOR_FILE
+    det_path = exp / DETECTOR_FILE if detector is None else Path(detector)
+    if detector is not None and not det_path.is_file():
+        raise NarspeechError("detector file not found (write one with `narspeech correct tune --out`)", path=det_path)
     detector = json.loads(det_path.read_text()) if det_path.is_file() else {}
     units = dict(cfg.get("units") or {})
     if units.get("spm_model") and not Path(units["spm_model"]).is_absolute():
@@ -344,8 +348,8 @@ def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_s
 
 
 def tune_file(loaded: Loaded, hyp: str | Path, ref: str | Path, *, batch_size: int = 64, beam: int = 5,
-              detect_threshold: float = 0.0, write: bool = True, oov: str = "pass") -> dict:
-    """Tune the detector on held-out (hyp, ref) files; writes ``EXP/detector.json``."""
+              detect_threshold: float = 0.0, write: bool = True, oov: str = "pass", out: str | Path | None = None) -> dict:
+    """Tune the detector on held-out (hyp, ref) files; writes ``EXP/detector.json`` (or `out`)."""
     hyps = read_table(hyp, allow_empty_value=True)
     refs = read_table(ref)
     for u in hyps:
@@ -356,7 +360,7 @@ def tune_file(loaded: Loaded, hyp: str | Path, ref: str | Path, *, batch_size: i
     t = tune_threshold(res, {u: refs[u] for u in hyps}, detect_threshold=detect_threshold, granularities=grans)
     t.update(tuned_on={"hyp": str(hyp), "ref": str(ref)})
     if write:
-        with atomic_write(loaded.exp_dir / DETECTOR_FILE) as f:
+        with atomic_write(loaded.exp_dir / DETECTOR_FILE if out is None else Path(out)) as f:
             json.dump(t, f, indent=2)
             f.write("\n")
         loaded.detector = t
