@@ -3,7 +3,9 @@
 # (2-core CPU, ~15 min with conf/*.yaml; conf/gpu/*.yaml are paper-size models for a GPU).
 #   ./run.sh                      # everything
 #   ./run.sh --stage 4 --stop_stage 6 --teacher_conf conf/gpu/teacher.yaml --fs_conf conf/gpu/fastspeech2.yaml
-# Options of this script: --num_utts --voice --nj; all others go to recipes/tts.sh (--help lists them).
+# Stage 8 scores intelligibility with the espeak ASR recipe's model (../asr1, greedy CTC) when it has been
+# trained (pocketsphinx barely understands espeak voices: 82 % WER on the recordings), else pocketsphinx.
+# Options of this script: --num_utts --voice --nj --asr_model; all others go to recipes/tts.sh (--help lists them).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -11,7 +13,12 @@ cd "$(dirname "$0")"
 num_utts=360            # size of the synthetic corpus (90% train, 5% dev, 5% test)
 voice=en-us             # one espeak-ng voice: a single-speaker TTS corpus
 nj=2
+asr_model=auto          # auto: ../asr1/exp/maskctc if trained; "" for pocketsphinx; or an ASR exp dir
 
 passthrough=true . ../../../recipes/parse_options.sh
+if [ "$asr_model" = auto ]; then
+  asr_model=""; [ -f ../asr1/exp/maskctc/best.pt ] && asr_model=../asr1/exp/maskctc
+fi
 exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme \
-  --data_script local/data.sh --data_args "--num_utts $num_utts --voice $voice --nj $nj" "$@"
+  --data_script local/data.sh --data_args "--num_utts $num_utts --voice $voice --nj $nj" \
+  ${asr_model:+--asr_model "$asr_model"} "$@"
