@@ -38,6 +38,26 @@ class ARTeacher(nn.Module):
         prev = y[:, self.r - 1 :: self.r][:, : s - 1]
         return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
 
+    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+        """Teacher-forced pass: reconstruction + stop losses, plus the subclass's attention loss at the
+        current guided-attention weight."""
+        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+        loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
+        ga_weight = self.guided_attn_weight()
+        if self.training:
+            self.batches_seen += 1
+        ga = self.attention_loss(out, batch) if ga_weight > 0 else None
+        if ga is not None:
+            loss = loss + ga_weight * ga
+            stats["guided_attn"] = ga.detach()
+            stats["guided_attn_weight"] = ga_weight
+        stats["loss"] = loss.detach()
+        return loss, stats
+
+    def attention_loss(self, out: dict, batch: dict) -> torch.Tensor | None:
+        """The guided-attention loss of a teacher-forced pass (None: no attention is guided)."""
+        raise NotImplementedError
+
     def reconstruction_loss(self, out: dict, mel_lengths: torch.Tensor) -> tuple[torch.Tensor, dict]:
         """L1 (+ L2 with ``use_l2``) on the mel before and after the postnet and the stop-token BCE, from the
         output of ``teacher_forced``. Returns (loss, stats)."""

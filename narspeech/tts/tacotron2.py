@@ -192,26 +192,14 @@ class Tacotron2(ARTeacher):
         return dict(y=y, before=before, after=after, stop=stop, attns=[attn], steps=steps, frame_mask=frame_mask)
 
     # -- training ----------------------------------------------------------------------------
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+    def attention_loss(self, out: dict, batch: dict) -> torch.Tensor:
         c = self.c
-        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
-        loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
-        ga_weight = self.guided_attn_weight()
-        if self.training:
-            self.batches_seen += 1
-        if ga_weight > 0:
-            if c["guided_attn_prior"] == "durations":
-                if "durations" not in batch:
-                    raise ValueError("guided_attn_prior durations needs the training set's durations (train-teacher --durations)")
-                w = alignment_prior_weights(batch["durations"], out["steps"], self.r, c["guided_attn_prior_sigma"])
-                ga = prior_attention_loss(out["attns"][0], w, out["steps"])
-            else:
-                ga = guided_attention_loss(out["attns"][0], out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
-            loss = loss + ga_weight * ga
-            stats["guided_attn"] = ga.detach()
-            stats["guided_attn_weight"] = ga_weight
-        stats["loss"] = loss.detach()
-        return loss, stats
+        if c["guided_attn_prior"] == "durations":
+            if "durations" not in batch:
+                raise ValueError("guided_attn_prior durations needs the training set's durations (train-teacher --durations)")
+            w = alignment_prior_weights(batch["durations"], out["steps"], self.r, c["guided_attn_prior_sigma"])
+            return prior_attention_loss(out["attns"][0], w, out["steps"])
+        return guided_attention_loss(out["attns"][0], out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
 
     # -- free-running synthesis ---------------------------------------------------------------
     @torch.no_grad()

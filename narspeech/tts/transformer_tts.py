@@ -110,22 +110,13 @@ class TransformerTTS(ARTeacher):
         return dict(y=y, before=before, after=after, stop=stop, attns=attns, steps=steps, frame_mask=frame_mask)
 
     # -- training ----------------------------------------------------------------------------
-    def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
+    def attention_loss(self, out: dict, batch: dict) -> torch.Tensor | None:
         c = self.c
-        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
-        loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
-        ga_weight = self.guided_attn_weight()
-        if self.training:
-            self.batches_seen += 1
-        if ga_weight > 0 and c["guided_attn_layers"] > 0:
-            chosen = out["attns"][-int(c["guided_attn_layers"]):]
-            attn = torch.cat([a[:, : int(c["guided_attn_heads"])] for a in chosen], dim=1)
-            ga = guided_attention_loss(attn, out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
-            loss = loss + ga_weight * ga
-            stats["guided_attn"] = ga.detach()
-            stats["guided_attn_weight"] = ga_weight
-        stats["loss"] = loss.detach()
-        return loss, stats
+        if c["guided_attn_layers"] <= 0:
+            return None
+        chosen = out["attns"][-int(c["guided_attn_layers"]):]
+        attn = torch.cat([a[:, : int(c["guided_attn_heads"])] for a in chosen], dim=1)
+        return guided_attention_loss(attn, out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
 
     # -- free-running synthesis ---------------------------------------------------------------
     def decode_step(self, frame: torch.Tensor, step: int, memory: torch.Tensor, memory_pad: torch.Tensor,
