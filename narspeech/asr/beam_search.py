@@ -7,11 +7,11 @@ one loop over encoder frames).
 Score of a hypothesis: ``(1−λ)·log p_att + λ·log p_ctc-prefix`` (+ ``penalty`` per token).
 Each step, every live hypothesis proposes its ``pre_beam`` best tokens by attention score; the
 ``beam`` best of all proposals survive; a proposal ending in ``<eos>`` moves to the finished
-list and its slot dies (the running beam shrinks, as in ESPnet). An utterance stops (and leaves the
-batch, so the rest run on fewer rows and frames) when no
+list and its slot dies (the running beam shrinks, as in ESPnet). An utterance stops when no
 hypothesis runs, when its best finished score beats every running one (scores only fall as
 tokens are added, so the winner can no longer change; only with ``penalty == 0``), or at the
-maximum length (its encoder frame count), where the running hypotheses end.
+maximum length (its encoder frame count), where the running hypotheses end. A stopped utterance
+leaves the batch, so the rest run on fewer rows and frames.
 """
 from __future__ import annotations
 
@@ -54,7 +54,6 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
     scores = torch.full((b, k), NEG, device=dev)
     scores[:, 0] = 0.0
     finished: list[list[tuple[float, list[int]]]] = [[] for _ in range(b)]
-    done = torch.zeros(b, dtype=torch.bool, device=dev)
     if use_ctc:
         x = ctc_log_probs.float().index_select(0, utt_of).transpose(0, 1)  # (T, N, V)
         t_max = x.size(0)
@@ -107,7 +106,6 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
         best_fin = torch.tensor([max((s for s, _ in finished[i]), default=NEG) for i in act.tolist()], device=dev)
         beaten = (best_fin >= scores.max(1).values) if penalty == 0 else torch.zeros_like(alive)
         now_done = ~alive | last_step | beaten
-        done[act[now_done]] = True
         if bool(now_done.any()):
             keep = ~now_done
             rows = keep.repeat_interleave(k)

@@ -119,11 +119,11 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
     det_path = exp / DETECTOR_FILE if detector is None else Path(detector)
     if detector is not None and not det_path.is_file():
         raise NarspeechError("detector file not found (write one with `narspeech correct tune --out`)", path=det_path)
-    detector = json.loads(det_path.read_text()) if det_path.is_file() else {}
+    settings = json.loads(det_path.read_text()) if det_path.is_file() else {}
     units = dict(cfg.get("units") or {})
     if units.get("spm_model") and not Path(units["spm_model"]).is_absolute():
         units["spm_model"] = str(exp / units["spm_model"])  # the copy training put in the exp dir
-    return Loaded(model, tokens, Units.from_dict(units), cfg, dev, exp, str(checkpoint or exp), detector)
+    return Loaded(model, tokens, Units.from_dict(units), cfg, dev, exp, str(checkpoint or exp), settings)
 
 
 def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

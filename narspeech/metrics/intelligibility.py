@@ -156,12 +156,10 @@ class _NarspeechASR:
 
     def __init__(self, exp_dir: Path, device: str):
         try:
-            from narspeech.asr.recognize import load_recognizer
+            from narspeech.asr.recognize import DecodeOptions, load_recognizer
         except ImportError as e:
             raise NarspeechError(f"--asr-model needs narspeech.asr.recognize.load_recognizer, which this install lacks ({e}); "
                                  "use --asr pocketsphinx or --asr none", path=exp_dir) from e
-        from narspeech.asr.recognize import DecodeOptions
-
         self._rec = load_recognizer(exp_dir, device)
         self._opts = DecodeOptions(method="ctc" if self._rec.model_type == "mask_ctc" else "beam")
         self.name = f"narspeech:{exp_dir} ({self._opts.method})"

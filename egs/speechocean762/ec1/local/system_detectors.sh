@@ -6,7 +6,7 @@
 # with SpecAugment + speed, an earlier checkpoint with both — every corrector's detector is tuned on those
 # pairs into exp/det_<name>/ (correct tune --out; the corrector's own detector.json is untouched), and the
 # system's dev decode is corrected with them (correct decode --detector) and scored.
-#   local/system_detectors.sh                       # ASR=exp/ar CKPTS="avg5.pt checkpoints/step00004000.pt" DEC=ar/decode_dev/beam10
+#   local/system_detectors.sh    # defaults: ASR=exp/ar AVG=avg5.pt EARLY=checkpoints/step00004000.pt METHOD=beam DEC=ar/decode_dev/beam10
 # After ./run.sh stages 1-6 and the --front snap run (exp/{fc,ar,fc_snap,ar_snap}, data/ft_snap/lexicon.txt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
