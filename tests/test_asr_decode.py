@@ -189,6 +189,28 @@ def test_batched_equals_one_at_a_time(recognizers, typ, method, kw):
     assert rec.decode_feats(feats[perm], lens[perm], opts) == [single[i] for i in perm]
 
 
+@pytest.mark.parametrize("method,kw", [("beam", {"beam": 4, "ctc_weight": 0.3}), ("beam", {"beam": 3, "ctc_weight": 0.0}),
+                                       ("greedy", {})])
+def test_incremental_decoder_equals_whole_prefix(recognizers, method, kw):
+    """The cached decoder (one new position per step, cache rows moved with the beams) decodes exactly
+    what re-running the whole prefix decodes; the batch's utterances finish at different steps."""
+    import torch
+    from narspeech.asr.recognize import DecodeOptions, IncrementalStep
+
+    recs, feats, lens = recognizers
+    rec = recs["ar"]
+    full = rec.decode_feats(feats, lens, DecodeOptions(method, incremental=False, **kw))
+    assert any(full)
+    assert rec.decode_feats(feats, lens, DecodeOptions(method, incremental=True, **kw)) == full
+    m = rec.model
+    enc, elen = m.encode(feats, lens)
+    ys = torch.randint(2, 6, (4, 5))
+    ref = m.decoder_log_probs(ys, torch.full((4,), 5), enc, elen)
+    step, idx = IncrementalStep(m.decoder, enc, elen), torch.arange(4)
+    for t in range(1, 6):
+        assert torch.allclose(step(ys[:, :t], idx), ref[:, t - 1], atol=1e-5)
+
+
 def test_beam_one_without_ctc_is_greedy_attention(recognizers):
     from narspeech.asr.recognize import DecodeOptions
 

@@ -21,8 +21,15 @@ from typing import Callable
 import torch
 
 NEG = float("-inf")
-# decoder_fn(ys (N, l), idx (N,) which utterance each row belongs to) -> next-token log-probs (N, V)
+# decoder_fn(ys (N, l), idx (N,) which utterance each row belongs to) -> next-token log-probs (N, V);
+# a step function with a cache also has ``select(rows)``: the search calls it whenever it moves rows
 StepFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _select(step_fn: StepFn, rows: torch.Tensor) -> None:
+    sel = getattr(step_fn, "select", None)
+    if sel is not None:
+        sel(rows)
 
 
 @dataclass
@@ -96,6 +103,7 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
         best = best.masked_fill(ended | ~torch.isfinite(best), NEG)
         flat_src = src.reshape(-1)
         ys = torch.cat([ys.index_select(0, flat_src), tok.reshape(-1, 1)], 1)
+        _select(step_fn, flat_src)
         if use_ctc:
             flat_ci = ci.reshape(-1)
             r = r_new[:, flat_src, flat_ci]
@@ -110,6 +118,7 @@ def beam_search(step_fn: StepFn, ctc_log_probs: torch.Tensor | None, enc_lengths
             keep = ~now_done
             rows = keep.repeat_interleave(k)
             act, scores, ys, utt_of = act[keep], scores[keep], ys[rows], utt_of[rows]
+            _select(step_fn, rows.nonzero().squeeze(1))
             if use_ctc and act.numel():
                 tlen, psi_prev = tlen[rows], psi_prev[rows]
                 t_keep = int(tlen.max())  # frames past the longest remaining utterance are never read

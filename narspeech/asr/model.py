@@ -79,6 +79,20 @@ class TokenDecoder(nn.Module):
         """→ token logits (B, L, V)."""
         return self.out(self.hidden(ys, ys_lengths, enc, enc_pad))
 
+    def step(self, ys: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor,
+             cache: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Incremental causal decoding: logits (N, V) of the next token after `ys` (N, l) (no padding),
+        computing only the last position; `cache` holds every layer's inputs for the first l − 1
+        positions (None at l = 1). Returns (logits, the cache for l positions); same as
+        ``forward(ys)[:, -1]``."""
+        x = self.pos(self.embed(ys[:, -1:]) * self.scale, offset=ys.size(1) - 1)
+        new_cache = []
+        for i, layer in enumerate(self.layers):
+            x = x if cache is None else torch.cat([cache[i], x], 1)
+            new_cache.append(x)
+            x, _ = layer.forward_last(x, enc, enc_pad)
+        return self.out(self.norm(x[:, -1])), new_cache
+
 
 class ASRModel(nn.Module):
     """Log-mel → global mean/variance normalisation → (SpecAugment) → conv2d ×4 → Conformer → CTC

@@ -30,6 +30,30 @@ class DecodeOptions:
     beam: int = 10
     ctc_weight: float = 0.3
     penalty: float = 0.0
+    incremental: bool = True  # AR: decoder layers cache their inputs, one new position per step (False: whole prefix)
+
+
+class IncrementalStep:
+    """The causal decoder as a search step function ``(ys (N, l), idx (N,)) -> log-probs (N, V)`` that
+    computes one new position per call; its cache follows the search's row moves through
+    :meth:`select` (``narspeech.asr.beam_search`` calls it after every reorder or compaction)."""
+
+    def __init__(self, decoder, enc: torch.Tensor, enc_lengths: torch.Tensor):
+        from narspeech.nets.masks import pad_mask
+
+        self.decoder, self.enc, self.pad = decoder, enc, pad_mask(enc_lengths, enc.size(1))
+        self.cache: list[torch.Tensor] | None = None
+
+    def __call__(self, ys: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        if self.cache is not None and self.cache[0].size(1) != ys.size(1) - 1:
+            raise RuntimeError(f"decoder cache holds {self.cache[0].size(1)} positions for a prefix of {ys.size(1)}")
+        logits, self.cache = self.decoder.step(ys, self.enc.index_select(0, idx), self.pad.index_select(0, idx), self.cache)
+        return torch.log_softmax(logits.float(), dim=-1)
+
+    def select(self, rows: torch.Tensor) -> None:
+        """Keep cache rows `rows` (indices), in that order."""
+        if self.cache is not None:
+            self.cache = [c.index_select(0, rows) for c in self.cache]
 
 
 class Recognizer:
@@ -92,10 +116,12 @@ class Recognizer:
                 toks, tlen = res.tokens, res.lengths
             return [toks[i, : int(tlen[i])].tolist() for i in range(toks.size(0))]
 
-        def step(ys, idx):
+        def full_step(ys, idx):  # the whole prefix again each step (reference for the incremental one)
             n = ys.size(0)
             return m.decoder_log_probs(ys, torch.full((n,), ys.size(1), device=ys.device), enc.index_select(0, idx),
                                        elen.index_select(0, idx))[:, -1]
+
+        step = IncrementalStep(m.decoder, enc, elen) if opts.incremental else full_step
 
         if opts.method == "greedy":
             return attention_greedy(step, elen, sos_eos=m.sos_eos, banned=banned)
