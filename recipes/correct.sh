@@ -23,6 +23,8 @@ stop_stage=100
 device=auto
 nthreads=1                # OMP_NUM_THREADS of every step
 pretrain_text=""          # plain text (one sentence per line) or LJSpeech metadata.csv
+pretrained=""             # another run dir of this recipe: its text, units and pretrained correctors are linked
+                          # here (stages 1, 3, 4), so another ASR system fine-tunes the same pretrained models
 heldout_sentences=500     # last N sentences of pretrain_text: synthetic evaluation set (unless heldout_text)
 heldout_text=""           # or: this file is the synthetic evaluation set, all of pretrain_text is trained on
 indomain_copies=4         # the ASR training transcripts join the pretraining text this many times ("0": not at all)
@@ -93,7 +95,15 @@ eval_dirs() {  # decode dirs of eval set $1 (patterns under $asr_dir/exp, or und
   return 0
 }
 
-if run_stage 1; then
+link_pretrained() {  # link $pretrained/$1 here (a run dir of this recipe must have it)
+  [ -e "$pretrained/$1" ] || { log "--pretrained $pretrained has no $1: run its stages 1-4 first"; exit 1; }
+  mkdir -p "$(dirname "$1")"; rm -rf "$1"; ln -s "$(cd "$pretrained/$(dirname "$1")" && pwd)/$(basename "$1")" "$1"
+}
+
+if run_stage 1 && [ -n "$pretrained" ]; then
+  banner 1 "pretraining text and units: linked from $pretrained"
+  link_pretrained data/text; link_pretrained data/units
+elif run_stage 1; then
   banner 1 "pretraining text ($pretrain_text + $indomain_copies × $train_ref) and $unit units"
   [ -n "$pretrain_text" ] || { log "give --pretrain_text FILE"; exit 1; }
   mkdir -p data/text data/units
@@ -156,7 +166,10 @@ if run_stage 2; then
   ns correct stats "${prof[@]}" "${refs[@]}" --lexicon "$train_ref" --json exp/asr_train/profiles.json | tee exp/asr_train/profiles.md
 fi
 
-if run_stage 3; then
+if run_stage 3 && [ -n "$pretrained" ]; then
+  banner 3 "pretraining pairs: linked from $pretrained"
+  link_pretrained exp/align/text_train; link_pretrained exp/align/text_heldout
+elif run_stage 3; then
   banner 3 "pretraining pairs: $noise noise on the text"
   if [ "$noise" = learned ]; then
     ns correct errmodel --hyp data/ft/hyp_train --ref data/ft/text_train --out exp/errmodel.json
@@ -178,7 +191,10 @@ if run_stage 3; then
   done
 fi
 
-if run_stage 4; then
+if run_stage 4 && [ -n "$pretrained" ]; then
+  banner 4 "pretrained correctors: linked from $pretrained"
+  link_pretrained exp/fc_pretrain; link_pretrained exp/ar_pretrain
+elif run_stage 4; then
   banner 4 "pretraining FastCorrect and the AR corrector on the noisy text; synthetic held-out scores"
   # shellcheck disable=SC2086
   ns correct train --config "$fc_conf" --train exp/align/text_train --valid exp/align/text_heldout --out exp/fc_pretrain --resume $fc_args
