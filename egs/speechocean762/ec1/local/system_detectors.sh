@@ -6,6 +6,9 @@
 # with SpecAugment + speed, an earlier checkpoint with both — every corrector's detector is tuned on those
 # pairs into exp/det_<name>/ (correct tune --out; the corrector's own detector.json is untouched), and the
 # system's dev decode is corrected with them (correct decode --detector) and scored.
+# The full route for another system — its own pairs, fine-tuning and detectors from the same pretraining —
+# is the recipe itself: ../ec1_ar (correct.sh --pretrained ../ec1). This script reproduces RESULTS.md's
+# "detectors only" rows.
 #   local/system_detectors.sh    # defaults: ASR=exp/ar AVG=avg5.pt EARLY=checkpoints/step00004000.pt METHOD=beam DEC=ar/decode_dev/beam10
 # After ./run.sh stages 1-6 and the --front snap run (exp/{fc,ar,fc_snap,ar_snap}, data/ft_snap/lexicon.txt).
 set -euo pipefail
