@@ -136,7 +136,7 @@ if run_stage 6; then
 fi
 
 if run_stage 7; then
-  banner 7 "scoring (WER, CER; breakdown by ${score_by:-nothing})"
+  banner 7 "scoring (WER, CER; breakdown by ${score_by:-nothing}); one table per set: exp/results_<set>.md"
   for s in $valid_set $test_sets; do
     by_opt=""; [ -n "$score_by" ] && [ -f "data/$s/$score_by" ] && by_opt="--by data/$s/$score_by"
     for d in "$maskctc_exp"/decode_"$s"/*/ "$ar_exp"/decode_"$s"/*/; do
@@ -145,6 +145,7 @@ if run_stage 7; then
       # shellcheck disable=SC2086
       ns asr score "data/$s/text_asr" "$d/hyp" $by_opt
     done
+    ns asr summary "$maskctc_exp"/decode_"$s"/*/ "$ar_exp"/decode_"$s"/*/ --out "exp/results_$s.md"
   done
 fi
 

@@ -48,6 +48,7 @@ def test_espeak_asr_recipe_end_to_end(tmp_path, espeak):
         info = json.loads((egs / d / "decode.json").read_text())
         assert info["model"]["checkpoint"].endswith("avg2.pt"), info["model"]
         assert (egs / d / "result.json").is_file(), d  # stage 7 scored it
+    assert "| maskctc | ctc |" in (egs / "exp/results_dev.md").read_text()  # stage 7's one table
     speed = json.loads((egs / "exp/speed_test.json").read_text())
     systems = {r["system"] for r in speed["rows"]}
     assert {"ctc_greedy", "maskctc", "maskctc_length_adjust", "ar_beam2"} <= systems, systems

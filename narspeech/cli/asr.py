@@ -138,3 +138,27 @@ def score(
     typer.echo(rep.summary())
     r = rep.wer if unit == "word" else rep.cer
     typer.echo(f"{'WER' if unit == 'word' else 'CER'} {100 * r.error_rate:.2f}%")
+
+
+@app.command("summary")
+def summary(
+    dirs: list[Path] = typer.Argument(..., help="Scored decode dirs (with result.json), e.g. exp/*/decode_dev/*."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the table here (markdown)."),
+) -> None:
+    """One table of scored decode dirs: WER (per group), CER, change vs the same model's greedy CTC, RTF;
+    warns when Mask-CTC is worse than the greedy CTC it refines.
+
+    Example: narspeech asr summary exp/*/decode_dev/* --out exp/results_dev.md
+    """
+    from narspeech.asr.summary import markdown, read_rows
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write
+
+    rows = read_rows(dirs)
+    if not rows:
+        raise NarspeechError("no scored decode dir among the arguments (run `narspeech asr score` first)")
+    text = markdown(rows)
+    if out is not None:
+        with atomic_write(out) as f:
+            f.write(text)
+    typer.echo(text, nl=False)
