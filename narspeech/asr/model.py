@@ -24,7 +24,7 @@ from narspeech.nets.conformer import ConformerEncoder
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.subsampling import Conv2dSubsampling4
-from narspeech.nets.transformer import DecoderLayer
+from narspeech.nets.transformer import DecoderLayer, decode_last
 
 MODEL_TYPES = ("mask_ctc", "ar")
 
@@ -79,19 +79,13 @@ class TokenDecoder(nn.Module):
         """→ token logits (B, L, V)."""
         return self.out(self.hidden(ys, ys_lengths, enc, enc_pad))
 
-    def step(self, ys: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor,
-             cache: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    def step(self, ys: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor, cache: list[torch.Tensor | None]) -> torch.Tensor:
         """Incremental causal decoding: logits (N, V) of the next token after `ys` (N, l) (no padding),
-        computing only the last position; `cache` holds every layer's inputs for the first l − 1
-        positions (None at l = 1). Returns (logits, the cache for l positions); same as
-        ``forward(ys)[:, -1]``."""
+        computing only the last position; ``cache[i]`` holds layer i's inputs at the first l − 1
+        positions (None at l = 1) and is extended in place. Same as ``forward(ys)[:, -1]``."""
         x = self.pos(self.embed(ys[:, -1:]) * self.scale, offset=ys.size(1) - 1)
-        new_cache = []
-        for i, layer in enumerate(self.layers):
-            x = x if cache is None else torch.cat([cache[i], x], 1)
-            new_cache.append(x)
-            x, _ = layer.forward_last(x, enc, enc_pad)
-        return self.out(self.norm(x[:, -1])), new_cache
+        x, _ = decode_last(self.layers, x, cache, enc, enc_pad)
+        return self.out(self.norm(x[:, -1]))
 
 
 class ASRModel(nn.Module):

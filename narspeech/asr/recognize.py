@@ -42,18 +42,18 @@ class IncrementalStep:
         from narspeech.nets.masks import pad_mask
 
         self.decoder, self.enc, self.pad = decoder, enc, pad_mask(enc_lengths, enc.size(1))
-        self.cache: list[torch.Tensor] | None = None
+        self.cache: list[torch.Tensor | None] = [None] * len(decoder.layers)
 
     def __call__(self, ys: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-        if self.cache is not None and self.cache[0].size(1) != ys.size(1) - 1:
-            raise RuntimeError(f"decoder cache holds {self.cache[0].size(1)} positions for a prefix of {ys.size(1)}")
-        logits, self.cache = self.decoder.step(ys, self.enc.index_select(0, idx), self.pad.index_select(0, idx), self.cache)
+        held = 0 if self.cache[0] is None else self.cache[0].size(1)
+        if held != ys.size(1) - 1:
+            raise RuntimeError(f"decoder cache holds {held} positions for a prefix of {ys.size(1)}")
+        logits = self.decoder.step(ys, self.enc.index_select(0, idx), self.pad.index_select(0, idx), self.cache)
         return torch.log_softmax(logits.float(), dim=-1)
 
     def select(self, rows: torch.Tensor) -> None:
         """Keep cache rows `rows` (indices), in that order."""
-        if self.cache is not None:
-            self.cache = [c.index_select(0, rows) for c in self.cache]
+        self.cache = [None if c is None else c.index_select(0, rows) for c in self.cache]
 
 
 class Recognizer:

@@ -23,7 +23,7 @@ from torch import nn
 
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
-from narspeech.nets.transformer import DecoderLayer, EncoderLayer
+from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
 from narspeech.tts.length_regulator import regulate_length
 
 MODEL_DEFAULTS = {
@@ -188,10 +188,7 @@ class ARCorrector(nn.Module):
         best_seq: list[list[int]] = [[] for _ in range(B)]
         caches: list[torch.Tensor | None] = [None] * len(self.decoder)
         for t in range(max_len):
-            x = self._embed(seqs[:, -1:], offset=t)
-            for i, layer in enumerate(self.decoder):
-                caches[i] = x if caches[i] is None else torch.cat([caches[i], x], 1)
-                x, _ = layer.forward_last(caches[i], mem, mpad)
+            x, _ = decode_last(self.decoder, self._embed(seqs[:, -1:], offset=t), caches, mem, mpad)
             logp = self.out(self.dec_norm(x[:, -1])).float().log_softmax(-1).view(B, beam, -1)
             total = scores[..., None] + logp  # (B, beam, V)
             eos_score = total[..., self.eos]  # finishing now

@@ -93,3 +93,16 @@ class DecoderLayer(nn.Module):
         y = y + self.drop(a)
         y = y + self.drop(self.ffn(self.norm3(y)))
         return y, w
+
+
+def decode_last(layers, x: torch.Tensor, cache: list[torch.Tensor | None], memory: torch.Tensor,
+                memory_pad: torch.Tensor | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One incremental step through a stack of :class:`DecoderLayer`: `x` (B, 1, D) is the new position's
+    input; ``cache[i]`` holds layer i's inputs at the earlier positions (None before the first) and is
+    extended in place. Returns (the last layer's output (B, 1, D), cross-attention weights per layer)."""
+    attns = []
+    for i, layer in enumerate(layers):
+        cache[i] = x if cache[i] is None else torch.cat([cache[i], x], 1)
+        x, w = layer.forward_last(cache[i], memory, memory_pad)
+        attns.append(w)
+    return x, attns

@@ -23,7 +23,7 @@ from torch import nn
 from narspeech.nets.conv import DecoderPrenet, EncoderPrenet, Postnet
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
-from narspeech.nets.transformer import DecoderLayer, EncoderLayer
+from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
 from narspeech.tts.ar_teacher import ARTeacher
 from narspeech.tts.losses import guided_attention_loss
 from narspeech.tts.stats import FeatureStats
@@ -125,11 +125,7 @@ class TransformerTTS(ARTeacher):
         holds each layer's inputs at the earlier steps (updated in place). Returns (mel (B, r, n_mels),
         stop logits (B, r), [cross weights (B, H, 1, N)] per layer)."""
         x = self.dec_pos(self.dec_prenet(frame[:, None]), offset=step)
-        attns = []
-        for i, layer in enumerate(self.decoder):
-            cache[i] = x if cache[i] is None else torch.cat([cache[i], x], dim=1)
-            x, w = layer.forward_last(cache[i], memory, memory_pad)
-            attns.append(w)
+        x, attns = decode_last(self.decoder, x, cache, memory, memory_pad)
         x = self.dec_norm(x)
         return self.mel_out(x).view(-1, self.r, self.n_mels), self.stop_out(x).view(-1, self.r), attns
 
