@@ -1,7 +1,9 @@
 """The ASR commands end to end on a tiny data dir (tokenize → vocab → train 2 steps → decode → score),
-and bad input: audio too short for the subsampling (reported, empty hypothesis, nothing crashes),
+`asr recognize` on the audio itself, and bad input: audio too short for the subsampling (reported, empty hypothesis, nothing crashes),
 a token list that does not match the model, a decode that fails half-way (no hyp written)."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -114,3 +116,49 @@ def test_token_list_mismatch_and_transcribe(trained, tmp_path):
         f.write("\n".join(lines[:-1] + ["Q", lines[-1]]) + "\n")
     with pytest.raises(NarspeechError, match="do not match"):
         load_recognizer(bad, "cpu")
+
+
+def test_recognize_audio_equals_decoding_its_dump(trained, tmp_path):
+    """`asr recognize` computes the model's features from the audio itself: the same tokens as decoding
+    the recipe's dump of the same files, the too-short one skipped in both."""
+    root, data, dump, exp = trained
+    ok(["asr", "decode", "--model", exp, "--dump", dump, "--out", root / "dec_ref", "--method", "ctc", "--device", "cpu"])
+    ok(["asr", "recognize", "--model", exp, "--data", data, "--out", tmp_path / "rec", "--method", "ctc", "--batch-size", 2,
+        "--device", "cpu"])
+    # the features themselves: a padded batch of waveforms gives each utterance's dump features exactly
+    import kaldiio
+
+    from narspeech.asr.recognize import load_recognizer
+    rec = load_recognizer(exp, "cpu")
+    scp = dict(line.split() for line in (data / "wav.scp").read_text().splitlines())
+    dumped = kaldiio.load_scp(str(dump / "feats.scp"))
+    wavs = [sf.read(scp[u], dtype="float32")[0] for u in sorted(scp)]
+    mel, frames = rec.features(wavs, 16000)
+    for i, u in enumerate(sorted(scp)):
+        np.testing.assert_array_equal(mel[i, : int(frames[i])].numpy(), np.asarray(dumped[u]))
+    ref = (root / "dec_ref" / "token_hyp").read_text()
+    assert any(len(line.split()) > 1 for line in ref.splitlines())  # the tiny model writes something to compare
+    assert (tmp_path / "rec" / "token_hyp").read_text() == ref
+    assert (tmp_path / "rec" / "skipped").read_text().startswith("u6 too short")
+    # files on the command line: transcripts on stdout in the order given, ids from the file names
+    wavs = [line.split()[1] for line in (data / "wav.scp").read_text().splitlines()][:3][::-1]
+    r = CliRunner().invoke(app, ["asr", "recognize", "--model", str(exp), "--method", "ctc", "--device", "cpu", *wavs])
+    assert r.exit_code == 0, r.output
+    lines = [x for x in r.stdout.splitlines() if x and not x.startswith("ctc:")]
+    ref_hyp = dict((x.split(" ", 1) + [""])[:2] for x in (root / "dec_ref" / "hyp").read_text().splitlines())
+    assert lines == [f"{Path(w).stem} {ref_hyp[Path(w).stem]}".rstrip() for w in wavs]
+
+
+def test_recognize_bad_audio(trained, tmp_path):
+    root, data, dump, exp = trained
+    broken = tmp_path / "broken.wav"
+    broken.write_bytes(b"RIFF\x00\x00not a wav")
+    good = (data / "wav.scp").read_text().splitlines()[0].split()[1]
+    r = CliRunner().invoke(app, ["asr", "recognize", "--model", str(exp), "--method", "ctc", "--device", "cpu", good, str(broken)])
+    assert isinstance(r.exception, NarspeechError) and "broken.wav: utterance broken" in str(r.exception)
+    out = tmp_path / "rec"
+    ok(["asr", "recognize", "--model", exp, "--method", "ctc", "--device", "cpu", "--skip-bad", "--out", out, good, broken])
+    assert (out / "skipped").read_text().startswith("broken ")
+    assert [x.split()[0] for x in (out / "hyp").read_text().splitlines()] == sorted(["broken", Path(good).stem])
+    r = CliRunner().invoke(app, ["asr", "recognize", "--model", str(exp), "--device", "cpu", good, str(tmp_path / "x" / Path(good).name)])
+    assert isinstance(r.exception, NarspeechError) and "share the utterance id" in str(r.exception)

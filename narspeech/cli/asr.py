@@ -1,4 +1,4 @@
-"""`narspeech asr` commands: tokenize, subword, train, decode, score."""
+"""`narspeech asr` commands: tokenize, subword, train, decode, recognize, score, summary."""
 from __future__ import annotations
 
 import logging
@@ -78,22 +78,43 @@ def train(
     typer.echo(f"{cfg['model']['type']} trained -> {path}")
 
 
+# decoding options shared by `decode` and `recognize`
+_METHOD = typer.Option(None, "--method", help="ctc | maskctc | beam | greedy (default: maskctc for Mask-CTC models, beam for AR).")
+_THRESHOLD = typer.Option(0.999, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC).")
+_ITERATIONS = typer.Option(10, "--iterations", help="Mask-CTC: decoder passes at most.")
+_LENGTH_ADJUST = typer.Option(False, "--length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true).")
+_LENGTH_SLACK = typer.Option(1, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says).")
+_BEAM = typer.Option(10, "--beam", help="AR beam size.")
+_CTC_WEIGHT = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of the CTC prefix score.")
+_PENALTY = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token.")
+_BATCH_SIZE = typer.Option(32, "--batch-size", help="Utterances per batch (1 = one at a time).")
+_CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint file (default EXP/best.pt, else last.pt).")
+
+
+def _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty):
+    from narspeech.asr.recognize import DecodeOptions
+
+    m = method or ("maskctc" if rec.model_type == "mask_ctc" else "beam")
+    return DecodeOptions(m, threshold, iterations, beam=beam, ctc_weight=ctc_weight, penalty=penalty, length_adjust=length_adjust,
+                         length_slack=None if length_slack < 0 else length_slack)
+
+
 @app.command("decode")
 def decode(
     model: Path = typer.Option(..., "--model", help="ASR experiment dir."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump to decode (same feature config as training)."),
     out: Path = typer.Option(..., "--out", help="Decode dir: hyp, token_hyp, timing, skipped, decode.json."),
-    method: Optional[str] = typer.Option(None, "--method", help="ctc | maskctc | beam | greedy (default: maskctc for Mask-CTC models, beam for AR)."),
-    threshold: float = typer.Option(0.999, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC)."),
-    iterations: int = typer.Option(10, "--iterations", help="Mask-CTC: decoder passes at most."),
-    length_adjust: bool = typer.Option(False, "--length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true)."),
-    length_slack: int = typer.Option(1, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says)."),
-    beam: int = typer.Option(10, "--beam", help="AR beam size."),
-    ctc_weight: float = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of the CTC prefix score."),
-    penalty: float = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token."),
-    batch_size: int = typer.Option(32, "--batch-size", help="Utterances per batch (1 = one at a time)."),
+    method: Optional[str] = _METHOD,
+    threshold: float = _THRESHOLD,
+    iterations: int = _ITERATIONS,
+    length_adjust: bool = _LENGTH_ADJUST,
+    length_slack: int = _LENGTH_SLACK,
+    beam: int = _BEAM,
+    ctc_weight: float = _CTC_WEIGHT,
+    penalty: float = _PENALTY,
+    batch_size: int = _BATCH_SIZE,
     batch_frames: int = typer.Option(0, "--batch-frames", help="Cap on padded frames per batch (0 = none)."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file (default EXP/best.pt, else last.pt)."),
+    checkpoint: Optional[Path] = _CHECKPOINT,
     device: str = typer.Option("auto", "--device", help=_DEVICE),
     limit: Optional[int] = typer.Option(None, "--limit", help="Decode only the first N utterances."),
 ) -> None:
@@ -102,14 +123,69 @@ def decode(
     Example: narspeech asr decode --model exp/maskctc --dump dump/dev --out exp/maskctc/decode_dev_maskctc --method maskctc --threshold 0.999 --iterations 10
     """
     from narspeech.asr.decode import decode_dump
-    from narspeech.asr.recognize import DecodeOptions, load_recognizer
+    from narspeech.asr.recognize import load_recognizer
 
     rec = load_recognizer(model, device, checkpoint)
-    m = method or ("maskctc" if rec.model_type == "mask_ctc" else "beam")
-    opts = DecodeOptions(m, threshold, iterations, beam=beam, ctc_weight=ctc_weight, penalty=penalty, length_adjust=length_adjust,
-                         length_slack=None if length_slack < 0 else length_slack)
+    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
-    typer.echo(f"{m}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
+    typer.echo(f"{opts.method}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
+
+
+@app.command("recognize")
+def recognize(
+    audio: Optional[List[Path]] = typer.Argument(None, help="Audio files (wav, flac, …; any rate); the utterance id is the file name without its extension."),
+    model: Path = typer.Option(..., "--model", help="ASR experiment dir."),
+    wav_scp: Optional[Path] = typer.Option(None, "--wav-scp", help="Kaldi wav.scp (`utt path` or `utt cmd |`) instead of files; relative paths are read from the current folder."),
+    data: Optional[Path] = typer.Option(None, "--data", help="A data dir whose wav.scp to recognise."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Decode dir (hyp, token_hyp, timing, skipped, decode.json, as `asr decode`); without it the transcripts go to stdout as `utt words`."),
+    method: Optional[str] = _METHOD,
+    threshold: float = _THRESHOLD,
+    iterations: int = _ITERATIONS,
+    length_adjust: bool = _LENGTH_ADJUST,
+    length_slack: int = _LENGTH_SLACK,
+    beam: int = _BEAM,
+    ctc_weight: float = _CTC_WEIGHT,
+    penalty: float = _PENALTY,
+    batch_size: int = _BATCH_SIZE,
+    batch_seconds: float = typer.Option(0.0, "--batch-seconds", help="Cap on padded audio seconds per batch (0 = none)."),
+    checkpoint: Optional[Path] = _CHECKPOINT,
+    device: str = typer.Option("auto", "--device", help=_DEVICE),
+    skip_bad: bool = typer.Option(False, "--skip-bad", help="List unreadable audio in OUT/skipped (empty transcript) instead of stopping."),
+) -> None:
+    """Transcribe audio files with a trained model: the model's own features are computed on the fly (no dump needed).
+
+    Example: narspeech asr recognize --model exp/maskctc --method maskctc --threshold 0.8 --length-adjust a.wav b.flac
+    Example: narspeech asr recognize --model exp/ar --data data/dev --out exp/ar/recog_dev; then narspeech correct decode --hyp exp/ar/recog_dev/hyp …
+    """
+    from narspeech.asr.decode import decode_audio
+    from narspeech.asr.recognize import load_recognizer
+    from narspeech.audio.extract import read_wav_scp
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import read_table
+
+    given = [x for x in (audio, wav_scp, data) if x]
+    if len(given) != 1:
+        raise NarspeechError("give audio files, or --wav-scp, or --data (exactly one of them)")
+    if audio:
+        entries: dict[str, str] = {}
+        for p in audio:
+            if p.stem in entries:
+                raise NarspeechError(f"two files share the utterance id {p.stem!r} ({entries[p.stem]}); use --wav-scp to name them", path=p)
+            entries[p.stem] = str(p)
+    elif data is not None:
+        entries = read_wav_scp(data)
+    else:
+        entries = dict(read_table(wav_scp, check_sorted=False))
+        if not entries:
+            raise NarspeechError("no utterances", path=wav_scp)
+    rec = load_recognizer(model, device, checkpoint)
+    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
+    hyps, s = decode_audio(rec, entries, out, opts, batch_size=batch_size, batch_seconds=batch_seconds, skip_bad=skip_bad)
+    if out is None:
+        for u in entries:
+            typer.echo(f"{u} {hyps[u]}".rstrip())
+    msg = f"{opts.method}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
+    typer.echo(msg + (f" -> {out}/hyp" if out is not None else ""), err=out is None)
 
 
 @app.command("score")
