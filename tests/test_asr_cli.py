@@ -162,3 +162,33 @@ def test_recognize_bad_audio(trained, tmp_path):
     assert [x.split()[0] for x in (out / "hyp").read_text().splitlines()] == sorted(["broken", Path(good).stem])
     r = CliRunner().invoke(app, ["asr", "recognize", "--model", str(exp), "--device", "cpu", good, str(tmp_path / "x" / Path(good).name)])
     assert isinstance(r.exception, NarspeechError) and "share the utterance id" in str(r.exception)
+
+
+def test_train_init_fine_tunes_from_a_checkpoint(trained, tmp_path):
+    """`asr train --init` starts from the checkpoint's weights (feature normalisation included); other model
+    options or another token list are a one-line error, not a silently half-loaded model."""
+    import torch
+
+    from narspeech.asr.model import build_asr_model
+    from narspeech.asr.train import _load_init
+    from narspeech.text.vocab import TokenList, load_token_list
+    from narspeech.train.checkpoint import load_checkpoint
+
+    root, data, dump, exp = trained
+    ckpt = load_checkpoint(exp)
+    cfg = {"model": dict(ckpt["config"]["model"])}
+    torch.manual_seed(123)
+    model = build_asr_model(cfg["model"])
+    tl = TokenList(load_token_list(exp / "tokens.txt"))
+    _load_init(model, cfg, tl, exp)
+    assert cfg["init"] == str(exp)
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, ckpt["model"][k]), k
+    with pytest.raises(NarspeechError, match="d_model"):
+        _load_init(build_asr_model({**cfg["model"], "d_model": 32}), {"model": {**cfg["model"], "d_model": 32}}, tl, exp)
+    with pytest.raises(NarspeechError, match="token list"):
+        _load_init(model, {"model": dict(cfg["model"])}, TokenList(tl.tokens[:-2] + ["Q", tl.tokens[-1]]), exp)
+    conf = root / "conf.yaml"
+    ok(["asr", "train", "--config", conf, "--tokens", root / "tokens.txt", "--train-data", data, "--train-dump", dump,
+        "--exp", tmp_path / "ft", "--init", exp, "--set", "train.max_steps=1"])
+    assert "init:" in (tmp_path / "ft" / "config.yaml").read_text()

@@ -55,10 +55,12 @@ def prepare_experiment(cfg: dict, *, tokens, train_dump, exp, subword_model=None
 
 
 def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None, subword_model=None,
-              resume: bool = False, device: str | None = None, skip_bad: bool = False) -> Path:
+              resume: bool = False, device: str | None = None, skip_bad: bool = False, init=None) -> Path:
     """Train ``model.type`` (mask_ctc | ar) on `train_data` (``token`` file) + `train_dump`; returns the checkpoint path.
 
-    ``data.speed_perturb`` (e.g. ``[0.9, 1.0, 1.1]``) picks a speed factor per training item and epoch."""
+    ``data.speed_perturb`` (e.g. ``[0.9, 1.0, 1.1]``) picks a speed factor per training item and epoch.
+    `init` (a checkpoint or exp dir) starts from its weights, feature normalisation included, with a fresh
+    optimiser and schedule (fine-tuning); its model options and token list must be the ones trained here."""
     from narspeech.asr.dataset import ASRDataset, collate
     from narspeech.asr.model import build_asr_model
     from narspeech.train.engine import fit, resolve_config, seed_everything
@@ -75,6 +77,28 @@ def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None
         valid_set = ASRDataset(valid_data, valid_dump, token_list, skip_bad=skip_bad)
     seed_everything(int(resolve_config(cfg)["train"]["seed"]))
     model = build_asr_model(cfg["model"], stats)
+    if init is not None:
+        _load_init(model, cfg, token_list, init)
     n_par = sum(p.numel() for p in model.parameters())
     log.info("%s model: %.2fM parameters, %d tokens", cfg["model"]["type"], n_par / 1e6, len(token_list))
     return fit(cfg, model, train_set, valid_set, collate, exp, resume=resume)
+
+
+def _load_init(model, cfg: dict, token_list: TokenList, init) -> None:
+    """Load `init`'s weights into `model` after checking that its model options and tokens are these."""
+    from narspeech.train.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(init)
+    init_dir = Path(init) if Path(init).is_dir() else Path(init).parent.parent if Path(init).parent.name == "checkpoints" \
+        else Path(init).parent
+    theirs = (ckpt.get("config") or {}).get("model") or {}
+    differ = sorted(k for k in set(theirs) | set(cfg["model"]) if theirs.get(k) != cfg["model"].get(k)
+                    and k not in ("specaug", "lsm_weight", "ctc_weight", "dropout", "length_insert_prob"))
+    if differ:
+        raise NarspeechError("--init has other model options than the config: " + ", ".join(
+            f"{k} {theirs.get(k)!r} vs {cfg['model'].get(k)!r}" for k in differ), path=init)
+    if (init_dir / "tokens.txt").is_file() and load_token_list(init_dir / "tokens.txt") != token_list.tokens:
+        raise NarspeechError("--init was trained on another token list than --tokens (+ <mask>)", path=init_dir / "tokens.txt")
+    model.load_state_dict(ckpt["model"])
+    cfg["init"] = str(init)
+    log.info("initialised from %s", init)

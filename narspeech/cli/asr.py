@@ -62,6 +62,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+    init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this checkpoint (or exp dir) with a fresh optimiser and schedule; same model options and tokens."),
 ) -> None:
     """Train a Mask-CTC (model.type mask_ctc) or joint CTC/attention AR (model.type ar) Conformer model.
 
@@ -74,7 +75,8 @@ def train(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     cfg = load_config(config, overrides)
     path = train_asr(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, exp=exp, valid_data=valid_data,
-                     valid_dump=valid_dump, subword_model=subword_model, resume=resume, device=device, skip_bad=skip_bad)
+                     valid_dump=valid_dump, subword_model=subword_model, resume=resume, device=device, skip_bad=skip_bad,
+                     init=init)
     typer.echo(f"{cfg['model']['type']} trained -> {path}")
 
 
