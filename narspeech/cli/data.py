@@ -1,15 +1,15 @@
-"""`narspeech data` commands: import, download, synth, validate, split, subset, trim."""
+"""`narspeech data` commands: import, download, synth, validate, split, subset, combine, trim."""
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from narspeech.errors import NarspeechError
 
-app = typer.Typer(help="Kaldi-style data directories: import corpora, synthesise one, validate, split, subset.",
+app = typer.Typer(help="Kaldi-style data directories: import corpora, synthesise one, validate, split, subset, combine.",
                   no_args_is_help=True)
 import_app = typer.Typer(help="Import a corpus from its own layout into a Kaldi-style data dir.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -227,6 +227,22 @@ def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
     part = dd.subset(utts)
     _write(out, part)
     _say(f"wrote {out}: {len(part)} utterances, {len(set(part.utt2spk.values()))} speakers")
+
+
+@app.command("combine")
+def combine(out: Path = typer.Argument(..., help="Output data dir."),
+            dirs: List[Path] = typer.Argument(..., help="Data dirs to combine (utterance ids unique across them).")) -> None:
+    """Combine data dirs into one (Kaldi's utils/combine_data.sh); a per-utterance table only some have is dropped.
+
+    Example: narspeech data combine data/train_espeak data/train data/espeak
+    """
+    from narspeech.data.combine import combine_data_dirs
+
+    dd, dropped = combine_data_dirs(dirs)
+    if dropped:
+        _say(f"dropped {', '.join(dropped)}: not in every input")
+    _write(out, dd)
+    _say(f"wrote {out}: {len(dd)} utterances, {len(set(dd.utt2spk.values()))} speakers")
 
 
 @app.command("trim")

@@ -66,3 +66,23 @@ def stats(
         f"F0 {float(st['f0_mean']):.1f} ± {float(st['f0_std']):.1f} Hz, energy {float(st['energy_mean']):.2f} ± {float(st['energy_std']):.2f}, "
         f"log-mel mean {float(st['mel_mean'].mean()):.2f}"
     )
+
+
+@app.command("combine")
+def combine(
+    out: Path = typer.Argument(..., help="Output dump dir (scp tables over the inputs' arks; nothing is copied)."),
+    dumps: List[Path] = typer.Argument(..., help="Dumps with identical feature configs (feats.yaml)."),
+    stats: bool = typer.Option(True, "--stats/--no-stats", help="Also compute OUT/stats.npz over the combined dump."),
+) -> None:
+    """Combine feature dumps (e.g. of `data combine`'s inputs) into one.
+
+    Example: narspeech feats combine dump/train_espeak dump/train dump/espeak
+    """
+    from narspeech.data.combine import combine_dumps
+
+    n = combine_dumps(dumps, out)
+    typer.echo(f"{out}: {n} utterances from {len(dumps)} dumps")
+    if stats:
+        from narspeech.audio.stats import compute_stats, save_stats
+
+        save_stats(compute_stats(out), out / "stats.npz")

@@ -16,8 +16,8 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table, spk2utt_from_utt2spk, write_table
 
 REQUIRED = ("wav.scp", "text", "utt2spk")
-#: Optional per-utterance tables carried through subset/split (besides any `utt2*`).
-EXTRA_UTT_TABLES = ("token", "durations", "focus_rates")
+#: Optional per-utterance tables carried through subset/split/combine (besides any `utt2*`).
+EXTRA_UTT_TABLES = ("token", "text_asr", "durations", "focus_rates")
 
 
 def is_utt_table(name: str) -> bool:
