@@ -196,3 +196,54 @@ def test_ar_teacher_free_running_synthesis(tmp_path):
     assert frames == {"a": str(4 * 2), "b": str(4 * 9)}  # the NAR speed control does not apply to the teacher
     assert res.info["model_type"] == "transformer_tts"
     assert len(load_audio(read_table(tmp_path / "o" / "wav.scp")["b"])[0]) == (4 * 9 - 1) * CFG.hop_length
+
+
+def test_ar_teacher_teacher_forced_on_recorded_mels(tmp_path):
+    """`--teacher-forcing DUMP`: the teacher's postnet output on the recorded previous frames, as long as each
+    recording, the same in a padded batch as alone; an utterance the dump lacks fails; FastSpeech 2 refuses."""
+    import soundfile as sf
+
+    from narspeech.audio.extract import extract_dump
+    from narspeech.tts.models import build_tts_model
+    from narspeech.tts.synthesize import load_model
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for u, n in (("a", 4000), ("b", 9000)):
+        t = np.arange(n) / 16000
+        sf.write(tmp_path / f"{u}.wav", (0.1 * np.sin(2 * np.pi * 150 * t * (1 + t))).astype(np.float32), 16000)
+    (data / "wav.scp").write_text("".join(f"{u} {tmp_path / u}.wav\n" for u in "ab"))
+    (data / "text").write_text("a hi\nb hello you\n")
+    (data / "utt2spk").write_text("a s\nb s\n")
+    extract_dump(data, tmp_path / "dump", CFG.to_dict(), device="cpu", jobs=0)
+    model_cfg = {"type": "tacotron2", "n_tokens": len(TOKENS), "n_mels": 80, "d_emb": 16, "enc_conv_layers": 1,
+                 "enc_conv_channels": 16, "enc_lstm_units": 8, "prenet_units": 16, "prenet_dropout": 0.0, "attn_rnn_units": 16,
+                 "dec_rnn_units": 16, "attn_dim": 8, "loc_filters": 4, "loc_kernel": 5, "postnet_layers": 2,
+                 "postnet_channels": 8, "reduction_factor": 2}
+    exp = tmp_path / "exp_t2"
+    exp.mkdir()
+    torch.manual_seed(0)
+    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
+    t2 = build_tts_model(model_cfg)
+    t2.stats.mel_mean.fill_(-6.0)  # a normalisation that is not the identity, as a trained teacher's
+    t2.stats.mel_std.fill_(2.0)
+    torch.save({"model": t2.state_dict(), "config": cfg}, exp / "best.pt")
+    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
+    loaded = load_model(exp, device="cpu")
+    items = [("a", "hi"), ("b", "hello you"), ("c", "not recorded")]
+    res = synthesize_to_dir(loaded, items, tmp_path / "tf", write_wavs=False, teacher_dump=tmp_path / "dump")
+    assert res.synthesized == ["a", "b"] and "not in the teacher-forcing dump" in res.failed["c"]
+    dumped = kaldiio.load_scp(str(tmp_path / "dump" / "feats.scp"))
+    out = kaldiio.load_scp(str(tmp_path / "tf" / "feats.scp"))
+    m = loaded.model
+    for utt, text in items[:2]:
+        rec = np.array(dumped[utt], dtype=np.float32)
+        assert out[utt].shape == rec.shape
+        ids = torch.tensor([loaded.frontend.encode([(utt, text)])[0][0].ids])
+        with torch.no_grad():
+            alone = m.teacher_forced(ids, torch.tensor([ids.size(1)]), torch.from_numpy(rec)[None], torch.tensor([len(rec)]))
+        np.testing.assert_allclose(out[utt], m.stats.denorm_mel(alone["after"])[0, : len(rec)].numpy(), atol=1e-5)
+    assert res.info["teacher_forced"] == str((tmp_path / "dump").resolve())
+    with pytest.raises(NarspeechError, match="needs an AR teacher"):
+        synthesize_to_dir(load_model(_fastspeech2_exp(tmp_path), device="cpu"), items, tmp_path / "x",
+                          write_wavs=False, teacher_dump=tmp_path / "dump")

@@ -23,6 +23,7 @@ def synthesize(
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     no_wav: bool = typer.Option(False, "--no-wav", help="Write the mels only (no vocoder)."),
     on_foreign: str = typer.Option("skip", "--on-foreign", help="Characters the model's language cannot speak (another script, emoji): skip (leave them out, warn) | spell (espeak-ng reads their names, warn) | fail (the line fails)."),
+    teacher_forcing: Optional[Path] = typer.Option(None, "--teacher-forcing", help="AR teacher only, with --data: a feature dump of those recordings (e.g. dump/test); each decoder step is fed the recorded previous frame, so the output shows the teacher's spectrum without its free-running errors (a diagnosis: weak acoustic model or failing attention?)."),
 ) -> None:
     """Synthesize sentences in batches with a trained TTS model (FastSpeech 2 or the AR teacher).
 
@@ -30,6 +31,7 @@ def synthesize(
     OUT/failed with a one-line warning each; the others are still written.
 
     Example: narspeech tts synthesize --model exp/arctic_fastspeech2 --data data/test --out exp/arctic_fastspeech2/synth_test
+    Example: narspeech tts synthesize --model exp/teacher --data data/test --teacher-forcing dump/test --out exp/teacher/synth_tf/test
     """
     from narspeech.errors import NarspeechError
     from narspeech.cli.vocoder import vocoder_options
@@ -37,13 +39,15 @@ def synthesize(
 
     if (text is None) == (data is None):
         raise NarspeechError("give exactly one of --text FILE or --data DATA_DIR")
+    if teacher_forcing is not None and data is None:
+        raise NarspeechError("--teacher-forcing needs --data (the utterances of the dump)")
     items = read_sentences(text, with_ids=with_ids) if text is not None else read_data_text(data)
     loaded = load_model(model, checkpoint=checkpoint, device=device)
     loaded.frontend.on_foreign = on_foreign
     res = synthesize_to_dir(loaded, items, out, batch_size=batch_size,
                             controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
                             vocoder=vocoder, vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters), write_wavs=not no_wav,
-                            source=str(text if text is not None else data))
+                            source=str(text if text is not None else data), teacher_dump=teacher_forcing)
     i = res.info
     typer.echo(f"synthesized {i['synthesized']}/{i['inputs']} ({i['failed']} failed, see {out / 'failed'}) "
                f"with {i['model_type']} on {i['device']}: {i['audio_seconds']:.1f} s of audio, "

@@ -33,7 +33,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -335,16 +335,32 @@ def _join_pieces(model, pieces: list[Encoded], parent_of: dict, texts: dict[str,
         yield Synthesized(parent, mel, wav), enc
 
 
-def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Controls, device: torch.device) -> list[np.ndarray]:
-    """Run the acoustic model on one batch → per-utterance float32 log-mels (T_i, n_mels)."""
+def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Controls, device: torch.device,
+                  teacher_mels: Mapping[str, np.ndarray] | None = None) -> list[np.ndarray]:
+    """Run the acoustic model on one batch → per-utterance float32 log-mels (T_i, n_mels). With
+    `teacher_mels` (utt → recorded log-mel) an AR teacher runs teacher-forced on them instead of free."""
     from narspeech.device import autocast
 
     tokens, lengths = pad_tokens(batch, device)
     with torch.no_grad(), autocast(device):
-        mels, mel_lengths = model.inference(tokens, lengths, speed=controls.speed, pitch_shift=controls.pitch_shift,
-                                            energy_scale=controls.energy_scale)
+        if teacher_mels is not None:
+            mels, mel_lengths = _teacher_forced(model, tokens, lengths, [teacher_mels[e.utt] for e in batch], device)
+        else:
+            mels, mel_lengths = model.inference(tokens, lengths, speed=controls.speed, pitch_shift=controls.pitch_shift,
+                                                energy_scale=controls.energy_scale)
     mels = mels.float().cpu().numpy()
     return [np.ascontiguousarray(mels[i, : int(n)]) for i, n in enumerate(mel_lengths.cpu().tolist())]
+
+
+def _teacher_forced(model, tokens: torch.Tensor, lengths: torch.Tensor, targets: Sequence[np.ndarray],
+                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """The AR teacher's postnet output when each step is fed the recorded previous frame (denormalised)."""
+    mel_lengths = torch.tensor([len(m) for m in targets], device=device)
+    pad = np.full((len(targets), int(mel_lengths.max()), targets[0].shape[1]), PAD_LOG_MEL, dtype=np.float32)
+    for i, m in enumerate(targets):
+        pad[i, : len(m)] = m
+    out = model.teacher_forced(tokens, lengths, torch.from_numpy(pad).to(device), mel_lengths)
+    return model.stats.denorm_mel(out["after"].float())[:, : pad.shape[1]], mel_lengths
 
 
 def vocode(vocoder, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -358,12 +374,13 @@ def vocode(vocoder, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
 
 def synthesize_batches(model: torch.nn.Module, items: Sequence[Encoded], *, batch_size: int = 16, controls: Controls | None = None,
                        device: torch.device | str = "cpu", vocoder=None, failed: dict[str, str] | None = None,
-                       timings: dict[str, float] | None = None, show_progress: bool = True) -> Iterator[Synthesized]:
+                       timings: dict[str, float] | None = None, show_progress: bool = True,
+                       teacher_mels: Mapping[str, np.ndarray] | None = None) -> Iterator[Synthesized]:
     """Yield one :class:`Synthesized` per item (batched, sorted by length).
 
     A batch whose inference raises is retried one item at a time; an item that still
     fails is recorded in `failed` (``utt -> reason``) and skipped. `timings` (if given)
-    accumulates ``mel_seconds`` and ``vocoder_seconds``.
+    accumulates ``mel_seconds`` and ``vocoder_seconds``. `teacher_mels`: see :func:`generate_mels`.
     """
     from narspeech.metrics.timing import Timer
     from narspeech.progress import progress
@@ -378,7 +395,7 @@ def synthesize_batches(model: torch.nn.Module, items: Sequence[Encoded], *, batc
     batches = make_batches(items, batch_size, max_ratio=LENGTH_RATIO)
     bar = progress(total=len(items), desc="synthesize", unit="utt") if show_progress else None
     for batch in batches:
-        results = _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer)
+        results = _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer, teacher_mels)
         for r in results:
             yield r
         if bar is not None:
@@ -387,10 +404,10 @@ def synthesize_batches(model: torch.nn.Module, items: Sequence[Encoded], *, batc
         bar.close()
 
 
-def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer) -> list[Synthesized]:
+def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer, teacher_mels=None) -> list[Synthesized]:
     try:
         with Timer(device) as t:
-            mels = generate_mels(model, batch, controls, device)
+            mels = generate_mels(model, batch, controls, device, teacher_mels)
         timings["mel_seconds"] += t.seconds
     except Exception as e:  # bad input reaching the model, CUDA OOM on a long batch, …
         if len(batch) > 1:
@@ -398,7 +415,7 @@ def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer) 
                 torch.cuda.empty_cache()
             out = []
             for item in batch:
-                out.extend(_run_batch(model, [item], controls, device, vocoder, failed, timings, Timer))
+                out.extend(_run_batch(model, [item], controls, device, vocoder, failed, timings, Timer, teacher_mels))
             return out
         failed[batch[0].utt] = f"acoustic model failed: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}"
         return []
@@ -480,12 +497,15 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
                       batch_size: int = 16, controls: Controls | None = None,
                       vocoder: str = "griffin-lim", vocoder_options: dict | None = None,
                       write_wavs: bool = True, source: str | None = None,
-                      warn: Callable[[str, str], None] = _stderr_warning, max_chars: int = MAX_CHARS) -> SynthesisResult:
+                      warn: Callable[[str, str], None] = _stderr_warning, max_chars: int = MAX_CHARS,
+                      teacher_dump: str | Path | None = None) -> SynthesisResult:
     """Synthesise `items` (``(utt, text)``) with a :func:`load_model` result into `out_dir`.
 
     See the module docstring for the files written. Inputs that cannot be synthesised are
     listed in ``out_dir/failed`` and passed to `warn` (one line each); the rest are written.
-    Raises :class:`NarspeechError` when nothing at all could be synthesised.
+    Raises :class:`NarspeechError` when nothing at all could be synthesised. With `teacher_dump` (a
+    feature dump of the same utterances) an AR teacher runs teacher-forced on the recorded mels: its
+    spectrum without its own free-running errors, to tell a weak acoustic model from a failing attention.
     """
     import kaldiio
 
@@ -501,8 +521,16 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         raise NarspeechError("duplicated utterance id", utt=dup, path=source)
     model, cfg, fcfg, frontend, dev = loaded.model, loaded.cfg, loaded.feats, loaded.frontend, loaded.device
     texts = dict(items)
+    teacher_mels, tf_failed = None, {}
+    if teacher_dump is not None:
+        if not hasattr(model, "teacher_forced"):
+            raise NarspeechError(f"teacher forcing needs an AR teacher (tacotron2 or transformer_tts), not {loaded.model_type}",
+                                 path=loaded.model_dir)
+        teacher_mels, items = _teacher_mels(teacher_dump, items, fcfg, tf_failed)
+        max_chars = 0  # the recording is one piece
     split, parent_of = _split_items(items, max_chars, warn)
     encoded, failed = frontend.encode(split)
+    failed.update(tf_failed)
     for p in [p for p in failed if p in parent_of]:  # a piece the frontend refused: the whole line fails
         parent, k, n = parent_of[p]
         failed.setdefault(parent, f"piece {k} of {n}: {failed.pop(p)}")
@@ -524,7 +552,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
 
     def results() -> Iterator[Synthesized]:
         yield from synthesize_batches(model, encoded, batch_size=batch_size, controls=controls, device=dev, vocoder=voc,
-                                      failed=failed, timings=timings)
+                                      failed=failed, timings=timings, teacher_mels=teacher_mels)
         for res, enc in _join_pieces(model, pieces, parent_of, texts, batch_size=batch_size, controls=controls, device=dev,
                                      vocoder=voc, hop_seconds=fcfg.hop_length / fcfg.sample_rate, failed=failed, timings=timings):
             joined[res.utt] = enc
@@ -568,6 +596,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         "model_type": loaded.model_type,
         "config_hash": config_hash(cfg),
         "controls": {"speed": controls.speed, "pitch_shift": controls.pitch_shift, "energy_scale": controls.energy_scale},
+        "teacher_forced": str(Path(teacher_dump).resolve()) if teacher_dump is not None else None,
         "vocoder": {"name": vocoder, **(vocoder_options or {})} if write_wavs else None,
         "feats": fcfg.to_dict(),
         "text": {"kind": frontend.kind, "language": frontend.language},
@@ -589,6 +618,22 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     if not scp:
         raise NarspeechError(f"nothing could be synthesized ({len(failed)} inputs failed; reasons in {out_dir / 'failed'})", path=source)
     return SynthesisResult(out_dir, sorted(scp), failed, info)
+
+
+def _teacher_mels(dump_dir: str | Path, items, fcfg, failed: dict[str, str]):
+    """Recorded log-mels of `items` from a dump with the model's features; items the dump lacks fail."""
+    from narspeech.audio.dump import read_dump
+
+    dump = read_dump(dump_dir)
+    if dump.config.to_dict() != fcfg.to_dict():
+        raise NarspeechError("the dump's features differ from the model's", path=Path(dump_dir) / "feats.yaml")
+    keep = []
+    for utt, text in items:
+        if utt in dump.num_frames:
+            keep.append((utt, text))
+        else:
+            failed[utt] = f"not in the teacher-forcing dump {dump_dir}"
+    return {u: np.asarray(dump.feats[u], dtype=np.float32) for u, _ in keep}, keep
 
 
 EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored")
