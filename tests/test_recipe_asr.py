@@ -55,3 +55,24 @@ def test_espeak_asr_recipe_end_to_end(tmp_path, espeak):
     r = subprocess.run(["./run.sh", "--stage", "4", "--stop_stage", "4", "--maskctc_args", tiny + " --set model.length_predictor=true"],
                        cwd=egs, env=env, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-3000:]
+
+
+def test_speechocean762_espeak_aug_data_stages(tmp_path, shared_data, espeak):
+    """`egs/speechocean762/asr1/run.sh --espeak_aug N` (stages 1-2): N synthetic utterances beside the real
+    training set, combined into data/train_espeak, tokenised with the shared token list."""
+    src = shared_data / "speechocean762"
+    if not src.is_dir():
+        pytest.skip(f"{src} not found")
+    for part in ("recipes", "tools", "egs/speechocean762/asr1"):
+        shutil.copytree(ROOT / part, tmp_path / part, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads", "*.log"))
+    egs = tmp_path / "egs/speechocean762/asr1"
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "NARSPEECH_VENV": str(tmp_path / "no-venv"), "NARSPEECH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(["./run.sh", "--kaldi_dir", str(src), "--espeak_aug", "6", "--nj", "1", "--stop_stage", "2"],
+                       cwd=egs, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    train = (egs / "data/train/text").read_text().splitlines()
+    both = (egs / "data/train_espeak/token").read_text().splitlines()
+    synth = (egs / "data/espeak/text").read_text().splitlines()
+    assert len(synth) == 6 and len(both) == len(train) + 6
+    assert (egs / "data/train_espeak/text_asr").is_file() and (egs / "data/tokens.txt").is_file()
