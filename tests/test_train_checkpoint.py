@@ -159,3 +159,16 @@ def test_cli_average_more_than_kept_fails_unless_fewer_ok(tmp_path):
     assert r.exit_code == 0, r.output
     ck = load_checkpoint(exp / "avg5.pt")
     assert torch.allclose(ck["model"]["w"], torch.full((2,), 7 / 3)) and len(ck["averaged_from"]) == 3
+
+
+def test_exp_dir_of_a_checkpoint(tmp_path):
+    """--init may name an exp dir, its best.pt / avg5.pt, or a file under checkpoints/: all lead to the exp dir
+    (where tokens.txt is)."""
+    from narspeech.train.checkpoint import exp_dir_of
+
+    exp = tmp_path / "exp"
+    (exp / "checkpoints").mkdir(parents=True)
+    for f in (exp / "avg5.pt", exp / "checkpoints" / "step00000500.pt"):
+        f.write_bytes(b"")
+        assert exp_dir_of(f) == exp
+    assert exp_dir_of(exp) == exp

@@ -86,11 +86,10 @@ def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None
 
 def _load_init(model, cfg: dict, token_list: TokenList, init) -> None:
     """Load `init`'s weights into `model` after checking that its model options and tokens are these."""
-    from narspeech.train.checkpoint import load_checkpoint
+    from narspeech.train.checkpoint import exp_dir_of, load_checkpoint
 
     ckpt = load_checkpoint(init)
-    init_dir = Path(init) if Path(init).is_dir() else Path(init).parent.parent if Path(init).parent.name == "checkpoints" \
-        else Path(init).parent
+    init_dir = exp_dir_of(init)
     theirs = (ckpt.get("config") or {}).get("model") or {}
     differ = sorted(k for k in set(theirs) | set(cfg["model"]) if theirs.get(k) != cfg["model"].get(k)
                     and k not in ("specaug", "lsm_weight", "ctc_weight", "dropout", "length_insert_prob"))

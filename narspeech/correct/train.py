@@ -47,7 +47,7 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
                     init: str | Path | None = None, vocab_text: Sequence[str | Path] = (), resume: bool = False) -> Path:
     """Train a corrector; returns the best checkpoint path. `vocab_text` (Kaldi ``text`` files)
     adds their words to a new token list, so fine-tuning words are known to a pretrained model."""
-    from narspeech.train.checkpoint import load_checkpoint
+    from narspeech.train.checkpoint import exp_dir_of, load_checkpoint
     from narspeech.train.engine import fit, resolve_config, seed_everything
 
     exp = Path(exp_dir)
@@ -56,7 +56,7 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
     init_ckpt = None
     if init is not None:
         init_ckpt = load_checkpoint(init)
-        init_dir = Path(init) if Path(init).is_dir() else Path(init).parent
+        init_dir = exp_dir_of(init)
         tokens = load_token_list(init_dir / "tokens.txt")
         init_model = init_ckpt.get("config", {}).get("model", {})
         if init_model.get("type", "fastcorrect") != cfg["model"]["type"]:
@@ -77,7 +77,6 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
     cfg["units"] = _units_of_all([*train_dirs, *(valid_dirs or [])])
     if init_ckpt is not None:
         init_units = init_ckpt.get("config", {}).get("units") or {"unit": "word", "spm_model": None}
-        init_dir = Path(init) if Path(init).is_dir() else Path(init).parent
         same = init_units.get("unit") == cfg["units"]["unit"]
         if same and cfg["units"].get("spm_model"):
             same = (init_dir / SUBWORD_FILE).is_file() and (init_dir / SUBWORD_FILE).read_bytes() == Path(cfg["units"]["spm_model"]).read_bytes()

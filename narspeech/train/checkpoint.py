@@ -48,6 +48,15 @@ def resolve_checkpoint(path_or_exp_dir: str | Path) -> Path:
     return p
 
 
+def exp_dir_of(path_or_exp_dir: str | Path) -> Path:
+    """The experiment dir a checkpoint belongs to (where its ``tokens.txt`` and ``config.yaml`` are):
+    an exp dir itself, the folder of ``best.pt`` / ``avgN.pt``, or the exp dir above ``checkpoints/``."""
+    p = Path(path_or_exp_dir)
+    if p.is_dir():
+        return p
+    return p.parent.parent if p.parent.name == CKPT_DIR else p.parent
+
+
 def load_checkpoint(path_or_exp_dir: str | Path, map_location: str | torch.device = "cpu") -> dict:
     """Load a checkpoint dict (``model`` state dict, ``config``, ``step``, ``epoch``, ``metrics``…).
 

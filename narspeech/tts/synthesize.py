@@ -355,21 +355,24 @@ def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Co
 def _teacher_forced(model, tokens: torch.Tensor, lengths: torch.Tensor, targets: Sequence[np.ndarray],
                     device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """The AR teacher's postnet output when each step is fed the recorded previous frame (denormalised)."""
-    mel_lengths = torch.tensor([len(m) for m in targets], device=device)
-    pad = np.full((len(targets), int(mel_lengths.max()), targets[0].shape[1]), PAD_LOG_MEL, dtype=np.float32)
-    for i, m in enumerate(targets):
-        pad[i, : len(m)] = m
-    out = model.teacher_forced(tokens, lengths, torch.from_numpy(pad).to(device), mel_lengths)
-    return model.stats.denorm_mel(out["after"].float())[:, : pad.shape[1]], mel_lengths
+    pad, mel_lengths = pad_mels(targets)
+    mel_lengths = mel_lengths.to(device)
+    out = model.teacher_forced(tokens, lengths, pad.to(device), mel_lengths)
+    return model.stats.denorm_mel(out["after"].float())[:, : pad.size(1)], mel_lengths
 
 
 def vocode(vocoder, mels: Sequence[np.ndarray]) -> list[np.ndarray]:
     """Waveforms of a list of log-mels, as one padded batch through `vocoder`."""
+    return vocoder(*pad_mels(mels))
+
+
+def pad_mels(mels: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Log-mels (T_i, n_mels) → one float32 batch (B, max T, n_mels) padded with the log-mel floor, and the lengths."""
     lengths = torch.tensor([len(m) for m in mels], dtype=torch.long)
     pad = np.full((len(mels), int(lengths.max()), mels[0].shape[1]), PAD_LOG_MEL, dtype=np.float32)
     for i, m in enumerate(mels):
         pad[i, : len(m)] = m
-    return vocoder(torch.from_numpy(pad), lengths)
+    return torch.from_numpy(pad), lengths
 
 
 def synthesize_batches(model: torch.nn.Module, items: Sequence[Encoded], *, batch_size: int = 16, controls: Controls | None = None,
@@ -625,15 +628,18 @@ def _teacher_mels(dump_dir: str | Path, items, fcfg, failed: dict[str, str]):
     from narspeech.audio.dump import read_dump
 
     dump = read_dump(dump_dir)
-    if dump.config.to_dict() != fcfg.to_dict():
-        raise NarspeechError("the dump's features differ from the model's", path=Path(dump_dir) / "feats.yaml")
-    keep = []
-    for utt, text in items:
-        if utt in dump.num_frames:
-            keep.append((utt, text))
-        else:
-            failed[utt] = f"not in the teacher-forcing dump {dump_dir}"
-    return {u: np.asarray(dump.feats[u], dtype=np.float32) for u, _ in keep}, keep
+    try:
+        if dump.config.to_dict() != fcfg.to_dict():
+            raise NarspeechError("the dump's features differ from the model's", path=Path(dump_dir) / "feats.yaml")
+        keep = []
+        for utt, text in items:
+            if utt in dump.num_frames:
+                keep.append((utt, text))
+            else:
+                failed[utt] = f"not in the teacher-forcing dump {dump_dir}"
+        return {u: np.asarray(dump.feats[u], dtype=np.float32) for u, _ in keep}, keep
+    finally:
+        dump.close()
 
 
 EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored")
