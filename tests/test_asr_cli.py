@@ -192,3 +192,34 @@ def test_train_init_fine_tunes_from_a_checkpoint(trained, tmp_path):
     ok(["asr", "train", "--config", conf, "--tokens", root / "tokens.txt", "--train-data", data, "--train-dump", dump,
         "--exp", tmp_path / "ft", "--init", exp, "--set", "train.max_steps=1"])
     assert "init:" in (tmp_path / "ft" / "config.yaml").read_text()
+
+
+def test_train_init_modules_moves_the_encoder_to_other_tokens(trained):
+    """`--init-modules encoder` takes the normalisation, front-end and encoder of a model with another token
+    list (char → subword) and leaves the token-dependent heads fresh; asking for those is still an error."""
+    import torch
+
+    from narspeech.asr.model import build_asr_model
+    from narspeech.asr.train import ENCODER_PREFIXES, _load_init
+    from narspeech.text.vocab import TokenList, load_token_list
+    from narspeech.train.checkpoint import load_checkpoint
+
+    root, data, dump, exp = trained
+    ckpt = load_checkpoint(exp)
+    tl = TokenList(load_token_list(exp / "tokens.txt")[:-3] + ["▁AB", "C", load_token_list(exp / "tokens.txt")[-1]])
+    cfg = {"model": {**ckpt["config"]["model"], "n_tokens": len(tl)}}
+    torch.manual_seed(123)
+    model = build_asr_model(cfg["model"])
+    fresh = {k: v.clone() for k, v in model.state_dict().items()}
+    _load_init(model, cfg, tl, exp, ["encoder"])
+    assert cfg["init_modules"] == ["encoder"]
+    state = model.state_dict()
+    loaded = [k for k in state if k.startswith(ENCODER_PREFIXES)]
+    assert any(k.startswith("encoder.") for k in loaded) and "mel_mean" in loaded
+    for k, v in state.items():
+        assert torch.equal(v, ckpt["model"][k] if k in loaded else fresh[k]), k
+    assert not torch.equal(state["ctc.weight"][:5], ckpt["model"]["ctc.weight"][:5])
+    with pytest.raises(NarspeechError, match="token list"):
+        _load_init(model, {"model": dict(cfg["model"])}, tl, exp, ["encoder", "decoder.out."])
+    with pytest.raises(NarspeechError, match="no tensors under"):
+        _load_init(model, {"model": dict(cfg["model"])}, tl, exp, ["enc0der."])

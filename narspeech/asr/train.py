@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from pathlib import Path
+from typing import Sequence
 
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
@@ -55,16 +56,20 @@ def prepare_experiment(cfg: dict, *, tokens, train_dump, exp, subword_model=None
 
 
 def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None, subword_model=None,
-              resume: bool = False, device: str | None = None, skip_bad: bool = False, init=None) -> Path:
+              resume: bool = False, device: str | None = None, skip_bad: bool = False, init=None,
+              init_modules: Sequence[str] = ()) -> Path:
     """Train ``model.type`` (mask_ctc | ar) on `train_data` (``token`` file) + `train_dump`; returns the checkpoint path.
 
     ``data.speed_perturb`` (e.g. ``[0.9, 1.0, 1.1]``) picks a speed factor per training item and epoch.
     `init` (a checkpoint or exp dir) starts from its weights, feature normalisation included, with a fresh
-    optimiser and schedule (fine-tuning); its model options and token list must be the ones trained here."""
+    optimiser and schedule (fine-tuning); its model options and token list must be the ones trained here, unless
+    `init_modules` names what to take (``encoder``: a character model's encoder for a subword model)."""
     from narspeech.asr.dataset import ASRDataset, collate
     from narspeech.asr.model import build_asr_model
     from narspeech.train.engine import fit, resolve_config, seed_everything
 
+    if init_modules and init is None:
+        raise NarspeechError("--init-modules needs --init")
     cfg, token_list, stats = prepare_experiment(cfg, tokens=tokens, train_dump=train_dump, exp=exp,
                                                 subword_model=subword_model, device=device)
     sp = cfg["data"].get("speed_perturb")
@@ -78,26 +83,54 @@ def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None
     seed_everything(int(resolve_config(cfg)["train"]["seed"]))
     model = build_asr_model(cfg["model"], stats)
     if init is not None:
-        _load_init(model, cfg, token_list, init)
+        _load_init(model, cfg, token_list, init, init_modules)
     n_par = sum(p.numel() for p in model.parameters())
     log.info("%s model: %.2fM parameters, %d tokens", cfg["model"]["type"], n_par / 1e6, len(token_list))
     return fit(cfg, model, train_set, valid_set, collate, exp, resume=resume)
 
 
-def _load_init(model, cfg: dict, token_list: TokenList, init) -> None:
-    """Load `init`'s weights into `model` after checking that its model options and tokens are these."""
+# what `--init-modules encoder` loads: the feature normalisation, the subsampling front-end and the encoder,
+# i.e. everything that does not depend on the token list
+ENCODER_PREFIXES = ("mel_mean", "mel_std", "subsample.", "encoder.")
+# tensors whose rows are tokens: loading them needs the same token list
+TOKEN_PREFIXES = ("ctc.", "decoder.embed.", "decoder.out.")
+
+
+def _load_init(model, cfg: dict, token_list: TokenList, init, modules: Sequence[str] = ()) -> None:
+    """Load `init`'s weights into `model`: all of them after checking that its model options and tokens are
+    these, or only the tensors under `modules` (state-dict prefixes; ``encoder`` = ENCODER_PREFIXES), e.g. to
+    move a character model's encoder to subword units. Tensors under `modules` must exist with equal shapes."""
     from narspeech.train.checkpoint import exp_dir_of, load_checkpoint
 
     ckpt = load_checkpoint(init)
     init_dir = exp_dir_of(init)
-    theirs = (ckpt.get("config") or {}).get("model") or {}
-    differ = sorted(k for k in set(theirs) | set(cfg["model"]) if theirs.get(k) != cfg["model"].get(k)
-                    and k not in ("specaug", "lsm_weight", "ctc_weight", "dropout", "length_insert_prob"))
-    if differ:
-        raise NarspeechError("--init has other model options than the config: " + ", ".join(
-            f"{k} {theirs.get(k)!r} vs {cfg['model'].get(k)!r}" for k in differ), path=init)
-    if (init_dir / "tokens.txt").is_file() and load_token_list(init_dir / "tokens.txt") != token_list.tokens:
-        raise NarspeechError("--init was trained on another token list than --tokens (+ <mask>)", path=init_dir / "tokens.txt")
-    model.load_state_dict(ckpt["model"])
+    prefixes = tuple(x for m in modules for x in (ENCODER_PREFIXES if m == "encoder" else (m,)))
+    mine = model.state_dict()
+    if prefixes:
+        keys = [k for k in ckpt["model"] if k.startswith(prefixes)]
+        unused = [m for m in prefixes if not any(k.startswith(m) for k in keys)]
+        if unused:
+            raise NarspeechError(f"--init-modules: the checkpoint has no tensors under {', '.join(unused)}", path=init)
+        bad = [f"{k} {tuple(ckpt['model'][k].shape)} vs {tuple(mine[k].shape) if k in mine else 'absent'}"
+               for k in keys if k not in mine or mine[k].shape != ckpt["model"][k].shape]
+        if bad:
+            raise NarspeechError("--init-modules: tensors differ from this model's: " + "; ".join(bad[:5]), path=init)
+    else:
+        keys = list(ckpt["model"])
+        theirs = (ckpt.get("config") or {}).get("model") or {}
+        differ = sorted(k for k in set(theirs) | set(cfg["model"]) if theirs.get(k) != cfg["model"].get(k)
+                        and k not in ("specaug", "lsm_weight", "ctc_weight", "dropout", "length_insert_prob"))
+        if differ:
+            raise NarspeechError("--init has other model options than the config: " + ", ".join(
+                f"{k} {theirs.get(k)!r} vs {cfg['model'].get(k)!r}" for k in differ), path=init)
+    if any(k.startswith(TOKEN_PREFIXES) for k in keys) and (init_dir / "tokens.txt").is_file() \
+            and load_token_list(init_dir / "tokens.txt") != token_list.tokens:
+        raise NarspeechError("--init was trained on another token list than --tokens (+ <mask>); "
+                             "--init-modules encoder loads only what does not depend on tokens", path=init_dir / "tokens.txt")
+    if prefixes:
+        model.load_state_dict({k: ckpt["model"][k] for k in keys}, strict=False)
+        cfg["init_modules"] = list(modules)
+    else:
+        model.load_state_dict(ckpt["model"])
     cfg["init"] = str(init)
-    log.info("initialised from %s", init)
+    log.info("initialised %d tensors%s from %s", len(keys), f" ({', '.join(modules)})" if modules else "", init)

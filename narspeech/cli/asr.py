@@ -63,6 +63,7 @@ def train(
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
     init: Optional[Path] = typer.Option(None, "--init", help="Fine-tune: start from this checkpoint (or exp dir) with a fresh optimiser and schedule; same model options and tokens."),
+    init_modules: Optional[str] = typer.Option(None, "--init-modules", help="With --init: load only these (comma-separated state-dict prefixes; `encoder` = feature normalisation, subsampling and encoder), so the tokens may differ, e.g. char → subword."),
 ) -> None:
     """Train a Mask-CTC (model.type mask_ctc) or joint CTC/attention AR (model.type ar) Conformer model.
 
@@ -76,7 +77,7 @@ def train(
     cfg = load_config(config, overrides)
     path = train_asr(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, exp=exp, valid_data=valid_data,
                      valid_dump=valid_dump, subword_model=subword_model, resume=resume, device=device, skip_bad=skip_bad,
-                     init=init)
+                     init=init, init_modules=[m.strip() for m in (init_modules or "").split(",") if m.strip()])
     typer.echo(f"{cfg['model']['type']} trained -> {path}")
 
 
