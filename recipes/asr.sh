@@ -14,14 +14,15 @@ ngpu=1                  # GPUs for training stages 4 and 5 (> 1: DDP through tor
 train_set=train
 valid_set=dev
 test_sets=test
-token_type=char         # char | subword
+token_type=char         # char | subword (subword: data/<set>_<kind><vocab>, data/tokens_<kind><vocab>.txt and
+                        #   exp/*_<kind><vocab>, so character and subword runs live side by side)
 subword_vocab=300       # sentencepiece pieces (token_type=subword)
 subword_kind=unigram    # unigram | bpe
 feats_conf=conf/feats.yaml
 maskctc_conf=conf/maskctc.yaml
 ar_conf=conf/ar.yaml
-maskctc_exp=exp/maskctc
-ar_exp=exp/ar
+maskctc_exp=""          # default exp/maskctc (+ _<kind><vocab> for subwords)
+ar_exp=""               # default exp/ar (idem)
 maskctc_args=""         # extra options for `asr train` (e.g. "--set train.max_steps=100")
 ar_args=""
 skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
@@ -49,7 +50,11 @@ ns_train() {
 }
 all_sets="$train_set $valid_set $test_sets"
 spm_model=data/subword/${subword_kind}${subword_vocab}.model
-spm_opt=""; [ "$token_type" = subword ] && spm_opt="--subword-model $spm_model"
+spm_opt=""; tag=""
+if [ "$token_type" = subword ]; then spm_opt="--subword-model $spm_model"; tag="_${subword_kind}${subword_vocab}"; fi
+tokens=data/tokens${tag}.txt
+maskctc_exp=${maskctc_exp:-exp/maskctc$tag}
+ar_exp=${ar_exp:-exp/ar$tag}
 
 if run_stage 1; then
   banner 1 "data preparation ($data_script)"
@@ -58,17 +63,18 @@ if run_stage 1; then
 fi
 
 if run_stage 2; then
-  banner 2 "normalised transcripts, $token_type tokens, token list"
+  banner 2 "normalised transcripts, $token_type tokens, token list $tokens"
   if [ "$token_type" = subword ]; then
     ns asr subword "data/$train_set" --out "$spm_model" --vocab-size "$subword_vocab" --type "$subword_kind"
+    for s in $all_sets; do rm -rf "data/$s$tag"; cp -r "data/$s" "data/$s$tag"; done
   fi
   for s in $all_sets; do
     # shellcheck disable=SC2086
-    ns asr tokenize "data/$s" --unit "$token_type" $spm_opt
+    ns asr tokenize "data/$s$tag" --unit "$token_type" $spm_opt
   done
-  ns text vocab "data/$train_set" --out data/tokens.txt
+  ns text vocab "data/$train_set$tag" --out "$tokens"
   for s in $valid_set $test_sets; do
-    ns text check "data/$s" --tokens data/tokens.txt || log "warning: data/$s has tokens missing from data/tokens.txt"
+    ns text check "data/$s$tag" --tokens "$tokens" || log "warning: data/$s$tag has tokens missing from $tokens"
   done
 fi
 
@@ -82,9 +88,9 @@ fi
 
 train_stage() {  # $1 conf, $2 exp, $3 extra args
   # shellcheck disable=SC2086
-  ns_train asr train --config "$1" --tokens data/tokens.txt \
-    --train-data "data/$train_set" --train-dump "dump/$train_set" \
-    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
+  ns_train asr train --config "$1" --tokens "$tokens" \
+    --train-data "data/$train_set$tag" --train-dump "dump/$train_set" \
+    --valid-data "data/$valid_set$tag" --valid-dump "dump/$valid_set" \
     --exp "$2" --device "$device" --resume $spm_opt $3
 }
 
@@ -136,16 +142,16 @@ if run_stage 6; then
 fi
 
 if run_stage 7; then
-  banner 7 "scoring (WER, CER; breakdown by ${score_by:-nothing}); one table per set: exp/results_<set>.md"
+  banner 7 "scoring (WER, CER; breakdown by ${score_by:-nothing}); one table per set: exp/results_<set>$tag.md"
   for s in $valid_set $test_sets; do
-    by_opt=""; [ -n "$score_by" ] && [ -f "data/$s/$score_by" ] && by_opt="--by data/$s/$score_by"
+    by_opt=""; [ -n "$score_by" ] && [ -f "data/$s$tag/$score_by" ] && by_opt="--by data/$s$tag/$score_by"
     for d in "$maskctc_exp"/decode_"$s"/*/ "$ar_exp"/decode_"$s"/*/; do
       [ -f "$d/hyp" ] || continue
       log "$d"
       # shellcheck disable=SC2086
-      ns asr score "data/$s/text_asr" "$d/hyp" $by_opt
+      ns asr score "data/$s$tag/text_asr" "$d/hyp" $by_opt
     done
-    ns asr summary "$maskctc_exp"/decode_"$s"/*/ "$ar_exp"/decode_"$s"/*/ --out "exp/results_$s.md"
+    ns asr summary "$maskctc_exp"/decode_"$s"/*/ "$ar_exp"/decode_"$s"/*/ --out "exp/results_$s$tag.md"
   done
 fi
 
@@ -155,7 +161,7 @@ if run_stage 8; then
   for s in $test_sets; do
     # shellcheck disable=SC2086
     ns bench asr --maskctc "$maskctc_exp" $ar_opt --dump "dump/$s" --limit "$bench_utts" \
-      --batch-sizes "1,$bench_utts" --device "$device" --out "exp/speed_$s.json"
+      --batch-sizes "1,$bench_utts" --device "$device" --out "exp/speed_$s$tag.json"
   done
 fi
 log "done (stages $stage..$stop_stage)"

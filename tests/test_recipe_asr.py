@@ -76,3 +76,12 @@ def test_speechocean762_espeak_aug_data_stages(tmp_path, shared_data, espeak):
     synth = (egs / "data/espeak/text").read_text().splitlines()
     assert len(synth) == 6 and len(both) == len(train) + 6
     assert (egs / "data/train_espeak/text_asr").is_file() and (egs / "data/tokens.txt").is_file()
+    # subword units beside the characters: their own data dirs and token list, the char tokens untouched
+    chars = (egs / "data/train_espeak/token").read_bytes()
+    r = subprocess.run(["./run.sh", "--kaldi_dir", str(src), "--espeak_aug", "6", "--stage", "2", "--stop_stage", "2",
+                        "--token_type", "subword", "--subword_vocab", "100"], cwd=egs, env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert (egs / "data/train_espeak/token").read_bytes() == chars
+    pieces = (egs / "data/train_espeak_unigram100/token").read_text().splitlines()
+    assert len(pieces) == len(both) and "\u2581" in pieces[0]
+    assert (egs / "data/dev_unigram100/spk2age").is_file() and (egs / "data/tokens_unigram100.txt").is_file()
