@@ -17,7 +17,7 @@ kaldi_dir=""            # a copy split into train/ and dev/ (e.g. ../shared/data
 corpus_dir=""           # or the public release (train/, test/): dev = 25 training speakers held out
 nj=2
 espeak_aug=0            # > 0: add this many synthetic espeak-ng utterances to the training set (RESULTS.md: whether it helps)
-token_type=char         # char | subword (RESULTS.md: subwords win for both models)
+token_type=char         # char | subword (RESULTS.md: subwords win for both models when started from the char encoders)
 subword_vocab=300
 subword_kind=unigram
 
