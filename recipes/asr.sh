@@ -21,8 +21,9 @@ subword_kind=unigram    # unigram | bpe
 feats_conf=conf/feats.yaml
 maskctc_conf=conf/maskctc.yaml
 ar_conf=conf/ar.yaml
-maskctc_exp=""          # default exp/maskctc (+ _<kind><vocab> for subwords)
-ar_exp=""               # default exp/ar (idem)
+exp_tag=""              # added to the default exp names, e.g. _espeak: exp/maskctc_espeak
+maskctc_exp=""          # default exp/maskctc<exp_tag> (+ _<kind><vocab> for subwords)
+ar_exp=""               # default exp/ar<exp_tag> (idem)
 maskctc_args=""         # extra options for `asr train` (e.g. "--set train.max_steps=100")
 ar_args=""
 skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
@@ -53,8 +54,8 @@ spm_model=data/subword/${subword_kind}${subword_vocab}.model
 spm_opt=""; tag=""
 if [ "$token_type" = subword ]; then spm_opt="--subword-model $spm_model"; tag="_${subword_kind}${subword_vocab}"; fi
 tokens=data/tokens${tag}.txt
-maskctc_exp=${maskctc_exp:-exp/maskctc$tag}
-ar_exp=${ar_exp:-exp/ar$tag}
+maskctc_exp=${maskctc_exp:-exp/maskctc$exp_tag$tag}
+ar_exp=${ar_exp:-exp/ar$exp_tag$tag}
 
 if run_stage 1; then
   banner 1 "data preparation ($data_script)"

@@ -6,9 +6,10 @@
 #   ./run.sh --corpus_dir downloads/speechocean762                         # the public release (train/test)
 #   ./run.sh --kaldi_dir DIR --espeak_aug 2500   # train on train + 2500 synthetic espeak-ng utterances
 #                                                # (data/train_espeak; exp/maskctc_espeak, exp/ar_espeak)
-#   ./run.sh --kaldi_dir DIR --token_type subword  # sentencepiece unigram 300 (data/*_unigram300, exp/*_unigram300)
-# Options of this script: --kaldi_dir --corpus_dir --nj --espeak_aug --token_type --subword_vocab --subword_kind;
-# all others go to recipes/asr.sh (--help lists them).
+#   ./run.sh --kaldi_dir DIR --token_type subword  # sentencepiece unigram 300 (data/*_unigram300, exp/*_unigram300;
+#                                                  # RESULTS.md: subwords win when started from the char encoders)
+# Options of this script: --kaldi_dir --corpus_dir --nj --espeak_aug; all others (--token_type too) go to
+# recipes/asr.sh (--help lists them).
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -17,18 +18,13 @@ kaldi_dir=""            # a copy split into train/ and dev/ (e.g. ../shared/data
 corpus_dir=""           # or the public release (train/, test/): dev = 25 training speakers held out
 nj=2
 espeak_aug=0            # > 0: add this many synthetic espeak-ng utterances to the training set (RESULTS.md: whether it helps)
-token_type=char         # char | subword (RESULTS.md: subwords win for both models when started from the char encoders)
-subword_vocab=300
-subword_kind=unigram
 
 passthrough=true . ../../../recipes/parse_options.sh
 if [ -z "$kaldi_dir" ] && [ -z "$corpus_dir" ]; then
   echo "$0: give --kaldi_dir DIR (train/ + dev/) or --corpus_dir DIR (the public release)" >&2; exit 1
 fi
-tag=""; [ "$token_type" = subword ] && tag="_${subword_kind}${subword_vocab}"
 aug=()
-[ "$espeak_aug" -gt 0 ] && aug=(--train_set train_espeak --maskctc_exp "exp/maskctc_espeak$tag" --ar_exp "exp/ar_espeak$tag")
-exec ../../../recipes/asr.sh --nj "$nj" --token_type "$token_type" --subword_vocab "$subword_vocab" \
-  --subword_kind "$subword_kind" --test_sets "" --score_by spk2age "${aug[@]}" \
+[ "$espeak_aug" -gt 0 ] && aug=(--train_set train_espeak --exp_tag _espeak)
+exec ../../../recipes/asr.sh --nj "$nj" --token_type char --test_sets "" --score_by spk2age "${aug[@]}" \
   --data_script local/data.sh \
   --data_args "--kaldi_dir ${kaldi_dir:-none} --corpus_dir ${corpus_dir:-none} --espeak_aug $espeak_aug --nj $nj" "$@"
