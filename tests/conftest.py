@@ -1,5 +1,5 @@
 """Shared fixtures: real data from ../shared/data (skip if absent; fail in CI or with
-NARSPEECH_REQUIRE_DATA=1), espeak-ng, GPU skip."""
+NARSPEECH_REQUIRE_DATA=1), espeak-ng, a tiny trained ASR exp, GPU skip."""
 from __future__ import annotations
 
 import os
@@ -41,6 +41,65 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+def cli_ok(*args) -> str:
+    """Run the narspeech CLI in-process; fail with its output unless it exits 0."""
+    from typer.testing import CliRunner
+
+    from narspeech.cli.main import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exit_code == 0, (r.output, r.exception)
+    return r.output
+
+
+@pytest.fixture(scope="session")
+def tiny_asr(tmp_path_factory):
+    """``(root, dump)``: five 0.75 s harmonic tones with short texts (root/data, 16 kHz 20-mel dump, character
+    tokens root/tokens.txt) and a tiny Mask-CTC exp (root/exp) trained 3 steps from root/conf.yaml."""
+    import numpy as np
+    import soundfile as sf
+    import torch
+
+    from narspeech.audio.extract import extract_dump
+    from narspeech.audio.stats import compute_stats, save_stats
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    root = tmp_path_factory.mktemp("tiny_asr")
+    data = root / "data"
+    data.mkdir()
+    rng = np.random.default_rng(1)
+    texts = {f"u{i}": t for i, t in enumerate(["a cab", "bad cab", "a dab", "dad cabs", "ab ba"])}
+    wav_scp, text, utt2spk = [], [], []
+    for i, (u, t) in enumerate(sorted(texts.items())):
+        path = root / f"{u}.wav"
+        sec = np.arange(12000) / 16000
+        wav = sum(np.sin(2 * np.pi * (110 + 25 * i) * k * sec) / k for k in range(1, 6)) * 0.05 + 0.01 * rng.standard_normal(12000)
+        sf.write(path, wav.astype(np.float32), 16000)
+        wav_scp.append(f"{u} {path}\n")
+        text.append(f"{u} {t}\n")
+        utt2spk.append(f"{u} s1\n")
+    (data / "wav.scp").write_text("".join(wav_scp))
+    (data / "text").write_text("".join(text))
+    (data / "utt2spk").write_text("".join(utt2spk))
+    (data / "spk2utt").write_text("s1 " + " ".join(sorted(texts)) + "\n")
+    dump = root / "dump"
+    extract_dump(data, dump, {"sample_rate": 16000, "n_fft": 512, "hop_length": 160, "win_length": 400, "n_mels": 20, "fmax": 8000},
+                 device="cpu", jobs=0)
+    save_stats(compute_stats(dump), dump / "stats.npz")
+    cli_ok("asr", "tokenize", data)
+    cli_ok("text", "vocab", data, "--out", root / "tokens.txt")
+    (root / "conf.yaml").write_text(
+        "model: {type: mask_ctc, d_model: 16, n_heads: 2, enc_layers: 1, enc_ff: 32, dec_layers: 1, dec_ff: 32, subsample_channels: 4, "
+        "specaug: {freq_masks: 2, freq_width: 5, time_masks: 1, time_width: 0.2, time_warp: 0}}\n"
+        "train: {max_steps: 3, batch_bins: 1000, num_workers: 0, tensorboard: false, log_to_stderr: false, device: cpu, "
+        "scheduler: {name: constant}}\n")
+    cli_ok("asr", "train", "--config", root / "conf.yaml", "--tokens", root / "tokens.txt", "--train-data", data, "--train-dump", dump,
+           "--exp", root / "exp")
+    torch.set_num_threads(threads)
+    return root, dump
 
 
 def pytest_collection_modifyitems(config, items):

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import random
 
-import numpy as np
 import pytest
-import soundfile as sf
 from typer.testing import CliRunner
 
 from narspeech.cli.main import app
@@ -70,46 +68,6 @@ def test_error_model_cli_noise_round_trip(tmp_path):
     out = ok("correct", "stats", f"real={tmp_path / 'hyp'}", f"noisy={tmp_path / 'noisy' / 'hyp'}",
              "--ref", tmp_path / "ref", "--ref", tmp_path / "noisy" / "text")
     assert "| real | 2 |" in out and "| noisy | 40 |" in out
-
-
-@pytest.fixture(scope="module")
-def tiny_asr(tmp_path_factory, one_thread):
-    from narspeech.audio.extract import extract_dump
-    from narspeech.audio.stats import compute_stats, save_stats
-
-    root = tmp_path_factory.mktemp("asr_pairs")
-    data = root / "data"
-    data.mkdir()
-    rng = np.random.default_rng(1)
-    texts = {f"u{i}": t for i, t in enumerate(["a cab", "bad cab", "a dab", "dad cabs", "ab ba"])}
-    for name in ("wav.scp", "text", "utt2spk"):
-        (data / name).write_text("")
-    for i, (u, t) in enumerate(sorted(texts.items())):
-        path = root / f"{u}.wav"
-        sec = np.arange(12000) / 16000
-        wav = sum(np.sin(2 * np.pi * (110 + 25 * i) * k * sec) / k for k in range(1, 6)) * 0.05 + 0.01 * rng.standard_normal(12000)
-        sf.write(path, wav.astype(np.float32), 16000)
-        with open(data / "wav.scp", "a") as f:
-            f.write(f"{u} {path}\n")
-        with open(data / "text", "a") as f:
-            f.write(f"{u} {t}\n")
-        with open(data / "utt2spk", "a") as f:
-            f.write(f"{u} s1\n")
-    (data / "spk2utt").write_text("s1 " + " ".join(sorted(texts)) + "\n")
-    dump = root / "dump"
-    extract_dump(data, dump, {"sample_rate": 16000, "n_fft": 512, "hop_length": 160, "win_length": 400, "n_mels": 20, "fmax": 8000},
-                 device="cpu", jobs=0)
-    save_stats(compute_stats(dump), dump / "stats.npz")
-    ok("asr", "tokenize", data)
-    ok("text", "vocab", data, "--out", root / "tokens.txt")
-    (root / "conf.yaml").write_text(
-        "model: {type: mask_ctc, d_model: 16, n_heads: 2, enc_layers: 1, enc_ff: 32, dec_layers: 1, dec_ff: 32, subsample_channels: 4, "
-        "specaug: {freq_masks: 2, freq_width: 5, time_masks: 1, time_width: 0.2, time_warp: 0}}\n"
-        "train: {max_steps: 3, batch_bins: 1000, num_workers: 0, tensorboard: false, log_to_stderr: false, device: cpu, "
-        "scheduler: {name: constant}}\n")
-    ok("asr", "train", "--config", root / "conf.yaml", "--tokens", root / "tokens.txt", "--train-data", data, "--train-dump", dump,
-       "--exp", root / "exp")
-    return root, dump
 
 
 def test_perturbed_decode(tiny_asr, monkeypatch):

@@ -33,12 +33,39 @@ def gpu_tools():
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory, shared_data, espeak):
+def bench_models(tiny_asr, tmp_path_factory):
+    """prepare.sh options naming tiny trained models: the tiny Mask-CTC exp, an AR exp on the same data,
+    FastCorrect and an AR corrector (2 steps each on a few word pairs)."""
+    import yaml
+
+    from conftest import cli_ok
+
+    root, dump = tiny_asr
+    d = tmp_path_factory.mktemp("bench_models")
+    (d / "ar.yaml").write_text((root / "conf.yaml").read_text().replace("type: mask_ctc", "type: ar"))
+    cli_ok("asr", "train", "--config", d / "ar.yaml", "--tokens", root / "tokens.txt", "--train-data", root / "data",
+           "--train-dump", dump, "--exp", d / "asr_ar")
+    (d / "hyp").write_text("a THE CAT SAT ON THE MAT\nb A DOG RUN IN THE PARK\nc SHE SELL SEA SHELLS\n")
+    (d / "text").write_text("a THE CAT SAT ON THE MAT\nb A DOG RAN IN THE PARK\nc SHE SELLS SEA SHELLS\n")
+    cli_ok("correct", "align", "--hyp", d / "hyp", "--ref", d / "text", "--out", d / "align")
+    for kind in ("fastcorrect", "ar"):
+        (d / f"{kind}.yaml").write_text(yaml.safe_dump({
+            "model": {"type": kind, "d_model": 16, "heads": 2, "d_ff": 32, "enc_layers": 1, "dec_layers": 1, "dropout": 0.0},
+            "train": {"max_steps": 2, "batch_bins": 400, "valid_interval": 0, "num_workers": 0, "tensorboard": False,
+                      "device": "cpu", "log_to_stderr": False}}))
+        cli_ok("correct", "train", "--config", d / f"{kind}.yaml", "--train", d / "align", "--out", d / f"cor_{kind}")
+    return ["--asr_maskctc", root / "exp", "--asr_ar", d / "asr_ar", "--asr_dump", dump, "--asr_utts", "3",
+            "--correct_fc", d / "cor_fastcorrect", "--correct_ar", d / "cor_ar", "--correct_hyp", d / "hyp"]
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, shared_data, espeak, bench_models):
     tmp = tmp_path_factory.mktemp("gpu_run")
     env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", PYTHON=sys.executable, NARSPEECH_PROGRESS="0")
     env.pop("OUT", None)
     prep = subprocess.run(["bash", str(GPU_TOOLS / "prepare.sh"), "--out", str(tmp / "prepared"), "--wheels", "false",
-                           "--corpus", str(shared_data / "arctic_fb"), "--train", "8", "--dev", "2", "--test", "3"],
+                           "--corpus", str(shared_data / "arctic_fb"), "--train", "8", "--dev", "2", "--test", "3",
+                           *map(str, bench_models)],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert prep.returncode == 0, prep.stderr[-2000:]
     t0 = time.monotonic()
@@ -77,12 +104,34 @@ def test_cpu_form_reports_every_step_within_its_minutes(smoke_run):
     if steps["bench_tts"]["status"] == "ok":
         assert {s["batch_size"] for s in steps["bench_tts"]["numbers"]["speedup"]} == {1, 2}
     assert steps["feats_cpu"]["status"] == "skipped" and "CPU" in steps["feats_cpu"]["reason"]
-    assert {t["name"] for t in r["targets"]} == {"feats_xrt", "tts_mel_speedup_b1", "tts_e2e_speedup_b1", "train_bf16_over_fp32"}
+    assert {t["name"] for t in r["targets"]} == {"feats_xrt", "tts_mel_speedup_b1", "tts_e2e_speedup_b1", "train_bf16_over_fp32",
+                                                 "asr_maskctc_speedup_b1", "asr_maskctc_rtf_batched", "correct_speedup_b1"}
     assert all(t["met"] is None for t in r["targets"])  # a CPU run never claims a GPU target
     md = (smoke_run["tmp"] / "out" / "report.md").read_text()
     for name in PLAN:
         assert f"| {name} |" in md
     assert (smoke_run["tmp"] / "out" / "logs.tar.gz").is_file()
+
+
+@pytest.mark.slow
+def test_trained_models_are_carried_and_timed(smoke_run):
+    """prepare.sh carries the trained ASR / corrector exps (float16) and the run times them with bench asr / correct."""
+    import torch
+
+    prepared = smoke_run["tmp"] / "prepared" / "models"
+    info = json.loads((prepared / "models.json").read_text())
+    assert info["asr"]["dump"]["utts"] == 3 and info["correct"]["hyp"]["sentences"] == 3
+    state = torch.load(prepared / "asr" / "maskctc" / "best.pt", weights_only=False)["model"]
+    assert {v.dtype for v in state.values() if v.is_floating_point()} == {torch.float16}
+    steps = {s["name"]: s for s in smoke_run["report"]["steps"]}
+    targets = {t["name"]: t for t in smoke_run["report"]["targets"]}
+    for name, target in (("bench_asr", "asr_maskctc_speedup_b1"), ("bench_correct", "correct_speedup_b1")):
+        s = steps[name]
+        assert s["status"] in ("ok", "timeout", "skipped"), s
+        assert "no trained" not in s.get("reason", "")  # never skipped for want of models: they were prepared
+        if s["status"] == "ok":
+            assert s["numbers"]["result"]["rows"], s
+            assert targets[target]["measured"] > 0
 
 
 @pytest.mark.slow

@@ -6,10 +6,14 @@
 #   .device/data/arctic_fb/  train/dev/test Kaldi dirs (+ `token`, phonemes from espeak-ng here),
 #                            tokens.txt, flac/ (the audio they name); the layout of ../shared/data
 #   .device/phonemes.json    espeak-ng's phonemes of every dev/test transcript (the run's frontend)
+#   .device/models/          trained ASR (Mask-CTC + AR) and corrector (FastCorrect + AR) exps, float16, with
+#                            the first 20 utterances of the ASR's dump and 200 hypotheses: `bench asr|correct`
+#                            time real decoding on the GPU (defaults: the speechocean762 recipes' exps, when present)
 #   .device/manifest.json    what was prepared, when, from which commit, and the sizes
 # Then, on the device machine (carry .device):  bash tools/gpu/run.sh --minutes 8 --device cuda
-#   tools/gpu/prepare.sh                       # everything, all of arctic_fb (~52 MiB)
+#   tools/gpu/prepare.sh                       # everything; arctic_fb train gets what the models leave of --max_mib
 #   tools/gpu/prepare.sh --train 400           # a smaller training set
+#   tools/gpu/prepare.sh --asr_maskctc EXP --asr_ar EXP --asr_dump DUMP --asr_threshold 0.3   # other ASR models
 #   tools/gpu/prepare.sh --out /tmp/p --wheels false --train 8 --dev 2 --test 3   # the CPU test's form
 set -euo pipefail
 
@@ -21,14 +25,25 @@ dev=""
 test=""
 wheels=true             # download the wheels (needs the package registry)
 max_mib=60              # refuse a folder larger than this (the device call carries 64 MiB in all)
+models=true             # carry trained ASR / corrector exps (those given, else the defaults below that exist)
+so=egs/speechocean762
+asr_maskctc=$so/asr1/exp/maskctc      # Mask-CTC exp (its avg5.pt, else best.pt)
+asr_ar=$so/asr1/exp/ar                # AR exp, same encoder
+asr_dump=$so/asr1/dump/dev            # its first asr_utts utterances are timed
+asr_utts=20
+asr_threshold=0.5                     # Mask-CTC threshold the GPU rows use (the CPU rows in benchmarks/README.md: 0.5)
+correct_fc=$so/ec1/exp/fc_snap        # FastCorrect exp
+correct_ar=$so/ec1/exp/ar_snap        # AR corrector exp
+correct_hyp=$so/ec1/exp/snap_dev/maskctc_maskctc_lp_th0.5_it5/hyp   # the hypotheses the CPU rows corrected
 python=${PYTHON:-}
 
 while [ $# -gt 0 ]; do
   case "$1" in
-    --out|--corpus|--train|--dev|--test|--wheels|--max_mib|--max-mib)
+    --out|--corpus|--train|--dev|--test|--wheels|--max_mib|--max-mib|--models|--asr_maskctc|--asr_ar|--asr_dump|--asr_utts|\
+    --asr_threshold|--correct_fc|--correct_ar|--correct_hyp)
       [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
       v=${1#--}; v=${v//-/_}; printf -v "$v" '%s' "$2"; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
@@ -73,10 +88,37 @@ if [ "$wheels" = true ]; then
   ls "$wdir" >&2
 fi
 
+rm -rf "$out/models"
+if [ "$models" = true ]; then
+  margs=()
+  if [ -d "$asr_maskctc" ] && [ -d "$asr_ar" ] && [ -d "$asr_dump" ]; then
+    margs+=(--asr-maskctc "$asr_maskctc" --asr-ar "$asr_ar" --asr-dump "$asr_dump" --asr-utts "$asr_utts" --asr-threshold "$asr_threshold")
+  else
+    log "no ASR models at $asr_maskctc / $asr_ar / $asr_dump: the GPU run will skip bench asr"
+  fi
+  if [ -d "$correct_fc" ] && [ -d "$correct_ar" ] && [ -f "$correct_hyp" ]; then
+    margs+=(--correct-fc "$correct_fc" --correct-ar "$correct_ar" --correct-hyp "$correct_hyp")
+  else
+    log "no correctors at $correct_fc / $correct_ar / $correct_hyp: the GPU run will skip bench correct"
+  fi
+  if [ ${#margs[@]} -gt 0 ]; then
+    log "trained models -> $out/models"
+    "$python" tools/gpu/prepare.py models "$out/models" "${margs[@]}"
+  fi
+fi
+
 log "data: $corpus -> $data"
 rm -rf "$data"
 sizes=()
-[ -n "$train" ] && sizes+=(--train "$train")
+if [ -n "$train" ]; then sizes+=(--train "$train")
+else  # train gets what the rest leaves of max_mib (the wheels, the models and the tree's share of the 64 MiB carry kept)
+  tree_kib=$(git ls-files -co --exclude-standard -z 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+  used_kib=$(du -sk "$out" | cut -f1)
+  budget=$(( max_mib - (used_kib + 1023) / 1024 - 3 ))   # 3 MiB for text, tokens and phonemes
+  left=$(( 64 - (${tree_kib:-0} + 1023) / 1024 - (used_kib + 1023) / 1024 - 3 ))
+  [ "$left" -lt "$budget" ] && budget=$left
+  sizes+=(--budget-mib "$budget")
+fi
 [ -n "$dev" ] && sizes+=(--dev "$dev")
 [ -n "$test" ] && sizes+=(--test "$test")
 "$python" tools/gpu/prepare.py data "$corpus" "$data" "${sizes[@]}"
@@ -96,14 +138,16 @@ out, kib, commit, corpus = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys
 data = out / "data" / "arctic_fb"
 sets = {s: sum(1 for _ in open(data / s / "wav.scp")) for s in ("train", "dev", "test")}
 wheels = sorted(p.name for p in (out / "wheels").glob("*.whl")) if (out / "wheels").is_dir() else []
+models = out / "models" / "models.json"
 man = {"prepared": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "commit": commit, "corpus": corpus,
-       "utts": sets, "wheels": wheels, "size_mib": round(kib / 1024, 1)}
+       "utts": sets, "wheels": wheels, "models": json.loads(models.read_text()) if models.is_file() else {},
+       "size_mib": round(kib / 1024, 1)}
 (out / "manifest.json").write_text(json.dumps(man, indent=1) + "\n")
 print(json.dumps(man))
 EOF
 size_mib=$(( (size_kib + 1023) / 1024 ))
 if [ "$size_mib" -gt "$max_mib" ]; then
-  echo "$0: $out is ${size_mib} MiB, over --max_mib $max_mib: use --train N for a smaller training set" >&2
+  echo "$0: $out is ${size_mib} MiB, over --max_mib $max_mib: use --train N for a smaller training set (or --models false)" >&2
   exit 1
 fi
 log "done: $out (${size_mib} MiB)"

@@ -13,7 +13,8 @@ speed    ``bench feats`` on the device and on all CPU cores; ``bench train`` bf1
          batch 16 and the paper's 48; ``bench tts`` FastSpeech 2 vs the Transformer-TTS teacher
          at paper size, randomly initialised, both forced to the corpus' frames per token
          (tools/gpu/speed_models.py), mel-only and end to end, batch 1 and full batch;
-         ``bench asr|correct|align|vocoder`` when they exist (probed; skipped with the reason)
+         ``bench asr|correct`` on the trained models prepare.sh carried (prepared/models/; skipped
+         with the reason when none were), ``bench align|vocoder`` when they exist
 quality  the recipe's stages 4–8 on arctic_fb with the GPU configs: teacher and FastSpeech 2
          each trained for a fixed time (stopped by SIGTERM at the end of their box: the engine
          saves last.pt), durations, synthesis of the test set, ``tts evaluate --trim-db 40``
@@ -49,12 +50,19 @@ TARGETS = {  # name -> (what, op, value)
     "tts_mel_speedup_b1": ("FastSpeech 2 mel generation speed-up over the teacher, batch 1", ">=", 300.0),
     "tts_e2e_speedup_b1": ("FastSpeech 2 end-to-end speed-up over the teacher, batch 1", ">=", 50.0),
     "train_bf16_over_fp32": (f"bf16 / fp32 training steps/s at the paper batch ({PAPER_BATCH})", ">=", 1.5),
+    "asr_maskctc_speedup_b1": ("Mask-CTC speed-up over AR beam 10 (same encoder), batch 1, the prepared trained ASR models", ">=", 20.0),
+    "asr_maskctc_rtf_batched": ("Mask-CTC RTF with every prepared utterance in one batch", "<=", 0.001),
+    "correct_speedup_b1": ("FastCorrect speed-up over the AR corrector (beam 5), batch 1, the prepared trained correctors", ">=", 10.0),
 }
 PROBES = {  # bench commands other parts add; each joins the run once it exists
     "asr": "Mask-CTC vs AR beam 10 (≥ 20× at batch 1; batched GPU RTF ≤ 0.001)",
     "correct": "FastCorrect vs the AR corrector (≥ 10× at batch 1 on GPU)",
     "align": "edit alignment for FastCorrect",
     "vocoder": "vocoder RTF (HiFi-GAN batched GPU RTF ≤ 0.002)",
+}
+MODEL_BENCHES = {  # benches that time trained models (prepare.sh carries them): the options that name them
+    "asr": "--asr_maskctc EXP --asr_ar EXP --asr_dump DUMP",
+    "correct": "--correct_fc EXP --correct_ar EXP --correct_hyp HYP",
 }
 PROFILES: dict[str, dict[str, Any]] = {
     # boxes in seconds (a step never runs past the run's own deadline either)
@@ -64,13 +72,13 @@ PROFILES: dict[str, dict[str, Any]] = {
                 quality_after=100, train_min=20, train_grace=40, speed_share=0.4,
                 teacher_conf="egs/arctic/tts1/conf/gpu/teacher.yaml", fs_conf="egs/arctic/tts1/conf/gpu/fastspeech2.yaml",
                 overrides=["train.scheduler.warmup_steps=400", "train.log_interval=25"],
-                bench_sentences=8, bench_repeat=2, gl_iters=32, train_batches="16,48", focus_threshold=0.3),
+                bench_sentences=8, bench_repeat=2, gl_iters=32, train_batches="16,48", focus_threshold=0.3, model_bench_repeat=3),
     "cpu": dict(box=dict(wheels=60, env=30, features=300, pytest_gpu=60, feats_device=120, feats_cpu=0, bench_train=120,
                          tts_models=30, bench_tts=200, probe=60, durations=120, synth_student=60, synth_teacher=120,
                          evaluate=60),
                 quality_after=200, train_min=30, train_grace=30, speed_share=0.5,
                 teacher_conf="egs/arctic/tts1/conf/teacher.yaml", fs_conf="egs/arctic/tts1/conf/fastspeech2.yaml",
-                overrides=["train.log_interval=10"], bench_sentences=8, bench_repeat=1, gl_iters=32, train_batches="1,2",
+                overrides=["train.log_interval=10"], bench_sentences=8, bench_repeat=1, gl_iters=32, train_batches="1,2", model_bench_repeat=1,
                 focus_threshold=0.3),
     "smoke": dict(box=dict(wheels=30, env=15, features=40, pytest_gpu=40, feats_device=20, feats_cpu=0, bench_train=25,
                            tts_models=15, bench_tts=30, probe=15, durations=15, synth_student=15, synth_teacher=15,
@@ -79,7 +87,7 @@ PROFILES: dict[str, dict[str, Any]] = {
                   teacher_conf="egs/arctic/tts1/conf/teacher.yaml", fs_conf="egs/arctic/tts1/conf/fastspeech2.yaml",
                   overrides=["train.log_interval=2", "train.batch_bins=3000", "train.max_batch_size=4", "train.num_workers=0",
                              "train.tensorboard=false", "train.scheduler.warmup_steps=10"],
-                  bench_sentences=2, bench_repeat=1, gl_iters=2, train_batches="1", focus_threshold=0.0,
+                  bench_sentences=2, bench_repeat=1, gl_iters=2, train_batches="1", focus_threshold=0.0, model_bench_repeat=1,
                   data=dict(train=8, dev=2, test=3)),
 }
 TINY = {  # --smoke: models small enough that each CPU step takes seconds
@@ -491,6 +499,13 @@ class GpuRun:
         w, sp = self.work, self.work / "speed"
         given = {"device": ["--device", self.a.device], "dump": ["--dump", w / "dump" / "test"],
                  "data": ["--data", w / "data" / "test"], "text": ["--text", sp / "sentences.txt"]}
+        extra: list = []
+        if name in MODEL_BENCHES:
+            inputs, extra, why = self.model_inputs(name)
+            if inputs is None:
+                self.skip(step, "speed", why)
+                return
+            given.update(inputs)
         argv: list = ["bench", name]
         missing = []
         opts = {o.lstrip("-") for p in cmd.params for o in getattr(p, "opts", [])}
@@ -513,6 +528,7 @@ class GpuRun:
             argv += ["--vocoders", "random:v3" if self.profile_name == "smoke" else "random:v1,random:v3"]
         if self.profile_name == "smoke" and "limit" in opts:
             argv += ["--limit", "2"]
+        argv += extra
         if missing:
             self.skip(step, "speed", f"`narspeech bench {name}` needs {', '.join(missing)}, which this run cannot give (it gives "
                                      "--device, --out/--json, --dump, --data, --text; a trained model would have to be carried): "
@@ -521,6 +537,27 @@ class GpuRun:
         self.step(step, "speed", ns(argv), box=self.p["box"]["probe"], needs=("import",),
                   parse=lambda rec: {"result": _read_json(sp / f"{name}.json")} if _read_json(sp / f"{name}.json") else None,
                   reserve=reserve)
+
+    def model_inputs(self, name: str) -> tuple[dict | None, list, str]:
+        """Options of `bench asr|correct` that name the trained models prepare.sh carried (and their
+        inputs), extra options, or None and why there are none."""
+        m = self.prepared / "models"
+        info = (_read_json(m / "models.json") or {}).get(name)
+        if not info:
+            return None, [], (f"no trained {name.upper() if name == 'asr' else 'corrector'} models were prepared ({PROBES[name]}): "
+                              f"run tools/gpu/prepare.sh with {MODEL_BENCHES[name]}")
+        repeat = ["--repeat", str(self.p["model_bench_repeat"]), "--batch-sizes", "1,all"]
+        if name == "asr":
+            inputs = {"maskctc": ["--maskctc", m / "asr" / "maskctc"], "ar": ["--ar", m / "asr" / "ar"], "dump": ["--dump", m / "asr" / "dump"]}
+            extra = ["--threshold", str(info["threshold"]), "--iterations", str(info["iterations"])]
+            if self.profile_name != "smoke":
+                extra += ["--limit", str(info["dump"]["utts"])]
+            return inputs, extra + repeat, ""
+        inputs = {"fastcorrect": ["--fastcorrect", m / "correct" / "fastcorrect"], "ar": ["--ar", m / "correct" / "ar"],
+                  "hyp": ["--hyp", m / "correct" / "hyp"]}
+        if self.profile_name != "smoke":
+            repeat += ["--limit", str(info["hyp"]["sentences"])]
+        return inputs, repeat, ""
 
     # ------------------------------------------------------------------ quality
     def quality(self) -> None:
@@ -638,11 +675,18 @@ class GpuRun:
         ratios = nums.get("bench_train", {}).get("bf16_over_fp32") or {}
         if str(PAPER_BATCH) in ratios:
             measured["train_bf16_over_fp32"] = ratios[str(PAPER_BATCH)]
+        rows = [r for r in ((nums.get("bench_asr") or {}).get("result") or {}).get("rows", []) if r.get("system") == "maskctc"]
+        if rows:
+            measured["asr_maskctc_speedup_b1"] = next((r["speedup_vs_ar"] for r in rows if r["batch_size"] == 1), None)
+            measured["asr_maskctc_rtf_batched"] = max(rows, key=lambda r: r["batch_size"])["rtf"] if len(rows) > 1 else None
+        cs = ((nums.get("bench_correct") or {}).get("result") or {}).get("speedup_fastcorrect_over_ar") or {}
+        if "1" in cs:
+            measured["correct_speedup_b1"] = cs["1"]
         out = []
         for k, (what, op, val) in TARGETS.items():
             m = measured[k]
             ok = None if m is None or not gpu else (m >= val if op == ">=" else m <= val)
-            out.append({"name": k, "what": what, "target": f"{op} {val:g}", "measured": None if m is None else round(float(m), 2),
+            out.append({"name": k, "what": what, "target": f"{op} {val:g}", "measured": None if m is None else float(f"{float(m):.3g}"),
                         "met": ok, "note": "" if gpu else "not a GPU run: targets are for one GPU"})
         return out
 
@@ -714,6 +758,12 @@ def markdown(r: dict) -> str:
             brief = ", ".join(f"{k} {_fmt(v)}" for k, v in nums.items())
         elif s["name"].startswith("synth_") and nums:
             brief = f"{nums.get('synthesised')} synthesised, {nums.get('failed')} failed"
+        elif s["name"] == "bench_asr" and nums.get("result"):
+            brief = "; ".join(f"{x['system']} b{x['batch_size']} RTF {_fmt(x['rtf'])} ({_fmt(x['speedup_vs_ar'])}× AR)"
+                              for x in nums["result"].get("rows", []) if x["system"] in ("maskctc", "ar_beam10"))
+        elif s["name"] == "bench_correct" and nums.get("result"):
+            brief = "; ".join(f"b{x['batch_size']} {x['model']} {_fmt(x['ms_per_sentence'])} ms/sent" for x in nums["result"].get("rows", []))
+            brief += "; FastCorrect speed-up " + ", ".join(f"b{b} {_fmt(v)}×" for b, v in nums["result"].get("speedup_fastcorrect_over_ar", {}).items())
         elif s["name"] == "pytest_gpu" and nums:
             brief = nums.get("summary", "")
         elif s["name"] == "durations" and nums:
