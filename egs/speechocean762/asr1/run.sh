@@ -7,7 +7,7 @@
 #   ./run.sh --kaldi_dir DIR --espeak_aug 2500   # train on train + 2500 synthetic espeak-ng utterances
 #                                                # (data/train_espeak; exp/maskctc_espeak, exp/ar_espeak)
 #   ./run.sh --kaldi_dir DIR --token_type subword  # sentencepiece unigram 300 (data/*_unigram300, exp/*_unigram300;
-#                                                  # RESULTS.md: subwords win when started from the char encoders)
+#                                                  # RESULTS.md: subwords win when started from the char encoders, with dropout 0.1)
 # Options of this script: --kaldi_dir --corpus_dir --nj --espeak_aug; all others (--token_type too) go to
 # recipes/asr.sh (--help lists them).
 set -euo pipefail
