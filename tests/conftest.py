@@ -58,16 +58,23 @@ def cli_ok(*args) -> str:
 def tiny_asr(tmp_path_factory):
     """``(root, dump)``: five 0.75 s harmonic tones with short texts (root/data, 16 kHz 20-mel dump, character
     tokens root/tokens.txt) and a tiny Mask-CTC exp (root/exp) trained 3 steps from root/conf.yaml."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return _make_tiny_asr(tmp_path_factory.mktemp("tiny_asr"))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _make_tiny_asr(root):
     import numpy as np
     import soundfile as sf
-    import torch
 
     from narspeech.audio.extract import extract_dump
     from narspeech.audio.stats import compute_stats, save_stats
 
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    root = tmp_path_factory.mktemp("tiny_asr")
     data = root / "data"
     data.mkdir()
     rng = np.random.default_rng(1)
@@ -98,7 +105,6 @@ def tiny_asr(tmp_path_factory):
         "scheduler: {name: constant}}\n")
     cli_ok("asr", "train", "--config", root / "conf.yaml", "--tokens", root / "tokens.txt", "--train-data", data, "--train-dump", dump,
            "--exp", root / "exp")
-    torch.set_num_threads(threads)
     return root, dump
 
 

@@ -6,17 +6,10 @@ from __future__ import annotations
 import random
 
 import pytest
-from typer.testing import CliRunner
+from conftest import cli_ok as ok
 
-from narspeech.cli.main import app
 from narspeech.correct.errmodel import ErrorModel
 from narspeech.correct.errstats import error_profile
-
-
-def ok(*args):
-    r = CliRunner().invoke(app, [str(a) for a in args])
-    assert r.exit_code == 0, (r.output, r.exception)
-    return r.output
 
 
 def test_error_profile_known_answer():

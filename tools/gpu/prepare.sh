@@ -43,7 +43,7 @@ while [ $# -gt 0 ]; do
     --asr_threshold|--correct_fc|--correct_ar|--correct_hyp)
       [ $# -ge 2 ] || { echo "$0: $1 needs a value" >&2; exit 2; }
       v=${1#--}; v=${v//-/_}; printf -v "$v" '%s' "$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "$0: unknown option $1 (--help)" >&2; exit 2 ;;
   esac
 done
