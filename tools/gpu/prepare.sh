@@ -107,12 +107,14 @@ if [ "$models" = true ]; then
   fi
 fi
 
+# what a device call carries besides this folder: tracked and untracked-not-ignored files (64 MiB in all)
+tree_kib=$(git ls-files -co --exclude-standard -z 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
+
 log "data: $corpus -> $data"
 rm -rf "$data"
 sizes=()
 if [ -n "$train" ]; then sizes+=(--train "$train")
 else  # train gets what the rest leaves of max_mib (the wheels, the models and the tree's share of the 64 MiB carry kept)
-  tree_kib=$(git ls-files -co --exclude-standard -z 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
   used_kib=$(du -sk "$out" | cut -f1)
   budget=$(( max_mib - (used_kib + 1023) / 1024 - 3 ))   # 3 MiB for text, tokens and phonemes
   left=$(( 64 - (${tree_kib:-0} + 1023) / 1024 - (used_kib + 1023) / 1024 - 3 ))
@@ -151,8 +153,6 @@ if [ "$size_mib" -gt "$max_mib" ]; then
   exit 1
 fi
 log "done: $out (${size_mib} MiB)"
-# what a device call carries: tracked and untracked-not-ignored files, plus this folder (64 MiB in all)
-tree_kib=$(git ls-files -co --exclude-standard -z 2>/dev/null | du -ck --files0-from=- 2>/dev/null | tail -n 1 | cut -f1)
 total_mib=$(( (${tree_kib:-0} + size_kib + 1023) / 1024 ))
 if [ "$total_mib" -gt 64 ]; then
   log "warning: the working tree (${tree_kib:-0} KiB outside ignored paths) plus $out make ${total_mib} MiB, over the 64 MiB a device call carries: move untracked scratch out of the tree or use --train N"

@@ -546,18 +546,18 @@ class GpuRun:
         if not info:
             return None, [], (f"no trained {name.upper() if name == 'asr' else 'corrector'} models were prepared ({PROBES[name]}): "
                               f"run tools/gpu/prepare.sh with {MODEL_BENCHES[name]}")
-        repeat = ["--repeat", str(self.p["model_bench_repeat"]), "--batch-sizes", "1,all"]
+        extra = ["--repeat", str(self.p["model_bench_repeat"]), "--batch-sizes", "1,all"]
         if name == "asr":
             inputs = {"maskctc": ["--maskctc", m / "asr" / "maskctc"], "ar": ["--ar", m / "asr" / "ar"], "dump": ["--dump", m / "asr" / "dump"]}
-            extra = ["--threshold", str(info["threshold"]), "--iterations", str(info["iterations"])]
-            if self.profile_name != "smoke":
-                extra += ["--limit", str(info["dump"]["utts"])]
-            return inputs, extra + repeat, ""
-        inputs = {"fastcorrect": ["--fastcorrect", m / "correct" / "fastcorrect"], "ar": ["--ar", m / "correct" / "ar"],
-                  "hyp": ["--hyp", m / "correct" / "hyp"]}
-        if self.profile_name != "smoke":
-            repeat += ["--limit", str(info["hyp"]["sentences"])]
-        return inputs, repeat, ""
+            extra += ["--threshold", str(info["threshold"]), "--iterations", str(info["iterations"])]
+            limit = info["dump"]["utts"]
+        else:
+            inputs = {"fastcorrect": ["--fastcorrect", m / "correct" / "fastcorrect"], "ar": ["--ar", m / "correct" / "ar"],
+                      "hyp": ["--hyp", m / "correct" / "hyp"]}
+            limit = info["hyp"]["sentences"]
+        if self.profile_name != "smoke":  # the smoke form passes its own --limit 2
+            extra += ["--limit", str(limit)]
+        return inputs, extra, ""
 
     # ------------------------------------------------------------------ quality
     def quality(self) -> None:
