@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 import torch
 
 from narspeech.asr.dataset import collate
@@ -96,3 +97,56 @@ def test_mask_ctc_and_ar_learn_synthetic_letters(tmp_path, one_thread):
     a = recognizer(train(tmp_path, "ar", 60))
     beam = a.decode_feats(batch["feats"], batch["feat_lengths"], DecodeOptions("beam", beam=3, ctc_weight=0.3))
     assert cer(refs, beam) < 0.35, (cer(refs, beam), beam[:3], refs[:3])  # measured 0.16
+
+
+def test_self_conditioned_ctc_learns_and_feeds_its_guess_forward(tmp_path, one_thread):
+    """Self-conditioned CTC: the intermediate head (after encoder layer 1 of 2) is trained by its own loss
+    (far lower than with that loss weighted 0), and the final layer uses its posteriors (taking the
+    conditioning away changes the final states)."""
+    from narspeech.asr.ctc_decode import ctc_greedy
+
+    test = SynthSet(16, 7)
+    batch = collate(test.items)
+    refs = [it["tokens"].tolist() for it in test.items]
+    m = train(tmp_path / "sc", "mask_ctc", 150, interctc_layers=[1], interctc_weight=0.5)
+    untrained_inter = train(tmp_path / "w0", "mask_ctc", 150, interctc_layers=[1], interctc_weight=0.0)
+    with torch.no_grad():
+        torch.manual_seed(0)
+        inter_loss = float(m(batch)[1]["ctc_inter"])
+        torch.manual_seed(0)
+        inter_loss_w0 = float(untrained_inter(batch)[1]["ctc_inter"])
+        enc, elen, inter = m.encode_with_intermediate(batch["feats"], batch["feat_lengths"])
+        assert len(inter) == 1
+        final, first = ([t[:n].tolist() for t, n in zip(tok, lens)]
+                        for tok, _, lens in (ctc_greedy(torch.log_softmax(x, -1), elen) for x in (m.ctc(enc), inter[0])))
+        w = m.inter_cond.weight.clone()
+        m.inter_cond.weight.zero_()
+        unconditioned, _ = m.encode(batch["feats"], batch["feat_lengths"])
+        m.inter_cond.weight.copy_(w)
+    # measured: CER final 0.0, intermediate 0.0; intermediate CTC loss 0.006 vs 0.045 with its weight at 0
+    assert cer(refs, final) < 0.1, (cer(refs, final), final[:3], refs[:3])
+    assert cer(refs, first) < 0.3, (cer(refs, first), first[:3], refs[:3])
+    assert inter_loss < inter_loss_w0 / 3, (inter_loss, inter_loss_w0)
+    assert w.abs().max() > 1e-3  # zero at the start: only training moves it
+    assert (unconditioned - enc).abs().max() > 1e-2
+
+
+def test_self_conditioning_starts_as_the_plain_encoder():
+    """The conditioning projection starts at zero: an encoder moved into a self-conditioned model
+    (`--init-modules encoder`) gives the same states as before."""
+    from narspeech.asr.model import ASRModel
+
+    opts = {"d_model": 32, "n_heads": 2, "enc_layers": 3, "enc_ff": 64, "conv_kernel": 5, "subsample_channels": 8,
+            "dec_layers": 1, "dec_ff": 64, "dropout": 0.0}
+    torch.manual_seed(0)
+    plain = ASRModel(opts, len(TOKENS), N_MELS).eval()
+    sc = ASRModel({**opts, "interctc_layers": [1, 2]}, len(TOKENS), N_MELS).eval()
+    missing, unexpected = sc.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing) == ["inter_cond.bias", "inter_cond.weight"] and not unexpected
+    x, n = torch.randn(2, 60, N_MELS), torch.tensor([60, 41])
+    with torch.no_grad():
+        a, _ = plain.encode(x, n)
+        b, _, inter = sc.encode_with_intermediate(x, n)
+    assert len(inter) == 2 and torch.allclose(a, b)
+    with pytest.raises(ValueError, match="interctc_layers"):
+        ASRModel({**opts, "interctc_layers": [3]}, len(TOKENS), N_MELS)

@@ -10,6 +10,11 @@ Losses are summed over tokens/frames and divided by the batch size (ESPnet's def
 2021): each run of masked tokens is merged into one ``<mask>`` (and a few ``<mask>`` are inserted
 where nothing is missing), and a head on the decoder predicts how many tokens each such mask
 stands for (0 … ``length_max``), so decoding can delete and insert tokens around CTC's errors.
+
+``interctc_layers`` adds self-conditioned CTC (Nozaki & Komatsu 2021): after each listed encoder layer
+the shared CTC head predicts tokens, an extra CTC loss trains that prediction, and its posteriors,
+projected back to the model width, are added to what the next layer reads (in training and decoding),
+so the final CTC is conditioned on an earlier guess and is less conditionally independent.
 """
 from __future__ import annotations
 
@@ -45,6 +50,9 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "length_max": 12,  # longest span the length head classifies (longer spans are left out of its loss)
     "length_weight": 1.0,  # weight of the length loss beside the masked-token CE (both times 1 - ctc_weight)
     "length_insert_prob": 0.1,  # training: chance of a <mask> with length 0 in each unmasked gap (teaches deletion)
+    "interctc_layers": [],  # self-conditioned CTC after these encoder layers (1-based, below the last), e.g. [3]
+    "interctc_weight": 0.5,  # CTC loss = (1 - w)·final + w·mean(intermediate)
+    "interctc_condition": True,  # False: intermediate CTC losses only (InterCTC, Lee & Watanabe 2021)
     "dropout": 0.1,
     "ctc_weight": 0.3,
     "lsm_weight": 0.1,
@@ -113,6 +121,17 @@ class ASRModel(nn.Module):
         self.scale = math.sqrt(d)
         self.encoder = ConformerEncoder(d, c["n_heads"], c["enc_ff"], c["enc_layers"], c["conv_kernel"], c["dropout"], c["conv_norm"])
         self.ctc = nn.Linear(d, n_tokens)
+        self.inter_layers = tuple(int(i) for i in c["interctc_layers"] or ())
+        if any(not 1 <= i < c["enc_layers"] for i in self.inter_layers):
+            raise ValueError(f"model.interctc_layers must lie in 1..{c['enc_layers'] - 1} (below the last encoder layer), "
+                             f"got {list(self.inter_layers)}")
+        self.inter_cond = None
+        if self.inter_layers and c["interctc_condition"]:
+            # posteriors → model width; zero at the start, so a model started from an encoder trained
+            # without it (--init-modules encoder) begins exactly where that encoder was
+            self.inter_cond = nn.Linear(n_tokens, d)
+            nn.init.zeros_(self.inter_cond.weight)
+            nn.init.zeros_(self.inter_cond.bias)
         self.decoder = TokenDecoder(n_tokens, d, c["n_heads"], c["dec_ff"], c["dec_layers"], c["dropout"], causal=self.type == "ar",
                                     embed_scale=self.type == "ar" if c["dec_embed_scale"] is None else bool(c["dec_embed_scale"]))
         self.length_head = nn.Linear(d, int(c["length_max"]) + 1) if c["length_predictor"] and self.type == "mask_ctc" else None
@@ -120,6 +139,12 @@ class ASRModel(nn.Module):
     # ---- encoder side
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, n_mels) log-mel, lengths (B,) → (enc (B, T', D), enc_lengths (B,))."""
+        enc, enc_len, _ = self.encode_with_intermediate(feats, lengths)
+        return enc, enc_len
+
+    def encode_with_intermediate(self, feats: torch.Tensor, lengths: torch.Tensor
+                                 ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """As :meth:`encode`, plus the CTC logits (B, T', V) after each of ``interctc_layers``."""
         x = (feats - self.mel_mean) / self.mel_std
         valid = torch.arange(x.size(1), device=x.device)[None, :] < lengths[:, None]
         x = x.masked_fill(~valid[..., None], 0.0)
@@ -128,7 +153,18 @@ class ASRModel(nn.Module):
         x, enc_len = self.subsample(x, lengths)
         x = self.pos(x * self.scale)
         pad = pad_mask(enc_len, x.size(1))
-        return self.encoder(x, pad), enc_len
+        inter: list[torch.Tensor] = []
+
+        def tap(i: int, h: torch.Tensor) -> torch.Tensor:
+            if i not in self.inter_layers:
+                return h
+            logits = self.ctc(h)
+            inter.append(logits)
+            if self.inter_cond is None:
+                return h
+            return (h + self.inter_cond(torch.softmax(logits, dim=-1))).masked_fill(pad[..., None], 0.0)
+
+        return self.encoder(x, pad, tap if self.inter_layers else None), enc_len, inter
 
     def ctc_log_probs(self, enc: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.ctc(enc).float(), dim=-1)
@@ -149,12 +185,22 @@ class ASRModel(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         feats, flen = batch["feats"], batch["feat_lengths"]
         ys, ylen = batch["tokens"], batch["token_lengths"]
-        enc, elen = self.encode(feats, flen)
+        enc, elen, inter = self.encode_with_intermediate(feats, flen)
         b = ys.size(0)
-        lp = self.ctc_log_probs(enc)
-        ctc = nn.functional.ctc_loss(lp.transpose(0, 1), ys, elen, ylen, blank=self.blank, reduction="sum",
-                                     zero_infinity=True) / b
-        valid = ~pad_mask(ylen, ys.size(1))
+
+        def ctc_loss(logits: torch.Tensor) -> torch.Tensor:
+            lp = torch.log_softmax(logits.float(), dim=-1)
+            return nn.functional.ctc_loss(lp.transpose(0, 1), ys, elen, ylen, blank=self.blank, reduction="sum",
+                                          zero_infinity=True) / b
+
+        ctc = ctc_loss(self.ctc(enc))
+        stats = {}
+        ctc_all = ctc
+        if inter:
+            ctc_inter = torch.stack([ctc_loss(x) for x in inter]).mean()
+            wi = float(self.cfg["interctc_weight"])
+            ctc_all = (1 - wi) * ctc + wi * ctc_inter
+            stats["ctc_inter"] = ctc_inter.detach()
         if self.type == "mask_ctc":
             ys_in, target_mask = self.mask_targets(ys, ylen)
             dec_len, ys_out = ylen, ys
@@ -171,7 +217,6 @@ class ASRModel(nn.Module):
                                          reduction="sum") / b
         w = float(self.cfg["ctc_weight"])
         att = ce
-        stats = {}
         if self.length_head is not None:
             lp_in, lp_len, lp_target = merge_masked_spans(ys, ylen, target_mask, self.mask_id,
                                                           insert_prob=float(self.cfg["length_insert_prob"]),
@@ -184,10 +229,9 @@ class ASRModel(nn.Module):
             with torch.no_grad():
                 stats["len_acc"] = (len_logits.argmax(-1) == lp_target[lsel]).float().mean() if lsel.any() else torch.zeros(())
                 stats["len_loss"] = lp_loss.detach()
-        loss = w * ctc + (1 - w) * att
+        loss = w * ctc_all + (1 - w) * att
         with torch.no_grad():
             acc = (logits[sel].argmax(-1) == ys_out[sel]).float().mean() if sel.any() else torch.zeros(())
-        del valid
         return loss, {"loss": loss.detach(), "ctc": ctc.detach(), "att": ce.detach(), "acc": acc, **stats}
 
     def mask_targets(self, ys: torch.Tensor, ylen: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -93,7 +93,7 @@ def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None
 # i.e. everything that does not depend on the token list
 ENCODER_PREFIXES = ("mel_mean", "mel_std", "subsample.", "encoder.")
 # tensors whose rows are tokens: loading them needs the same token list
-TOKEN_PREFIXES = ("ctc.", "decoder.embed.", "decoder.out.")
+TOKEN_PREFIXES = ("ctc.", "inter_cond.", "decoder.embed.", "decoder.out.")
 
 
 def _load_init(model, cfg: dict, token_list: TokenList, init, modules: Sequence[str] = ()) -> None:

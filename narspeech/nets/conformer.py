@@ -11,6 +11,7 @@ front-end (ESPnet's relative positional attention is not implemented).
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 from torch import nn
@@ -94,7 +95,12 @@ class ConformerEncoder(nn.Module):
         self.scale = math.sqrt(d_model)
         self.layers = nn.ModuleList(ConformerLayer(d_model, n_heads, d_ff, kernel, dropout, conv_norm) for _ in range(n_layers))
 
-    def forward(self, x: torch.Tensor, pad: torch.Tensor | None) -> torch.Tensor:
-        for layer in self.layers:
+    def forward(self, x: torch.Tensor, pad: torch.Tensor | None,
+                tap: Callable[[int, torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """`tap(i, x) -> x`, if given, runs after each layer i (1-based) but the last and may change what
+        the next layer reads (intermediate CTC with self-conditioning)."""
+        for i, layer in enumerate(self.layers, 1):
             x = layer(x, pad)
+            if tap is not None and i < len(self.layers):
+                x = tap(i, x)
         return x
