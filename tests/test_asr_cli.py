@@ -184,6 +184,8 @@ def test_train_init_fine_tunes_from_a_checkpoint(trained, tmp_path):
     assert cfg["init"] == str(exp)
     for k, v in model.state_dict().items():
         assert torch.equal(v, ckpt["model"][k]), k
+    # loss weights and other training-only options may change in fine-tuning
+    _load_init(model, {"model": {**cfg["model"], "ctc_weight": 0.5, "interctc_weight": 0.2, "dropout": 0.1}}, tl, exp)
     with pytest.raises(NarspeechError, match="d_model"):
         _load_init(build_asr_model({**cfg["model"], "d_model": 32}), {"model": {**cfg["model"], "d_model": 32}}, tl, exp)
     with pytest.raises(NarspeechError, match="token list"):

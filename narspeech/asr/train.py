@@ -119,7 +119,7 @@ def _load_init(model, cfg: dict, token_list: TokenList, init, modules: Sequence[
         keys = list(ckpt["model"])
         theirs = (ckpt.get("config") or {}).get("model") or {}
         differ = sorted(k for k in set(theirs) | set(cfg["model"]) if theirs.get(k) != cfg["model"].get(k)
-                        and k not in ("specaug", "lsm_weight", "ctc_weight", "dropout", "length_insert_prob"))
+                        and k not in ("specaug", "lsm_weight", "ctc_weight", "interctc_weight", "dropout", "length_insert_prob"))
         if differ:
             raise NarspeechError("--init has other model options than the config: " + ", ".join(
                 f"{k} {theirs.get(k)!r} vs {cfg['model'].get(k)!r}" for k in differ), path=init)
