@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 
 import pytest
 import torch
@@ -16,7 +17,8 @@ from test_synthesize import CFG, TOKENS, StubTTS, _fastspeech2_exp
 
 
 class StubAR(nn.Module):
-    """Generates 4 frames per token one at a time, each step a small network call (like a teacher)."""
+    """Generates 4 frames per token one at a time, each step a small network call (like a teacher) that
+    also waits 1 ms, so it is slower than the one-pass stub by a wide margin even on a loaded machine."""
 
     def __init__(self):
         super().__init__()
@@ -27,6 +29,7 @@ class StubAR(nn.Module):
         frame = torch.zeros(tokens.shape[0], 80)
         out = []
         for _ in range(int(lengths.max())):
+            time.sleep(1e-3)
             frame = torch.tanh(self.step(frame))
             out.append(frame + math.log(1e-3))
         return torch.stack(out, 1), lengths
@@ -51,6 +54,9 @@ def test_benchmark_rows_rtf_and_speedup(tmp_path):
     assert s1["mel_rtf"] == pytest.approx(s1["mel"]["mean"] / s1["audio_seconds"], rel=1e-2)
     assert s1["e2e"]["mean"] > s1["mel"]["mean"]  # the vocoder is inside end-to-end
     speed = {s["batch_size"]: s for s in res["speedup"]}
+    t1 = rows[("teacher", 1)]
+    assert speed[1]["mel"] == pytest.approx(t1["mel"]["mean"] / s1["mel"]["mean"])
+    assert speed[1]["mel_rtf"] == pytest.approx(t1["mel_rtf"] / s1["mel_rtf"])
     assert speed[1]["mel"] > 1.5 and speed[3]["mel"] > 1.5  # sequential frames cost more than one pass
     assert speed[1]["mel_rtf"] > 1.5 and speed[1]["e2e"] > 0  # e2e is dominated by the shared vocoder: no ordering
     table = markdown_table(res)
