@@ -148,5 +148,8 @@ def test_self_conditioning_starts_as_the_plain_encoder():
         a, _ = plain.encode(x, n)
         b, _, inter = sc.encode_with_intermediate(x, n)
     assert len(inter) == 2 and torch.allclose(a, b)
-    with pytest.raises(ValueError, match="interctc_layers"):
-        ASRModel({**opts, "interctc_layers": [3]}, len(TOKENS), N_MELS)
+    from narspeech.asr.model import build_asr_model
+    from narspeech.errors import NarspeechError
+
+    with pytest.raises(NarspeechError, match="interctc_layers must lie in 1..2"):  # a one-line error from the CLI
+        build_asr_model({**opts, "interctc_layers": [3], "n_tokens": len(TOKENS), "n_mels": N_MELS})

@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from narspeech.asr.specaug import spec_augment
+from narspeech.errors import NarspeechError
 from narspeech.nets.conformer import ConformerEncoder
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
@@ -299,4 +300,7 @@ def build_asr_model(cfg: dict, stats: dict | None = None) -> ASRModel:
     mean = None if stats is None else stats["mel_mean"]
     std = None if stats is None else stats["mel_std"]
     opts = {k: v for k, v in cfg.items() if k not in ("n_tokens", "n_mels")}
-    return ASRModel(opts, int(cfg["n_tokens"]), int(cfg["n_mels"]), mean, std)
+    try:
+        return ASRModel(opts, int(cfg["n_tokens"]), int(cfg["n_mels"]), mean, std)
+    except ValueError as e:  # a bad option is a one-line error, not a traceback
+        raise NarspeechError(f"model config: {e}") from None
