@@ -119,6 +119,7 @@ def test_self_conditioned_ctc_learns_and_feeds_its_guess_forward(tmp_path, one_t
         assert len(inter) == 1
         final, first = ([t[:n].tolist() for t, n in zip(tok, lens)]
                         for tok, _, lens in (ctc_greedy(torch.log_softmax(x, -1), elen) for x in (m.ctc(enc), inter[0])))
+        assert torch.equal(m.encode(batch["feats"], batch["feat_lengths"])[0], enc)  # decoding conditions too
         w = m.inter_cond.weight.clone()
         m.inter_cond.weight.zero_()
         unconditioned, _ = m.encode(batch["feats"], batch["feat_lengths"])

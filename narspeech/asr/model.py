@@ -140,12 +140,13 @@ class ASRModel(nn.Module):
     # ---- encoder side
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """feats (B, T, n_mels) log-mel, lengths (B,) → (enc (B, T', D), enc_lengths (B,))."""
-        enc, enc_len, _ = self.encode_with_intermediate(feats, lengths)
+        enc, enc_len, _ = self.encode_with_intermediate(feats, lengths, keep_intermediate=False)
         return enc, enc_len
 
-    def encode_with_intermediate(self, feats: torch.Tensor, lengths: torch.Tensor
+    def encode_with_intermediate(self, feats: torch.Tensor, lengths: torch.Tensor, *, keep_intermediate: bool = True
                                  ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
-        """As :meth:`encode`, plus the CTC logits (B, T', V) after each of ``interctc_layers``."""
+        """As :meth:`encode`, plus the CTC logits (B, T', V) after each of ``interctc_layers`` (an empty list
+        with ``keep_intermediate=False``: then they are computed only where they condition the next layer)."""
         x = (feats - self.mel_mean) / self.mel_std
         valid = torch.arange(x.size(1), device=x.device)[None, :] < lengths[:, None]
         x = x.masked_fill(~valid[..., None], 0.0)
@@ -160,12 +161,14 @@ class ASRModel(nn.Module):
             if i not in self.inter_layers:
                 return h
             logits = self.ctc(h)
-            inter.append(logits)
+            if keep_intermediate:
+                inter.append(logits)
             if self.inter_cond is None:
                 return h
             return (h + self.inter_cond(torch.softmax(logits, dim=-1))).masked_fill(pad[..., None], 0.0)
 
-        return self.encoder(x, pad, tap if self.inter_layers else None), enc_len, inter
+        needs_tap = bool(self.inter_layers) and (keep_intermediate or self.inter_cond is not None)
+        return self.encoder(x, pad, tap if needs_tap else None), enc_len, inter
 
     def ctc_log_probs(self, enc: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.ctc(enc).float(), dim=-1)
