@@ -1,5 +1,8 @@
-"""The duration-quality report (within-token spread against the even split) and the guided-attention schedule."""
+"""The duration-quality report (within-token spread and boundary contrast against the even split and a shuffle) and the
+guided-attention schedule."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +22,7 @@ def _segments(durations, seed=0, n_mels=16):
 def test_true_boundaries_leave_no_spread_and_beat_the_even_split():
     true = np.array([3, 9, 2, 7, 4, 12, 5])
     mel = _segments(true)
-    spread, even, shuffled = duration_quality(mel, true)
+    spread, even, shuffled, *_ = duration_quality(mel, true)
     assert spread < 0.01
     assert even > 0.2 and shuffled > 0.2
     shifted = true.copy()
@@ -36,7 +39,7 @@ def test_even_split_and_checks():
     assert within_token_spread(np.ones((4, 2)), np.array([2, 2])) == 0.0  # no variance at all
     # zero-length tokens own nothing and do not count in the even split
     mel = _segments([4, 4])
-    spread, even, _ = duration_quality(mel, np.array([4, 0, 4]))
+    spread, even, *_ = duration_quality(mel, np.array([4, 0, 4]))
     assert spread < 0.01 and even == pytest.approx(within_token_spread(mel, np.array([4, 4])))
 
 
@@ -73,7 +76,7 @@ def test_true_boundaries_beat_their_own_permutation():
 
     true = np.array([3, 9, 2, 7, 4, 12, 5, 6])
     mel = _segments(true, seed=3)
-    spread, _, shuffled = duration_quality(mel, true)
+    spread, _, shuffled, *_ = duration_quality(mel, true)
     assert sorted(permuted(true).tolist()) == sorted(true.tolist())
     assert spread < 0.01 < 0.2 < shuffled
 
@@ -156,3 +159,61 @@ def test_state_expansion_and_collapse():
     assert owner.tolist() == [-1, 0, 0, 0, 1, 2, 2, 2, -1]
     d = collapse_states(np.array([4, 1, 2, 1, 0, 2, 2, 1, 6]), owner, 3)
     assert d.tolist() == [4 + 4, 0, 5 + 6]
+
+
+def test_boundary_contrast_finds_true_boundaries_where_the_spread_cannot():
+    """Segments that drift slowly inside (as speech does) with jumps at the true boundaries: long segments
+    make the within-token spread favour the even split, but the boundary contrast ranks the true
+    durations first and the report warns about the even split (a teacher marching at a constant pace),
+    not about the true durations."""
+    from narspeech.tts.durations import boundary_contrast, permuted
+    from narspeech.tts.extract import format_spread, spread_summary
+
+    rng = np.random.default_rng(1)
+    rows_true, rows_even = [], []
+    for _ in range(20):
+        true = rng.integers(2, 12, size=12)
+        true[rng.integers(0, 12)] = 60  # one long segment, like edge silence given to the first phone
+        t = int(true.sum())
+        drift = np.cumsum(rng.normal(0, 0.6, (t, 8)), 0)  # within-segment movement
+        mel = _segments(true, seed=int(rng.integers(1 << 30)), n_mels=8) + drift
+        rows_true.append(duration_quality(mel, true))
+        rows_even.append(duration_quality(mel, even_split(t, len(true))))
+        assert boundary_contrast(mel, true) > boundary_contrast(mel, permuted(true))
+    good, bad = spread_summary(rows_true), spread_summary(rows_even)
+    assert good["spread"] > good["even_split_spread"]  # the spread prefers the even split here ...
+    assert good["contrast"] > 1.5 and good["contrast_better_than_even"] >= 0.9
+    assert bad["contrast"] < 1.2 and good["contrast"] > 1.5 * bad["contrast"]
+    assert "warning" not in format_spread(good) and "warning" in format_spread(bad)
+    assert np.isnan(boundary_contrast(np.zeros((4, 2)), np.array([2, 2])))  # too short for a boundary
+    with pytest.raises(ValueError):
+        boundary_contrast(np.zeros((5, 2)), np.array([2, 2]))
+
+
+N_REAL = 300
+
+
+def test_aligner_durations_beat_both_baselines_on_real_speech(tmp_path, shared_data, espeak, one_thread):
+    """300 arctic_fb training recordings, trimmed, and the recipe's 3-state aligner with edge silence: on
+    real speech its boundaries sit at spectral changes (boundary contrast clearly above the even split's
+    and its own shuffle's), and the report does not cry wolf about them. (On 50 recordings the flat
+    start does not find the phones, and the contrast says so: 1.03 against 1.05 shuffled.)"""
+    import json
+
+    from conftest import cli_ok
+
+    cli_ok("data", "import", "kaldi", shared_data / "arctic_fb" / "train", tmp_path / "all", "--base", shared_data / "arctic_fb")
+    cli_ok("data", "subset", tmp_path / "all", tmp_path / "raw", "--first", N_REAL)
+    cli_ok("data", "trim", tmp_path / "raw", tmp_path / "data", "--top-db", 40, "--margin", 0.05, "--jobs", 1)
+    cli_ok("text", "tokenize", tmp_path / "data", "--kind", "phoneme")
+    cli_ok("text", "vocab", tmp_path / "data", "--out", tmp_path / "tokens.txt")
+    feats = Path(__file__).resolve().parents[1] / "egs/arctic/tts1/conf/feats.yaml"
+    cli_ok("feats", "extract", tmp_path / "data", tmp_path / "dump", "--config", feats, "--device", "cpu", "--jobs", 1)
+    cli_ok("feats", "stats", tmp_path / "dump")
+    out = cli_ok("tts", "align", "--data", tmp_path / "data", "--dump", tmp_path / "dump", "--tokens", tmp_path / "tokens.txt",
+                 "--out", tmp_path / "align", "--states", 3, "--edge-silence", "--device", "cpu")
+    q = json.loads((tmp_path / "align" / "quality.json").read_text())
+    assert q["n"] == N_REAL
+    assert q["contrast"] > 1.1 * q["permuted_contrast"] and q["contrast"] > 1.2 * q["even_split_contrast"], q
+    assert q["contrast_better_than_even"] > 0.8, q
+    assert "warning" not in out, out

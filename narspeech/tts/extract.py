@@ -43,10 +43,10 @@ class ExtractionResult:
     kd_rates: dict[str, float] = field(default_factory=dict)
     kd_filtered: dict[str, str] = field(default_factory=dict)
     agreement: dict[str, float] = field(default_factory=dict)  # against a reference alignment, when given
-    spread: dict[str, tuple[float, float, float]] = field(default_factory=dict)  # utt -> (durations, even, permuted)
+    spread: dict[str, tuple[float, ...]] = field(default_factory=dict)  # utt -> duration_quality(...)
 
     def quality(self) -> dict[str, float]:
-        """Mean within-token spread of the kept durations, the even split and the permutation (lower is better)."""
+        """Duration quality of the kept durations against the even split and the permutation (:func:`spread_summary`)."""
         return spread_summary([v for u, v in self.spread.items() if u not in self.filtered])
 
     def summary(self) -> str:
@@ -102,22 +102,33 @@ def _write_ark(out_dir: Path, mels: dict[str, np.ndarray]) -> None:
     (out_dir / ".feats.scp.raw").unlink(missing_ok=True)
 
 
-def spread_summary(rows: list[tuple[float, float, float]]) -> dict[str, float]:
-    """Means of per-utterance (spread, even split, permuted) and how often the durations beat each bar."""
+def spread_summary(rows: list[tuple[float, ...]]) -> dict[str, float]:
+    """Means of the per-utterance :func:`~narspeech.tts.durations.duration_quality` tuples and how often
+    the durations beat each baseline (lower spread, higher boundary contrast)."""
     if not rows:
         return {}
-    s = np.array(rows)
-    return {"spread": float(s[:, 0].mean()), "even_split_spread": float(s[:, 1].mean()),
-            "permuted_spread": float(s[:, 2].mean()), "better_than_even": float((s[:, 0] < s[:, 1]).mean()),
-            "better_than_permuted": float((s[:, 0] < s[:, 2]).mean()), "n": len(rows)}
+    s = np.array(rows, dtype=np.float64)
+    out = {"spread": float(s[:, 0].mean()), "even_split_spread": float(s[:, 1].mean()),
+           "permuted_spread": float(s[:, 2].mean()), "better_than_even": float((s[:, 0] < s[:, 1]).mean()),
+           "better_than_permuted": float((s[:, 0] < s[:, 2]).mean()), "n": len(rows)}
+    ok = ~np.isnan(s[:, 3:6]).any(1)  # utterances too short for a boundary
+    c = s[ok, 3:6] if ok.any() else np.full((1, 3), np.nan)
+    out.update({"contrast": float(c[:, 0].mean()), "even_split_contrast": float(c[:, 1].mean()),
+                "permuted_contrast": float(c[:, 2].mean()), "contrast_better_than_even": float((c[:, 0] > c[:, 1]).mean()),
+                "contrast_better_than_permuted": float((c[:, 0] > c[:, 2]).mean())})
+    return out
 
 
 def format_spread(q: dict[str, float]) -> str:
-    """The duration-quality lines of a report, with a warning when the durations ignore the audio."""
+    """The duration-quality lines of a report, with a warning when the durations ignore the audio:
+    their boundary contrast no more than 10 % above their own permutation's."""
     s = (f"duration quality (share of mel variance left within tokens, lower is better): {q['spread']:.3f}; "
          f"the same durations shuffled {q['permuted_spread']:.3f} (beaten in {q['better_than_permuted']:.0%} of utterances); "
          f"an even split {q['even_split_spread']:.3f} (beaten in {q['better_than_even']:.0%})")
-    if q["spread"] >= 0.95 * q["permuted_spread"]:
+    s += ("\nboundary contrast (spectral change at the token boundaries / on average, higher is better): "
+          f"{q['contrast']:.2f}; shuffled {q['permuted_contrast']:.2f} (beaten in {q['contrast_better_than_permuted']:.0%} "
+          f"of utterances); an even split {q['even_split_contrast']:.2f} (beaten in {q['contrast_better_than_even']:.0%})")
+    if not q["contrast"] > 1.1 * q["permuted_contrast"]:
         s += ("\nwarning: these durations barely follow the audio (no better than their own random permutation): "
               "train the teacher longer, trim edge silence, check its attention plots, or use `tts align`")
     return s
@@ -129,8 +140,9 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
                       device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False,
                       reference: str | Path | None = None) -> ExtractionResult:
     """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`),
-    and the duration-quality report: OUT/spread (``utt spread even_split``, the share of mel variance
-    left within the tokens by these durations, by an even split and by the durations shuffled) and
+    and the duration-quality report: OUT/spread (``utt`` and the six numbers of
+    :func:`~narspeech.tts.durations.duration_quality`: within-token spread and boundary contrast of these
+    durations, of an even split and of the durations shuffled) and
     OUT/quality.json; with `reference` (another durations file, e.g. `tts align`'s) also the boundary
     agreement with it.
 
