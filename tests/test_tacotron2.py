@@ -228,3 +228,28 @@ def test_tacotron2_with_the_aligner_prior_aligns_to_the_durations():
     assert np.mean(err) < 0.5, err
     with pytest.raises(ValueError, match="durations"):
         model.train()(collate(items))
+
+
+def test_tacotron2_attention_window_keeps_each_step_near_the_last_peak():
+    """With the inference-time attention constraint a step may look at most `backward` tokens behind and
+    `forward` ahead of the previous step's peak; an untrained model's attention jumps about without it."""
+    torch.manual_seed(0)
+    model = build_tts_model(dict(TINY, n_tokens=N_TOK, n_mels=N_MELS), None).eval()
+    tokens = torch.randint(2, N_TOK, (3, 12))
+    lengths = torch.tensor([12, 10, 7])
+
+    def peak_moves(back, fwd):
+        model.c.update(attn_window_backward=back, attn_window_forward=fwd)
+        torch.manual_seed(1)
+        _, mel_lengths, (attn,) = model.inference(tokens, lengths, max_len_ratio=4.0, return_attention=True)
+        moves = []
+        for b in range(3):
+            peaks = attn[b, 0, : int(mel_lengths[b])].argmax(-1)
+            assert int(peaks.max()) < int(lengths[b])  # never on padding
+            moves.append(torch.diff(torch.cat([torch.zeros(1, dtype=torch.long), peaks])))
+        return torch.cat(moves)
+
+    free = peak_moves(-1, -1)
+    assert (free < -1).any() or (free > 3).any()
+    held = peak_moves(1, 3)
+    assert (held >= -1).all() and (held <= 3).all()

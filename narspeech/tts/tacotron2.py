@@ -46,6 +46,7 @@ DEFAULTS = dict(
     guided_attn_sigma=0.4, guided_attn_weight=1.0, guided_attn_halflife=0, guided_attn_min_weight=0.0,
     guided_attn_prior="diagonal", guided_attn_prior_sigma=2.0,
     stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0, stop_margin_tokens=1, stop_tail_frames=30,
+    attn_window_backward=-1, attn_window_forward=-1,  # inference only; -1 = no window (arctic_fb: (1, 3) no better)
 )
 
 
@@ -157,7 +158,8 @@ class Tacotron2(ARTeacher):
 
     def step(self, pre: torch.Tensor, state: dict, memory: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """One decoder step from the prenet output `pre` (B, P); updates `state` in place and returns the
-        projection input cat(decoder state, context) (B, dec_rnn_units + D); weights are state['prev']."""
+        projection input cat(decoder state, context) (B, dec_rnn_units + D); weights are state['prev'].
+        `pad` (B, N) is True where the attention may not look."""
         state["attn"] = self.attn_rnn(torch.cat([pre, state["context"]], -1), state["attn"])
         context, w = self.attention(state["attn"][0], keys, memory, state["prev"], state["cum"], pad)
         state["context"], state["prev"], state["cum"] = context, w, state["cum"] + w
@@ -210,8 +212,11 @@ class Tacotron2(ARTeacher):
         ``max_len_ratio × tokens`` frames. With ``stop_margin_tokens`` k ≥ 0 the stop token only counts once the
         attention's peak has reached one of the last k + 1 tokens (a stop token that fires early, as a young
         model's does, would otherwise cut the sentence), and the utterance ends at most ``stop_tail_frames``
-        after that (a stop token that stays silent would run on in silence to the frame cap). The NAR controls
-        (speed, pitch, energy) are ignored.
+        after that (a stop token that stays silent would run on in silence to the frame cap). With
+        ``attn_window_backward`` b ≥ 0 and ``attn_window_forward`` f ≥ 0 each step may only attend to tokens
+        b before to f after the previous step's peak (ESPnet's attention constraint for Tacotron 2), so the
+        attention can neither stall on a token far behind nor jump over words. The NAR controls (speed,
+        pitch, energy) are ignored.
         Returns denormalised (mels (B, T, n_mels), mel_lengths); with `return_attention` also
         [attention (B, 1, steps, N)]."""
         c = self.c
@@ -232,8 +237,14 @@ class Tacotron2(ARTeacher):
         end_step = torch.full((b,), max_steps, dtype=torch.long, device=dev)  # when the tail after reaching the end is over
         tail = -(-int(c["stop_tail_frames"]) // self.r)
         mels, weights = [], []
+        back, fwd = int(c["attn_window_backward"]), int(c["attn_window_forward"])
+        n_idx = torch.arange(tokens.size(1), device=dev)[None]
         for step in range(max_steps):
-            h = self.step(self.run_prenet(frame), state, memory, keys, pad)
+            blocked = pad
+            if back >= 0 and fwd >= 0:  # the attention constraint: only near where it looked last
+                peak = state["prev"].argmax(-1, keepdim=True)
+                blocked = pad | (n_idx < peak - back) | (n_idx > peak + fwd)
+            h = self.step(self.run_prenet(frame), state, memory, keys, blocked)
             mel = self.mel_out(h).view(b, self.r, self.n_mels)
             mels.append(mel)
             if return_attention:
