@@ -128,6 +128,15 @@ def check_durations(utt: str, d: np.ndarray, n_tokens: int, n_frames: int, path:
                              "(durations from another dump or hop size?)", utt=utt, path=path)
 
 
+def _mel_and_durations(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
+    """mel as float64 (T, M), durations as int64, checked to cover exactly its frames."""
+    x = torch.as_tensor(mel, dtype=torch.float64)
+    d = np.asarray(durations, dtype=np.int64)
+    if int(d.sum()) != x.shape[0]:
+        raise ValueError(f"durations sum to {int(d.sum())}, the mel has {x.shape[0]} frames")
+    return x, d
+
+
 def within_token_spread(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> float:
     """Share of the utterance's mel variance left inside the tokens' segments (lower is better).
 
@@ -135,10 +144,7 @@ def within_token_spread(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -
     mel (T, M) cut into consecutive segments of `durations` frames (zero-length tokens own
     nothing). Durations that follow the audio put phone boundaries at spectral changes, so each
     segment is homogeneous; durations that ignore the audio leave as much spread as any cut."""
-    x = torch.as_tensor(mel, dtype=torch.float64)
-    d = np.asarray(durations, dtype=np.int64)
-    if int(d.sum()) != x.shape[0]:
-        raise ValueError(f"durations sum to {int(d.sum())}, the mel has {x.shape[0]} frames")
+    x, d = _mel_and_durations(mel, durations)
     total = float(((x - x.mean(0)) ** 2).sum())
     if total <= 0.0:
         return 0.0
@@ -164,7 +170,10 @@ def permuted(durations: np.ndarray, seed: int = 0) -> np.ndarray:
     return d
 
 
-def boundary_contrast(mel: torch.Tensor | np.ndarray, durations: np.ndarray, width: int = 2) -> float:
+CONTRAST_WIDTH = 2  # frames averaged on each side of a boundary
+
+
+def boundary_contrast(mel: torch.Tensor | np.ndarray, durations: np.ndarray, width: int = CONTRAST_WIDTH) -> float:
     """Spectral change across the tokens' boundaries relative to the utterance's average (higher is better).
 
     The change at frame i is ``||mean(x[i:i+w]) − mean(x[i−w:i])||²``; the score is its mean over the
@@ -174,19 +183,26 @@ def boundary_contrast(mel: torch.Tensor | np.ndarray, durations: np.ndarray, wid
     that phone transitions make. Unlike the within-token spread it does not grow with segment length, so
     it separates real boundaries from the even split on speech too (arctic_fb train, 3-state aligner:
     1.26; the same durations shuffled 0.98, an even split 0.88). NaN when no boundary qualifies."""
-    x = torch.as_tensor(np.asarray(mel), dtype=torch.float64)
-    d = np.asarray(durations, dtype=np.int64)
-    t, w = x.shape[0], int(width)
-    if int(d.sum()) != t:
-        raise ValueError(f"durations sum to {int(d.sum())}, the mel has {t} frames")
+    x, d = _mel_and_durations(mel, durations)
+    return _contrast(_local_change(x, width), d, width)
+
+
+def _local_change(x: torch.Tensor, w: int) -> torch.Tensor:
+    """``||mean(x[i:i+w]) − mean(x[i−w:i])||²`` for i = w … T−w (entry i − w); empty when T < 2w + 1."""
+    t = x.shape[0]
     if t < 2 * w + 1:
-        return float("nan")
+        return x.new_zeros(0)
     c = torch.cat([x.new_zeros(1, x.shape[1]), x.cumsum(0)])
     pos = torch.arange(w, t - w + 1)
-    change = (((c[pos + w] - c[pos]) - (c[pos] - c[pos - w])) / w).pow(2).sum(-1)  # change[i - w] is at frame i
+    return (((c[pos + w] - c[pos]) - (c[pos] - c[pos - w])) / w).pow(2).sum(-1)
+
+
+def _contrast(change: torch.Tensor, d: np.ndarray, w: int) -> float:
+    """Mean `change` at the distinct internal boundaries of `d` over its mean everywhere (NaN: none usable)."""
+    t = int(d.sum())
     b = np.unique(np.cumsum(d)[:-1])
     b = b[(b >= w) & (b <= t - w)]
-    mean = float(change.mean())
+    mean = float(change.mean()) if len(change) else 0.0
     if len(b) == 0 or mean <= 0.0:
         return float("nan")
     return float(change[torch.as_tensor(b - w)].mean()) / mean
@@ -202,11 +218,13 @@ def duration_quality(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> t
     correct boundaries (a flat-start HMM aligner misses it on arctic_fb). The permutation keeps the
     segment lengths and only destroys their placement. The boundary contrast does not depend on the
     segment lengths: durations that follow the audio must beat both baselines on it clearly."""
-    d = np.asarray(durations, dtype=np.int64)
+    x, d = _mel_and_durations(mel, durations)
     n_used = max(int((d > 0).sum()), 1)
     even, shuffled = even_split(int(d.sum()), n_used), permuted(d)
-    return (within_token_spread(mel, d), within_token_spread(mel, even), within_token_spread(mel, shuffled),
-            boundary_contrast(mel, d), boundary_contrast(mel, even), boundary_contrast(mel, shuffled))
+    w = CONTRAST_WIDTH
+    change = _local_change(x, w)  # the utterance's change curve, once for all three
+    return (within_token_spread(x, d), within_token_spread(x, even), within_token_spread(x, shuffled),
+            _contrast(change, d, w), _contrast(change, even, w), _contrast(change, shuffled, w))
 
 
 def boundary_agreement(durations: dict[str, np.ndarray], reference: dict[str, np.ndarray], tolerance: int = 2) -> dict[str, float]:

@@ -215,7 +215,7 @@ class Tacotron2(ARTeacher):
         after that (a stop token that stays silent would run on in silence to the frame cap). With
         ``attn_window_backward`` b ≥ 0 and ``attn_window_forward`` f ≥ 0 each step may only attend to tokens
         b before to f after the previous step's peak (ESPnet's attention constraint for Tacotron 2), so the
-        attention can neither stall on a token far behind nor jump over words. The NAR controls (speed,
+        attention can neither jump back nor over words; it does not stop a stall on one token. The NAR controls (speed,
         pitch, energy) are ignored.
         Returns denormalised (mels (B, T, n_mels), mel_lengths); with `return_attention` also
         [attention (B, 1, steps, N)]."""
