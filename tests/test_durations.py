@@ -154,9 +154,9 @@ def _stub_setup(tmp_path, monkeypatch):
     return data, dump, exp
 
 
-def write_teacher_dump(dump, mels: dict) -> dict:
-    """A feature dump of `mels` {utt: (T, n_mels)} (flat f0 and energy) as `tts durations` reads it;
-    returns its feature config."""
+def write_teacher_dump(dump, mels: dict, f0: dict | None = None) -> dict:
+    """A feature dump of `mels` {utt: (T, n_mels)} (f0 0 unless `f0` {utt: (T,)} is given, flat energy) as
+    `tts durations` reads it; returns its feature config."""
     import kaldiio
     import yaml
 
@@ -164,7 +164,7 @@ def write_teacher_dump(dump, mels: dict) -> dict:
     from narspeech.fileio import write_table
 
     cfg = FeatureConfig.for_rate(22050, n_mels=next(iter(mels.values())).shape[1]).to_dict()
-    for name, tab in (("feats", mels), ("f0", {u: np.zeros(len(m), np.float32) for u, m in mels.items()}),
+    for name, tab in (("feats", mels), ("f0", f0 or {u: np.zeros(len(m), np.float32) for u, m in mels.items()}),
                       ("energy", {u: np.ones(len(m), np.float32) for u, m in mels.items()})):
         kaldiio.save_ark(str(dump / f"{name}.ark"), tab, scp=str(dump / f"{name}.scp"))
     write_table(dump / "utt2num_frames", {u: str(len(m)) for u, m in mels.items()})

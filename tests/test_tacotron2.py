@@ -253,3 +253,117 @@ def test_tacotron2_attention_window_keeps_each_step_near_the_last_peak():
     assert (free < -1).any() or (free > 3).any()
     held = peak_moves(1, 3)
     assert (held >= -1).all() and (held <= 3).all()
+
+
+def test_forward_attention_stays_or_advances_one_token_per_step():
+    """Forward attention (Zhang et al. 2018): each step's weights come from the previous step's, kept or moved
+    one token on, so the attention's mean position never goes back and moves at most one token per step, free
+    running or teacher-forced, even untrained; the location-sensitive attention alone jumps about."""
+    torch.manual_seed(0)
+    tokens = torch.randint(2, N_TOK, (3, 12))
+    lengths = torch.tensor([12, 10, 7])
+    mels = torch.randn(3, 30, N_MELS)
+    mel_lengths = torch.tensor([30, 25, 14])
+
+    def position_moves(forward_attention: bool):
+        torch.manual_seed(0)
+        model = build_tts_model(dict(TINY, forward_attention=forward_attention, n_tokens=N_TOK, n_mels=N_MELS), None).eval()
+        torch.manual_seed(1)
+        with torch.no_grad():
+            _, free_lengths, (free,) = model.inference(tokens, lengths, max_len_ratio=4.0, return_attention=True)
+            forced = model.teacher_forced(tokens, lengths, mels, mel_lengths)["attns"][0]
+        moves = []
+        for attn, steps in ((free, free_lengths), (forced, mel_lengths)):
+            for b in range(3):
+                a = attn[b, 0, : int(steps[b])]
+                assert float(a[:, int(lengths[b]):].sum()) == 0.0  # never on padding
+                pos = a @ torch.arange(a.size(1), dtype=a.dtype)
+                moves.append(torch.diff(torch.cat([pos.new_zeros(1), pos])))
+        return torch.cat(moves)
+
+    free = position_moves(False)
+    assert (free < -0.5).any() or (free > 1.5).any()
+    held = position_moves(True)
+    assert (held >= -1e-3).all() and (held <= 1.0 + 1e-3).all(), (float(held.min()), float(held.max()))
+
+
+def test_tacotron2_with_forward_attention_learns_the_durations():
+    """Forward attention guided by the aligner's prior (the recipe's setting) aligns to the true durations."""
+    items = toy_corpus()
+    model, losses, _ = trained(items, steps=200, forward_attention=True, guided_attn_prior="durations",
+                               guided_attn_prior_sigma=1.0)
+    batch = collate(items)
+    with torch.no_grad():
+        out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+    err = [np.abs(np.cumsum(monotonic_durations(out["attns"][0][b, 0, : int(out["steps"][b]), : len(it["tokens"])],
+                                                len(it["mels"]), 1)) - np.cumsum(it["durations"].numpy())).mean()
+           for b, it in enumerate(items)]
+    assert np.mean(err) < 0.5, err
+
+
+def pitched_corpus(n_utts=6, seed=0):
+    """The toy corpus with a rising F0 (Hz) per utterance at a random level the tokens do not tell, and a
+    mel whose frames carry it (an F0-scaled pattern added to each token's spectrum), as harmonics do."""
+    g = torch.Generator().manual_seed(seed + 7)
+    pattern = torch.randn(N_MELS, generator=g)
+    items = toy_corpus(n_utts, seed)
+    for it in items:
+        t = len(it["mels"])
+        it["f0"] = float(torch.empty(1).uniform_(90, 210, generator=g)) + 2.0 * torch.arange(t, dtype=torch.float32)
+        it["mels"] = it["mels"] + ((it["f0"] - 150) / 40)[:, None] * pattern
+    return items
+
+
+def test_tacotron2_f0_feedback_is_learned_and_used():
+    """With ``f0_feedback`` the decoder predicts the F0 and reads the previous frames' F0 beside the prenet:
+    trained on utterances whose pitch the text does not tell, it predicts the F0 and its mel follows the F0 it
+    is fed (teacher-forced with a mirrored F0 the error grows by a wide margin)."""
+    items = pitched_corpus()
+    torch.manual_seed(0)
+    model = build_tts_model(dict(TINY, f0_feedback=True, n_tokens=N_TOK, n_mels=N_MELS), stats_of(items))
+    model.stats.f0_mean.fill_(150.0)
+    model.stats.f0_std.fill_(40.0)
+    batch = collate(items)
+    batch["f0"] = torch.nn.utils.rnn.pad_sequence([it["f0"] for it in items], batch_first=True)
+    losses, stats = train(model, batch, 250, lr=4e-3)
+    assert np.mean(losses[-5:]) < 0.25 * np.mean(losses[:3])
+    model.eval()
+
+    def l1(f0):
+        torch.manual_seed(0)
+        with torch.no_grad():
+            out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"], f0=f0)
+        m = out["frame_mask"]
+        return float(((out["after"] - out["y"]).abs().mean(-1) * m).sum() / m.sum()), out
+
+    right, out = l1(batch["f0"])
+    other = torch.where(batch["f0"] > 0, 300.0 - batch["f0"], 0.0)  # the pitch mirrored about 150 Hz
+    wrong, _ = l1(other)
+    assert wrong > 2.0 * right, (right, wrong)
+    m = out["frame_mask"]
+    f0_err = float(((out["f0"][..., 0] - model.f0_features(batch["f0"])[..., 0]).abs() * m).sum() / m.sum())
+    assert f0_err < 0.5, f0_err  # normalised units (the levels spread ±1.5)
+    with pytest.raises(ValueError, match="frame F0"):
+        model.train()(collate(items))
+    mels, mel_lengths = model.eval().inference(batch["tokens"], batch["token_lengths"], max_len_ratio=8.0)
+    assert mels.shape[0] == len(items) and (mel_lengths > 0).all()
+
+
+def test_dataset_gives_the_frame_f0(tmp_path):
+    from narspeech.fileio import write_table
+    from narspeech.text.vocab import TokenList
+    from narspeech.tts.dataset import TTSDataset, collate as tts_collate
+    from tests.test_durations import write_teacher_dump
+
+    mels = {"u1": np.zeros((5, N_MELS), np.float32), "u2": np.zeros((3, N_MELS), np.float32)}
+    f0 = {"u1": np.array([0, 100, 110, 0, 120], np.float32), "u2": np.array([90, 0, 95], np.float32)}
+    data, dump = tmp_path / "data", tmp_path / "dump"
+    data.mkdir(), dump.mkdir()
+    write_table(data / "token", {"u1": "a b", "u2": "b"})
+    write_teacher_dump(dump, mels, f0)
+    (tmp_path / "tokens.txt").write_text("<blank>\n<unk>\na\nb\n<sos/eos>\n")
+    tokens = TokenList(tmp_path / "tokens.txt")
+    assert "f0" not in TTSDataset(data, dump, tokens)[0]
+    ds = TTSDataset(data, dump, tokens, frame_f0=True)
+    batch = tts_collate([ds[ds.utts.index(u)] for u in ("u1", "u2")])
+    assert batch["f0"].tolist() == [[0, 100, 110, 0, 120], [90, 0, 95, 0, 0]]

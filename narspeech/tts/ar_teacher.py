@@ -38,11 +38,18 @@ class ARTeacher(nn.Module):
         prev = y[:, self.r - 1 :: self.r][:, : s - 1]
         return torch.cat([y.new_zeros(y.size(0), 1, y.size(2)), prev], dim=1), s
 
+    needs_f0 = False  # a subclass whose teacher forcing takes the frame F0 (``f0=``) says so
+
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
-        """Teacher-forced pass: reconstruction + stop losses, plus the subclass's attention loss at the
-        current guided-attention weight."""
-        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+        """Teacher-forced pass: reconstruction + stop losses, the subclass's auxiliary loss (if any), plus its
+        attention loss at the current guided-attention weight."""
+        extra = {"f0": batch.get("f0")} if self.needs_f0 else {}
+        out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"], **extra)
         loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
+        aux = self.auxiliary_loss(out, batch)
+        if aux is not None:
+            loss = loss + aux
+            stats["aux"] = aux.detach()
         ga_weight = self.guided_attn_weight()
         if self.training:
             self.batches_seen += 1
@@ -53,6 +60,10 @@ class ARTeacher(nn.Module):
             stats["guided_attn_weight"] = ga_weight
         stats["loss"] = loss.detach()
         return loss, stats
+
+    def auxiliary_loss(self, out: dict, batch: dict) -> torch.Tensor | None:
+        """A subclass's extra training loss on the teacher-forced pass (None: none)."""
+        return None
 
     def attention_loss(self, out: dict, batch: dict) -> torch.Tensor | None:
         """The guided-attention loss of a teacher-forced pass (None: no attention is guided)."""

@@ -67,12 +67,13 @@ class TTSDataset(torch.utils.data.Dataset):
     (required for FastSpeech). `kd_dump`: a folder with ``feats.scp`` of teacher-generated mels
     used as targets instead of the dump's (sequence-level knowledge distillation; durations
     must then be the ones re-extracted on those mels). `variance`: also give token-level pitch
-    and energy (FastSpeech 2; needs durations).
+    and energy (FastSpeech 2; needs durations). `frame_f0`: also give the frame-level F0 track in Hz, 0 where
+    unvoiced (the Tacotron 2 teacher's F0 feedback).
     """
 
     def __init__(self, data_dir: str | Path, dump_dir: str | Path, token_list, *, durations: str | Path | None = None,
-                 kd_dump: str | Path | None = None, variance: bool = False, skip_bad: bool = False,
-                 utts: list[str] | None = None):
+                 kd_dump: str | Path | None = None, variance: bool = False, frame_f0: bool = False,
+                 skip_bad: bool = False, utts: list[str] | None = None):
         from narspeech.audio.dump import read_dump
 
         self.data_dir, self.dump_dir = Path(data_dir), Path(dump_dir)
@@ -84,7 +85,9 @@ class TTSDataset(torch.utils.data.Dataset):
         texts = read_table(token_path)
         self.dump = read_dump(self.dump_dir)
         self.feature_config = self.dump.config
-        self.variance, self.kd = variance, kd_dump is not None
+        self.variance, self.frame_f0, self.kd = variance, frame_f0, kd_dump is not None
+        if frame_f0 and kd_dump is not None:
+            raise NarspeechError("the frame-level F0 of the recordings does not match the teacher's mels (--kd-dump)")
         self.dropped: list[Skipped] = []
         n_frames = {u: int(n) for u, n in dict(self.dump.num_frames).items()}
         frames_path = self.dump_dir / "utt2num_frames"
@@ -161,11 +164,16 @@ class TTSDataset(torch.utils.data.Dataset):
         d = self.durations[i]
         if d is not None:
             item["durations"] = torch.from_numpy(d)
-        if self.variance:
+        if self.variance or self.frame_f0:
             f0 = np.array(self.dump.f0[utt], dtype=np.float32).reshape(-1)
+            if len(f0) != self.lengths[i]:
+                raise NarspeechError(f"f0 has {len(f0)} frames but the log-mel {self.lengths[i]}", utt=utt, path=self.dump_dir)
+            if self.frame_f0:
+                item["f0"] = torch.from_numpy(f0)
+        if self.variance:
             en = np.array(self.dump.energy[utt], dtype=np.float32).reshape(-1)
-            if len(f0) != self.lengths[i] or len(en) != self.lengths[i]:
-                raise NarspeechError(f"f0/energy have {len(f0)}/{len(en)} frames but the log-mel {self.lengths[i]}", utt=utt, path=self.dump_dir)
+            if len(en) != self.lengths[i]:
+                raise NarspeechError(f"energy has {len(en)} frames but the log-mel {self.lengths[i]}", utt=utt, path=self.dump_dir)
             item["pitch"] = torch.from_numpy(token_pitch(f0, d))
             item["energy"] = torch.from_numpy(token_energy(en, d))
         return item
@@ -173,7 +181,8 @@ class TTSDataset(torch.utils.data.Dataset):
 
 def collate(items: list[dict]) -> dict:
     """Pad a list of items: tokens (B, N) with 0, mels (B, T, n_mels) with 0, token-level
-    durations/pitch/energy (B, N) with 0; plus token_lengths, mel_lengths and the utt ids."""
+    durations/pitch/energy (B, N) with 0, a frame-level f0 (B, T) with 0; plus token_lengths, mel_lengths and the
+    utt ids."""
     b = len(items)
     tl = torch.tensor([len(it["tokens"]) for it in items])
     ml = torch.tensor([it["mels"].shape[0] for it in items])
@@ -183,10 +192,14 @@ def collate(items: list[dict]) -> dict:
     for key, dtype in (("durations", torch.long), ("pitch", torch.float32), ("energy", torch.float32)):
         if key in items[0]:
             out[key] = torch.zeros(b, n, dtype=dtype)
+    if "f0" in items[0]:
+        out["f0"] = torch.zeros(b, t)
     for k, it in enumerate(items):
         out["tokens"][k, : tl[k]] = it["tokens"]
         out["mels"][k, : ml[k]] = it["mels"]
         for key in ("durations", "pitch", "energy"):
             if key in out:
                 out[key][k, : tl[k]] = it[key]
+        if "f0" in out:
+            out["f0"][k, : ml[k]] = it["f0"]
     return out

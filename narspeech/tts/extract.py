@@ -161,7 +161,8 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
                              path=teacher)
     tokens_path = exp_dir / "tokens.txt"
     token_list = TokenList(tokens_path)
-    ds = TTSDataset(data_dir, dump_dir, token_list, skip_bad=skip_bad)
+    needs_f0 = bool(getattr(model, "needs_f0", False))  # teacher forcing on the recordings' F0 too
+    ds = TTSDataset(data_dir, dump_dir, token_list, frame_f0=needs_f0, skip_bad=skip_bad)
     check_feature_match(ds.feature_config.to_dict(), cfg.get("feats", {}), dump_dir)
     r = model.r
     to_durations = monotonic_durations if monotonic else durations_from_attention
@@ -178,7 +179,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         batch = {k: v.to(dev) for k, v in batch.items()}
         tok, tl, ml = batch["tokens"], batch["token_lengths"], batch["mel_lengths"]
         with autocast(dev):
-            out = model.teacher_forced(tok, tl, batch["mels"], ml)
+            out = model.teacher_forced(tok, tl, batch["mels"], ml, **({"f0": batch["f0"]} if needs_f0 else {}))
         a, fr, best = _best_head(out["attns"], out["steps"], tl)
         for b, utt in enumerate(utts):
             h = int(best[b])

@@ -34,7 +34,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from narspeech.nets.conv import Conv1dStack, Postnet
 from narspeech.nets.masks import pad_mask
 from narspeech.tts.ar_teacher import ARTeacher
-from narspeech.tts.losses import alignment_prior_weights, guided_attention_loss, prior_attention_loss
+from narspeech.tts.losses import alignment_prior_weights, guided_attention_loss, masked_l1, masked_mean, prior_attention_loss
 from narspeech.tts.stats import FeatureStats
 
 DEFAULTS = dict(
@@ -47,6 +47,7 @@ DEFAULTS = dict(
     guided_attn_prior="diagonal", guided_attn_prior_sigma=2.0,
     stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0, stop_margin_tokens=1, stop_tail_frames=30,
     attn_window_backward=-1, attn_window_forward=-1,  # inference only; -1 = no window (arctic_fb: (1, 3) no better)
+    f0_feedback=False, f0_weight=1.0, forward_attention=False,
 )
 
 
@@ -90,14 +91,13 @@ class LocationSensitiveAttention(nn.Module):
         flat = windows.permute(0, 2, 1, 3).reshape(alpha.size(0), alpha.size(2), -1)  # (B, N, 2k), channel-major
         return flat @ self.loc_conv.weight.reshape(self.loc_conv.out_channels, -1).t()
 
-    def forward(self, query: torch.Tensor, keys: torch.Tensor, memory: torch.Tensor, prev: torch.Tensor, cum: torch.Tensor,
-                pad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, query: torch.Tensor, keys: torch.Tensor, prev: torch.Tensor, cum: torch.Tensor,
+                pad: torch.Tensor) -> torch.Tensor:
         """query (B, Q); keys = self.memory(memory) (B, N, A), precomputed once; prev/cum (B, N); pad (B, N) True at padding.
-        Returns (context (B, D), weights (B, N))."""
+        Returns the weights (B, N)."""
         loc = self.loc_proj(self.location_features(torch.stack([prev, cum], 1)))
         e = self.v(torch.tanh(self.query(query)[:, None] + keys + loc)).squeeze(-1)
-        w = torch.softmax(e.masked_fill(pad, float("-inf")), dim=-1)
-        return torch.bmm(w[:, None], memory).squeeze(1), w
+        return torch.softmax(e.masked_fill(pad, float("-inf")), dim=-1)
 
 
 class Tacotron2(ARTeacher):
@@ -129,6 +129,11 @@ class Tacotron2(ARTeacher):
         self.dec_rnn = ZoneoutLSTMCell(c["attn_rnn_units"] + mem, c["dec_rnn_units"], c["zoneout"])
         self.mel_out = nn.Linear(c["dec_rnn_units"] + mem, n_mels * self.r)
         self.stop_out = nn.Linear(c["dec_rnn_units"] + mem, self.r)
+        if c["f0_feedback"]:  # F0 predicted with the mel and fed back beside the prenet, without its dropout
+            self.f0_out = nn.Linear(c["dec_rnn_units"] + mem, 2 * self.r)  # per frame: normalised F0, voicing logit
+            self.f0_in = nn.Linear(2, dims[-1])
+        if c["forward_attention"]:  # the transition agent of forward attention
+            self.transition = nn.Linear(c["attn_rnn_units"] + mem + dims[-1], 1)
         self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
             if c["postnet_layers"] > 0 else None
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
@@ -154,35 +159,83 @@ class Tacotron2(ARTeacher):
         b, n, d = memory.shape
         z = lambda k: memory.new_zeros(b, k)  # noqa: E731
         a, s = self.c["attn_rnn_units"], self.c["dec_rnn_units"]
-        return dict(attn=(z(a), z(a)), dec=(z(s), z(s)), context=z(d), prev=memory.new_zeros(b, n), cum=memory.new_zeros(b, n))
+        state = dict(attn=(z(a), z(a)), dec=(z(s), z(s)), context=z(d), prev=memory.new_zeros(b, n), cum=memory.new_zeros(b, n))
+        if self.c["forward_attention"]:  # all weight on the first token, transition probability ½
+            state["prev"][:, 0] = 1.0
+            state["u"] = memory.new_full((b, 1), 0.5)
+        return state
 
     def step(self, pre: torch.Tensor, state: dict, memory: torch.Tensor, keys: torch.Tensor, pad: torch.Tensor) -> torch.Tensor:
         """One decoder step from the prenet output `pre` (B, P); updates `state` in place and returns the
         projection input cat(decoder state, context) (B, dec_rnn_units + D); weights are state['prev'].
-        `pad` (B, N) is True where the attention may not look."""
+        `pad` (B, N) is True where the attention may not look. With ``forward_attention`` (Zhang et al. 2018) the
+        location-sensitive weights are multiplied by the previous step's weights, each either kept or moved one
+        token on (mixed by the transition agent's probability u), and renormalised: the alignment can only stay
+        or advance by one token per step."""
         state["attn"] = self.attn_rnn(torch.cat([pre, state["context"]], -1), state["attn"])
-        context, w = self.attention(state["attn"][0], keys, memory, state["prev"], state["cum"], pad)
+        query = state["attn"][0]
+        w = self.attention(query, keys, state["prev"], state["cum"], pad)
+        if self.c["forward_attention"]:
+            prev, u = state["prev"], state["u"]
+            moved = nn.functional.pad(prev, (1, 0))[:, :-1]
+            w = (((1 - u) * prev + u * moved) * w).clamp(min=1e-6).masked_fill(pad, 0.0)
+            w = w / w.sum(-1, keepdim=True)
+        context = torch.bmm(w[:, None], memory).squeeze(1)
+        if self.c["forward_attention"]:
+            state["u"] = torch.sigmoid(self.transition(torch.cat([query, context, pre], -1)))
         state["context"], state["prev"], state["cum"] = context, w, state["cum"] + w
-        state["dec"] = self.dec_rnn(torch.cat([state["attn"][0], context], -1), state["dec"])
+        state["dec"] = self.dec_rnn(torch.cat([query, context], -1), state["dec"])
         return torch.cat([state["dec"][0], context], -1)
 
+    # -- F0 feedback ----------------------------------------------------------------------------
+    @property
+    def needs_f0(self) -> bool:
+        """Whether teacher forcing takes the recordings' frame F0 (``f0_feedback``)."""
+        return bool(self.c["f0_feedback"])
+
+    def f0_features(self, hz: torch.Tensor) -> torch.Tensor:
+        """Frame F0 in Hz (B, T), 0 where unvoiced → (B, T, 2): normalised F0 (0 where unvoiced), voicing."""
+        voiced = hz > 0
+        norm = torch.where(voiced, (hz - self.stats.f0_mean) / self.stats.f0_std, torch.zeros_like(hz))
+        return torch.stack([norm, voiced.to(norm.dtype)], -1)
+
+    @staticmethod
+    def _fed_back(pred: torch.Tensor) -> torch.Tensor:
+        """A predicted (normalised F0, voicing logit) (B, 2) → the features fed to the next step."""
+        voiced = (pred[:, 1] > 0).to(pred.dtype)
+        return torch.stack([pred[:, 0] * voiced, voiced], -1)
+
     def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
-                       mel_lengths: torch.Tensor) -> dict[str, torch.Tensor | list]:
+                       mel_lengths: torch.Tensor, f0: torch.Tensor | None = None) -> dict[str, torch.Tensor | list]:
         """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
-        `stop` logits (frame rate, S·r frames), `attns` ([(B, 1, S, N)]), `steps` (B,), `frame_mask`."""
+        `stop` logits (frame rate, S·r frames), `attns` ([(B, 1, S, N)]), `steps` (B,), `frame_mask`; with
+        ``f0_feedback`` also `f0` (B, S·r, 2): predicted normalised F0 and voicing logit. `f0` (B, T) in Hz, the
+        recordings' F0 fed back as the mels are; without it (mels with no F0 track, e.g. generated ones) the
+        model's own F0 predictions are fed back."""
         y = self.stats.norm_mel(mels)
         y = y.masked_fill(pad_mask(mel_lengths, y.size(1))[..., None], 0.0)
         memory, pad = self.encode(tokens, token_lengths)
         keys = self.attention.memory(memory)
         dec_in, s = self._decoder_inputs(y)
         pre = self.run_prenet(dec_in)  # all steps at once
+        b = tokens.size(0)
+        fed = None  # the previous step's predicted F0 features, when the recordings' are not given
+        if self.needs_f0:
+            if f0 is None:
+                fed = pre.new_zeros(b, 2)
+            else:
+                if f0.shape != mels.shape[:2]:
+                    raise ValueError(f"f0 {tuple(f0.shape)} does not match the mels {tuple(mels.shape[:2])}")
+                pre = pre + self.f0_in(self._decoder_inputs(self.f0_features(f0))[0])
         state = self.init_state(memory)
         outs, weights = [], []
         for t in range(s):
-            outs.append(self.step(pre[:, t], state, memory, keys, pad))
+            h_t = self.step(pre[:, t] if fed is None else pre[:, t] + self.f0_in(fed), state, memory, keys, pad)
+            if fed is not None:
+                fed = self._fed_back(self.f0_out(h_t).view(b, self.r, 2)[:, -1])
+            outs.append(h_t)
             weights.append(state["prev"])
         h = torch.stack(outs, 1)
-        b = tokens.size(0)
         before = self.mel_out(h).view(b, s * self.r, self.n_mels)
         stop = self.stop_out(h).reshape(b, s * self.r)
         steps = torch.div(mel_lengths + self.r - 1, self.r, rounding_mode="floor")
@@ -191,7 +244,10 @@ class Tacotron2(ARTeacher):
         if y.size(1) < before.size(1):
             y = nn.functional.pad(y, (0, 0, 0, before.size(1) - y.size(1)))
         attn = torch.stack(weights, 1)[:, None]  # (B, 1, S, N)
-        return dict(y=y, before=before, after=after, stop=stop, attns=[attn], steps=steps, frame_mask=frame_mask)
+        out = dict(y=y, before=before, after=after, stop=stop, attns=[attn], steps=steps, frame_mask=frame_mask)
+        if self.needs_f0:
+            out["f0"] = self.f0_out(h).view(b, s * self.r, 2)
+        return out
 
     # -- training ----------------------------------------------------------------------------
     def attention_loss(self, out: dict, batch: dict) -> torch.Tensor:
@@ -202,6 +258,20 @@ class Tacotron2(ARTeacher):
             w = alignment_prior_weights(batch["durations"], out["steps"], self.r, c["guided_attn_prior_sigma"])
             return prior_attention_loss(out["attns"][0], w, out["steps"])
         return guided_attention_loss(out["attns"][0], out["steps"], batch["token_lengths"], c["guided_attn_sigma"])
+
+    def auxiliary_loss(self, out: dict, batch: dict) -> torch.Tensor | None:
+        """With ``f0_feedback``: ``f0_weight`` × (L1 of the normalised F0 on voiced frames + voicing BCE)."""
+        if not self.needs_f0:
+            return None
+        if "f0" not in batch:
+            raise ValueError("model.f0_feedback needs the frame F0 in the batch (TTSDataset(frame_f0=True))")
+        pred, m = out["f0"], out["frame_mask"]
+        target = self.f0_features(batch["f0"])
+        target = nn.functional.pad(target, (0, 0, 0, pred.size(1) - target.size(1)))
+        voiced = target[..., 1] > 0
+        l_f0 = masked_l1(pred[..., 0].float(), target[..., 0], m & voiced)
+        bce = nn.functional.binary_cross_entropy_with_logits(pred[..., 1].float(), target[..., 1], reduction="none")
+        return float(self.c["f0_weight"]) * (l_f0 + masked_mean(bce, m))
 
     # -- free-running synthesis ---------------------------------------------------------------
     @torch.no_grad()
@@ -239,12 +309,16 @@ class Tacotron2(ARTeacher):
         mels, weights = [], []
         back, fwd = int(c["attn_window_backward"]), int(c["attn_window_forward"])
         n_idx = torch.arange(tokens.size(1), device=dev)[None]
+        fed = memory.new_zeros(b, 2) if self.needs_f0 else None
         for step in range(max_steps):
             blocked = pad
             if back >= 0 and fwd >= 0:  # the attention constraint: only near where it looked last
                 peak = state["prev"].argmax(-1, keepdim=True)
                 blocked = pad | (n_idx < peak - back) | (n_idx > peak + fwd)
-            h = self.step(self.run_prenet(frame), state, memory, keys, blocked)
+            pre = self.run_prenet(frame)
+            h = self.step(pre if fed is None else pre + self.f0_in(fed), state, memory, keys, blocked)
+            if fed is not None:
+                fed = self._fed_back(self.f0_out(h).view(b, self.r, 2)[:, -1])
             mel = self.mel_out(h).view(b, self.r, self.n_mels)
             mels.append(mel)
             if return_attention:

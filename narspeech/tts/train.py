@@ -97,7 +97,8 @@ class TeacherHooks:
             return
         model = getattr(model, "module", model)
         b = {k: v[:1] for k, v in batch.items() if torch.is_tensor(v)}
-        out = model.teacher_forced(b["tokens"], b["token_lengths"], b["mels"], b["mel_lengths"])
+        extra = {"f0": b.get("f0")} if getattr(model, "needs_f0", False) else {}
+        out = model.teacher_forced(b["tokens"], b["token_lengths"], b["mels"], b["mel_lengths"], **extra)
         s, n = int(out["steps"][0]), int(b["token_lengths"][0])
         attns = torch.stack([a[0, :, :s, :n] for a in out["attns"]]).float().cpu().numpy()
         utt = batch.get("utts", ["?"])[0]
@@ -152,11 +153,12 @@ def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=
         cfg["data"]["durations"] = str(durations)
     else:
         durations = valid_durations = None  # the diagonal prior needs none
-    train_set = TTSDataset(train_data, train_dump, token_list, durations=durations, skip_bad=skip_bad)
+    frame_f0 = bool(cfg["model"].get("f0_feedback", False))  # Tacotron 2 with F0 feedback
+    train_set = TTSDataset(train_data, train_dump, token_list, durations=durations, frame_f0=frame_f0, skip_bad=skip_bad)
     valid_set = None
     if valid_data is not None:
         valid_set = TTSDataset(valid_data, valid_dump or _missing("--valid-dump"), token_list, durations=valid_durations,
-                               skip_bad=skip_bad)
+                               frame_f0=frame_f0, skip_bad=skip_bad)
     model = _build_seeded(cfg, stats)
     return _fit(cfg, model, train_set, valid_set, exp, resume, TeacherHooks())
 
