@@ -367,3 +367,41 @@ def test_dataset_gives_the_frame_f0(tmp_path):
     ds = TTSDataset(data, dump, tokens, frame_f0=True)
     batch = tts_collate([ds[ds.utts.index(u)] for u in ("u1", "u2")])
     assert batch["f0"].tolist() == [[0, 100, 110, 0, 120], [90, 0, 95, 0, 0]]
+
+
+def test_duration_extraction_feeds_the_recordings_f0_to_a_teacher_that_reads_it(tmp_path, monkeypatch, learned):
+    """`tts durations` on a teacher with F0 feedback teacher-forces it on the dump's F0 track as well."""
+    import narspeech.tts.models as models
+    from narspeech.fileio import write_table
+    from narspeech.tts.extract import extract_durations
+    from tests.test_durations import write_teacher_dump
+
+    items, model, _, _ = learned
+    seen = []
+
+    class ReadsF0(torch.nn.Module):
+        needs_f0 = True
+
+        def __init__(self):
+            super().__init__()
+            self.inner, self.r, self.c, self.n_heads = model, model.r, model.c, 1
+
+        def teacher_forced(self, tokens, token_lengths, mels, mel_lengths, f0=None):
+            seen.append(f0)
+            return self.inner.teacher_forced(tokens, token_lengths, mels, mel_lengths)
+
+    names = [chr(ord("a") + i) for i in range(N_TOK - 2)]
+    data, dump, exp = tmp_path / "data", tmp_path / "dump", tmp_path / "teacher"
+    for d in (data, dump, exp):
+        d.mkdir()
+    (exp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *names, "<sos/eos>"]) + "\n")
+    utts = {f"u{i}": it for i, it in enumerate(items[:2])}
+    write_table(data / "token", {u: " ".join(names[int(t) - 2] for t in it["tokens"]) for u, it in utts.items()})
+    f0 = {u: np.full(len(it["mels"]), 100.0 + 10 * k, np.float32) for k, (u, it) in enumerate(utts.items())}
+    cfg = write_teacher_dump(dump, {u: it["mels"].numpy().astype(np.float32) for u, it in utts.items()}, f0)
+    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+        ReadsF0(), {"model": {"type": "tacotron2"}, "feats": cfg}))
+    extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=1, n_plots=0, device="cpu",
+                      monotonic=True)
+    assert sorted(float(x[0, 0]) for x in seen) == [100.0, 110.0]
+    assert sorted(x.shape[1] for x in seen) == sorted(len(it["mels"]) for it in utts.values())
