@@ -5,7 +5,8 @@ Encoder: token embedding + positional encoding → feed-forward Transformer (FFT
 with MSE); for FastSpeech 2 also token-level pitch and energy predictors whose targets (or, at
 inference, predictions) are embedded into the hidden sequence. Length
 regulator expands tokens to frames by their durations. Decoder: FFT blocks → linear to mels
-(→ optional conv postnet).
+(→ optional conv postnet). ``sentence_duration_weight`` > 0 adds PortaSpeech's sentence-level
+duration loss (`narspeech.tts.losses.duration_loss`) against the log-domain loss's length bias.
 
 Units and controls (``inference``):
 * ``speed``: durations become ``round(d / speed)``, at least 1 for tokens that had a frame
@@ -39,7 +40,7 @@ from narspeech.nets.masks import pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import FFTBlock
 from narspeech.tts.length_regulator import regulate_length, scale_durations
-from narspeech.tts.losses import masked_l1, masked_mse
+from narspeech.tts.losses import duration_loss, masked_l1, masked_mse
 from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
 
 
@@ -49,7 +50,7 @@ DEFAULTS = dict(
     variance_embedding="conv", variance_kernel=3,
     pitch_bins=256, energy_bins=256, pitch_range=[-4.0, 4.0], energy_range=[-4.0, 4.0],
     postnet_layers=0, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
-    duration_weight=1.0, pitch_weight=1.0, energy_weight=1.0,
+    duration_weight=1.0, sentence_duration_weight=0.0, pitch_weight=1.0, energy_weight=1.0,
 )
 
 
@@ -162,9 +163,11 @@ class FastSpeech(nn.Module):
         l_mel = masked_l1(before, y, fmask)
         if self.postnet is not None:
             l_mel = l_mel + masked_l1(after, y, fmask)
-        ld = masked_mse(logd_pred, torch.log(dur.float() + 1.0), valid)
-        loss = l_mel + c["duration_weight"] * ld + loss_var
+        ld, lsd = duration_loss(logd_pred, dur, valid, c["sentence_duration_weight"])
+        loss = l_mel + c["duration_weight"] * ld + c["sentence_duration_weight"] * lsd + loss_var
         stats.update(mel_l1=l_mel.detach(), duration=ld.detach(), loss=loss.detach())
+        if c["sentence_duration_weight"] > 0:
+            stats["sentence_duration"] = lsd.detach()
         return loss, stats
 
     # -- synthesis ------------------------------------------------------------------------------
