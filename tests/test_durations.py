@@ -199,3 +199,69 @@ def test_extractor_threshold_zero_keeps_every_utterance(tmp_path, monkeypatch):
     extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=5, n_plots=0, device="cpu")
     assert set(read_durations(tmp_path / "dur" / "durations")) == set(STUB_TRUE)
     assert read_filtered(tmp_path / "dur" / "durations") == {}
+
+
+def test_shift_boundaries_known_answers():
+    from narspeech.tts.durations import shift_boundaries
+
+    assert shift_boundaries(np.array([3, 4, 5]), 1).tolist() == [2, 4, 6]
+    assert shift_boundaries(np.array([3, 4, 5]), -1).tolist() == [4, 4, 4]
+    assert shift_boundaries(np.array([1, 0, 5]), 3).tolist() == [0, 0, 6]  # clipped at the start, total kept
+    assert shift_boundaries(np.array([4, 2]), -5).tolist() == [6, 0]
+
+
+LATE_TRUE = {"v0": [6, 5, 7, 4, 6], "v1": [5, 8, 4, 6], "v2": [7, 4, 5, 6, 5], "v3": [4, 6, 6, 5]}
+
+
+class _LateTeacher(torch.nn.Module):
+    """One sharp head that peaks on the token of the *previous* frame: every boundary read one frame late."""
+    r = 1
+    c = {"n_heads": 1, "max_len_ratio": 10.0}
+
+    def teacher_forced(self, tokens, token_lengths, mels, mel_lengths):
+        B, T, N = tokens.shape[0], mels.shape[1], tokens.shape[1]
+        att = torch.full((B, 1, T, N), 0.01)
+        for b in range(B):
+            t = int(mel_lengths[b])
+            true = mels[b, :t, -1].round().long()  # the last channel carries the true token index
+            late = torch.cat([true[:1], true[:-1]])
+            att[b, 0, torch.arange(t), late] = 0.9
+        return {"attns": [att], "steps": mel_lengths.clone()}
+
+
+def test_auto_boundary_shift_recovers_the_boundaries_of_a_late_teacher(tmp_path, monkeypatch):
+    """A teacher whose attention lags the audio by a frame: as read, every boundary is late; `shift="auto"`
+    picks the shift (1 frame earlier) at which the boundaries meet the spectral changes, and the true durations."""
+    import narspeech.tts.models as models
+    from narspeech.fileio import write_table
+    from narspeech.tts.extract import extract_durations
+
+    data, dump, exp = tmp_path / "data", tmp_path / "dump", tmp_path / "teacher"
+    for d in (data, dump, exp):
+        d.mkdir()
+    (exp / "tokens.txt").write_text("\n".join(["<blank>", "<unk>", *STUB_TOKENS, "<sos/eos>"]) + "\n")
+    rng = np.random.default_rng(0)
+    shapes = rng.normal(0, 1, size=(len(STUB_TOKENS), 6)).astype(np.float32)
+    mels = {}
+    for utt, dur in LATE_TRUE.items():
+        idx = np.repeat(np.arange(len(dur)), dur)
+        mels[utt] = np.concatenate([shapes[idx] + rng.normal(0, 0.05, (len(idx), 6)).astype(np.float32),
+                                    idx[:, None].astype(np.float32)], axis=1)
+    write_table(data / "token", {u: " ".join(STUB_TOKENS[: len(d)]) for u, d in LATE_TRUE.items()})
+    cfg = write_teacher_dump(dump, mels)
+    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+        _LateTeacher(), {"model": {"type": "transformer_tts"}, "feats": cfg}))
+
+    as_read = extract_durations(exp, data, dump, tmp_path / "d0", focus_threshold=0.0, n_plots=0, device="cpu")
+    late = {u: (np.array(d) + np.eye(len(d), dtype=int)[0] * 1 - np.eye(len(d), dtype=int)[-1] * 1).tolist()
+            for u, d in LATE_TRUE.items()}
+    assert {u: d.tolist() for u, d in read_durations(tmp_path / "d0" / "durations").items()} == late
+    assert as_read.shift == 0 and not as_read.contrast_by_shift
+
+    res = extract_durations(exp, data, dump, tmp_path / "auto", focus_threshold=0.0, n_plots=1, device="cpu", shift="auto")
+    assert res.shift == 1
+    assert res.contrast_by_shift[1] > res.contrast_by_shift[0] > res.contrast_by_shift[-1]
+    assert {u: d.tolist() for u, d in read_durations(tmp_path / "auto" / "durations").items()} == LATE_TRUE
+    assert res.quality()["contrast"] == pytest.approx(res.contrast_by_shift[1])
+    assert "1 frames earlier" in res.summary()
+    assert (tmp_path / "auto" / "attn" / "v0.png").is_file()
