@@ -32,7 +32,6 @@ retrain=false           # true: a training stage whose inputs (data, features, d
                         # exp was trained moves the old run to EXP/stale-*/ and starts over (default: stop and say what changed)
 focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
-dur_shift=0             # frames to move the teacher's token boundaries earlier, or auto (the shift in -r..r with the highest boundary contrast)
 dur_source=aligner      # durations FastSpeech 2 trains on: aligner = teacher-free flat-start aligner (`tts align`);
                         # teacher = the AR teacher's attention (FastSpeech's route; stage 5 extracts and scores it either way).
                         # On arctic_fb with CPU budgets the aligner's gave FastSpeech 2 a pocketsphinx WER ratio of 1.24
@@ -138,7 +137,6 @@ if run_stage 5; then
     # shellcheck disable=SC2086
     ns tts durations --teacher "$teacher_exp" --data "data/$s" --dump "dump/$s" \
       --out "$teacher_exp/durations/$s" --focus-threshold "$focus_threshold" --device "$device" $dur_opt $kd_opt \
-      --boundary-shift "$dur_shift" \
       --reference "$align_exp/$s/durations"
   done
 fi

@@ -51,13 +51,6 @@ def train_teacher(
     typer.echo(f"teacher trained -> {path}")
 
 
-def _int_shift(value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise typer.BadParameter(f"an integer number of frames or 'auto', got {value!r}", param_hint="--boundary-shift") from None
-
-
 def durations(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher experiment dir (or checkpoint file)."),
     data: Path = typer.Option(..., "--data", help="Data dir with a `token` file."),
@@ -71,7 +64,6 @@ def durations(
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
     seed: int = typer.Option(0, "--seed", help="Seed for the teacher's always-on prenet dropout."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A durations file of the same set (e.g. `tts align`'s) to report boundary agreement with."),
-    boundary_shift: str = typer.Option("0", "--boundary-shift", help="Frames to move every token boundary earlier (negative: later), or 'auto': the shift in -r..r with the highest boundary contrast against the audio (teachers that read boundaries late)."),
     monotonic: bool = typer.Option(False, "--monotonic", help="Durations from the best monotonic path through the attention (Viterbi) instead of the per-step argmax: robust to stray steps, leading/trailing silence goes to the first/last token."),
 ) -> None:
     """Extract per-token durations from the teacher's encoder-decoder attention (teacher forcing, in batches).
@@ -85,7 +77,7 @@ def durations(
 
     res = extract_durations(teacher, data, dump, out, focus_threshold=focus_threshold, batch_size=batch_size,
                             n_plots=plots, kd=kd, device=device, skip_bad=skip_bad, seed=seed, monotonic=monotonic,
-                            reference=reference, shift=boundary_shift if boundary_shift == "auto" else _int_shift(boundary_shift))
+                            reference=reference)
     for d in res.dropped:
         typer.echo(f"skipped: {d}", err=True)
     typer.echo(f"{res.summary()} -> {out}")

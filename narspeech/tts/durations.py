@@ -97,21 +97,6 @@ def monotonic_durations(attn: torch.Tensor | np.ndarray, n_frames: int, r: int =
     return d
 
 
-def shift_boundaries(durations: np.ndarray, frames: int) -> np.ndarray:
-    """The same durations with every internal token boundary moved `frames` earlier (negative: later),
-    clipped to the utterance, so the total is kept.
-
-    Durations read off a teacher's attention can sit late: the decoder may already produce a
-    token's frames while its attention still peaks on the previous one (a Tacotron 2 with r = 3 on
-    arctic_fb: boundary contrast 0.97 as read, 1.24 three frames earlier; `tts align` 1.26)."""
-    d = np.asarray(durations, dtype=np.int64)
-    if frames == 0 or len(d) < 2:
-        return d.copy()
-    ends = np.cumsum(d)
-    ends[:-1] = np.clip(ends[:-1] - frames, 0, ends[-1])
-    return np.diff(np.concatenate([[0], ends]))
-
-
 def read_durations(path: str | Path) -> dict[str, np.ndarray]:
     """Read a `durations` file (``utt d1 … dN``) into int64 arrays, with errors naming the line's utt."""
     out = {}

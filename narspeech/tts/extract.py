@@ -24,8 +24,7 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
 from narspeech.progress import progress
 from narspeech.tts.dataset import TTSDataset, collate
-from narspeech.tts.durations import (duration_quality, durations_from_attention, focus_rates, monotonic_durations,
-                                     shift_boundaries)
+from narspeech.tts.durations import duration_quality, durations_from_attention, focus_rates, monotonic_durations
 
 log = logging.getLogger("narspeech.tts")
 
@@ -45,8 +44,6 @@ class ExtractionResult:
     kd_filtered: dict[str, str] = field(default_factory=dict)
     agreement: dict[str, float] = field(default_factory=dict)  # against a reference alignment, when given
     spread: dict[str, tuple[float, ...]] = field(default_factory=dict)  # utt -> duration_quality(...)
-    shift: int = 0  # frames every boundary was moved earlier
-    contrast_by_shift: dict[int, float] = field(default_factory=dict)  # with shift "auto": the candidates' mean contrast
 
     def quality(self) -> dict[str, float]:
         """Duration quality of the kept durations against the even split and the permutation (:func:`spread_summary`)."""
@@ -65,10 +62,6 @@ class ExtractionResult:
         q = self.quality()
         if q:
             s += "\n" + format_spread(q)
-        if self.contrast_by_shift:
-            c = self.contrast_by_shift
-            s += (f"\nboundary shift (auto): {self.shift} frames earlier, contrast {c[self.shift]:.2f} "
-                  f"(unshifted {c.get(0, float('nan')):.2f}; tried {min(c)}…{max(c)})")
         a = self.agreement
         if a.get("n_utts"):
             tol = next(k for k in a if k.startswith("within_"))
@@ -145,7 +138,7 @@ def format_spread(q: dict[str, float]) -> str:
 def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str | Path, out_dir: str | Path, *,
                       focus_threshold: float = 0.3, batch_size: int = 16, n_plots: int = 4, kd: bool = False,
                       device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False,
-                      reference: str | Path | None = None, shift: int | str = 0) -> ExtractionResult:
+                      reference: str | Path | None = None) -> ExtractionResult:
     """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`),
     and the duration-quality report: OUT/spread (``utt`` and the six numbers of
     :func:`~narspeech.tts.durations.duration_quality`: within-token spread and boundary contrast of these
@@ -154,11 +147,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     agreement with it.
 
     `monotonic`: read durations off the best monotonic path through the chosen head
-    (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech.
-
-    `shift`: frames to move every token boundary earlier (:func:`shift_boundaries`), or ``"auto"``:
-    the shift in −r…r (r: the teacher's frames per step, at least 1) whose durations have the highest
-    mean boundary contrast over the kept utterances (the audio decides, no reference needed)."""
+    (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
     from narspeech.text.vocab import TokenList
     from narspeech.tts.models import TEACHERS, load_tts_model
     from narspeech.tts.plots import attention_figure, save_figure
@@ -177,18 +166,11 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     check_feature_match(ds.feature_config.to_dict(), cfg.get("feats", {}), dump_dir)
     r = model.r
     to_durations = monotonic_durations if monotonic else durations_from_attention
-    if shift == "auto":
-        shifts = list(range(-max(r, 1), max(r, 1) + 1))
-    elif isinstance(shift, int) or str(shift).lstrip("-").isdigit():
-        shifts = [int(shift)]
-    else:
-        raise NarspeechError(f"boundary shift must be an integer number of frames or 'auto', got {shift!r}")
     torch.manual_seed(seed)  # the decoder prenet's dropout stays on: make the run repeatable
     order = sorted(range(len(ds)), key=lambda i: -ds.lengths[i])
     batches = [order[i: i + batch_size] for i in range(0, len(order), batch_size)]
     plot_utts = set(sorted(ds.utts)[:n_plots])
-    raw, rates, heads, filtered, quality = {}, {}, {}, {}, {}  # quality: utt -> {shift: duration_quality}
-    plots = {}
+    durations, rates, heads, filtered, spread = {}, {}, {}, {}, {}
     kd_mels, kd_durations, kd_rates, kd_filtered = {}, {}, {}, {}
     n_heads = int(getattr(model, "n_heads", 0) or model.c["n_heads"])  # Tacotron 2: one attention
     for idx in progress(batches, desc="durations", unit="batch"):
@@ -204,15 +186,17 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
             att = a[b, h, : int(out["steps"][b]), : int(tl[b])].cpu()
             rate = float(fr[b, h])
             rates[utt], heads[utt] = rate, divmod(h, n_heads)
-            raw[utt] = d = to_durations(att, int(ml[b]), r)
-            mel = batch["mels"][b, : int(ml[b])].float().cpu()
-            quality[utt] = {s: duration_quality(mel, shift_boundaries(d, s)) for s in shifts}
+            d = to_durations(att, int(ml[b]), r)
+            spread[utt] = duration_quality(batch["mels"][b, : int(ml[b])].float().cpu(), d)
             if rate < focus_threshold:
                 filtered[utt] = rate
+            else:
+                durations[utt] = d
             if utt in plot_utts:
                 layer, head = divmod(h, n_heads)
                 toks = token_list.decode(batch["tokens"][b, : int(tl[b])].tolist())
-                plots[utt] = (att.numpy(), f"{utt}  layer {layer} head {head}  focus rate {rate:.3f}", toks)
+                fig = attention_figure(att.numpy(), f"{utt}  layer {layer} head {head}  focus rate {rate:.3f}", toks, d)
+                save_figure(fig, out_dir / "attn" / f"{utt}.png")
         if kd:
             with autocast(dev):
                 gen, gen_len = model.inference(tok, tl)
@@ -233,15 +217,6 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
                 att = a2[b, h, : int(out2["steps"][b]), : int(tl[b])].cpu()
                 kd_durations[utt] = to_durations(att, n, r)
                 kd_mels[utt] = gen[b, :n].float().cpu().numpy()
-    contrast_by_shift = {s: float(np.nanmean([quality[u][s][3] for u in quality if u not in filtered] or [np.nan]))
-                         for s in shifts} if len(shifts) > 1 else {}
-    best_shift = max(shifts, key=lambda s: -np.inf if np.isnan(contrast_by_shift[s]) else contrast_by_shift[s]) \
-        if contrast_by_shift else shifts[0]
-    durations = {u: shift_boundaries(d, best_shift) for u, d in raw.items() if u not in filtered}
-    spread = {u: q[best_shift] for u, q in quality.items()}
-    kd_durations = {u: shift_boundaries(d, best_shift) for u, d in kd_durations.items()}
-    for utt, (att, title, toks) in plots.items():
-        save_figure(attention_figure(att, title, toks, shift_boundaries(raw[utt], best_shift)), out_dir / "attn" / f"{utt}.png")
     write_table(out_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in durations.items()})
     write_table(out_dir / "focus_rates", {u: f"{v:.4f}" for u, v in rates.items()})
     write_table(out_dir / "filtered", {u: f"{v:.4f}" for u, v in filtered.items()})
@@ -255,13 +230,11 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         write_table(kd_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in kd_durations.items()})
         write_table(kd_dir / "focus_rates", {u: f"{v:.4f}" for u, v in kd_rates.items()})
         write_table(kd_dir / "filtered", dict(kd_filtered))
-    result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread=spread,
-                              shift=best_shift, contrast_by_shift=contrast_by_shift)
+    result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread=spread)
     if reference is not None:
         from narspeech.tts.durations import boundary_agreement, read_durations
 
         result.agreement = boundary_agreement(durations, read_durations(reference))
     with atomic_write(out_dir / "quality.json") as f:
-        json.dump({**result.quality(), "boundary_shift": best_shift, "contrast_by_shift": contrast_by_shift,
-                   "reference_agreement": result.agreement}, f, indent=1)
+        json.dump({**result.quality(), "reference_agreement": result.agreement}, f, indent=1)
     return result
