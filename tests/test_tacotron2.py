@@ -213,18 +213,23 @@ def test_alignment_prior_points_at_the_aligned_token():
     assert float(prior_attention_loss(good.flip(-1), w[:1], torch.tensor([6]))) > 0.3
 
 
+def boundary_errors(model, items) -> list[float]:
+    """Per utterance: mean |frame offset| of the token boundaries read (monotonic path) off the teacher-forced
+    attention from the true ones."""
+    batch = collate(items)
+    with torch.no_grad():
+        out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
+    return [np.abs(np.cumsum(monotonic_durations(out["attns"][0][b, 0, : int(out["steps"][b]), : len(it["tokens"])],
+                                                 len(it["mels"]), 1)) - np.cumsum(it["durations"].numpy())).mean()
+            for b, it in enumerate(items)]
+
+
 def test_tacotron2_with_the_aligner_prior_aligns_to_the_durations():
     items = toy_corpus()
     for it in items:
         it["durations"] = it["durations"].clone()
     model, losses, stats = trained(items, steps=150, guided_attn_prior="durations", guided_attn_prior_sigma=1.0)
-    batch = collate(items)
-    batch["durations"] = torch.nn.utils.rnn.pad_sequence([it["durations"] for it in items], batch_first=True)
-    with torch.no_grad():
-        out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
-    err = [np.abs(np.cumsum(monotonic_durations(out["attns"][0][b, 0, : int(out["steps"][b]), : len(it["tokens"])],
-                                                len(it["mels"]), 1)) - np.cumsum(it["durations"].numpy())).mean()
-           for b, it in enumerate(items)]
+    err = boundary_errors(model, items)
     assert np.mean(err) < 0.5, err
     with pytest.raises(ValueError, match="durations"):
         model.train()(collate(items))
@@ -292,12 +297,7 @@ def test_tacotron2_with_forward_attention_learns_the_durations():
     items = toy_corpus()
     model, losses, _ = trained(items, steps=200, forward_attention=True, guided_attn_prior="durations",
                                guided_attn_prior_sigma=1.0)
-    batch = collate(items)
-    with torch.no_grad():
-        out = model.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"])
-    err = [np.abs(np.cumsum(monotonic_durations(out["attns"][0][b, 0, : int(out["steps"][b]), : len(it["tokens"])],
-                                                len(it["mels"]), 1)) - np.cumsum(it["durations"].numpy())).mean()
-           for b, it in enumerate(items)]
+    err = boundary_errors(model, items)
     assert np.mean(err) < 0.5, err
 
 
