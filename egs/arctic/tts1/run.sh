@@ -19,7 +19,7 @@ teacher=tacotron2       # the AR teacher: tacotron2 (conf/tacotron2.yaml) | tran
                         # Free-running pocketsphinx WER ratio against the recordings (target 1.5): Tacotron 2 with F0
                         # feedback and forward attention, 3500 steps, 1.63 (82 % WER); the Transformer at 1000 steps 1.93.
                         # FastSpeech 2 trains on the aligner's durations by default (ratio 1.21-1.43 over three seeds);
-                        # on this Tacotron 2's (--dur_source teacher) it reached 1.30.
+                        # on this Tacotron 2's (--dur_source teacher) 1.30 / 1.44 (seeds 1 / 2; the aligner's: 1.21 / 1.43).
 
 passthrough=true . ../../../recipes/parse_options.sh
 exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme --teacher "$teacher" \
