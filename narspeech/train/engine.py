@@ -54,6 +54,7 @@ from narspeech.train.checkpoint import (
     save_checkpoint,
     write_index,
 )
+from narspeech.train.ema import WeightEMA
 from narspeech.train.optim import build_optimizer, build_scheduler
 from narspeech.train.sampler import BucketBatchSampler
 
@@ -73,6 +74,7 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "save_interval": 0,  # also write last.pt every N updates; 0 = only at validations and epoch ends
     "log_interval": 50,
     "keep_best": 5,
+    "ema_decay": 0.0,  # > 0: validate and save an exponential moving average of the weights (narspeech.train.ema)
     "best_metric": "loss",
     "best_mode": "min",
     "num_workers": 2,
@@ -285,6 +287,10 @@ class _Trainer:
             # phased models leave some parameters out of a phase's graph: DDP must look for unused ones
             self.ddp = DDP(self.model, device_ids=[device.index] if device.type == "cuda" else None,
                            find_unused_parameters=bool(tc.get("ddp_find_unused", False)) or hasattr(self.model, "optimizer_groups"))
+        decay = float(tc.get("ema_decay") or 0.0)
+        if not 0.0 <= decay < 1.0:
+            raise NarspeechError(f"train.ema_decay must be in [0, 1), got {decay}")
+        self.ema = WeightEMA(self.model, decay) if decay > 0 else None
         self.phases = self._build_phases()
         self.phased = self.phases[0].name is not None
         self.optimizer, self.scheduler = self.phases[0].optimizer, self.phases[0].scheduler
@@ -391,10 +397,16 @@ class _Trainer:
             h.close()
 
     # ------------------------------------------------------------ checkpoints
+    def _weights(self) -> dict:
+        """The weights inference should use: the moving average when there is one."""
+        return self.ema.shadow if self.ema is not None else self.model.state_dict()
+
     def _full_state(self, rngs: list[dict]) -> dict:
+        ema = {} if self.ema is None else {"train_model": self.model.state_dict(), "ema_updates": self.ema.updates}
         return {
             "format": "narspeech-train-1",
-            "model": self.model.state_dict(),
+            "model": self._weights(),  # what every loader reads; with EMA the optimizer's own are train_model
+            **ema,
             "optimizer": {ph.name: ph.optimizer.state_dict() for ph in self.phases} if self.phased else self.optimizer.state_dict(),
             "scheduler": {ph.name: ph.scheduler.state_dict() for ph in self.phases} if self.phased else self.scheduler.state_dict(),
             "phases": [ph.name for ph in self.phases] if self.phased else None,
@@ -418,7 +430,12 @@ class _Trainer:
 
     def _load_last(self, path: Path) -> None:
         ck = load_checkpoint(path)  # a truncated or foreign file is one clear error
-        self.model.load_state_dict(ck["model"])
+        self.model.load_state_dict(ck.get("train_model", ck["model"]))
+        if self.ema is not None:
+            if "train_model" in ck:
+                self.ema.load_state_dict({"updates": ck.get("ema_updates", 0), "shadow": ck["model"]})
+            else:
+                self.log("resume: last.pt has no moving average; starting one from its weights")
         if self.phased:
             names = [ph.name for ph in self.phases]
             if ck.get("phases") != names:
@@ -453,7 +470,7 @@ class _Trainer:
         """Rank 0: weights at this validation; keep the best `keep_best` (+ the latest); refresh best.pt."""
         ckdir = self.exp_dir / CKPT_DIR
         name = f"step{self.step:08d}.pt"
-        state = {"model": self.model.state_dict(), "config": self.cfg, "step": self.step, "epoch": self.epoch, "metrics": metrics}
+        state = {"model": self._weights(), "config": self.cfg, "step": self.step, "epoch": self.epoch, "metrics": metrics}
         save_checkpoint(state, ckdir / name)
         entries = [e for e in read_index(self.exp_dir) if e["file"] != name]
         entries.append({"file": name, "step": self.step, "epoch": self.epoch, "metrics": metrics})
@@ -506,20 +523,22 @@ class _Trainer:
         self.model.eval()
         sums: dict[str, float] = {}
         count = 0
+        swap = self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext()
         try:
-            for i, batch in enumerate(_iterate(self._loader(self.valid_set, sampler))):
-                batch = to_device(batch, self.device)
-                with self._autocast():
-                    loss, stats = self.model(batch)
-                n = len(batches[i])
-                for k, v in {"loss": loss, **stats}.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * n
-                count += n
-                if i == 0 and self.info.is_main and self.hooks is not None and hasattr(self.hooks, "on_valid"):
-                    try:  # a failing plot must not end a long run
-                        self.hooks.on_valid(self.model, batch, self.writer, self.step)
-                    except Exception as e:  # noqa: BLE001
-                        self.log(f"warning: hooks.on_valid failed at step {self.step}: {e!r}")
+            with swap:
+                for i, batch in enumerate(_iterate(self._loader(self.valid_set, sampler))):
+                    batch = to_device(batch, self.device)
+                    with self._autocast():
+                        loss, stats = self.model(batch)
+                    n = len(batches[i])
+                    for k, v in {"loss": loss, **stats}.items():
+                        sums[k] = sums.get(k, 0.0) + float(v) * n
+                    count += n
+                    if i == 0 and self.info.is_main and self.hooks is not None and hasattr(self.hooks, "on_valid"):
+                        try:  # a failing plot must not end a long run
+                            self.hooks.on_valid(self.model, batch, self.writer, self.step)
+                        except Exception as e:  # noqa: BLE001
+                            self.log(f"warning: hooks.on_valid failed at step {self.step}: {e!r}")
         finally:
             self.model.train()
         total: dict[str, float] = {}
@@ -703,6 +722,8 @@ class _Trainer:
                         continue
                     self.step += 1
                     self.bad_row = 0
+                    if self.ema is not None:
+                        self.ema.update(self.model)
                     group, bad_loss = [], torch.zeros((), device=self.device)
                     steps_log += 1
                     if bar is not None:
