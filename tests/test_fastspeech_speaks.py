@@ -139,3 +139,20 @@ def test_free_inference_moves_like_the_target(trained):
         assert abs(int(lengths[0]) - len(tgt)) <= max(2, 0.15 * len(tgt))
         if len(out) == len(tgt):
             assert float((out - tgt).abs().mean()) < 0.5
+
+
+def test_recipes_pick_checkpoints_by_a_statistic_the_model_reports(trained):
+    """A misspelt `best_metric` silently falls back to the latest checkpoint; the total loss is the wrong
+    choice (its noisy pitch term picked step 1000 over 1500 on arctic_fb: WER ratio 1.43 vs 1.25)."""
+    import pathlib
+
+    import yaml
+
+    model, batch = trained
+    with torch.no_grad():
+        _, stats = model(batch)
+    confs = sorted(pathlib.Path(__file__).parents[1].glob("egs/*/tts1/conf/fastspeech2.yaml"))
+    assert confs
+    for conf in confs:
+        metric = yaml.safe_load(conf.read_text())["train"].get("best_metric", "loss")
+        assert metric == "mel_l1" and metric in stats, conf
