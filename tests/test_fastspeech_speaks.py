@@ -151,7 +151,7 @@ def test_recipes_pick_checkpoints_by_a_statistic_the_model_reports(trained):
     model, batch = trained
     with torch.no_grad():
         _, stats = model(batch)
-    confs = sorted(pathlib.Path(__file__).parents[1].glob("egs/*/tts1/conf/fastspeech2.yaml"))
+    confs = sorted(pathlib.Path(__file__).parents[1].glob("egs/*/tts1/conf/**/fastspeech2.yaml"))
     assert confs
     for conf in confs:
         metric = yaml.safe_load(conf.read_text())["train"].get("best_metric", "loss")
