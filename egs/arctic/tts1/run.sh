@@ -4,7 +4,7 @@
 #   ./run.sh --kaldi_dir ../../../../shared/data/arctic_fb  # a corpus already in Kaldi train/dev/test dirs
 # Paper-size models for a GPU: --teacher transformer --teacher_conf conf/gpu/teacher.yaml --fs_conf conf/gpu/fastspeech2.yaml
 # Defaults (the issue-7 CPU setup, <= 90 min of training on the 2-core machine): the 3-state aligner with edge
-# silence (recipes/tts.sh --align_args), FastSpeech 2 on its durations (conf/fastspeech2.yaml, 3000 steps, ~17 min)
+# silence (recipes/tts.sh --align_args), FastSpeech 2 on its durations (conf/fastspeech2.yaml, 3000 steps, 18-20 min beside another job)
 # and the Tacotron 2 teacher guided by the same alignment (conf/tacotron2.yaml, 3500 steps, ~60 min on an idle
 # core, twice that beside other jobs).
 # Options of this script: --spk --kaldi_dir --nj --teacher; all others go to recipes/tts.sh.
@@ -18,8 +18,8 @@ nj=4
 teacher=tacotron2       # the AR teacher: tacotron2 (conf/tacotron2.yaml) | transformer (conf/teacher.yaml, 1000 steps).
                         # Free-running pocketsphinx WER ratio against the recordings (target 1.5): Tacotron 2 with F0
                         # feedback and forward attention, 3500 steps, 1.63 (82 % WER); the Transformer at 1000 steps 1.93.
-                        # FastSpeech 2 trains on the aligner's durations by default (ratio 1.04 / 1.11, seeds 1 / 2, 3000 steps
-                        # with EMA); on this Tacotron 2's (--dur_source teacher), 1500 steps: 1.30 / 1.37 (seeds 1 / 2).
+                        # FastSpeech 2 trains on the aligner's durations by default (ratio 1.04 / 1.11 / 1.20, seeds 1-3, 3000
+                        # steps with EMA); on this Tacotron 2's (--dur_source teacher), 1500 steps: 1.30 / 1.37 (seeds 1 / 2).
 
 passthrough=true . ../../../recipes/parse_options.sh
 exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme --teacher "$teacher" \
