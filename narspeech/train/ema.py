@@ -4,9 +4,9 @@ The engine keeps it when ``train.ema_decay`` > 0: after every optimizer update
 ``ema <- d * ema + (1 - d) * weights`` with ``d = min(ema_decay, (1 + n) / (10 + n))`` at the
 n-th update (the warm-up of TensorFlow's ``ExponentialMovingAverage``, so the random
 initialisation is forgotten within the first updates). Validation, step checkpoints and
-``best.pt`` use the averaged weights. Why: on small corpora with a constant learning rate,
-the last iterate wanders around the minimum; its average is smoother and differs less
-from seed to seed.
+``best.pt`` use the averaged weights. Why: the last iterate wanders around the minimum; its
+average is smoother (on arctic_fb it lowered FastSpeech 2's validation pitch and duration
+losses and brought its output length to the recordings': ratio 1.00-1.01 vs 1.06-1.10).
 """
 from __future__ import annotations
 
@@ -58,7 +58,8 @@ class WeightEMA:
         finally:
             model.load_state_dict(backup)
 
-    def load_state_dict(self, state: dict) -> None:
-        self.updates = int(state["updates"])
-        for k, v in state["shadow"].items():
+    def restore(self, shadow: dict[str, torch.Tensor], updates: int) -> None:
+        """Continue an average saved as `shadow` after `updates` updates (resuming a run)."""
+        self.updates = int(updates)
+        for k, v in shadow.items():
             self.shadow[k].copy_(v)

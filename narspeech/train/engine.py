@@ -20,6 +20,7 @@ bf16 autocast on CUDA; gradient accumulation and clipping; Adam/AdamW with noam 
 constant schedules; DDP when launched by torchrun (same command without it runs on one
 device); validation every ``valid_interval`` steps or each epoch, batch-size-weighted means;
 checkpoints with the full state (exact resume, also mid-epoch), N best kept by a metric;
+optionally a moving average of the weights (``ema_decay``) that validation and checkpoints use;
 TensorBoard scalars, ``train.log``, a progress bar. Steps with a non-finite loss or gradient
 are skipped and counted; too many stop the run with a :class:`NarspeechError`.
 """
@@ -433,7 +434,7 @@ class _Trainer:
         self.model.load_state_dict(ck.get("train_model", ck["model"]))
         if self.ema is not None:
             if "train_model" in ck:
-                self.ema.load_state_dict({"updates": ck.get("ema_updates", 0), "shadow": ck["model"]})
+                self.ema.restore(ck["model"], ck.get("ema_updates", 0))
             else:
                 self.log("resume: last.pt has no moving average; starting one from its weights")
         if self.phased:
