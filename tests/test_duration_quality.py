@@ -151,6 +151,69 @@ def test_three_state_aligner_with_edge_silence_recovers_boundaries_the_one_state
     assert error(states=3) > best and error(states=1, edge_silence=True) > best
 
 
+def _word_pause_corpus(seed=0, n_utts=40):
+    """Words of 2-4 stationary phones between edge silences; about a third of the word boundaries (token 1)
+    hold a silence of 4-12 frames, and a comma (token 2) followed by a boundary sometimes ends a word, then
+    with a pause that belongs to the comma. The durations format's truth: edge silence on the first / last
+    phone, each pause on its boundary or comma."""
+    rng = np.random.default_rng(seed)
+    vocab, dim, space, comma = 12, 6, 1, 2
+    means = rng.normal(0, 1.5, (vocab, dim))
+    means[:3] = 0.0
+    feats, toks, truth = {}, {}, {}
+    for i in range(n_utts):
+        t, d = [], []
+        for w in range(int(rng.integers(3, 6))):
+            if w:
+                if rng.random() < 0.3:
+                    t += [comma, space]
+                    d += [int(rng.integers(4, 12)) if rng.random() < 0.7 else 0, 0]
+                else:
+                    t.append(space)
+                    d.append(int(rng.integers(4, 12)) if rng.random() < 0.35 else 0)
+            for _ in range(int(rng.integers(2, 5))):  # no phone twice in a row: their boundary would be invisible
+                t.append(int(rng.choice([p for p in range(3, vocab) if p not in [q for q in t if q >= 3][-1:]])))
+                d.append(int(rng.integers(2, 8)))
+        t, d = np.array(t), np.array(d)
+        x = np.where((t >= 3)[:, None], means[t], -4.0)  # silence: the quietest frames (c0 first)
+        x = np.repeat(x, d, 0)
+        lead, trail = int(rng.integers(3, 8)), int(rng.integers(3, 10))
+        x = np.concatenate([np.full((lead, dim), -4.0), x, np.full((trail, dim), -4.0)])
+        d = d.copy()
+        d[0] += lead
+        d[-1] += trail
+        feats[f"u{i:02d}"], toks[f"u{i:02d}"], truth[f"u{i:02d}"] = torch.tensor(x + 0.3 * rng.normal(size=x.shape)), t, d
+    return feats, toks, truth, vocab, space, comma
+
+
+def test_word_pauses_go_to_the_word_boundary_not_into_the_phones():
+    """Kaldi's optional silence between words: with `pause_ids` a pause between two words is the boundary
+    token's (after punctuation: the punctuation's), and every phone keeps its own frames; without it the
+    word boundary is no sound and its pauses are folded into the neighbouring phones."""
+    from narspeech.tts.aligner import align
+
+    feats, toks, truth, vocab, space, comma = _word_pause_corpus()
+
+    def run(**kw):
+        res = align(feats, toks, {comma}, vocab, silent_ids={space}, iterations=8, progress_desc=None,
+                    edge_silence=True, **kw)
+        assert all(int(res.durations[u].sum()) == int(truth[u].sum()) for u in feats)
+        phone_err = np.mean([np.abs(res.durations[u] - truth[u])[toks[u] >= 3].mean() for u in feats])
+        return res, phone_err
+
+    res, err = run(pause_ids={space})
+    assert err < 0.05, err
+    for u in feats:
+        t, d = toks[u], res.durations[u]
+        after_comma = np.r_[False, t[:-1] == comma]
+        assert (d[(t == space) & after_comma] == 0).all()  # the comma before it holds that pause
+        pauses = (t == space) | (t == comma)
+        assert np.abs(d[pauses] - truth[u][pauses]).max() <= 1, (u, d[pauses], truth[u][pauses])
+    plain, plain_err = run()
+    assert all((plain.durations[u][toks[u] == space] == 0).all() for u in feats)
+    assert plain_err > 5 * max(err, 0.1), (plain_err, err)
+
+
 def test_state_expansion_and_collapse():
     from narspeech.tts.aligner import collapse_states, expand_states
 
@@ -159,6 +222,10 @@ def test_state_expansion_and_collapse():
     assert owner.tolist() == [-1, 0, 0, 0, 1, 2, 2, 2, -1]
     d = collapse_states(np.array([4, 1, 2, 1, 0, 2, 2, 1, 6]), owner, 3)
     assert d.tolist() == [4 + 4, 0, 5 + 6]
+    ids, owner = expand_states(np.array([5, 1, 7]), set(), 2, sil_id=99, pause_ids={1}, edges=False)
+    assert ids.tolist() == [10, 11, 99, 14, 15] and owner.tolist() == [0, 0, 1, 2, 2]
+    with pytest.raises(ValueError):
+        expand_states(np.array([5, 1]), set(), 2, sil_id=None, pause_ids={1})
 
 
 def test_boundary_contrast_finds_true_boundaries_where_the_spread_cannot():

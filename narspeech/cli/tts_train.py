@@ -133,6 +133,7 @@ def align(
     models_from: Optional[Path] = typer.Option(None, "--models-from", help="OUT of an earlier run (the training set): align with its token models in one pass (for small dev/test sets)."),
     states: int = typer.Option(1, "--states", help="HMM states per phone (left to right, at least one frame each; 3 = onset, middle, offset)."),
     edge_silence: bool = typer.Option(False, "--edge-silence", help="Optional silence states before and after the text, so the first and last phone models do not learn the edge silence (its frames still go to the first/last token)."),
+    word_pauses: bool = typer.Option(False, "--word-pauses", help="Word boundaries may hold a pause, scored by the silence model (Kaldi's optional silence): a pause between words goes to the boundary token instead of the neighbouring phone."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
 ) -> None:
@@ -148,7 +149,8 @@ def align(
     from narspeech.tts.extract import format_spread
 
     _, quality = align_data_dir(data, dump, tokens, out, iterations=iterations, device=device, skip_bad=skip_bad,
-                                models_from=models_from, states=states, edge_silence=edge_silence)
+                                models_from=models_from, states=states, edge_silence=edge_silence,
+                                word_pauses=word_pauses)
     typer.echo(f"aligned {quality['n']} utterances -> {out}/durations\n{format_spread(quality)}")
 
 

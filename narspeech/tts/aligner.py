@@ -26,6 +26,8 @@ import torch
 
 #: tokens that are never sounds (word boundary, stress marks, specials): they get 0 frames
 SILENT = frozenset({"<space>", "ˈ", "ˌ", "<blank>", "<unk>", "<sos/eos>"})
+#: the word boundary token: no sound, or (``word_pauses``) a pause between words
+WORD_BOUNDARY = "<space>"
 #: tokens that may be a pause or nothing (0 frames): punctuation
 SKIPPABLE = frozenset({",", ".", "?", "!", ";", ":", "-", '"', "…"})
 NEG = -1e30
@@ -128,21 +130,29 @@ class AlignResult:
     model: GaussianTokens | None = None  # the token models of the last round
 
 
-def expand_states(tokens: np.ndarray, skippable_ids: set[int], states: int, sil_id: int | None) -> tuple[np.ndarray, np.ndarray]:
+def expand_states(tokens: np.ndarray, skippable_ids: set[int], states: int, sil_id: int | None,
+                  pause_ids: set[int] = frozenset(), edges: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Token ids → HMM state ids and the token index each state belongs to (−1: an edge-silence state).
 
     A speakable token becomes `states` left-to-right states (ids ``tok·states + s``), a skippable one
     (punctuation: a pause or nothing) a single state; with `sil_id`, a skippable silence state
-    opens and closes the utterance."""
+    opens and closes the utterance (unless `edges` is False), and each token in `pause_ids` (word
+    boundaries) becomes that same silence state: Kaldi's optional silence between words."""
     ids, owner = [], []
-    if sil_id is not None:
+    if sil_id is not None and edges:
         ids.append(sil_id)
         owner.append(-1)
     for k, t in enumerate(tokens):
+        if int(t) in pause_ids:
+            if sil_id is None:
+                raise ValueError("word-boundary pauses need the silence state (sil_id)")
+            ids.append(sil_id)
+            owner.append(k)
+            continue
         for s in range(1 if int(t) in skippable_ids else states):
             ids.append(int(t) * states + s)
             owner.append(k)
-    if sil_id is not None:
+    if sil_id is not None and edges:
         ids.append(sil_id)
         owner.append(-1)
     return np.array(ids, dtype=np.int64), np.array(owner, dtype=np.int64)
@@ -167,7 +177,7 @@ def collapse_states(state_durations: np.ndarray, owner: np.ndarray, n_tokens: in
 def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippable_ids: set[int], vocab: int, *,
           silent_ids: set[int] = frozenset(), iterations: int = 10, batch_size: int = 64, device: str | torch.device = "cpu",
           progress_desc: str | None = "align", var_floor: float = 0.01, model: GaussianTokens | None = None,
-          states: int = 1, edge_silence: bool = False) -> AlignResult:
+          states: int = 1, edge_silence: bool = False, pause_ids: set[int] = frozenset()) -> AlignResult:
     """Flat-start alignment of utterances `feats[utt]` (T, D, c0 first) to token ids `tokens[utt]` (N,).
     Tokens in `silent_ids` get 0 frames; those in `skippable_ids` 0 frames or a pause. With `model`
     (token models from a larger set, e.g. the training set for a small dev set), one Viterbi pass
@@ -178,22 +188,31 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
     `edge_silence`: optional silence states before and after the tokens, so the first and last phone
     models are not trained on the recording's edge silence (those frames still go to the first/last
     token). Models (`model`, ``result.model``) are then per state: ``vocab·states + 1`` rows.
+    `pause_ids` (word boundaries; taken out of `silent_ids`): each may hold a pause, scored by the same
+    silence state as the edges (a broad model of its own swallowed whole words), as is punctuation, so a
+    pause between words is given to the boundary (or the punctuation before it) instead of being folded
+    into the neighbouring phone.
 
     An utterance with fewer frames than speakable tokens cannot be aligned: it raises ValueError naming it."""
+    silent_ids = set(silent_ids) - set(pause_ids)
     keep = {u: np.array([int(t) not in silent_ids for t in tokens[u]], dtype=bool) for u in tokens}
-    if silent_ids:
+    if pause_ids:  # a boundary right after punctuation stays empty: the punctuation holds that pause
+        for u, k in keep.items():
+            k[1:] &= ~(np.isin(tokens[u][1:], list(pause_ids)) & np.isin(tokens[u][:-1], list(skippable_ids)))
+    if not all(k.all() for k in keep.values()):
         inner = align(feats, {u: tokens[u][keep[u]] for u in feats}, skippable_ids, vocab, iterations=iterations,
                       batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model,
-                      states=states, edge_silence=edge_silence)
+                      states=states, edge_silence=edge_silence, pause_ids=pause_ids)
         for u, d in inner.durations.items():
             full = np.zeros(len(tokens[u]), dtype=np.int64)
             full[keep[u]] = d
             inner.durations[u] = full
         return inner
-    if states > 1 or edge_silence:
-        sil = vocab * states if edge_silence else None
-        expanded = {u: expand_states(tokens[u], skippable_ids, states, sil) for u in feats}
-        state_skip = {t * states for t in skippable_ids} | ({sil} if edge_silence else set())
+    if states > 1 or edge_silence or pause_ids:
+        sil = vocab * states if (edge_silence or pause_ids) else None
+        sil_tokens = set(pause_ids) | set(skippable_ids) if pause_ids else set()  # punctuation pauses share it too
+        expanded = {u: expand_states(tokens[u], skippable_ids, states, sil, sil_tokens, edges=edge_silence) for u in feats}
+        state_skip = {t * states for t in skippable_ids} | ({sil} if sil is not None else set())
         inner = align(feats, {u: e[0] for u, e in expanded.items()}, state_skip, vocab * states + 1, iterations=iterations,
                       batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model)
         inner.durations = {u: collapse_states(d, expanded[u][1], len(tokens[u])) for u, d in inner.durations.items()}
@@ -256,11 +275,12 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
 
 def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int = 10, order: int = 20,
                    device: str = "cpu", skip_bad: bool = False, models_from=None, states: int = 1,
-                   edge_silence: bool = False) -> tuple[AlignResult, dict[str, float]]:
+                   edge_silence: bool = False, word_pauses: bool = False) -> tuple[AlignResult, dict[str, float]]:
     """Align every utterance of `data_dir` (its `token` file) to its features in `dump_dir`; write
     OUT/durations (the TTS durations format), OUT/spread, OUT/quality.json (the teacher's report) and
     OUT/models.pt (the token models). `models_from`: an earlier OUT whose models align this set in one
-    pass (a dev set is too small to estimate its own). `states`, `edge_silence`: see :func:`align`.
+    pass (a dev set is too small to estimate its own). `states`, `edge_silence`: see :func:`align`;
+    `word_pauses`: word boundaries may hold a pause (:func:`align`'s `pause_ids`).
     Returns the result and the quality summary."""
     import json
     from pathlib import Path
@@ -292,6 +312,8 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         toks[utt] = ds.tokens[i]
     skip_ids = {i for i, t in enumerate(token_list.tokens) if t in SKIPPABLE}
     silent_ids = {i for i, t in enumerate(token_list.tokens) if t in SILENT}
+    pause_ids = {i for i, t in enumerate(token_list.tokens) if t == WORD_BOUNDARY} if word_pauses else set()
+    layout = {"states": states, "edge_silence": edge_silence, "word_pauses": word_pauses}
     given = None
     if models_from is not None:
         path = Path(models_from) / "models.pt"
@@ -300,13 +322,14 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         saved = torch.load(path, map_location="cpu")
         if saved.get("tokens") != token_list.tokens or saved.get("order") != order:
             raise NarspeechError("the aligner models were made with another token list or cepstral order", path=path)
-        if (saved.get("states", 1), saved.get("edge_silence", False)) != (states, edge_silence):
-            raise NarspeechError(f"the aligner models have {saved.get('states', 1)} state(s) per token and edge silence "
-                                 f"{saved.get('edge_silence', False)}; asked for {states} and {edge_silence}", path=path)
+        had = {"states": saved.get("states", 1), "edge_silence": saved.get("edge_silence", False),
+               "word_pauses": saved.get("word_pauses", False)}
+        if had != layout:
+            raise NarspeechError(f"the aligner models were made with {had}; asked for {layout}", path=path)
         given = GaussianTokens(saved["mean"], saved["var"])
     try:
         res = align(feats, toks, skip_ids, len(token_list), silent_ids=silent_ids, iterations=iterations, device=device,
-                    model=given, states=states, edge_silence=edge_silence)
+                    model=given, states=states, edge_silence=edge_silence, pause_ids=pause_ids)
     except ValueError as e:
         raise NarspeechError(f"alignment: {e}", path=data_dir) from None
     spread = {u: duration_quality(mels[u], d) for u, d in res.durations.items()}
@@ -314,10 +337,9 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     write_table(out_dir / "durations", {u: " ".join(map(str, d.tolist())) for u, d in res.durations.items()})
     write_table(out_dir / "spread", {u: " ".join(f"{v:.4f}" for v in vals) for u, vals in spread.items()})
     quality = {**spread_summary(list(spread.values())), "log_likelihood_per_frame": res.log_likelihood,
-               "method": "flat-start monotonic aligner", "states": states, "edge_silence": edge_silence}
+               "method": "flat-start monotonic aligner", **layout}
     with atomic_write(out_dir / "quality.json") as f:
         json.dump(quality, f, indent=1)
     with atomic_path(out_dir / "models.pt") as tmp:
-        torch.save({"mean": res.model.mean, "var": res.model.var, "tokens": token_list.tokens, "order": order,
-                    "states": states, "edge_silence": edge_silence}, tmp)
+        torch.save({"mean": res.model.mean, "var": res.model.var, "tokens": token_list.tokens, "order": order, **layout}, tmp)
     return res, quality
