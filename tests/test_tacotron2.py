@@ -405,3 +405,27 @@ def test_duration_extraction_feeds_the_recordings_f0_to_a_teacher_that_reads_it(
                       monotonic=True)
     assert sorted(float(x[0, 0]) for x in seen) == [100.0, 110.0]
     assert sorted(x.shape[1] for x in seen) == sorted(len(it["mels"]) for it in utts.values())
+
+
+def test_scheduled_sampling_feeds_the_models_own_frames_in_training_only():
+    """``sampling_prob`` 1: in training every decoder step after the first reads the model's own previous frame,
+    so the recorded frames (which teacher forcing would feed) no longer reach the output; 0, or at inference
+    time, they do."""
+    items = toy_corpus(2, seed=3)
+    torch.manual_seed(0)
+    model = build_tts_model(dict(TINY, reduction_factor=2, sampling_prob=1.0, n_tokens=N_TOK, n_mels=N_MELS),
+                            stats_of(items))
+    batch = collate(items)
+    other = batch["mels"].clone()
+    other[:, 2:] += 1.0  # the same first group, different frames after it
+
+    def before(mels, train=True, p=1.0):
+        model.train(train)
+        model.c["sampling_prob"] = p
+        torch.manual_seed(1)  # the same prenet dropout masks for both inputs
+        with torch.no_grad():
+            return model.teacher_forced(batch["tokens"], batch["token_lengths"], mels, batch["mel_lengths"])["before"]
+
+    torch.testing.assert_close(before(batch["mels"]), before(other))
+    assert not torch.allclose(before(batch["mels"], p=0.0), before(other, p=0.0))
+    assert not torch.allclose(before(batch["mels"], train=False), before(other, train=False))
