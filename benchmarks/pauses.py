@@ -22,15 +22,15 @@ import kaldiio
 import numpy as np
 
 from narspeech.fileio import read_table
-from narspeech.metrics.spectral import frame_level_db
-
-PUNCT = frozenset(",;:.!?")
+from narspeech.metrics.spectral import frame_level_db, near_floor
+from narspeech.tts.aligner import SKIPPABLE, WORD_BOUNDARY
+from narspeech.tts.durations import read_durations
 
 
 def internal_pauses(log_mel: np.ndarray, min_frames: int = 8, below_db: float = 40.0) -> list[tuple[int, int]]:
     """[start, end) of each run of ≥ `min_frames` frames more than `below_db` dB under the peak, not at an edge."""
     level = frame_level_db(log_mel)
-    quiet = np.concatenate([[False], level < level.max() - below_db, [False]])
+    quiet = np.concatenate([[False], near_floor(level, level.max(), below_db), [False]])
     edges = np.flatnonzero(np.diff(quiet.astype(np.int8)))
     runs = zip(edges[::2], edges[1::2])
     return [(int(a), int(b)) for a, b in runs if b - a >= min_frames and a > 0 and b < len(level)]
@@ -61,7 +61,7 @@ def main() -> None:
     if a.data is None or a.durations is None:
         return
     tokens = {u: t.split() for u, t in read_table(a.data / "token").items()}
-    durations = {u: np.array(v.split(), dtype=np.int64) for u, v in read_table(a.durations).items()}
+    durations = read_durations(a.durations)
     held, paused, marks = Counter(), Counter(), Counter()
     for u, runs in found[a.dirs[0]].items():
         if u not in durations or u not in tokens:
@@ -69,10 +69,10 @@ def main() -> None:
         tok, dur = tokens[u], durations[u]
         for s, e in runs:
             t = tok[holder(dur, s, e)]
-            held[t if t in PUNCT or t == "<space>" else "a phone"] += 1
+            held[t if t in SKIPPABLE or t == WORD_BOUNDARY else "a phone"] += 1
         ends = np.cumsum(dur)
         for k, t in enumerate(tok[:-1]):
-            if t in PUNCT and k > 0:
+            if t in SKIPPABLE and k > 0:
                 marks[t] += 1
                 mid = (ends[k] - dur[k] + ends[k]) / 2
                 paused[t] += any(s - 3 <= mid <= e + 3 for s, e in runs)

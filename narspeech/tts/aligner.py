@@ -137,7 +137,8 @@ def expand_states(tokens: np.ndarray, skippable_ids: set[int], states: int, sil_
     A speakable token becomes `states` left-to-right states (ids ``tok·states + s``), a skippable one
     (punctuation: a pause or nothing) a single state; with `sil_id`, a skippable silence state
     opens and closes the utterance (unless `edges` is False), and each token in `pause_ids` (word
-    boundaries) becomes that same silence state: Kaldi's optional silence between words."""
+    boundaries, and punctuation when it shares the silence) becomes that same silence state: Kaldi's
+    optional silence between words."""
     ids, owner = [], []
     if sil_id is not None and edges:
         ids.append(sil_id)
