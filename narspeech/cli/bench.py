@@ -44,7 +44,7 @@ def tts(
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     batch_sizes: str = typer.Option("1,all", "--batch-sizes", help="Comma-separated batch sizes; `all` = every sentence in one batch."),
     repeat: int = typer.Option(3, "--repeat", help="Timed runs per setting (after the warm-up)."),
-    warmup: int = typer.Option(1, "--warmup", help="Untimed warm-up runs of the first batch."),
+    warmup: int = typer.Option(1, "--warmup", help="Untimed warm-up passes over every batch (each shape once)."),
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations in the end-to-end timing."),
     vocoder_name: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder of the end-to-end timing: griffin-lim, hifigan:universal, hifigan:ljspeech or a checkpoint."),
     no_vocoder: bool = typer.Option(False, "--no-vocoder", help="Time mel generation only."),

@@ -1,7 +1,10 @@
 """TTS speed benchmark: FastSpeech 2 (student) against its autoregressive teacher.
 
 For each model and batch size the same sentences are synthesised ``repeat`` times after
-``warmup`` untimed runs of the first batch, and two clocks are read (CUDA synchronised):
+``warmup`` untimed passes over all of them (every batch shape once: on a GPU the first call
+with a new shape picks and loads its kernels, which cost a batch-1 FastSpeech 2 pass 7× its
+warm time on an H200 when only the first batch was warmed), and two clocks are read (CUDA
+synchronised):
 
 * **mel**: acoustic model only — padded token batches → log-mels (on the host);
 * **end-to-end**: text → frontend → acoustic model → vocoder → waveforms, each batch
@@ -66,9 +69,9 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
             return samples
 
         for _ in range(max(0, warmup)):
-            mel_pass(batches[:1])
+            mel_pass()
             if vocoder is not None:
-                e2e_pass(text_batches[:1])
+                e2e_pass()
         mel_times, e2e_times, frames, samples = [], [], 0, 0
         for _ in range(max(1, repeat)):
             with Timer(dev) as t:
