@@ -15,9 +15,12 @@ speed    ``bench feats`` on the device and on all CPU cores; ``bench train`` bf1
          (tools/gpu/speed_models.py), mel-only and end to end, batch 1 and full batch;
          ``bench asr|correct`` on the trained models prepare.sh carried (prepared/models/; skipped
          with the reason when none were), ``bench align|vocoder`` when they exist
-quality  the recipe's stages 4–8 on arctic_fb with the GPU configs: teacher and FastSpeech 2
-         each trained for a fixed time (stopped by SIGTERM at the end of their box: the engine
-         saves last.pt), durations, synthesis of the test set, ``tts evaluate --trim-db 40``
+quality  the ARCTIC recipe's default route (stages 1 and 4–8) on arctic_fb with the GPU configs:
+         edge silence trimmed (in ``features``), the teacher-free 3-state aligner's durations,
+         the Tacotron 2 teacher guided by them and FastSpeech 2 trained on them, each for a fixed
+         time (stopped by SIGTERM at the end of their box: the engine saves last.pt), the
+         teacher's durations scored against the aligner's, synthesis of the test set,
+         ``tts evaluate --trim-db 40``
 
 The report (report.json, report.md in --out or $OUT) is rewritten after every step, so
 whatever stops the run, what ran is on disk; it lists every step with its status (ok,
@@ -67,25 +70,26 @@ MODEL_BENCHES = {  # benches that time trained models (prepare.sh carries them):
 PROFILES: dict[str, dict[str, Any]] = {
     # boxes in seconds (a step never runs past the run's own deadline either)
     "gpu": dict(box=dict(wheels=60, env=40, features=120, pytest_gpu=90, feats_device=60, feats_cpu=60, bench_train=100,
-                         tts_models=40, bench_tts=150, probe=60, durations=60, synth_student=40, synth_teacher=90,
+                         tts_models=40, bench_tts=150, probe=60, align=60, durations=60, synth_student=40, synth_teacher=90,
                          evaluate=30),
                 quality_after=100, train_min=20, train_grace=40, speed_share=0.4,
                 teacher_conf="egs/arctic/tts1/conf/gpu/teacher.yaml", fs_conf="egs/arctic/tts1/conf/gpu/fastspeech2.yaml",
+                quality_teacher_conf="egs/arctic/tts1/conf/gpu/tacotron2.yaml",
                 overrides=["train.scheduler.warmup_steps=400", "train.log_interval=25"],
-                bench_sentences=8, bench_repeat=2, gl_iters=32, train_batches="16,48", focus_threshold=0.3, model_bench_repeat=3),
+                bench_sentences=4, bench_repeat=2, gl_iters=32, train_batches="16,48", focus_threshold=0.3, model_bench_repeat=3),
     "cpu": dict(box=dict(wheels=60, env=30, features=300, pytest_gpu=60, feats_device=120, feats_cpu=0, bench_train=120,
-                         tts_models=30, bench_tts=200, probe=60, durations=120, synth_student=60, synth_teacher=120,
+                         tts_models=30, bench_tts=200, probe=60, align=180, durations=120, synth_student=60, synth_teacher=120,
                          evaluate=60),
                 quality_after=200, train_min=30, train_grace=30, speed_share=0.5,
                 teacher_conf="egs/arctic/tts1/conf/teacher.yaml", fs_conf="egs/arctic/tts1/conf/fastspeech2.yaml",
-                overrides=["train.log_interval=10"], bench_sentences=8, bench_repeat=1, gl_iters=32, train_batches="1,2", model_bench_repeat=1,
+                quality_teacher_conf="egs/arctic/tts1/conf/tacotron2.yaml", overrides=["train.log_interval=10"], bench_sentences=8, bench_repeat=1, gl_iters=32, train_batches="1,2", model_bench_repeat=1,
                 focus_threshold=0.3),
     "smoke": dict(box=dict(wheels=30, env=15, features=40, pytest_gpu=40, feats_device=20, feats_cpu=0, bench_train=25,
-                           tts_models=15, bench_tts=30, probe=15, durations=15, synth_student=15, synth_teacher=15,
+                           tts_models=15, bench_tts=30, probe=15, align=15, durations=15, synth_student=15, synth_teacher=15,
                            evaluate=15),
                   quality_after=25, train_min=3, train_grace=10, speed_share=0.55,
                   teacher_conf="egs/arctic/tts1/conf/teacher.yaml", fs_conf="egs/arctic/tts1/conf/fastspeech2.yaml",
-                  overrides=["train.log_interval=2", "train.batch_bins=3000", "train.max_batch_size=4", "train.num_workers=0",
+                  quality_teacher_conf="egs/arctic/tts1/conf/tacotron2.yaml", overrides=["train.log_interval=2", "train.batch_bins=3000", "train.max_batch_size=4", "train.num_workers=0",
                              "train.tensorboard=false", "train.scheduler.warmup_steps=10"],
                   bench_sentences=2, bench_repeat=1, gl_iters=2, train_batches="1", focus_threshold=0.0, model_bench_repeat=1,
                   data=dict(train=8, dev=2, test=3)),
@@ -95,6 +99,9 @@ TINY = {  # --smoke: models small enough that each CPU step takes seconds
                         "model.d_emb=32", "model.enc_prenet_layers=1", "model.dec_prenet_units=32", "model.postnet_layers=0",
                         "model.guided_attn_layers=1", "model.guided_attn_heads=1", "model.max_len_ratio=8",
                         "model.min_len_ratio=2"],  # a teacher trained for seconds stops at once
+    "tacotron2": ["model.d_emb=16", "model.enc_conv_layers=1", "model.enc_conv_channels=16", "model.enc_lstm_units=8",
+                  "model.prenet_units=16", "model.attn_rnn_units=16", "model.dec_rnn_units=16", "model.attn_dim=8",
+                  "model.loc_filters=4", "model.loc_kernel=5", "model.postnet_layers=0", "model.max_len_ratio=8"],
     "fastspeech2": ["model.d_model=32", "model.n_heads=2", "model.enc_layers=1", "model.dec_layers=1", "model.d_ff=64",
                     "model.ffn_kernel=3", "model.predictor_channels=32", "model.postnet_layers=0"],
 }
@@ -322,13 +329,13 @@ class GpuRun:
         return 0
 
     def data_body(self) -> int:
-        """Copy the prepared corpus (subset with --smoke) into WORK/data with absolute wav.scp paths."""
+        """Copy the prepared corpus (subset with --smoke) into WORK/data/<set>_raw with absolute wav.scp paths."""
         from narspeech.fileio import read_table, spk2utt_from_utt2spk, write_table
 
         src = self.prepared / "data" / "arctic_fb"
         sizes = self.p.get("data", {})
         for name in ("train", "dev", "test"):
-            d = self.work / "data" / name
+            d = self.work / "data" / f"{name}_raw"
             d.mkdir(parents=True, exist_ok=True)
             wav = read_table(src / name / "wav.scp")
             keep = sorted(wav)[: sizes[name]] if name in sizes else sorted(wav)
@@ -338,15 +345,18 @@ class GpuRun:
                 write_table(d / f, {u: t[u] for u in keep})
             write_table(d / "spk2utt", spk2utt_from_utt2spk(read_table(d / "utt2spk")))
         shutil.copyfile(src / "tokens.txt", self.work / "data" / "tokens.txt")
-        counts = {n: len(_table(self.work / "data" / n / "wav.scp")) for n in ("train", "dev", "test")}
+        counts = {n: len(_table(self.work / "data" / f"{n}_raw" / "wav.scp")) for n in ("train", "dev", "test")}
         print("data: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
         return 0
 
     def features(self) -> None:
         dev, w = self.a.device, self.work
         jobs = "1" if self.profile_name == "smoke" else str(min(8, os.cpu_count() or 1))
-        cmds = [["feats", "extract", w / "data" / s, w / "dump" / s, "--config", "egs/arctic/tts1/conf/feats.yaml",
-                 "--device", dev, "--jobs", jobs] for s in ("train", "dev", "test")]
+        # recipe stage 1: edge silence cut at 40 dB under the peak, 50 ms kept (arctic_fb is 33 % edge silence)
+        cmds = [["data", "trim", w / "data" / f"{s}_raw", w / "data" / s, "--top-db", "40", "--margin", "0.05", "--jobs", jobs]
+                for s in ("train", "dev", "test")]
+        cmds += [["feats", "extract", w / "data" / s, w / "dump" / s, "--config", "egs/arctic/tts1/conf/feats.yaml",
+                  "--device", dev, "--jobs", jobs] for s in ("train", "dev", "test")]
         cmds.append(["feats", "stats", w / "dump" / "train"])
         body_ns = ns(*cmds)
 
@@ -447,16 +457,16 @@ class GpuRun:
                 return None if not r else {**r.get("narspeech", {}), "machine": r.get("machine")}
             return parse
 
-        limit = ["--limit", "8"] if smoke else []
+        limit = ["--limit", "8"] if smoke else []  # the untrimmed FLAC, as in the first GPU run (decode included)
         jobs = "1" if smoke else str(min(8, os.cpu_count() or 1))
-        self.step("feats_device", "speed", ns(["bench", "feats", w / "data" / "train", "--device", dev, "--jobs", jobs,
+        self.step("feats_device", "speed", ns(["bench", "feats", w / "data" / "train_raw", "--device", dev, "--jobs", jobs,
                                                "--librosa-limit", "0", "--json", sp / "feats_device.json", *limit]),
                   box=box["feats_device"], needs=("features",), parse=feats_parse(sp / "feats_device.json"), reserve=reserve)
         if dev == "cpu":
             self.skip("feats_cpu", "speed", "the device row above is already the CPU")
         else:
             ncpu = str(os.cpu_count() or 1)
-            self.step("feats_cpu", "speed", ns(["bench", "feats", w / "data" / "train", "--device", "cpu", "--jobs", ncpu,
+            self.step("feats_cpu", "speed", ns(["bench", "feats", w / "data" / "train_raw", "--device", "cpu", "--jobs", ncpu,
                                                 "--librosa-limit", "0", "--json", sp / "feats_cpu.json"]),
                       box=box["feats_cpu"], needs=("features",), parse=feats_parse(sp / "feats_cpu.json"), reserve=reserve)
 
@@ -565,6 +575,21 @@ class GpuRun:
         smoke = self.profile_name == "smoke"
         ex = w / "exp"
         teacher, fs2 = ex / "teacher", ex / "fastspeech2"
+        al = ex / "align"
+        align_args = ["--states", "3", "--edge-silence", "--device", dev]  # the recipe's default (recipes/tts.sh --align_args)
+
+        def align_parse(rec: dict) -> dict | None:
+            q = _read_json(al / "train" / "quality.json")
+            if not q or not _table(al / "dev" / "durations"):
+                return None
+            return {k: round(q[k], 3) for k in ("spread", "even_split_spread", "contrast", "even_split_contrast") if k in q}
+        # recipe stage 4's first half: durations without a teacher, FastSpeech 2's targets and Tacotron 2's prior
+        self.step("align", "quality", ns(["tts", "align", "--data", w / "data" / "train", "--dump", w / "dump" / "train",
+                                          "--tokens", w / "data" / "tokens.txt", "--out", al / "train", *align_args],
+                                         ["tts", "align", "--data", w / "data" / "dev", "--dump", w / "dump" / "dev",
+                                          "--tokens", w / "data" / "tokens.txt", "--out", al / "dev", "--models-from", al / "train",
+                                          *align_args]),
+                  box=box["align"], needs=("features",), parse=align_parse)
         # what durations, synthesis and scoring usually take after the two trainings (at most half of what is left)
         fixed = min(p["quality_after"], 0.5 * max(self.remaining(), 0.0))
         train_total = self.remaining() - fixed
@@ -574,6 +599,7 @@ class GpuRun:
         data = lambda s: ["--train-data", w / "data" / "train", "--train-dump", w / "dump" / "train",  # noqa: E731
                           "--valid-data", w / "data" / "dev", "--valid-dump", w / "dump" / "dev"] if s else []
         sets = lambda kind: [x for o in (keep + (TINY[kind] if smoke else [])) for x in ("--set", o)]  # noqa: E731
+        aligned = ["--durations", al / "train" / "durations", "--valid-durations", al / "dev" / "durations"]
 
         def train_parse(exp: Path, secs_key: str = "seconds") -> Callable[[dict], dict | None]:
             def parse(rec: dict) -> dict | None:
@@ -596,15 +622,22 @@ class GpuRun:
 
         if t_teacher < p["train_min"] or t_fs < p["train_min"]:
             why = f"not enough time left to train ({max(train_total, 0):.0f} s for both models after {fixed:.0f} s for the later steps)"
-            for s in ("train_teacher", "durations", "train_fastspeech2", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2", "eval_teacher"):
+            for s in ("train_fastspeech2", "train_teacher", "durations", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2",
+                      "eval_teacher"):
                 self.skip(s, "quality", why)
             return
-        self.step("train_teacher", "quality", ns(["tts", "train-teacher", "--config", p["teacher_conf"], "--tokens", w / "data" / "tokens.txt",
-                                                  *data(True), "--exp", teacher, "--device", dev, *sets("transformer_tts")]),
-                  box=t_teacher, timed=True, needs=("features",), parse=train_parse(teacher))
+        # FastSpeech 2 first (the recipe's --dur_source aligner): a short run still trains the model users run
+        self.step("train_fastspeech2", "quality", ns(["tts", "train", "--config", p["fs_conf"], "--tokens", w / "data" / "tokens.txt",
+                                                      *data(True), *aligned, "--exp", fs2, "--device", dev, *sets("fastspeech2")]),
+                  box=t_fs, timed=True, needs=("align",), parse=train_parse(fs2))
+        self.step("train_teacher", "quality", ns(["tts", "train-teacher", "--config", p["quality_teacher_conf"],
+                                                  "--tokens", w / "data" / "tokens.txt", *data(True), *aligned, "--exp", teacher,
+                                                  "--device", dev, *sets("tacotron2")]),
+                  box=t_teacher, timed=True, needs=("align",), parse=train_parse(teacher))
+        # recipe stage 5: the teacher's attention read as durations, scored against the aligner's (not trained on here)
         durs = [["tts", "durations", "--teacher", teacher, "--data", w / "data" / s, "--dump", w / "dump" / s,
                  "--out", teacher / "durations" / s, "--focus-threshold", str(p["focus_threshold"]), "--device", dev, "--monotonic",
-                 "--plots", "0" if smoke else "4"]
+                 "--reference", al / s / "durations", "--plots", "0" if smoke else "4"]
                 for s in ("train", "dev")]
 
         def dur_parse(rec: dict) -> dict | None:
@@ -612,26 +645,11 @@ class GpuRun:
             for s in ("train", "dev"):
                 d = teacher / "durations" / s
                 rates = [float(v) for v in _table(d / "focus_rates").values()]
-                filt = _table(d / "filtered")
                 if not rates:
                     return None
-                out[s] = {"utts": len(rates), "filtered": len(filt), "focus_rate_mean": round(sum(rates) / len(rates), 3)}
-            tr = out["train"]
-            if tr["filtered"] >= 0.9 * tr["utts"]:  # an unaligned teacher: keep the suite going, say so
-                f = teacher / "durations" / "train" / "filtered"
-                shutil.copyfile(f, f.with_name("filtered.recipe"))
-                f.write_text("")
-                out["note"] = (f"{tr['filtered']}/{tr['utts']} training utterances below focus rate {p['focus_threshold']}: "
-                               "FastSpeech 2 trained on all of them (list kept in filtered.recipe)")
+                out[s] = {"utts": len(rates), "filtered": len(_table(d / "filtered")), "focus_rate_mean": round(sum(rates) / len(rates), 3)}
             return out
-        self.step("durations", "quality", ns(*durs), box=box["durations"], needs=("train_teacher",), parse=dur_parse,
-                  reserve=t_fs + p["train_grace"])
-        dd = teacher / "durations"
-        self.step("train_fastspeech2", "quality", ns(["tts", "train", "--config", p["fs_conf"], "--tokens", w / "data" / "tokens.txt",
-                                                      *data(True), "--durations", dd / "train" / "durations",
-                                                      "--valid-durations", dd / "dev" / "durations", "--exp", fs2, "--device", dev,
-                                                      *sets("fastspeech2")]),
-                  box=t_fs, timed=True, needs=("durations",), parse=train_parse(fs2))
+        self.step("durations", "quality", ns(*durs), box=box["durations"], needs=("train_teacher",), parse=dur_parse)
         for label, exp in (("fastspeech2", fs2), ("teacher", teacher)):
             synth = exp / "synth" / "test"
 
