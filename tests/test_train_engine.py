@@ -325,6 +325,33 @@ def test_sigterm_saves_at_the_next_update_and_resume_is_exact(tmp_path):
     _assert_same(_params(fresh), _params(ref))
 
 
+_GROUP_TERM_SCRIPT = """
+import json, os, signal, sys
+from narspeech.train.engine import fit, seed_everything
+from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
+
+class Term:
+    def on_step_end(self, step, model):
+        if step == 4:
+            os.killpg(os.getpgrp(), signal.SIGTERM)  # what `timeout`, Slurm's scancel and a box kill send
+
+seed_everything(0)
+fit(json.loads(sys.argv[1]), ToySeqModel(dropout=0.1), ToySeqDataset(24, seed=0), None, toy_collate, sys.argv[2], hooks=Term())
+"""
+
+
+def test_sigterm_to_the_whole_process_group_still_saves(tmp_path):
+    """Data-loader workers share the trainer's process group: a group-wide SIGTERM used to kill them
+    first, and the trainer died of "DataLoader worker ... killed by signal" without its last.pt."""
+    cfg = _cfg(num_workers=2, valid_interval=0, max_steps=50)
+    proc = subprocess.run([sys.executable, "-c", _GROUP_TERM_SCRIPT, json.dumps(cfg), str(tmp_path / "run")],
+                          env={**os.environ, "NARSPEECH_PROGRESS": "0"}, capture_output=True, text=True, timeout=120,
+                          start_new_session=True)
+    assert proc.returncode != 0
+    assert "stopped by SIGTERM after step 5" in proc.stderr, proc.stderr[-1500:]
+    assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 5
+
+
 def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(tmp_path, monkeypatch):
     """SGD, no clipping (Adam and clipping hide a gradient scale): accum_grad 2 x batch 4 takes the
     same update as one batch of 8; a loss not divided by accum_grad doubles the step."""

@@ -246,6 +246,13 @@ def fit(
         D.teardown(info)
 
 
+def _workers_leave_sigterm_to_the_trainer(_worker_id: int) -> None:
+    """A group-wide SIGTERM (``timeout``, Slurm's scancel, a time box) must reach the trainer's handler,
+    which stops at the next update with last.pt saved; workers that died of it first made the trainer
+    fail on "DataLoader worker ... killed" instead. The workers end with the trainer."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 class _Trainer:
     def __init__(self, cfg, model, train_set, valid_set, collate_fn, exp_dir: Path, resume, hooks, info: D.DistInfo, device):
         self.cfg, self.tc = cfg, cfg["train"]
@@ -503,6 +510,7 @@ class _Trainer:
             generator=torch.Generator().manual_seed(self.seed * 100003 + sampler.epoch),
             persistent_workers=False,
             prefetch_factor=4 if nw > 0 else None,
+            worker_init_fn=_workers_leave_sigterm_to_the_trainer if nw > 0 else None,
         )
 
     def _autocast(self):
