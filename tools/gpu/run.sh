@@ -5,6 +5,7 @@
 # report.md, report.json and logs.tar.gz go to --out, else $OUT. It ends within M minutes (default 8)
 # whatever happens: every step has its own time box, and this script adds a last one around it all.
 #   bash tools/gpu/run.sh --minutes 8                       # GPU: speed then quality
+#   bash tools/gpu/run.sh --suite quality --minutes 9.5     # GPU: quality alone (≈ 6.5 min of training)
 #   bash tools/gpu/run.sh --device cpu --minutes 3 --smoke  # the CPU form the test suite runs
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -15,7 +16,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --minutes) minutes=${2:-8}; shift 2 ;;
     --minutes=*) minutes=${1#*=}; shift ;;
-    -h|--help) sed -n '2,8p' "$0"; exec "${PYTHON:-python3}" tools/gpu/run.py --help ;;
+    -h|--help) sed -n '2,9p' "$0"; exec "${PYTHON:-python3}" tools/gpu/run.py --help ;;
     *) shift ;;
   esac
 done
