@@ -352,6 +352,67 @@ def test_sigterm_to_the_whole_process_group_still_saves(tmp_path):
     assert load_checkpoint(tmp_path / "run" / "last.pt")["step"] == 5
 
 
+class _FailingModel(ToySeqModel):
+    """Raises at its third training call, or at its first validation call."""
+
+    def __init__(self, where: str):
+        super().__init__(dropout=0.1)
+        self.where, self.calls = where, 0
+
+    def forward(self, batch):
+        self.calls += self.training
+        if (self.where == "train step" and self.calls == 3) or (self.where == "validation" and not self.training):
+            raise RuntimeError(f"boom in {self.where}")
+        return super().forward(batch)
+
+
+@pytest.mark.parametrize("where", ["dataset", "train step", "validation", "sigterm"])
+def test_no_data_loader_worker_outlives_a_failed_fit(tmp_path, where):
+    """A traceback kept alive (here pytest's) kept the loop's DataLoader iterator, and so its workers,
+    alive; workers that ignore SIGTERM then hung the interpreter's exit, where multiprocessing
+    terminates and joins its daemonic children (CI ran out of time after the suite had passed)."""
+    import multiprocessing
+
+    class Term:
+        def on_step_end(self, step, model):
+            if step == 2:
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    seed_everything(0)
+    model = ToySeqModel(dropout=0.1) if where in ("dataset", "sigterm") else _FailingModel(where)
+    train = _BadItem(24, seed=0) if where == "dataset" else ToySeqDataset(24, seed=0)
+    with pytest.raises((NarspeechError, RuntimeError)) as ei:
+        fit(_cfg(num_workers=2, valid_interval=2), model, train, ToySeqDataset(6, seed=1), toy_collate,
+            tmp_path / "exp", hooks=Term() if where == "sigterm" else None)
+    assert ei.value is not None  # the traceback is still referenced here
+    assert multiprocessing.active_children() == []
+
+
+def test_a_data_loader_worker_ends_a_grace_period_after_sigterm(monkeypatch):
+    """Workers leave a group-wide SIGTERM to the trainer, but only for a grace period: one that
+    ignored it outright could never be terminated by its parent."""
+    import multiprocessing
+
+    import narspeech.train.engine as engine
+
+    def worker():
+        engine._workers_leave_sigterm_to_the_trainer(0)
+        time.sleep(60)
+
+    monkeypatch.setattr(engine, "WORKER_SIGTERM_GRACE_S", 1)
+    proc = multiprocessing.get_context("fork").Process(target=worker, daemon=True)
+    proc.start()
+    time.sleep(0.5)
+    os.kill(proc.pid, signal.SIGTERM)
+    time.sleep(0.3)
+    assert proc.is_alive()  # the trainer's handler gets its turn first
+    proc.join(timeout=10)
+    alive = proc.is_alive()
+    if alive:
+        proc.kill()
+    assert not alive and proc.exitcode == -signal.SIGALRM
+
+
 def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(tmp_path, monkeypatch):
     """SGD, no clipping (Adam and clipping hide a gradient scale): accum_grad 2 x batch 4 takes the
     same update as one batch of 8; a loss not divided by accum_grad doubles the step."""

@@ -171,15 +171,22 @@ def to_device(batch: Any, device: torch.device) -> Any:
 
 def _iterate(loader):
     """Iterate a DataLoader; a NarspeechError raised in a worker comes back as the original one line
-    (the DataLoader re-raises it with the worker's traceback folded into the message)."""
+    (the DataLoader re-raises it with the worker's traceback folded into the message).
+    Use it under ``contextlib.closing``: the workers are shut down when the loop ends, however it ends;
+    a traceback kept alive (a caller, pytest) would otherwise keep them alive too."""
+    it = iter(loader)
     try:
-        yield from loader
+        yield from it
     except NarspeechError as e:
         msg = str(e)
         if msg.startswith("Caught NarspeechError"):
             tail = [l for l in msg.splitlines() if l.strip()][-1]
             raise NarspeechError(tail.split("NarspeechError: ", 1)[-1]) from None
         raise
+    finally:
+        shutdown = getattr(it, "_shutdown_workers", None)  # multi-process iterators only
+        if shutdown is not None:
+            shutdown()
 
 
 def _batch_size(batch: Any) -> int:
@@ -246,11 +253,16 @@ def fit(
         D.teardown(info)
 
 
+WORKER_SIGTERM_GRACE_S = 60
+
+
 def _workers_leave_sigterm_to_the_trainer(_worker_id: int) -> None:
     """A group-wide SIGTERM (``timeout``, Slurm's scancel, a time box) must reach the trainer's handler,
-    which stops at the next update with last.pt saved; workers that died of it first made the trainer
-    fail on "DataLoader worker ... killed" instead. The workers end with the trainer."""
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    which stops at the next update with last.pt saved and shuts the workers down; workers that died of
+    it first made the trainer fail on "DataLoader worker ... killed" instead. So a worker outlives a
+    SIGTERM by a grace period only (then SIGALRM ends it): ignored outright, a worker left behind
+    hung its parent's exit, where multiprocessing terminates and joins its daemonic children."""
+    signal.signal(signal.SIGTERM, lambda *_: signal.alarm(WORKER_SIGTERM_GRACE_S))
 
 
 class _Trainer:
@@ -534,8 +546,8 @@ class _Trainer:
         count = 0
         swap = self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext()
         try:
-            with swap:
-                for i, batch in enumerate(_iterate(self._loader(self.valid_set, sampler))):
+            with swap, contextlib.closing(_iterate(self._loader(self.valid_set, sampler))) as loader:
+                for i, batch in enumerate(loader):
                     batch = to_device(batch, self.device)
                     with self._autocast():
                         loss, stats = self.model(batch)
@@ -680,6 +692,7 @@ class _Trainer:
         run_n, t_log, steps_log = 0, time.time(), 0
         self.model.train()
         self.optimizer.zero_grad(set_to_none=True)
+        loader = None
         try:
             while not self._done():
                 self.sampler.set_epoch(self.epoch, start=self.pos)
@@ -688,7 +701,8 @@ class _Trainer:
                 group: list[list[int]] = []
                 pending: list[dict] = []  # phased models: the device batches of the current update
                 bad_loss = torch.zeros((), device=self.device)
-                for batch in _iterate(self._loader(self.train_set, self.sampler)):
+                loader = _iterate(self._loader(self.train_set, self.sampler))
+                for batch in loader:
                     idx = batches[self.pos]
                     group_start = self.pos - len(group)
                     group_size = min(self.accum, n_rank - group_start)
@@ -778,6 +792,8 @@ class _Trainer:
             if self.last_valid_step != self.step:
                 self._validate_and_save()
         finally:
+            if loader is not None:
+                loader.close()
             if bar is not None:
                 bar.close()
         if self.info.is_main:
