@@ -1,4 +1,4 @@
-"""Optimiser (Adam/AdamW) and learning-rate schedules (noam, warmup, constant) from the config.
+"""Optimiser (Adam/AdamW) and learning-rate schedules (noam, warmup, exponential, constant) from the config.
 
 In every schedule ``optim.lr`` is the **peak** learning rate:
 
@@ -6,6 +6,9 @@ In every schedule ``optim.lr`` is the **peak** learning rate:
   (the Transformer schedule of Vaswani et al. with its ``d_model**-0.5`` folded into ``lr``,
   as ESPnet's ``WarmupLR``/``NoamLR`` do);
 * ``warmup``: linear warm-up to ``lr``, then constant;
+* ``exponential``: ``warmup``, then from step ``decay_start`` on the lr halves every ``halflife`` steps,
+  down to ``min_ratio * lr`` (Tacotron 2's 1e-3 to 1e-5 decay; on resume the schedule is the config's,
+  so a run can be continued with a decay it did not start with);
 * ``constant``: ``lr`` throughout.
 """
 from __future__ import annotations
@@ -34,7 +37,8 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: dict) -> torch.op
     raise NarspeechError(f"unknown train.optim.name {name!r} (use adam or adamw)")
 
 
-def lr_factor(name: str, step: int, warmup_steps: int) -> float:
+def lr_factor(name: str, step: int, warmup_steps: int, decay_start: int = 0, halflife: float = 0.0,
+              min_ratio: float = 0.0) -> float:
     """Multiplier of the peak lr at optimizer step ``step`` (0-based: the step about to be taken)."""
     s = step + 1
     w = max(int(warmup_steps), 0)
@@ -42,14 +46,22 @@ def lr_factor(name: str, step: int, warmup_steps: int) -> float:
         return 1.0
     if name == "warmup":
         return min(1.0, s / w) if w else 1.0
+    if name == "exponential":
+        if halflife <= 0:
+            raise NarspeechError(f"train.scheduler.halflife must be > 0 for the exponential schedule (got {halflife})")
+        if s <= decay_start:
+            return min(1.0, s / w) if w else 1.0
+        return max(0.5 ** ((s - decay_start) / halflife), min_ratio)
     if name == "noam":
         return min(s / w, math.sqrt(w / s)) if w else 1.0 / math.sqrt(s)
-    raise NarspeechError(f"unknown train.scheduler.name {name!r} (use noam, warmup or constant)")
+    raise NarspeechError(f"unknown train.scheduler.name {name!r} (use noam, warmup, exponential or constant)")
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: dict) -> torch.optim.lr_scheduler.LambdaLR:
-    """``cfg`` is ``train.scheduler``: ``{name: noam|warmup|constant, warmup_steps}``; step it once per update."""
+    """``cfg`` is ``train.scheduler``: ``{name: noam|warmup|exponential|constant, warmup_steps}`` (exponential
+    also ``decay_start``, ``halflife``, ``min_ratio``); step it once per update."""
     name = str(cfg.get("name", "noam")).lower()
-    warmup = int(cfg.get("warmup_steps", 4000))
-    lr_factor(name, 0, warmup)  # validate the name now, not at the first step
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(name, step, warmup))
+    kw = dict(warmup_steps=int(cfg.get("warmup_steps", 4000)), decay_start=int(cfg.get("decay_start", 0)),
+              halflife=float(cfg.get("halflife", 0)), min_ratio=float(cfg.get("min_ratio", 0.0)))
+    lr_factor(name, 0, **kw)  # validate the name (and the decay) now, not at the first step
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(name, step, **kw))
