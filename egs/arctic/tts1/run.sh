@@ -5,8 +5,8 @@
 # Paper-size models for a GPU: --teacher transformer --teacher_conf conf/gpu/teacher.yaml --fs_conf conf/gpu/fastspeech2.yaml
 # Defaults (the issue-7 CPU setup, <= 90 min of training on the 2-core machine): the 3-state aligner with edge
 # silence (recipes/tts.sh --align_args), FastSpeech 2 on its durations (conf/fastspeech2.yaml, 3000 steps, 18-20 min beside another job)
-# and the Tacotron 2 teacher guided by the same alignment (conf/tacotron2.yaml, 3500 steps, ~60 min on an idle
-# core, twice that beside other jobs).
+# and the Tacotron 2 teacher guided by the same alignment (conf/tacotron2.yaml: r=2, scheduled sampling, lr decay at
+# the end, 3600 steps, ~2.5 h on one core beside another job).
 # Options of this script: --spk --kaldi_dir --nj --teacher; all others go to recipes/tts.sh.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -16,10 +16,11 @@ spk=slt
 kaldi_dir=""
 nj=4
 teacher=tacotron2       # the AR teacher: tacotron2 (conf/tacotron2.yaml) | transformer (conf/teacher.yaml, 1000 steps).
-                        # Free-running pocketsphinx WER ratio against the recordings (target 1.5): Tacotron 2 with F0
-                        # feedback and forward attention, 3500 steps, 1.63 (82 % WER); the Transformer at 1000 steps 1.93.
+                        # Free-running pocketsphinx WER ratio against the recordings (target 1.5): Tacotron 2 (conf) 1.52
+                        # (77.5 % WER; 1.54-1.60 at nearby checkpoints; r=3 without sampling, 3500 steps: 1.62); the Transformer at 1000 steps 1.93.
                         # FastSpeech 2 trains on the aligner's durations by default (ratio 1.04 / 1.11 / 1.20, seeds 1-3, 3000
-                        # steps with EMA); on this Tacotron 2's (--dur_source teacher), 1500 steps: 1.30 / 1.37 (seeds 1 / 2).
+                        # steps with EMA); on a Tacotron 2's (--dur_source teacher), 1500 steps: r=3 1.30 / 1.37 (seeds 1 / 2),
+                        # r=2 1.19.
 
 passthrough=true . ../../../recipes/parse_options.sh
 exec ../../../recipes/tts.sh --nj "$nj" --token_type phoneme --teacher "$teacher" \
