@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -46,3 +47,12 @@ def test_spectrogram_comparison_writes_one_row_per_system_and_names_a_missing_wa
         spectrogram_comparison(ref, synths, ["u1", "u3"], tmp_path / "bad.png")
     with pytest.raises(NarspeechError, match="labels"):
         spectrogram_comparison(ref, synths, utts, tmp_path / "bad.png", labels=["one"])
+
+
+def test_default_row_names_keep_several_syntheses_of_one_model_apart():
+    from narspeech.tts.plots import default_label
+
+    assert default_label(Path("exp/t2/synth/test")) == "t2"
+    assert default_label(Path("exp/t2/synth_best/test")) == "t2 synth_best"
+    assert default_label(Path("exp/t2/synth_3600/test")) != default_label(Path("exp/t2/synth_best/test"))
+    assert default_label(Path("/tmp/out")) == "out"

@@ -84,6 +84,18 @@ def add_figure(writer, tag: str, fig, step: int) -> None:
     plt.close(fig)
 
 
+def default_label(synth_dir: Path) -> str:
+    """A row name for ``tts synthesize``'s OUT: ``exp/X/synth/test`` -> ``X``, ``exp/X/synth_best/test`` -> ``X synth_best``
+    (several syntheses of one model stay apart); any other dir: its own name."""
+    d = Path(synth_dir)
+    parent = d.parent.name
+    if parent == "synth":
+        return d.parent.parent.name
+    if parent.startswith("synth"):
+        return f"{d.parent.parent.name} {parent}"
+    return d.name
+
+
 def spectrogram_comparison(ref_dir: str | Path, synth_dirs: Sequence[str | Path], utts: Sequence[str], out: str | Path, *,
                            labels: Sequence[str] | None = None, trim_db: float | None = 40.0) -> Path:
     """A PNG with one column per utterance and one row per system: the recording (`ref_dir`'s wav.scp), then
@@ -101,7 +113,7 @@ def spectrogram_comparison(ref_dir: str | Path, synth_dirs: Sequence[str | Path]
     from narspeech.metrics.mcd import speech_span
 
     ref_dir, synth_dirs = Path(ref_dir), [Path(d) for d in synth_dirs]
-    labels = list(labels) if labels else [d.parent.parent.name if d.parent.name == "synth" else d.name for d in synth_dirs]
+    labels = list(labels) if labels else [default_label(d) for d in synth_dirs]
     if len(labels) != len(synth_dirs):
         raise NarspeechError(f"{len(labels)} labels for {len(synth_dirs)} synthesis dirs")
     info = json.loads((synth_dirs[0] / "synth_info.json").read_text(encoding="utf-8")) if synth_dirs else {}
