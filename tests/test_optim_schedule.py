@@ -17,6 +17,8 @@ def test_exponential_warms_up_holds_then_halves_every_halflife_down_to_its_floor
     assert lr_factor("exponential", 14, **kw) == pytest.approx(0.5)  # step 15 = decay_start + 1 halflife
     assert lr_factor("exponential", 19, **kw) == pytest.approx(0.25)
     assert lr_factor("exponential", 10_000, **kw) == pytest.approx(0.1)
+    early = dict(warmup_steps=10, decay_start=5, halflife=5)  # a decay that starts inside the warm-up keeps warming up
+    assert lr_factor("exponential", 9, **early) == pytest.approx(0.5)
     with pytest.raises(NarspeechError, match="halflife"):
         lr_factor("exponential", 0, 4)
 

@@ -172,8 +172,8 @@ def to_device(batch: Any, device: torch.device) -> Any:
 def _iterate(loader):
     """Iterate a DataLoader; a NarspeechError raised in a worker comes back as the original one line
     (the DataLoader re-raises it with the worker's traceback folded into the message).
-    Use it under ``contextlib.closing``: the workers are shut down when the loop ends, however it ends;
-    a traceback kept alive (a caller, pytest) would otherwise keep them alive too."""
+    Close it when the loop ends, however it ends (``contextlib.closing`` or ``close()`` in a ``finally``):
+    that shuts the workers down, which a traceback kept alive (a caller, pytest) would otherwise keep alive."""
     it = iter(loader)
     try:
         yield from it
@@ -262,7 +262,8 @@ def _workers_leave_sigterm_to_the_trainer(_worker_id: int) -> None:
     it first made the trainer fail on "DataLoader worker ... killed" instead. So a worker outlives a
     SIGTERM by a grace period only (then SIGALRM ends it): ignored outright, a worker left behind
     hung its parent's exit, where multiprocessing terminates and joins its daemonic children."""
-    signal.signal(signal.SIGTERM, lambda *_: signal.alarm(WORKER_SIGTERM_GRACE_S))
+    # a second SIGTERM keeps the first one's deadline (alarm(0) returns the seconds left)
+    signal.signal(signal.SIGTERM, lambda *_: signal.alarm(signal.alarm(0) or WORKER_SIGTERM_GRACE_S))
 
 
 class _Trainer:

@@ -49,9 +49,8 @@ def lr_factor(name: str, step: int, warmup_steps: int, decay_start: int = 0, hal
     if name == "exponential":
         if halflife <= 0:
             raise NarspeechError(f"train.scheduler.halflife must be > 0 for the exponential schedule (got {halflife})")
-        if s <= decay_start:
-            return min(1.0, s / w) if w else 1.0
-        return max(0.5 ** ((s - decay_start) / halflife), min_ratio)
+        warm = min(1.0, s / w) if w else 1.0
+        return warm if s <= decay_start else warm * max(0.5 ** ((s - decay_start) / halflife), min_ratio)
     if name == "noam":
         return min(s / w, math.sqrt(w / s)) if w else 1.0 / math.sqrt(s)
     raise NarspeechError(f"unknown train.scheduler.name {name!r} (use noam, warmup, exponential or constant)")
