@@ -119,3 +119,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """A child process left running (a data-loader worker a test kept alive) hung the interpreter's exit
+    after a passing suite until CI's 90 min ran out: name such children, end them, and fail the run."""
+    import multiprocessing
+
+    left = multiprocessing.active_children()
+    if not left:
+        return
+    import signal
+
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # torch's data-loader handler would raise on the kills
+    for p in left:
+        p.kill()
+        p.join(timeout=5)
+    names = ", ".join(f"{p.name} (pid {p.pid})" for p in left)
+    session.config.get_terminal_writer().line(f"\nchild processes outlived the tests and were killed: {names}", red=True)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED

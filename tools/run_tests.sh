@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The test command on a fresh machine: install (cached), then the test suite on CPU.
 # Real-data tests read ../shared/data (override with NARSPEECH_SHARED_DATA) and skip if absent.
-# Extra arguments go to pytest (e.g. -m "not slow", -k feats).
+# Extra arguments go to pytest (e.g. -m "not slow", -k feats). NARSPEECH_TEST_TIMEOUT (s, default 2700) caps the run.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(bash "$root/tools/install.sh" | tail -n 1)
 cd "$root"
 export NARSPEECH_PROGRESS=0 PYTHONDONTWRITEBYTECODE=1
-exec "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=15 "$@"
+# A hard cap far above the suite's ~8 min, so a hang fails with a message inside CI's 90 min.
+rc=0
+timeout --kill-after=30 "${NARSPEECH_TEST_TIMEOUT:-2700}" "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=15 "$@" || rc=$?
+if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+  echo "the test suite ran past ${NARSPEECH_TEST_TIMEOUT:-2700} s and was stopped: a hung test, or a process that kept pytest from exiting" >&2
+fi
+exit "$rc"
