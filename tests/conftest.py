@@ -2,8 +2,10 @@
 NARSPEECH_REQUIRE_DATA=1), espeak-ng, a tiny trained ASR exp, GPU skip."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
+import signal
 
 import pytest
 
@@ -124,13 +126,9 @@ def pytest_collection_modifyitems(config, items):
 def pytest_sessionfinish(session, exitstatus):
     """A child process left running (a data-loader worker a test kept alive) hung the interpreter's exit
     after a passing suite until CI's 90 min ran out: name such children, end them, and fail the run."""
-    import multiprocessing
-
     left = multiprocessing.active_children()
     if not left:
         return
-    import signal
-
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)  # torch's data-loader handler would raise on the kills
     for p in left:
         p.kill()

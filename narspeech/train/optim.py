@@ -42,14 +42,14 @@ def lr_factor(name: str, step: int, warmup_steps: int, decay_start: int = 0, hal
     """Multiplier of the peak lr at optimizer step ``step`` (0-based: the step about to be taken)."""
     s = step + 1
     w = max(int(warmup_steps), 0)
+    warm = min(1.0, s / w) if w else 1.0
     if name == "constant":
         return 1.0
     if name == "warmup":
-        return min(1.0, s / w) if w else 1.0
+        return warm
     if name == "exponential":
         if halflife <= 0:
             raise NarspeechError(f"train.scheduler.halflife must be > 0 for the exponential schedule (got {halflife})")
-        warm = min(1.0, s / w) if w else 1.0
         return warm if s <= decay_start else warm * max(0.5 ** ((s - decay_start) / halflife), min_ratio)
     if name == "noam":
         return min(s / w, math.sqrt(w / s)) if w else 1.0 / math.sqrt(s)
