@@ -24,6 +24,7 @@ def synthesize(
     no_wav: bool = typer.Option(False, "--no-wav", help="Write the mels only (no vocoder)."),
     on_foreign: str = typer.Option("skip", "--on-foreign", help="Characters the model's language cannot speak (another script, emoji): skip (leave them out, warn) | spell (espeak-ng reads their names, warn) | fail (the line fails)."),
     teacher_forcing: Optional[Path] = typer.Option(None, "--teacher-forcing", help="AR teacher only, with --data: a feature dump of those recordings (e.g. dump/test); each decoder step is fed the recorded previous frame, so the output shows the teacher's spectrum without its free-running errors (a diagnosis: weak acoustic model or failing attention?)."),
+    seed: int = typer.Option(0, "--seed", help="Seed for the AR teacher's always-on prenet dropout: the same seed gives the same speech."),
 ) -> None:
     """Synthesize sentences in batches with a trained TTS model (FastSpeech 2 or the AR teacher).
 
@@ -47,7 +48,7 @@ def synthesize(
     res = synthesize_to_dir(loaded, items, out, batch_size=batch_size,
                             controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
                             vocoder=vocoder, vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters), write_wavs=not no_wav,
-                            source=str(text if text is not None else data), teacher_dump=teacher_forcing)
+                            source=str(text if text is not None else data), teacher_dump=teacher_forcing, seed=seed)
     i = res.info
     typer.echo(f"synthesized {i['synthesized']}/{i['inputs']} ({i['failed']} failed, see {out / 'failed'}) "
                f"with {i['model_type']} on {i['device']}: {i['audio_seconds']:.1f} s of audio, "

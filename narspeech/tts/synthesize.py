@@ -501,7 +501,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
                       vocoder: str = "griffin-lim", vocoder_options: dict | None = None,
                       write_wavs: bool = True, source: str | None = None,
                       warn: Callable[[str, str], None] = _stderr_warning, max_chars: int = MAX_CHARS,
-                      teacher_dump: str | Path | None = None) -> SynthesisResult:
+                      teacher_dump: str | Path | None = None, seed: int | None = 0) -> SynthesisResult:
     """Synthesise `items` (``(utt, text)``) with a :func:`load_model` result into `out_dir`.
 
     See the module docstring for the files written. Inputs that cannot be synthesised are
@@ -509,6 +509,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     Raises :class:`NarspeechError` when nothing at all could be synthesised. With `teacher_dump` (a
     feature dump of the same utterances) an AR teacher runs teacher-forced on the recorded mels: its
     spectrum without its own free-running errors, to tell a weak acoustic model from a failing attention.
+    `seed` seeds torch's generators first: an AR teacher's prenet dropout stays on at inference, so without
+    it two runs of the same checkpoint give different speech (and scores); None leaves them as they are.
     """
     import kaldiio
 
@@ -517,6 +519,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
 
     controls = controls or Controls()
     controls.check()
+    if seed is not None:
+        torch.manual_seed(int(seed))
     if not items:
         raise NarspeechError("no sentences to synthesize", path=source)
     dup = _first_duplicate(u for u, _ in items)
@@ -599,6 +603,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         "model_type": loaded.model_type,
         "config_hash": config_hash(cfg),
         "controls": {"speed": controls.speed, "pitch_shift": controls.pitch_shift, "energy_scale": controls.energy_scale},
+        "seed": seed,
         "teacher_forced": str(Path(teacher_dump).resolve()) if teacher_dump is not None else None,
         "vocoder": {"name": vocoder, **(vocoder_options or {})} if write_wavs else None,
         "feats": fcfg.to_dict(),
