@@ -16,8 +16,8 @@ spk=slt
 kaldi_dir=""
 nj=4
 teacher=tacotron2       # the AR teacher: tacotron2 (conf/tacotron2.yaml) | transformer (conf/teacher.yaml, 1000 steps).
-                        # Free-running pocketsphinx WER ratio against the recordings (target 1.5): Tacotron 2 (conf) 1.52
-                        # (77.5 % WER; 1.54-1.60 at nearby checkpoints; r=3 without sampling, 3500 steps: 1.62);
+                        # Free-running pocketsphinx WER ratio against the recordings (target 1.5): Tacotron 2 (conf) 1.56
+                        # (mean of four synthesis seeds, 1.52-1.61; r=3 without sampling, 3500 steps: 1.62, one draw);
                         # the Transformer at 1000 steps 1.93.
                         # FastSpeech 2 trains on the aligner's durations by default (ratio 1.04 / 1.11 / 1.20, seeds 1-3, 3000
                         # steps with EMA); on a Tacotron 2's (--dur_source teacher), 1500 steps: r=3 1.30 / 1.37
