@@ -204,7 +204,6 @@ def test_ar_teacher_teacher_forced_on_recorded_mels(tmp_path):
     import soundfile as sf
 
     from narspeech.audio.extract import extract_dump
-    from narspeech.tts.models import build_tts_model
     from narspeech.tts.synthesize import load_model
 
     data = tmp_path / "data"
@@ -216,20 +215,12 @@ def test_ar_teacher_teacher_forced_on_recorded_mels(tmp_path):
     (data / "text").write_text("a hi\nb hello you\n")
     (data / "utt2spk").write_text("a s\nb s\n")
     extract_dump(data, tmp_path / "dump", CFG.to_dict(), device="cpu", jobs=0)
-    model_cfg = {"type": "tacotron2", "n_tokens": len(TOKENS), "n_mels": 80, "d_emb": 16, "enc_conv_layers": 1,
-                 "enc_conv_channels": 16, "enc_lstm_units": 8, "prenet_units": 16, "prenet_dropout": 0.0, "attn_rnn_units": 16,
-                 "dec_rnn_units": 16, "attn_dim": 8, "loc_filters": 4, "loc_kernel": 5, "postnet_layers": 2,
-                 "postnet_channels": 8, "reduction_factor": 2}
-    exp = tmp_path / "exp_t2"
-    exp.mkdir()
-    torch.manual_seed(0)
-    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
-    t2 = build_tts_model(model_cfg)
-    t2.stats.mel_mean.fill_(-6.0)  # a normalisation that is not the identity, as a trained teacher's
-    t2.stats.mel_std.fill_(2.0)
-    torch.save({"model": t2.state_dict(), "config": cfg}, exp / "best.pt")
-    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
-    loaded = load_model(exp, device="cpu")
+    def denormalised(t2):  # a normalisation that is not the identity, as a trained teacher's
+        t2.stats.mel_mean.fill_(-6.0)
+        t2.stats.mel_std.fill_(2.0)
+
+    loaded = load_model(_tiny_tacotron2_exp(tmp_path, denormalised, prenet_dropout=0.0, postnet_layers=2, postnet_channels=8),
+                        device="cpu")
     items = [("a", "hi"), ("b", "hello you"), ("c", "not recorded")]
     res = synthesize_to_dir(loaded, items, tmp_path / "tf", write_wavs=False, teacher_dump=tmp_path / "dump")
     assert res.synthesized == ["a", "b"] and "not in the teacher-forcing dump" in res.failed["c"]
@@ -252,20 +243,9 @@ def test_ar_teacher_teacher_forced_on_recorded_mels(tmp_path):
 def test_ar_teacher_synthesis_is_repeatable_with_its_seed(tmp_path):
     """The teacher's prenet dropout stays on at inference: the same seed gives the same mels, another seed other
     mels (scores of one checkpoint were not repeatable before `seed`)."""
-    from narspeech.tts.models import build_tts_model
     from narspeech.tts.synthesize import load_model
 
-    model_cfg = {"type": "tacotron2", "n_tokens": len(TOKENS), "n_mels": 80, "d_emb": 16, "enc_conv_layers": 1,
-                 "enc_conv_channels": 16, "enc_lstm_units": 8, "prenet_units": 16, "attn_rnn_units": 16,
-                 "dec_rnn_units": 16, "attn_dim": 8, "loc_filters": 4, "loc_kernel": 5, "postnet_layers": 0,
-                 "reduction_factor": 2, "max_len_ratio": 3.0}
-    exp = tmp_path / "exp_t2"
-    exp.mkdir()
-    torch.manual_seed(0)
-    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
-    torch.save({"model": build_tts_model(model_cfg).state_dict(), "config": cfg}, exp / "best.pt")
-    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
-    loaded = load_model(exp, device="cpu")
+    loaded = load_model(_tiny_tacotron2_exp(tmp_path, max_len_ratio=3.0), device="cpu")  # prenet dropout 0.5
     items = [("a", "hi"), ("b", "hello you")]
 
     def mels(name, seed):
@@ -277,3 +257,23 @@ def test_ar_teacher_synthesis_is_repeatable_with_its_seed(tmp_path):
     for u in ("a", "b"):
         np.testing.assert_array_equal(first[u], again[u])
         assert first[u].shape != other[u].shape or not np.allclose(first[u], other[u], atol=1e-5)
+
+
+def _tiny_tacotron2_exp(tmp_path, prepare=None, **options):
+    """An untrained tiny Tacotron 2 saved as an exp dir (best.pt, tokens.txt); `prepare(model)` runs before saving."""
+    from narspeech.tts.models import build_tts_model
+
+    model_cfg = {"type": "tacotron2", "n_tokens": len(TOKENS), "n_mels": 80, "d_emb": 16, "enc_conv_layers": 1,
+                 "enc_conv_channels": 16, "enc_lstm_units": 8, "prenet_units": 16, "attn_rnn_units": 16,
+                 "dec_rnn_units": 16, "attn_dim": 8, "loc_filters": 4, "loc_kernel": 5, "postnet_layers": 0,
+                 "reduction_factor": 2, **options}
+    exp = tmp_path / "exp_t2"
+    exp.mkdir()
+    torch.manual_seed(0)
+    model = build_tts_model(model_cfg)
+    if prepare is not None:
+        prepare(model)
+    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
+    torch.save({"model": model.state_dict(), "config": cfg}, exp / "best.pt")
+    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
+    return exp
