@@ -129,6 +129,16 @@ def test_data_dir_input(tmp_path):
 # ------------------------------------------------------------------ real model through its exp dir
 
 
+def _save_exp(exp, model_cfg: dict, model, **extra):
+    """Save `model` as the trainer would: EXP/best.pt (weights + config with this file's char frontend and
+    features) and EXP/tokens.txt."""
+    exp.mkdir()
+    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
+    torch.save({"model": model.state_dict(), "config": cfg, **extra}, exp / "best.pt")
+    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
+    return exp
+
+
 def _fastspeech2_exp(tmp_path, frames_per_token=8):
     """A tiny untrained FastSpeech 2 saved like the trainer does, with the duration predictor
     pinned to `frames_per_token` frames per token so lengths are known."""
@@ -140,12 +150,7 @@ def _fastspeech2_exp(tmp_path, frames_per_token=8):
     with torch.no_grad():
         model.duration_predictor.out.weight.zero_()
         model.duration_predictor.out.bias.fill_(math.log(frames_per_token + 1))
-    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
-    exp = tmp_path / "exp_fs2"
-    exp.mkdir()
-    torch.save({"model": model.state_dict(), "config": cfg, "step": 1}, exp / "best.pt")
-    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
-    return exp
+    return _save_exp(tmp_path / "exp_fs2", model_cfg, model, step=1)
 
 
 def test_real_fastspeech2_from_exp_dir_speed_and_cli(tmp_path):
@@ -184,11 +189,7 @@ def test_ar_teacher_free_running_synthesis(tmp_path):
     model_cfg = {"type": "transformer_tts", "n_tokens": len(TOKENS), "n_mels": 80, "d_model": 32, "n_heads": 2, "enc_layers": 1,
                  "dec_layers": 1, "d_ff": 64, "d_emb": 32, "dec_prenet_units": 32, "postnet_layers": 0,
                  "max_len_ratio": 4.0, "stop_threshold": 1.01}
-    exp = tmp_path / "exp_teacher"
-    exp.mkdir()
-    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
-    torch.save({"model": build_tts_model(model_cfg).state_dict(), "config": cfg}, exp / "best.pt")
-    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
+    exp = _save_exp(tmp_path / "exp_teacher", model_cfg, build_tts_model(model_cfg))
     res = synthesize_to_dir(load_model(exp, device="cpu"), [("a", "hi"), ("b", "hello you"), ("c", "")], tmp_path / "o",
                             vocoder_options={"n_iter": 2}, controls=Controls(speed=2.0))
     assert res.synthesized == ["a", "b"] and list(res.failed) == ["c"]
@@ -267,13 +268,8 @@ def _tiny_tacotron2_exp(tmp_path, prepare=None, **options):
                  "enc_conv_channels": 16, "enc_lstm_units": 8, "prenet_units": 16, "attn_rnn_units": 16,
                  "dec_rnn_units": 16, "attn_dim": 8, "loc_filters": 4, "loc_kernel": 5, "postnet_layers": 0,
                  "reduction_factor": 2, **options}
-    exp = tmp_path / "exp_t2"
-    exp.mkdir()
     torch.manual_seed(0)
     model = build_tts_model(model_cfg)
     if prepare is not None:
         prepare(model)
-    cfg = {"model": model_cfg, "text": {"kind": "char", "language": "en-us"}, "feats": CFG.to_dict()}
-    torch.save({"model": model.state_dict(), "config": cfg}, exp / "best.pt")
-    (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")
-    return exp
+    return _save_exp(tmp_path / "exp_t2", model_cfg, model)

@@ -70,7 +70,7 @@ def test_two_process_ddp_killed_and_resumed_equals_one_process_with_accumulation
 
     r = kill_and_resume(tmp_path / "ddp")
     if r.returncode != 0 and _aborted_at_exit_after_training(r.stderr):
-        # Seen once in CI (never in 50+ runs here): rank 1 finished, destroyed its gloo group,
+        # Seen once in CI (never in 27 runs here): rank 1 finished, destroyed its gloo group,
         # then died in native teardown at interpreter exit. One fresh retry; a failure that repeats is red.
         shutil.rmtree(tmp_path / "ddp")
         r = kill_and_resume(tmp_path / "ddp")
