@@ -41,6 +41,10 @@ align_args="--states 3 --edge-silence"  # `tts align` options: a 3-state HMM per
                         # FastSpeech 2's WER ratio 1.24 against 1.40 with the 1-state aligner, same 1500 steps); "" = 1 state
 kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
+teacher_seeds=0         # synthesis seeds of the free-running teacher, e.g. "0 1 2". Each is a draw: the prenet's dropout
+                        # stays on at inference, and one Tacotron 2 checkpoint's WER ratio on arctic_fb spans 1.40-1.65 over
+                        # four seeds. The first writes $teacher_exp/synth/, seed k $teacher_exp/synth_seed<k>/; stage 8
+                        # scores each and reports their mean
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
 eval_asr=auto           # recogniser for the intelligibility score: auto (pocketsphinx if installed) | pocketsphinx | none
 asr_model=""            # a trained narspeech ASR exp dir to recognise with instead (e.g. egs/espeak/asr1/exp/maskctc)
@@ -63,6 +67,13 @@ esac
 log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
+teacher_draws() {  # "seed synthesis-dir" of each teacher draw of test set $1
+  local first=true k
+  for k in $teacher_seeds; do
+    if $first; then echo "$k $teacher_exp/synth/$1"; else echo "$k $teacher_exp/synth_seed$k/$1"; fi
+    first=false
+  done
+}
 ns() { narspeech "$@"; }
 ns_train() {  # training commands: plain on one device, torchrun (DDP) on several GPUs
   if [ "$ngpu" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
@@ -162,10 +173,12 @@ fi
 if run_stage 7; then
   banner 7 "batch synthesis of the test text (FastSpeech 2 and the free-running teacher)"
   for s in $test_sets; do
-    for e in $fs_exp $teacher_exp; do
-      ns tts synthesize --model "$e" --data "data/$s" --out "$e/synth/$s" \
-        --batch-size "$synth_batch_size" --vocoder "$vocoder" --device "$device"
-    done
+    ns tts synthesize --model "$fs_exp" --data "data/$s" --out "$fs_exp/synth/$s" \
+      --batch-size "$synth_batch_size" --vocoder "$vocoder" --device "$device"
+    while read -r seed dir; do
+      ns tts synthesize --model "$teacher_exp" --data "data/$s" --out "$dir" --seed "$seed" \
+        --batch-size "$synth_batch_size" --vocoder "$vocoder" --device "$device" </dev/null
+    done < <(teacher_draws "$s")
   done
 fi
 
@@ -173,13 +186,14 @@ if run_stage 8; then
   banner 8 "evaluation: intelligibility (ASR WER ratio), MCD with c0, level correlation, checks; speed of FastSpeech 2 vs the teacher"
   asr_opt="--asr $eval_asr --asr-cache exp/asr_cache"; [ -n "$asr_model" ] && asr_opt="--asr-model $asr_model"
   for s in $test_sets; do
-    for e in $fs_exp $teacher_exp; do
-      trim_opt=""; [ -n "$eval_trim_db" ] && trim_opt="--trim-db $eval_trim_db"
+    trim_opt=""; [ -n "$eval_trim_db" ] && trim_opt="--trim-db $eval_trim_db"
+    dirs="$fs_exp/synth/$s $(teacher_draws "$s" | cut -d' ' -f2- | paste -sd' ')"
+    for d in $dirs; do
       # shellcheck disable=SC2086
-      ns tts evaluate --synth "$e/synth/$s" --ref "data/$s" $trim_opt $asr_opt
+      ns tts evaluate --synth "$d" --ref "data/$s" $trim_opt $asr_opt
     done
-    python -m narspeech.metrics.headline "$fs_exp/synth/$s/results.json" "$teacher_exp/synth/$s/results.json" \
-      | tee "exp/headline_$s.txt"
+    # shellcheck disable=SC2046
+    python -m narspeech.metrics.headline $(printf '%s/results.json ' $dirs) | tee "exp/headline_$s.txt"
     # look at it: recording, FastSpeech 2 and the teacher for the first two test sentences both synthesised
     utts=$(cut -d' ' -f1 "$fs_exp/synth/$s/wav.scp" | grep -Fxf <(cut -d' ' -f1 "$teacher_exp/synth/$s/wav.scp") | head -n 2 | paste -sd, || true)
     [ -n "$utts" ] && ns tts spectrograms --ref "data/$s" --synth "$fs_exp/synth/$s" --synth "$teacher_exp/synth/$s" \

@@ -91,3 +91,34 @@ def test_pocketsphinx_understands_recordings_not_silence(scored):
 
     hyps = read_table(f"{scored['silence']['synth_dir']}/hyp_ref", allow_empty_value=True)  # beside results.json
     assert sorted(hyps) == sorted(UTTS) and sum(len(h.split()) for h in hyps.values()) >= 8
+
+
+def _fake_synthesis(root, name: str, checkpoint: str, seed, wer_ratio: float):
+    import json
+
+    d = root / name
+    d.mkdir(parents=True)
+    (d / "synth_info.json").write_text(json.dumps({"checkpoint": checkpoint, "config_hash": "h", "source": "data/test",
+                                                   "vocoder": {"name": "griffin-lim"}, "seed": seed}))
+    (d / "results.json").write_text(json.dumps({"intelligibility": {"wer_ratio": wer_ratio}}))
+    return str(d / "results.json")
+
+
+def test_draws_of_one_system_are_averaged_and_other_systems_are_not(tmp_path, capsys):
+    """An AR teacher's free-running score is a draw: several seeds of one checkpoint get a mean row and
+    their range; another checkpoint, or a repeated seed, is not folded in."""
+    from narspeech.metrics.headline import main
+
+    paths = [_fake_synthesis(tmp_path, "fs/synth", "fs.pt", 0, 1.10),
+             _fake_synthesis(tmp_path, "t2/synth", "t2.pt", 0, 1.40),
+             _fake_synthesis(tmp_path, "t2/synth_seed1", "t2.pt", 1, 1.65),
+             _fake_synthesis(tmp_path, "t2/synth_seed2", "t2.pt", 2, 1.55),
+             _fake_synthesis(tmp_path, "old/synth", "old.pt", 1, 2.00),
+             _fake_synthesis(tmp_path, "old/synth_again", "old.pt", 1, 2.00)]
+    main(paths)
+    out = capsys.readouterr().out
+    mean_rows = [l for l in out.splitlines() if "mean of" in l and "WER ratio" not in l]
+    assert len(mean_rows) == 1 and mean_rows[0].startswith("t2/synth mean of 3 draws"), out
+    assert mean_rows[0].split()[7] == "1.53", out  # (1.40 + 1.65 + 1.55) / 3, in the WERx column
+    assert "t2/synth mean of 3 draws (seeds 0, 1, 2): WER ratio 1.53, range 1.40-1.65" in out
+    assert "not averaged (a seed repeats: 1, 1): old/synth, old/synth_again" in out

@@ -23,7 +23,7 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
            "NARSPEECH_VENV": str(tmp_path / "no-venv"), "NARSPEECH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}
     tiny = "--set train.max_steps=6 --set train.valid_interval=3 --set model.d_model=32 --set model.d_ff=64"
     cmd = ["./run.sh", "--num_utts", "40", "--nj", "1", "--bench_utts", "2", "--synth_batch_size", "2",
-           "--focus_threshold", "0", "--teacher_args", tiny, "--fs_args", tiny]
+           "--focus_threshold", "0", "--teacher_args", tiny, "--fs_args", tiny, "--teacher_seeds", "0 1"]
     r = subprocess.run(cmd, cwd=egs, env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-3000:]
     for stage in range(1, 9):
@@ -50,6 +50,10 @@ def test_espeak_recipe_end_to_end(tmp_path, espeak):
         assert 0 < results["duration_ratio"]["mean"] < 20, results["duration_ratio"]
     headline = (egs / "exp/headline_test.txt").read_text()
     assert "fastspeech2" in headline and "teacher" in headline, headline
+    # two synthesis seeds of the teacher: two draws, scored each, and their mean reported
+    assert json.loads((egs / "exp/teacher/synth_seed1/test/synth_info.json").read_text())["seed"] == 1
+    assert (egs / "exp/teacher/synth_seed1/test/results.json").is_file()
+    assert "teacher/synth/test mean of 2 draws (seeds 0, 1)" in headline, headline
     synthesised = set.intersection(*({l.split()[0] for l in (egs / f"exp/{m}/synth/test/wav.scp").read_text().splitlines()}
                                      for m in ("fastspeech2", "teacher")))
     assert (egs / "exp/spectrograms_test.png").is_file() == bool(synthesised)  # stage 8 plots two sentences to look at

@@ -19,7 +19,11 @@ ratio, MCD without c0, and the F0 RMSE with the number of voiced pairs it rests 
 The near-floor decision error (``floor_error``) is in results.json too; sentences with
 few pauses bound it (white noise 0.02 vs copy synthesis' 0.01 on those sentences).
 
-``python -m narspeech.metrics.headline RESULTS.json...`` prints one table row per file.
+``python -m narspeech.metrics.headline RESULTS.json...`` prints one table row per file. Files that are
+draws of one system (an AR teacher keeps its prenet dropout at inference, so each synthesis seed
+speaks differently: on arctic_fb one Tacotron 2 checkpoint's WER ratio spans 1.40-1.65 over four
+seeds) get a row with their mean and a line with its range; their synth_info.json says so (same
+checkpoint, data, vocoder, controls and teacher forcing, other seeds).
 """
 from __future__ import annotations
 
@@ -98,8 +102,47 @@ def format_table(rows: Sequence[tuple[str, Mapping[str, float]]]) -> str:
     return "\n".join(lines)
 
 
+DRAW_FIELDS = ("checkpoint", "config_hash", "source", "vocoder", "controls", "teacher_forced")  # equal in every draw of one system
+
+
+def draw_key(synth_info: Mapping) -> str:
+    """What two syntheses must share to be draws of one system (only their seed differs)."""
+    return json.dumps({k: synth_info.get(k) for k in DRAW_FIELDS}, sort_keys=True)
+
+
+def mean_over_draws(rows: Sequence[tuple[str, Mapping[str, float], Mapping | None]]
+                    ) -> tuple[list[tuple[str, Mapping[str, float]]], list[str]]:
+    """(name, headline, synth_info or None) rows → the table rows, each group of ≥ 2 draws (other seeds)
+    followed by a ``NAME mean of K draws`` row, and one summary line per group (the WER ratio's mean and
+    range). A group in which a seed repeats is not averaged (those are not independent draws)."""
+    groups: dict[str, list[int]] = {}
+    for i, (_, _, info) in enumerate(rows):
+        if info is not None:
+            groups.setdefault(draw_key(info), []).append(i)
+    table, lines, last_of = [], [], {}
+    for g in groups.values():
+        seeds = [rows[j][2].get("seed") for j in g]
+        if len(g) > 1 and len(set(map(str, seeds))) < len(seeds):
+            lines.append(f"not averaged (a seed repeats: {', '.join(map(str, seeds))}): {', '.join(rows[j][0] for j in g)}")
+        elif len(g) > 1:
+            last_of[g[-1]] = g
+    for i, (name, h, _) in enumerate(rows):
+        table.append((name, h))
+        if i not in last_of:
+            continue
+        members = [rows[j] for j in last_of[i]]
+        mean = {k: math.fsum(m[1][k] for m in members) / len(members) for k in h}
+        label = f"{members[0][0]} mean of {len(members)} draws"
+        table.append((label, mean))
+        ratios = [m[1]["wer_ratio"] for m in members]
+        seeds = ", ".join(str(m[2].get("seed")) for m in members)
+        lines.append(f"{label} (seeds {seeds}): WER ratio {_f(mean['wer_ratio'], '.2f')}, "
+                     f"range {_f(min(ratios), '.2f')}-{_f(max(ratios), '.2f')}")
+    return table, lines
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Print the headline table of the given results.json files."""
+    """Print the headline table of the given results.json files (with the mean of any draws of one system)."""
     paths = list(sys.argv[1:] if argv is None else argv)
     if not paths:
         print("usage: python -m narspeech.metrics.headline RESULTS.json...", file=sys.stderr)
@@ -109,8 +152,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     dirs = [str(Path(p).parent) for p in paths]
     common = os.path.commonpath(dirs) if len(dirs) > 1 else ""
     names = [os.path.relpath(d, common) if common else d for d in dirs]
-    rows = [(n, headline(json.loads(Path(p).read_text()))) for n, p in zip(names, paths)]
-    print(format_table(rows))
+    rows = []
+    for n, p in zip(names, paths):
+        info = Path(p).parent / "synth_info.json"
+        rows.append((n, headline(json.loads(Path(p).read_text())), json.loads(info.read_text()) if info.is_file() else None))
+    table, lines = mean_over_draws(rows)
+    print("\n".join([format_table(table)] + lines))
 
 
 if __name__ == "__main__":
