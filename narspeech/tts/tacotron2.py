@@ -22,8 +22,9 @@ content, so it aligns within a few hundred steps and free-runs without the jumps
 attention makes.
 
 ``sampling_prob`` p > 0: scheduled sampling (Bengio et al. 2015) in training: each decoder step after the
-first reads, with probability p per utterance, the model's own previous frame (before the postnet, no
-gradient through it) instead of the recorded one, so training sees the errors free running feeds back.
+first reads, with probability p per utterance, the model's own previous frame (before the postnet; no
+gradient into the decoder state it came from, though the output projection and prenet that map it do get
+one) instead of the recorded one, so training sees the errors free running feeds back.
 On arctic_fb, 600 steps of fine-tuning with p 0.25: r=2 free-running WER ratio 1.58 against 1.69 for the same
 600 steps without; r=3 1.61 against 1.62 before (benchmarks/README.md, ninth session). Off by default.
 
