@@ -63,6 +63,7 @@ case "$teacher" in
   tacotron2) : "${teacher_conf:=conf/tacotron2.yaml}" ;;
   *) echo "error: --teacher must be transformer or tacotron2, got '$teacher'" >&2; exit 1 ;;
 esac
+[ -n "${teacher_seeds// /}" ] || { echo "error: --teacher_seeds needs at least one seed (e.g. \"0\")" >&2; exit 1; }
 
 log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }

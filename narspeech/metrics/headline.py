@@ -102,7 +102,8 @@ def format_table(rows: Sequence[tuple[str, Mapping[str, float]]]) -> str:
     return "\n".join(lines)
 
 
-DRAW_FIELDS = ("checkpoint", "config_hash", "source", "vocoder", "controls", "teacher_forced")  # equal in every draw of one system
+# equal in every draw of one system
+DRAW_FIELDS = ("checkpoint", "config_hash", "source", "vocoder", "controls", "teacher_forced")
 
 
 def draw_key(synth_info: Mapping) -> str:
