@@ -42,14 +42,32 @@ def test_shuffle_is_deterministic_per_seed_and_epoch():
     assert BucketBatchSampler(lengths, 300, seed=4).epoch_batches(1) != a.epoch_batches(1)
 
 
-def test_ranks_take_interleaved_shares_of_the_same_order():
+def test_ranks_take_length_neighbours_at_each_step_of_a_shuffled_order():
+    """Under DDP the batches that run side by side (one per rank, same step) are neighbours in length, so no rank
+    waits long for another; the steps are still shuffled, each epoch alike on every rank, and cover every batch."""
     lengths = list(range(1, 120))
-    full = BucketBatchSampler(lengths, 200, seed=1).epoch_batches(5)
-    shares = [BucketBatchSampler(lengths, 200, seed=1, rank=r, world_size=3).epoch_batches(5) for r in range(3)]
-    n = len(full)
-    assert all(len(s) == -(-n // 3) for s in shares)
-    padded = full + full[: (-n) % 3]
-    assert [shares[i % 3][i // 3] for i in range(len(padded))] == padded
+    batches = BucketBatchSampler(lengths, 200, seed=1).batches
+    n, index = len(batches), {tuple(b): i for i, b in enumerate(batches)}
+    assert n % 3
+    for epoch in (5, 6):
+        shares = [BucketBatchSampler(lengths, 200, seed=1, rank=r, world_size=3).epoch_batches(epoch) for r in range(3)]
+        assert all(len(s) == -(-n // 3) for s in shares)
+        steps = [[index[tuple(s[i])] for s in shares] for i in range(len(shares[0]))]
+        for step in steps:
+            assert step == [step[0], step[0] + 1, step[0] + 2] or step[0] == 3 * (n // 3)  # the padded last slot
+        assert {i for step in steps for i in step} == set(range(n))
+        assert [s[0] for s in steps] != sorted(s[0] for s in steps)  # shuffled
+    assert BucketBatchSampler(lengths, 200, seed=1, rank=0, world_size=3).epoch_batches(5) != shares[0]
+
+
+def test_one_update_over_ranks_equals_one_process_accumulating_its_batches():
+    lengths = list(range(1, 120))
+    one = BucketBatchSampler(lengths, 200, seed=1, step_batches=2).epoch_batches(3)
+    two = [BucketBatchSampler(lengths, 200, seed=1, rank=r, world_size=2).epoch_batches(3) for r in range(2)]
+    assert len(one) % 2 == 0  # no padding
+    assert [b for pair in zip(*two) for b in pair] == one
+    with pytest.raises(NarspeechError, match="multiple of the world size"):
+        BucketBatchSampler(lengths, 200, world_size=2, step_batches=3)
 
 
 def test_start_skips_already_consumed_batches():

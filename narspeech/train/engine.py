@@ -82,9 +82,9 @@ TRAIN_DEFAULTS: dict[str, Any] = {
     "max_bad_steps_in_row": 10,  # stop after this many consecutive non-finite steps
     "max_bad_steps": 100,  # ... or this many in total
     "tensorboard": True,
-    "log_to_stderr": True,
-    "ddp_find_unused": False,
-    "groups": {},  # models with optimizer_groups(): per group {optim: {...}, scheduler: {...}, grad_clip: x} over the above  # DDP find_unused_parameters: set true for models that skip parameters in some steps  # echo train.log lines on stderr (above the progress bar)
+    "log_to_stderr": True,  # echo train.log lines on stderr (above the progress bar)
+    "ddp_find_unused": False,  # DDP find_unused_parameters: set true for models that skip parameters in some steps
+    "groups": {},  # models with optimizer_groups(): per group {optim: {...}, scheduler: {...}, grad_clip: x} over the above
 }
 
 log = logging.getLogger("narspeech.train")
@@ -319,6 +319,7 @@ class _Trainer:
         self.sampler = BucketBatchSampler(
             self.train_set.lengths, int(tc["batch_bins"]), int(tc["max_batch_size"]),
             shuffle=True, seed=self.seed, rank=info.rank, world_size=info.world_size,
+            step_batches=info.world_size * int(tc["accum_grad"]),
         )
         self.accum = int(tc["accum_grad"])
         self.steps_per_epoch = math.ceil(len(self.sampler) / self.accum)
