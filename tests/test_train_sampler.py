@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 
 import pytest
+import torch
 
 from narspeech.errors import NarspeechError
 from narspeech.train.sampler import BucketBatchSampler, make_batches
@@ -40,6 +41,8 @@ def test_shuffle_is_deterministic_per_seed_and_epoch():
     e2 = a.epoch_batches(2)
     assert e2 != a.epoch_batches(1) and sorted(map(tuple, e2)) == sorted(map(tuple, a.epoch_batches(1)))
     assert BucketBatchSampler(lengths, 300, seed=4).epoch_batches(1) != a.epoch_batches(1)
+    perm = torch.randperm(len(a.batches), generator=torch.Generator().manual_seed(3 + 1)).tolist()
+    assert a.epoch_batches(1) == [a.batches[i] for i in perm]  # one process: the plain shuffle earlier runs used
 
 
 def test_ranks_take_length_neighbours_at_each_step_of_a_shuffled_order():
