@@ -316,12 +316,12 @@ class _Trainer:
         self.phased = self.phases[0].name is not None
         self.optimizer, self.scheduler = self.phases[0].optimizer, self.phases[0].scheduler
 
+        self.accum = int(tc["accum_grad"])
         self.sampler = BucketBatchSampler(
             self.train_set.lengths, int(tc["batch_bins"]), int(tc["max_batch_size"]),
             shuffle=True, seed=self.seed, rank=info.rank, world_size=info.world_size,
-            step_batches=info.world_size * int(tc["accum_grad"]),
+            step_batches=info.world_size * self.accum,
         )
-        self.accum = int(tc["accum_grad"])
         self.steps_per_epoch = math.ceil(len(self.sampler) / self.accum)
 
         self.step, self.epoch, self.pos = 0, 0, 0  # pos: this rank's batches consumed in the epoch
