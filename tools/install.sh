@@ -34,7 +34,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 # Always (cheap): point the editable install at this checkout, which may be a fresh clone.
-if [ ! -x "$venv/bin/narspeech" ] || ! "$venv/bin/python" -P - "$root" <<'PY' 2>/dev/null
+if [ ! -x "$venv/bin/narspeech" ] || ! env -u PYTHONPATH "$venv/bin/python" -P - "$root" <<'PY' 2>/dev/null
 import sys, pathlib, narspeech
 sys.exit(0 if pathlib.Path(narspeech.__file__).resolve().parent.parent == pathlib.Path(sys.argv[1]).resolve() else 1)
 PY
