@@ -2,7 +2,7 @@
 # PYTHONPATH, so a recipe runs the code of the checkout it lives in even when the env's editable install points at
 # another clone (one env shared by several checkouts, or by a CI clone since deleted).
 _ns_venv=${NARSPEECH_VENV:-$HOME/.cache/narspeech/venv}
-_ns_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+_ns_root=$(CDPATH= cd -- "$(dirname -- "${BASH_SOURCE[0]}")/.." && pwd)
 if [ -x "$_ns_venv/bin/narspeech" ]; then
   export PATH="$_ns_venv/bin:$PATH"
 elif ! command -v narspeech >/dev/null 2>&1; then
