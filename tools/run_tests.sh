@@ -7,7 +7,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=$(bash "$root/tools/install.sh" | tail -n 1)
 cd "$root"
 export NARSPEECH_PROGRESS=0 PYTHONDONTWRITEBYTECODE=1
-export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"  # this checkout's code, also in the tests' subprocesses
+NARSPEECH_VENV="$venv" . "$root/tools/activate.sh"  # this checkout's code first, also in the tests' subprocesses
 # A hard cap far above the suite's ~8 min, so a hang fails with a message inside CI's 90 min.
 rc=0
 timeout --kill-after=30 "${NARSPEECH_TEST_TIMEOUT:-2700}" "$venv/bin/python" -m pytest -q -p no:cacheprovider --durations=15 "$@" || rc=$?
