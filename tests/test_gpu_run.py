@@ -1,4 +1,4 @@
-"""The prepared GPU run (tools/gpu) in its CPU form: prepare a tiny folder, run every suite, read the report.
+"""The prepared GPU run (benchmarks/gpu) in its CPU form: prepare a tiny folder, run every suite, read the report.
 
 The same driver runs on the GPU machine; here it runs with --smoke (8/2/3 arctic_fb utterances,
 tiny models) inside a 1.5-minute budget (about 30 s of CPU), so the GPU path is exercised by every
@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-GPU_TOOLS = ROOT / "tools" / "gpu"
+GPU_TOOLS = ROOT / "benchmarks" / "gpu"
 MINUTES = 1.5
 STATUSES = {"ok", "failed", "timeout", "skipped"}
 PLAN = ["wheels", "import", "env", "selftest_hang", "features", "pytest_gpu", "tts_models", "bench_tts", "feats_device",
@@ -146,7 +146,7 @@ def test_tts_bench_models_have_the_same_forced_length(smoke_run, gpu_tools, one_
     """The random teacher runs to R frames per token (its stop token is untrained); so does FastSpeech 2."""
     import torch
 
-    from narspeech.tts.synthesize import load_model
+    from narspeech.tts.inference import load_model
 
     sp = smoke_run["tmp"] / "work" / "speed"
     if not (sp / "models.json").is_file():

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Feature-dump benchmark, the same as `narspeech bench feats` (a script for CI logs / cron).
 
-    python benchmarks/bench_feats.py ../shared/data/arctic_fb/train --librosa-limit 5 --json exp/bench_feats.json
+    python benchmarks/audio/bench_feats.py ../shared/data/arctic_fb/train --librosa-limit 5 --json exp/bench_feats.json
 
 Measures the full dump (decode, resample, log-mel, F0, energy, write) in x real time and a
 plain librosa loop (load + melspectrogram + pyin) on a few utterances of the same data.

@@ -1,8 +1,8 @@
-"""Python half of tools/gpu/prepare.sh (CPU machine): the corpus copy and the phoneme cache.
+"""Python half of benchmarks/gpu/prepare.sh (CPU machine): the corpus copy and the phoneme cache.
 
-    python tools/gpu/prepare.py data SRC_CORPUS OUT_CORPUS [--train N] [--dev N] [--test N]
-    python tools/gpu/prepare.py phonemes OUT.json DATA_DIR... [--language en-us]
-    python tools/gpu/prepare.py models OUT [--asr-maskctc EXP --asr-ar EXP --asr-dump DUMP]
+    python benchmarks/gpu/prepare.py data SRC_CORPUS OUT_CORPUS [--train N] [--dev N] [--test N]
+    python benchmarks/gpu/prepare.py phonemes OUT.json DATA_DIR... [--language en-us]
+    python benchmarks/gpu/prepare.py models OUT [--asr-maskctc EXP --asr-ar EXP --asr-dump DUMP]
                                            [--correct-fc EXP --correct-ar EXP --correct-hyp HYP]
 
 `data` copies the first N utterances of each of SRC's train/dev/test Kaldi dirs (wav.scp

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Prepare the folder that tools/gpu/run.sh needs on a GPU machine (no network, no espeak-ng there).
+# Prepare the folder that benchmarks/gpu/run.sh needs on a GPU machine (no network, no espeak-ng there).
 # Run on the CPU machine, from anywhere; writes (by default) the ignored folder .device/ at the repo root:
 #   .device/wheels/          py3.12 wheels the GPU image lacks (../shared/tools/device-wheels.sh,
 #                            pinned to this environment's versions) + pystoi
@@ -10,11 +10,11 @@
 #                            the first 20 utterances of the ASR's dump and 200 hypotheses: `bench asr|correct`
 #                            time real decoding on the GPU (defaults: the speechocean762 recipes' exps, when present)
 #   .device/manifest.json    what was prepared, when, from which commit, and the sizes
-# Then, on the device machine (carry .device):  bash tools/gpu/run.sh --minutes 8 --device cuda
-#   tools/gpu/prepare.sh                       # everything; arctic_fb train gets what the models leave of --max_mib
-#   tools/gpu/prepare.sh --train 400           # a smaller training set
-#   tools/gpu/prepare.sh --asr_maskctc EXP --asr_ar EXP --asr_dump DUMP --asr_threshold 0.3   # other ASR models
-#   tools/gpu/prepare.sh --out /tmp/p --wheels false --train 8 --dev 2 --test 3   # the CPU test's form
+# Then, on the device machine (carry .device):  bash benchmarks/gpu/run.sh --minutes 8 --device cuda
+#   benchmarks/gpu/prepare.sh                       # everything; arctic_fb train gets what the models leave of --max_mib
+#   benchmarks/gpu/prepare.sh --train 400           # a smaller training set
+#   benchmarks/gpu/prepare.sh --asr_maskctc EXP --asr_ar EXP --asr_dump DUMP --asr_threshold 0.3   # other ASR models
+#   benchmarks/gpu/prepare.sh --out /tmp/p --wheels false --train 8 --dev 2 --test 3   # the CPU test's form
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -103,7 +103,7 @@ if [ "$models" = true ]; then
   fi
   if [ ${#margs[@]} -gt 0 ]; then
     log "trained models -> $out/models"
-    "$python" tools/gpu/prepare.py models "$out/models" "${margs[@]}"
+    "$python" benchmarks/gpu/prepare.py models "$out/models" "${margs[@]}"
   fi
 fi
 
@@ -123,13 +123,13 @@ else  # train gets what the rest leaves of max_mib (the wheels, the models and t
 fi
 [ -n "$dev" ] && sizes+=(--dev "$dev")
 [ -n "$test" ] && sizes+=(--test "$test")
-"$python" tools/gpu/prepare.py data "$corpus" "$data" "${sizes[@]}"
+"$python" benchmarks/gpu/prepare.py data "$corpus" "$data" "${sizes[@]}"
 for s in train dev test; do
   ns text tokenize "$data/$s" --kind phoneme --language en-us
 done
 # the inventory of all three sets (the recipe lists train's alone): a subset's train must not make dev/test unusable
 ns text vocab "$data/train" "$data/dev" "$data/test" --out "$data/tokens.txt"
-"$python" tools/gpu/prepare.py phonemes "$out/phonemes.json" "$data/dev" "$data/test" --language en-us
+"$python" benchmarks/gpu/prepare.py phonemes "$out/phonemes.json" "$data/dev" "$data/test" --language en-us
 
 size_kib=$(du -sk "$out" | cut -f1)
 commit=$(git rev-parse HEAD 2>/dev/null || echo unknown)

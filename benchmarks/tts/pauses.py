@@ -1,6 +1,6 @@
 """Sentence-internal pauses: where a speaker pauses, and whether a synthesis does too.
 
-    python benchmarks/pauses.py DIR [DIR ...] [--data DATA --durations FILE] [--min-frames 8] [--below-db 40]
+    python benchmarks/tts/pauses.py DIR [DIR ...] [--data DATA --durations FILE] [--min-frames 8] [--below-db 40]
 
 Each DIR holds a ``feats.scp`` of log-mels (a feature dump, or a `tts synthesize` output dir). A pause is a
 run of at least ``--min-frames`` frames more than ``--below-db`` dB under the utterance's loudest frame that
@@ -23,8 +23,8 @@ import numpy as np
 
 from narspeech.fileio import read_table
 from narspeech.metrics.spectral import frame_level_db, near_floor
-from narspeech.tts.aligner import SKIPPABLE, WORD_BOUNDARY
-from narspeech.tts.durations import read_durations
+from narspeech.tts.durations.aligner import SKIPPABLE, WORD_BOUNDARY
+from narspeech.tts.durations.files import read_durations
 
 
 def internal_pauses(log_mel: np.ndarray, min_frames: int = 8, below_db: float = 40.0) -> list[tuple[int, int]]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Vocoder ceiling and floor: score copy synthesis and degenerate outputs like a TTS system.
 
-    python benchmarks/copy_synthesis.py DATA_DIR OUT_DIR [--feats conf/feats.yaml] [--gl-iters 32] [--trim-db 40]
+    python benchmarks/tts/copy_synthesis.py DATA_DIR OUT_DIR [--feats conf/feats.yaml] [--gl-iters 32] [--trim-db 40]
         [--asr pocketsphinx|none] [--baselines silence,noise,reversed] [--num-utts N]
 
 Writes OUT_DIR/wav/*.wav, wav.scp, synth_info.json and OUT_DIR/results.json (everything

@@ -12,7 +12,7 @@ same number of frames and the speed-up compares like with like:
 * FastSpeech 2: the duration predictor's output layer is set to the constant ``log(R + 1)``
   (weights 0), i.e. R frames for every token; everything else stays random.
 
-The exp dirs have what ``narspeech.tts.synthesize.load_model`` reads: ``best.pt`` (model state,
+The exp dirs have what ``narspeech.tts.inference.load_model`` reads: ``best.pt`` (model state,
 full config), ``config.yaml``, ``tokens.txt``, ``stats.npz``.
 """
 from __future__ import annotations
@@ -40,7 +40,7 @@ def make_random_exp(conf: str | Path, model_type: str, *, tokens: str | Path, tr
     from narspeech.config import load_config, save_config
     from narspeech.fileio import atomic_path
     from narspeech.train.engine import seed_everything
-    from narspeech.tts.models import build_tts_model
+    from narspeech.tts.models.build import build_tts_model
     from narspeech.tts.train import prepare_experiment
 
     if ratio < 1:

@@ -1,6 +1,6 @@
 """How far a FastSpeech model's predicted durations are from reference durations, and where.
 
-    python benchmarks/duration_bias.py EXP DATA REFERENCE_DURATIONS [--limit N]
+    python benchmarks/tts/duration_bias.py EXP DATA REFERENCE_DURATIONS [--limit N]
 
 DATA: a data dir with a `token` file; REFERENCE_DURATIONS: e.g. `tts align --models-from …`'s
 durations of the same set. Prints the predicted/reference frame ratio per utterance (mean, median),
@@ -14,8 +14,8 @@ import argparse
 import numpy as np
 import torch
 
-from narspeech.tts.durations import read_durations
-from narspeech.tts.synthesize import load_model
+from narspeech.tts.durations.files import read_durations
+from narspeech.tts.inference import load_model
 
 
 def main() -> None:

@@ -3,7 +3,7 @@
 
 Pairs are real sentences (LJSpeech text, words) as references and copies with ~15 %
 random word errors (10 % substitution, 2.5 % deletion, 2.5 % insertion) as hypotheses.
-Run with one thread: OMP_NUM_THREADS=1 python benchmarks/bench_align.py [--text F] [--pairs N]
+Run with one thread: OMP_NUM_THREADS=1 python benchmarks/correct/bench_align.py [--text F] [--pairs N]
 Prints pairs/s (wall) and pairs per CPU-second of this process (the one-core rate on a
 machine shared with other jobs) per batch size (the aligner batches length-sorted pairs itself in
 `align_many`; `--batch-sizes` caps its batch) and, for scale, a plain Python DP + traceback.

@@ -1,6 +1,6 @@
 """How an AR teacher's attention behaves free-running: stalls (the peak held on one token for long) and skips.
 
-    python benchmarks/attention_stalls.py EXP DATA [--stall-frames 45] [--jump-tokens 3] [--batch-size 16] [--json F]
+    python benchmarks/tts/attention_stalls.py EXP DATA [--stall-frames 45] [--jump-tokens 3] [--batch-size 16] [--json F]
 
 For every utterance of DATA (its ``token`` file), the teacher runs free (stop token, as `tts synthesize`)
 and the attention's peak is read per decoder step. Reports, over the set: utterances with a stall (the peak
@@ -18,7 +18,7 @@ import torch
 
 from narspeech.fileio import read_table
 from narspeech.text.vocab import TokenList
-from narspeech.tts.models import load_tts_model
+from narspeech.tts.models.build import load_tts_model
 
 
 def peak_report(peaks: torch.Tensor, n_tokens: int, r: int, stall_frames: int, jump_tokens: int) -> dict:
