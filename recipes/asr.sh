@@ -41,14 +41,7 @@ data_args=""
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/parse_options.sh"
-
-log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
-banner() { log "===== stage $1: $2 ====="; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-ns() { narspeech "$@"; }
-ns_train() {
-  if [ "$ngpu" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
-}
+. "$here/lib.sh"
 all_sets="$train_set $valid_set $test_sets"
 spm_model=data/subword/${subword_kind}${subword_vocab}.model
 spm_opt=""; tag=""
@@ -81,10 +74,8 @@ fi
 
 if run_stage 3; then
   banner 3 "features: log-mel; global statistics"
-  for s in $all_sets; do
-    ns feats extract "data/$s" "dump/$s" --config "$feats_conf" --device "$device" --jobs "$nj"
-  done
-  ns feats stats "dump/$train_set"
+  # shellcheck disable=SC2086
+  feats_stage "$train_set" $all_sets
 fi
 
 train_stage() {  # $1 conf, $2 exp, $3 extra args

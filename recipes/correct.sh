@@ -66,12 +66,9 @@ bench_sentences=200
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/parse_options.sh"
+. "$here/lib.sh"
 export OMP_NUM_THREADS=$nthreads
 
-log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
-banner() { log "===== stage $1: $2 ====="; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-ns() { narspeech "$@"; }
 units_opt() { if [ "$unit" = bpe ]; then echo "--spm-model data/units/bpe$bpe_size.model"; else echo "--unit $unit"; fi; }
 train_ref=$asr_dir/data/$train_set/$ref_name
 case "$front" in none) sfx="" ;; snap) sfx=_snap ;; *) log "front must be none or snap"; exit 1 ;; esac
@@ -84,7 +81,6 @@ snap_text() {  # the lexicon source of `correct snap` (plain text, one sentence 
   esac
 }
 snap() { ns correct snap --hyp "$1" --text "$(snap_text)" --out "$2" --min-sim "$snap_min_sim"; }
-wer_of() { python3 -c "import json,sys; print(f\"{100*json.load(open(sys.argv[1]))['wer']['error_rate']:.2f}\")" "$1"; }
 eval_dirs() {  # decode dirs of eval set $1 (patterns under $asr_dir/exp, or under . when they start with / or ./)
   local pat base d
   for pat in $eval_decodes; do
@@ -123,8 +119,7 @@ fi
 
 if run_stage 2; then
   banner 2 "ASR pairs: $asr_dir/$asr_exp decodes $train_set (checkpoints: $asr_ckpts; perturbations: $asr_perturb)"
-  mkdir -p data/ft
-  : > data/ft/hyp.unsorted; : > data/ft/text.unsorted
+  decodes=()
   for c in $asr_ckpts; do
     case "$c" in best) ck="" ;; /*|./*) ck="--checkpoint $c" ;; *) ck="--checkpoint $asr_dir/$asr_exp/$c" ;; esac
     for p in $asr_perturb; do
@@ -142,20 +137,11 @@ if run_stage 2; then
       # shellcheck disable=SC2086
       [ -f "$out/hyp" ] || ns correct hyps --asr "$asr_dir/$asr_exp" --dump "$asr_dir/dump/$train_set" --out "$out" \
         $ck --method "$asr_method" $opts --seed "$seed" --device "$device"
-      awk -v t="$tag" '{print t "-" $0}' "$out/hyp" >> data/ft/hyp.unsorted
-      awk -v t="$tag" '{print t "-" $0}' "$train_ref" >> data/ft/text.unsorted
+      decodes+=("$tag=$out/hyp")
     done
   done
-  # every tune_speakers_mod-th speaker (utt2spk, sorted) is held out from fine-tuning: it tunes the detector
-  cut -d' ' -f2 "$asr_dir/data/$train_set/utt2spk" | LC_ALL=C sort -u | awk -v m="$tune_speakers_mod" 'NR % m == 1' > data/ft/tune_speakers
-  for f in hyp text; do
-    LC_ALL=C sort -k1,1 "data/ft/$f.unsorted" > "data/ft/$f"
-    for part in train tune; do
-      awk -v part="$part" 'FILENAME == ARGV[1] {tune[$1] = 1; next} FILENAME == ARGV[2] {spk[$1] = $2; next}
-        {n = split($1, a, "-"); held = (a[n] in spk) && (spk[a[n]] in tune); if ((part == "tune") == held) print}' \
-        data/ft/tune_speakers "$asr_dir/data/$train_set/utt2spk" "data/ft/$f" > "data/ft/${f}_$part"
-    done
-  done
+  ns correct pairs "${decodes[@]}" --ref "$train_ref" --utt2spk "$asr_dir/data/$train_set/utt2spk" \
+    --tune-every "$tune_speakers_mod" --out data/ft
   prof=()
   for d in exp/asr_train/*/; do prof+=("train_$(basename "$d")=$d/hyp"); done
   refs=(--ref "$train_ref")
@@ -253,7 +239,8 @@ if run_stage 7; then
         # shellcheck disable=SC2086
         ns asr score "$asr_dir/data/$s/$ref_name" "exp/$m/decode_$s/$name/hyp" $by_opt --out "exp/score_$s/$name/$m" > /dev/null
       done
-      log "$name: WER ${shown// / \/ } / fc$sfx / ar$sfx = $(for x in $shown fc$sfx ar$sfx; do wer_of "exp/score_$s/$name/$x/result.json"; done | tr '\n' ' ')"
+      res=(); for x in $shown fc$sfx ar$sfx; do res+=("exp/score_$s/$name/$x/result.json"); done
+      log "$name: WER ${shown// / \/ } / fc$sfx / ar$sfx = $(ns correct wer "${res[@]}")"
     done
   done
 fi

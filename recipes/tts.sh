@@ -57,6 +57,7 @@ data_args=""
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/parse_options.sh"
+. "$here/lib.sh"
 export OMP_NUM_THREADS=$nthreads
 case "$teacher" in
   transformer) : "${teacher_conf:=conf/teacher.yaml}" ;;
@@ -65,19 +66,12 @@ case "$teacher" in
 esac
 [ -n "${teacher_seeds// /}" ] || { echo "error: --teacher_seeds needs at least one seed (e.g. \"0\")" >&2; exit 1; }
 
-log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
-banner() { log "===== stage $1: $2 ====="; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 teacher_draws() {  # "seed synthesis-dir" of each teacher draw of test set $1
   local first=true k
   for k in $teacher_seeds; do
     if $first; then echo "$k $teacher_exp/synth/$1"; else echo "$k $teacher_exp/synth_seed$k/$1"; fi
     first=false
   done
-}
-ns() { narspeech "$@"; }
-ns_train() {  # training commands: plain on one device, torchrun (DDP) on several GPUs
-  if [ "$ngpu" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
 }
 train_opts="--set text.kind=$token_type"
 [ "$retrain" = true ] && train_opts="$train_opts --retrain"
@@ -120,10 +114,8 @@ fi
 
 if run_stage 3; then
   banner 3 "features: log-mel, F0, energy; global statistics"
-  for s in $all_sets; do
-    ns feats extract "data/$s" "dump/$s" --config "$feats_conf" --device "$device" --jobs "$nj"
-  done
-  ns feats stats "dump/$train_set"
+  # shellcheck disable=SC2086
+  feats_stage "$train_set" $all_sets
 fi
 
 if run_stage 4; then

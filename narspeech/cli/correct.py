@@ -298,3 +298,40 @@ def stats(
     if json_out is not None:
         with atomic_write(json_out) as f:
             json.dump(dict(rows), f, indent=2)
+
+
+@app.command("pairs")
+def pairs(
+    decodes: list[str] = typer.Argument(..., help="TAG=HYP: the ASR's hypotheses of its training set, one per checkpoint × perturbation."),
+    ref: Path = typer.Option(..., "--ref", help="The training set's reference text."),
+    utt2spk: Path = typer.Option(..., "--utt2spk", help="The training set's utt2spk (speakers to split by)."),
+    out: Path = typer.Option(..., "--out", help="Output dir: hyp, text, {hyp,text}_{train,tune}, tune_speakers."),
+    tune_every: int = typer.Option(10, "--tune-every", help="Every N-th speaker (sorted) is held out from fine-tuning to tune the detector."),
+) -> None:
+    """Pool an ASR's decodes of its own training set into fine-tuning pairs (keys TAG-UTT) and hold
+    out every N-th speaker's pairs for tuning the detector.
+
+    Example: narspeech correct pairs best_none=exp/asr_train/best_none/hyp --ref ../asr1/data/train/text_asr --utt2spk ../asr1/data/train/utt2spk --out data/ft
+    """
+    from narspeech.correct.pairs import collect_pairs
+    from narspeech.errors import NarspeechError
+
+    parsed = []
+    for d in decodes:
+        tag, sep, path = d.partition("=")
+        if not sep or not tag:
+            raise NarspeechError(f"give TAG=HYP, not {d!r}")
+        parsed.append((tag, Path(path)))
+    c = collect_pairs(parsed, ref, utt2spk, out, tune_every=tune_every)
+    typer.echo(f"{c['hyp_train']} fine-tuning pairs, {c['hyp_tune']} held out ({c['speakers_tune']} speakers) -> {out}")
+
+
+@app.command("wer")
+def wer(results: list[Path] = typer.Argument(..., help="result.json files of `narspeech asr score … --out DIR`.")) -> None:
+    """Print the WER (%) of each result on one line, in order (for a recipe's log line).
+
+    Example: narspeech correct wer exp/score_dev/maskctc/asr/result.json exp/score_dev/maskctc/fc/result.json
+    """
+    from narspeech.correct.pairs import wer_percent
+
+    typer.echo(" ".join(f"{wer_percent(r):.2f}" for r in results))
