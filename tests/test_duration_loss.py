@@ -10,8 +10,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from narspeech.tts.fastspeech import FastSpeech
-from narspeech.tts.losses import duration_loss
+from narspeech.tts.models.fastspeech import FastSpeech
+from narspeech.tts.models.losses import duration_loss
 
 
 def _bimodal_batch(n_utts: int = 8, n_tok: int = 10) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from narspeech.tts.durations import duration_quality, even_split, within_token_spread
+from narspeech.tts.durations.quality import duration_quality, even_split, within_token_spread
 
 
 def _segments(durations, seed=0, n_mels=16):
@@ -44,7 +44,7 @@ def test_even_split_and_checks():
 
 
 def test_guided_attention_weight_halves_and_is_restored():
-    from narspeech.tts.transformer_tts import TransformerTTS
+    from narspeech.tts.models.transformer_tts import TransformerTTS
 
     m = TransformerTTS(10, 8, d_model=16, n_heads=2, enc_layers=1, dec_layers=1, d_ff=16, d_emb=16, dec_prenet_units=16,
                        postnet_layers=0, guided_attn_weight=4.0, guided_attn_halflife=10, guided_attn_min_weight=0.5)
@@ -72,7 +72,7 @@ def test_guided_attention_weight_halves_and_is_restored():
 
 
 def test_true_boundaries_beat_their_own_permutation():
-    from narspeech.tts.durations import permuted
+    from narspeech.tts.durations.quality import permuted
 
     true = np.array([3, 9, 2, 7, 4, 12, 5, 6])
     mel = _segments(true, seed=3)
@@ -84,7 +84,7 @@ def test_true_boundaries_beat_their_own_permutation():
 def test_flat_start_aligner_recovers_known_boundaries_with_pauses_and_word_gaps():
     """Segments of known token types, a pause token that is sometimes sounded (silence) and sometimes
     not, and word-boundary tokens that never are: the aligner must find the boundaries."""
-    from narspeech.tts.aligner import align, cepstra
+    from narspeech.tts.durations.aligner import align, cepstra
 
     rng = np.random.default_rng(0)
     vocab, dim, space, pause = 10, 6, 1, 2
@@ -136,7 +136,7 @@ def test_three_state_aligner_with_edge_silence_recovers_boundaries_the_one_state
     """Phones are not one stationary spectrum and recordings start and end in silence: a 1-state model
     per phone trained on those frames misplaces the boundaries (the ARCTIC aligner gave first phones
     1 frame); 3 left-to-right states and edge-silence states find them."""
-    from narspeech.tts.aligner import align
+    from narspeech.tts.durations.aligner import align
 
     feats, toks, truth, vocab = _three_part_corpus()
 
@@ -190,7 +190,7 @@ def test_word_pauses_go_to_the_word_boundary_not_into_the_phones():
     """Kaldi's optional silence between words: with `pause_ids` a pause between two words is the boundary
     token's (after punctuation: the punctuation's), and every phone keeps its own frames; without it the
     word boundary is no sound and its pauses are folded into the neighbouring phones."""
-    from narspeech.tts.aligner import align
+    from narspeech.tts.durations.aligner import align
 
     feats, toks, truth, vocab, space, comma = _word_pause_corpus()
 
@@ -215,7 +215,7 @@ def test_word_pauses_go_to_the_word_boundary_not_into_the_phones():
 
 
 def test_state_expansion_and_collapse():
-    from narspeech.tts.aligner import collapse_states, expand_states
+    from narspeech.tts.durations.aligner import collapse_states, expand_states
 
     ids, owner = expand_states(np.array([5, 2, 7]), {2}, 3, sil_id=99)
     assert ids.tolist() == [99, 15, 16, 17, 6, 21, 22, 23, 99]
@@ -233,8 +233,8 @@ def test_boundary_contrast_finds_true_boundaries_where_the_spread_cannot():
     make the within-token spread favour the even split, but the boundary contrast ranks the true
     durations first and the report warns about the even split (a teacher marching at a constant pace),
     not about the true durations."""
-    from narspeech.tts.durations import boundary_contrast, permuted
-    from narspeech.tts.extract import format_spread, spread_summary
+    from narspeech.tts.durations.quality import boundary_contrast, permuted
+    from narspeech.tts.durations.quality import format_spread, spread_summary
 
     rng = np.random.default_rng(1)
     rows_true, rows_even = [], []

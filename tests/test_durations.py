@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from narspeech.errors import NarspeechError
-from narspeech.tts.durations import (check_durations, durations_from_attention, focus_rate, focus_rates,
-                                     monotonic_durations, read_durations, read_filtered)
+from narspeech.tts.durations.files import check_durations, read_durations, read_filtered
+from narspeech.tts.durations.attention import durations_from_attention, focus_rate, focus_rates, monotonic_durations
 
 
 def one_hot_attention(token_of_step, n_tok, sharp=1.0):
@@ -135,7 +135,7 @@ class _StubTeacher(torch.nn.Module):
 
 def _stub_setup(tmp_path, monkeypatch):
     from narspeech.fileio import write_table
-    import narspeech.tts.models as models
+    import narspeech.tts.durations.extract as extraction
 
     data, dump, exp = tmp_path / "data", tmp_path / "dump", tmp_path / "teacher"
     for d in (data, dump, exp):
@@ -149,7 +149,7 @@ def _stub_setup(tmp_path, monkeypatch):
         mels[utt] = m
     write_table(data / "token", {u: " ".join(STUB_TOKENS[: len(d)]) for u, d in STUB_TRUE.items()})
     cfg = write_teacher_dump(dump, mels)
-    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+    monkeypatch.setattr(extraction, "load_tts_model", lambda path, device="cpu": (
         _StubTeacher(), {"model": {"type": "transformer_tts"}, "feats": cfg}))
     return data, dump, exp
 
@@ -176,7 +176,7 @@ def write_teacher_dump(dump, mels: dict, f0: dict | None = None) -> dict:
 def test_extractor_picks_the_sharpest_head_and_filters_a_blurry_utterance(tmp_path, monkeypatch, batch_size):
     """Known answer through the batched extractor: the best of 2 layers x 2 heads gives the true durations."""
     from narspeech.fileio import read_table
-    from narspeech.tts.extract import extract_durations
+    from narspeech.tts.durations.extract import extract_durations
 
     data, dump, exp = _stub_setup(tmp_path, monkeypatch)
     out = tmp_path / "dur"
@@ -193,7 +193,7 @@ def test_extractor_picks_the_sharpest_head_and_filters_a_blurry_utterance(tmp_pa
 
 
 def test_extractor_threshold_zero_keeps_every_utterance(tmp_path, monkeypatch):
-    from narspeech.tts.extract import extract_durations
+    from narspeech.tts.durations.extract import extract_durations
 
     data, dump, exp = _stub_setup(tmp_path, monkeypatch)
     extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=5, n_plots=0, device="cpu")

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import torch
 
-from narspeech.tts.fastspeech import FastSpeech
-from narspeech.tts.length_regulator import regulate_length
-from narspeech.tts.losses import masked_l1
+from narspeech.tts.models.fastspeech import FastSpeech
+from narspeech.tts.models.length_regulator import regulate_length
+from narspeech.tts.models.losses import masked_l1
 from narspeech.nets.masks import pad_mask
 
 N_MELS, VOCAB = 20, 12

@@ -33,7 +33,7 @@ def test_stats_match_numpy_on_a_real_dump(shared_data, tmp_path):
         assert back[key].shape == () and float(back[key]) == pytest.approx(ref, rel=1e-10), key
     assert int(back["mel_count"]) == len(mel) and int(back["f0_count"]) == len(voiced) and int(back["num_utts"]) == 3
     # the keys the TTS models read
-    from narspeech.tts.stats import load_stats as tts_load_stats
+    from narspeech.tts.models.stats import load_stats as tts_load_stats
 
     assert set(tts_load_stats(tmp_path / "dump" / "stats.npz")) >= {"mel_mean", "f0_std", "energy_mean"}
 

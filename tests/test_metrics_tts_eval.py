@@ -100,7 +100,7 @@ def test_griffin_lim_resynthesis_of_real_speech_and_cli(tmp_path, shared_data):
 
     from narspeech.audio.io import load_audio, resolve_entry
     from narspeech.cli.main import app
-    from narspeech.tts.vocoder import GriffinLim
+    from narspeech.vocoder.griffin_lim import GriffinLim
 
     base = shared_data / "arctic_fb"
     scp = read_table(base / "test" / "wav.scp")

@@ -9,9 +9,10 @@ import pytest
 import torch
 from torch import nn
 
-from narspeech.tts.speed import benchmark_loaded, markdown_table
-from narspeech.tts.synthesize import LoadedModel, TextFrontend
-from narspeech.tts.vocoder import GriffinLim
+from narspeech.tts.bench import benchmark_loaded, markdown_table
+from narspeech.tts.inference import LoadedModel
+from narspeech.tts.frontend import TextFrontend
+from narspeech.vocoder.griffin_lim import GriffinLim
 
 from test_synthesize import CFG, TOKENS, StubTTS, _fastspeech2_exp
 
@@ -92,7 +93,7 @@ def test_bench_tts_cli_with_real_models(tmp_path):
     from typer.testing import CliRunner
 
     from narspeech.cli.main import app
-    from narspeech.tts.models import build_tts_model
+    from narspeech.tts.models.build import build_tts_model
 
     student = _fastspeech2_exp(tmp_path, frames_per_token=3)
     teacher_cfg = {"type": "transformer_tts", "n_tokens": len(TOKENS), "n_mels": 80, "d_model": 32, "n_heads": 2, "enc_layers": 1,

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from narspeech.tts.durations import focus_rate, monotonic_durations
-from narspeech.tts.models import build_tts_model
+from narspeech.tts.durations.attention import focus_rate, monotonic_durations
+from narspeech.tts.models.build import build_tts_model
 from tests.test_durations import write_teacher_dump
 from tests.test_tts_models import stats_of, train
 
@@ -117,10 +117,10 @@ def test_tacotron2_batched_equals_one_at_a_time():
 def test_tacotron2_teacher_feeds_duration_extraction(tmp_path, monkeypatch, learned):
     """`tts durations` (the batched extractor) reads Tacotron 2's single attention as layer 0 head 0:
     durations for every utterance, sum == frames, close to the truth."""
-    import narspeech.tts.models as models
+    import narspeech.tts.durations.extract as extraction
     from narspeech.fileio import read_table, write_table
-    from narspeech.tts.durations import read_durations
-    from narspeech.tts.extract import extract_durations
+    from narspeech.tts.durations.files import read_durations
+    from narspeech.tts.durations.extract import extract_durations
 
     items, model, _, _ = learned
     names = [chr(ord("a") + i) for i in range(N_TOK - 2)]  # ids 2.. as in the toy corpus
@@ -131,7 +131,7 @@ def test_tacotron2_teacher_feeds_duration_extraction(tmp_path, monkeypatch, lear
     utts = {f"u{i}": it for i, it in enumerate(items)}
     write_table(data / "token", {u: " ".join(names[int(t) - 2] for t in it["tokens"]) for u, it in utts.items()})
     cfg = write_teacher_dump(dump, {u: it["mels"].numpy().astype(np.float32) for u, it in utts.items()})
-    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+    monkeypatch.setattr(extraction, "load_tts_model", lambda path, device="cpu": (
         model, {"model": {"type": "tacotron2"}, "feats": cfg}))
     res = extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.5, batch_size=4, n_plots=1, device="cpu",
                             monotonic=True)
@@ -161,7 +161,7 @@ def test_tacotron2_guided_attention_weight_halves_and_unknown_options_fail():
 
 
 def test_location_features_equal_the_convolution():
-    from narspeech.tts.tacotron2 import LocationSensitiveAttention
+    from narspeech.tts.models.tacotron2 import LocationSensitiveAttention
 
     att = LocationSensitiveAttention(8, 6, 5, filters=4, kernel=7)
     alpha = torch.rand(3, 2, 11)
@@ -195,7 +195,7 @@ def test_tacotron2_stop_token_counts_only_once_the_attention_reached_the_end(lea
 
 
 def test_alignment_prior_points_at_the_aligned_token():
-    from narspeech.tts.losses import alignment_prior_weights, prior_attention_loss
+    from narspeech.tts.models.losses import alignment_prior_weights, prior_attention_loss
 
     d = torch.tensor([[2, 0, 3, 1], [1, 2, 0, 0]])  # utterance 2: 3 frames, its last two tokens never sound
     w = alignment_prior_weights(d, torch.tensor([6, 3]), r=1, sigma=1.0)
@@ -371,9 +371,9 @@ def test_dataset_gives_the_frame_f0(tmp_path):
 
 def test_duration_extraction_feeds_the_recordings_f0_to_a_teacher_that_reads_it(tmp_path, monkeypatch, learned):
     """`tts durations` on a teacher with F0 feedback teacher-forces it on the dump's F0 track as well."""
-    import narspeech.tts.models as models
+    import narspeech.tts.durations.extract as extraction
     from narspeech.fileio import write_table
-    from narspeech.tts.extract import extract_durations
+    from narspeech.tts.durations.extract import extract_durations
     from tests.test_durations import write_teacher_dump
 
     items, model, _, _ = learned
@@ -399,7 +399,7 @@ def test_duration_extraction_feeds_the_recordings_f0_to_a_teacher_that_reads_it(
     write_table(data / "token", {u: " ".join(names[int(t) - 2] for t in it["tokens"]) for u, it in utts.items()})
     f0 = {u: np.full(len(it["mels"]), 100.0 + 10 * k, np.float32) for k, (u, it) in enumerate(utts.items())}
     cfg = write_teacher_dump(dump, {u: it["mels"].numpy().astype(np.float32) for u, it in utts.items()}, f0)
-    monkeypatch.setattr(models, "load_tts_model", lambda path, device="cpu": (
+    monkeypatch.setattr(extraction, "load_tts_model", lambda path, device="cpu": (
         ReadsF0(), {"model": {"type": "tacotron2"}, "feats": cfg}))
     extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=1, n_plots=0, device="cpu",
                       monotonic=True)

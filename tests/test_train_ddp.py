@@ -12,7 +12,7 @@ import torch
 
 from narspeech.train.checkpoint import load_checkpoint, read_index
 from narspeech.train.engine import fit, seed_everything
-from narspeech.train.sampler import make_batches
+from narspeech.batching import make_batches
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 
 _SCRIPT = """
@@ -47,7 +47,7 @@ def _cfg(accum: int) -> dict:
 
 @pytest.mark.slow
 def test_two_process_ddp_killed_and_resumed_equals_one_process_with_accumulation(tmp_path):
-    assert len(make_batches(ToySeqDataset(24, seed=0).lengths, 100)) % 2 == 0  # no wrap-around padding
+    assert len(make_batches(ToySeqDataset(24, seed=0).lengths, max_padded=100)) % 2 == 0  # no wrap-around padding
     script = tmp_path / "ddp_fit.py"
     script.write_text(_SCRIPT)
     env = {**os.environ, "NARSPEECH_PROGRESS": "0", "OMP_NUM_THREADS": "1"}

@@ -7,13 +7,14 @@ import pytest
 import torch
 
 from narspeech.errors import NarspeechError
-from narspeech.train.sampler import BucketBatchSampler, make_batches
+from narspeech.batching import make_batches
+from narspeech.train.sampler import BucketBatchSampler
 
 
 def test_batches_respect_padded_size_and_cover_everything_once():
     rng = random.Random(0)
     lengths = [rng.randint(1, 100) for _ in range(500)]
-    batches = make_batches(lengths, batch_bins=400, max_batch_size=16)
+    batches = make_batches(lengths, max_padded=400, max_items=16)
     flat = sorted(i for b in batches for i in b)
     assert flat == list(range(500))
     for b in batches:
@@ -83,6 +84,6 @@ def test_start_skips_already_consumed_batches():
 
 def test_bad_settings_are_named():
     with pytest.raises(NarspeechError, match="batch_bins"):
-        make_batches([1, 2], 0)
+        BucketBatchSampler([1, 2], 0)
     with pytest.raises(NarspeechError, match="empty dataset"):
         BucketBatchSampler([], 10)

@@ -5,11 +5,11 @@ import numpy as np
 import pytest
 import torch
 
-from narspeech.tts.fastspeech import FastSpeech
-from narspeech.tts.length_regulator import regulate_length, scale_durations
-from narspeech.tts.losses import guided_attention_loss, guided_attention_weights
-from narspeech.tts.models import build_tts_model
-from narspeech.tts.transformer_tts import TransformerTTS
+from narspeech.tts.models.fastspeech import FastSpeech
+from narspeech.tts.models.length_regulator import regulate_length, scale_durations
+from narspeech.tts.models.losses import guided_attention_loss, guided_attention_weights
+from narspeech.tts.models.build import build_tts_model
+from narspeech.tts.models.transformer_tts import TransformerTTS
 
 N_TOK, N_MELS = 12, 8
 

@@ -133,9 +133,9 @@ FS2 = {"model": dict(type="fastspeech2", d_model=32, n_heads=2, enc_layers=1, de
 
 @pytest.mark.slow
 def test_teacher_durations_fastspeech2_pipeline(tmp_path):
-    from narspeech.tts import load_tts_model
-    from narspeech.tts.durations import read_durations
-    from narspeech.tts.extract import extract_durations
+    from narspeech.tts.models.build import load_tts_model
+    from narspeech.tts.durations.files import read_durations
+    from narspeech.tts.durations.extract import extract_durations
     from narspeech.tts.train import train_fastspeech, train_teacher
 
     make_corpus(tmp_path, n_utts=8)

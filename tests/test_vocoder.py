@@ -133,12 +133,6 @@ def test_griffin_lim_batch_equals_one_at_a_time(shared_data):
         np.testing.assert_allclose(together[i], alone, atol=2e-5)
 
 
-def test_tts_vocoder_module_still_exports_the_vocoders():
-    from narspeech.tts import vocoder as old
-
-    assert old.GriffinLim is GriffinLim and old.make_vocoder is make_vocoder
-
-
 def test_copy_synthesis_writes_the_good_utterances_and_lists_the_bad(shared_data, tmp_path, one_thread):
     """An unreadable recording is one line in OUT/failed; the others are vocoded and scored (PESQ, STOI, MCD)."""
     pytest.importorskip("pesq")

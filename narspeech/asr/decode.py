@@ -101,7 +101,7 @@ def _decode_batches(rec: Recognizer, frames: dict[str, int], load, opts: DecodeO
                     batch_frames: int) -> dict:
     """Decode utterances with `frames` (utt -> frame count) in length-sorted batches; ``load(utts) ->
     (padded log-mels, frame counts)``. Too-short utterances are skipped (empty hypothesis)."""
-    from narspeech.data.batching import make_batches
+    from narspeech.batching import make_batches
     from narspeech.metrics.timing import Timer
     from narspeech.progress import progress
 
@@ -122,7 +122,7 @@ def _decode_batches(rec: Recognizer, frames: dict[str, int], load, opts: DecodeO
             todo.append(u)
     lengths = [frames[u] for u in todo]
     bins = batch_frames if batch_frames > 0 else max(lengths, default=1) * max(1, batch_size)
-    batches = make_batches(lengths, bins, batch_size) if todo else []
+    batches = make_batches(lengths, max_padded=bins, max_items=batch_size) if todo else []
     hop_s = rec.feats.hop_length / rec.feats.sample_rate
     t_total = 0.0
     for batch in progress(batches, total=len(batches), desc="decode"):

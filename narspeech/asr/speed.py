@@ -10,11 +10,7 @@ import numpy as np
 import torch
 
 from narspeech.asr.recognize import DecodeOptions, Recognizer
-
-
-def _batches(n: int, bs: int) -> list[list[int]]:
-    bs = n if bs <= 0 else bs
-    return [list(range(i, min(n, i + bs))) for i in range(0, n, bs)]
+from narspeech.batching import chunks
 
 
 def time_decoding(rec: Recognizer, mels: list[np.ndarray], opts: DecodeOptions, batch_size: int, *, repeat: int = 1,
@@ -23,7 +19,7 @@ def time_decoding(rec: Recognizer, mels: list[np.ndarray], opts: DecodeOptions, 
     `repeat` timed runs after `warmup` untimed batches."""
     from narspeech.metrics.timing import Timer
 
-    batches = _batches(len(mels), batch_size)
+    batches = chunks(len(mels), batch_size)
 
     def run(idx):
         lens = torch.tensor([mels[i].shape[0] for i in idx])

@@ -36,7 +36,7 @@ from narspeech.audio.features import MIN_SAMPLE_RATE, FeatureConfig, compute_fea
 from narspeech.audio.io import audio_info, load_audio, resolve_entry
 from narspeech.config import save_config
 from narspeech.device import resolve_device
-from narspeech.data.batching import make_batches as length_batches
+from narspeech.batching import make_batches as length_batches
 from narspeech.errors import NarspeechError
 from narspeech.fileio import dir_lock, read_table, write_table
 from narspeech.progress import progress
@@ -151,7 +151,7 @@ def make_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
     """Length-sorted batches (longest first) whose padded size, count × longest, stays
     within `batch_seconds` (a longer single utterance gets a batch of its own)."""
     ms = [int(math.ceil(s * 1000)) for s in seconds]
-    return [b[::-1] for b in reversed(length_batches(ms, max(1, int(batch_seconds * 1000))))]
+    return [b[::-1] for b in reversed(length_batches(ms, max_padded=max(1, int(batch_seconds * 1000))))]
 
 
 # --------------------------------------------------------------------------- loading

@@ -57,8 +57,8 @@ def tts(
 
     from narspeech.cli.vocoder import vocoder_options
     from narspeech.errors import NarspeechError
-    from narspeech.tts.speed import benchmark_tts, markdown_table
-    from narspeech.tts.synthesize import read_sentences
+    from narspeech.tts.bench import benchmark_tts, markdown_table
+    from narspeech.tts.frontend import read_sentences
 
     sentences = [s for _, s in read_sentences(text) if s]
     if not sentences:

@@ -37,6 +37,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from narspeech.batching import make_batches
 from narspeech.config import load_config
 from narspeech.correct.units import Units
 from narspeech.errors import NarspeechError
@@ -124,11 +125,6 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
     if units.get("spm_model") and not Path(units["spm_model"]).is_absolute():
         units["spm_model"] = str(exp / units["spm_model"])  # the copy training put in the exp dir
     return Loaded(model, tokens, Units.from_dict(units), cfg, dev, exp, str(checkpoint or exp), settings)
-
-
-def _batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    return [order[i:i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 def _source_batch(loaded: Loaded, toks: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -239,7 +235,7 @@ def correct_texts(loaded: Loaded, items: Sequence[tuple[str, str]], *, batch_siz
             out[k] = Correction(utt, text, text, 0.0, 0.0, False, "not in the vocabulary: " + " ".join(loaded.tokens.unknown(t)[:5]))
         else:
             todo.append(k)
-    for batch in _batches([len(toks[k]) for k in todo], batch_size):
+    for batch in make_batches([len(toks[k]) for k in todo], max_items=batch_size):
         ks = [todo[b] for b in batch]
         if loaded.model.kind == "fastcorrect":
             res = _fastcorrect_batch(loaded, [toks[k] for k in ks])

@@ -40,7 +40,7 @@ def fake_synthesis(kind: str, wavs: Sequence[np.ndarray], cfg, *, gl_iters: int 
     import torch
 
     from narspeech.audio.features import log_mel
-    from narspeech.tts.vocoder import GriffinLim
+    from narspeech.vocoder.griffin_lim import GriffinLim
 
     vocoder = GriffinLim(cfg, n_iter=gl_iters)
     out: list[np.ndarray] = []

@@ -28,7 +28,7 @@ from typing import Iterator, Sequence
 
 import torch
 
-from narspeech.data.batching import make_batches  # noqa: F401  (re-exported: the sampler's bucketing)
+from narspeech.batching import make_batches
 from narspeech.errors import NarspeechError
 
 
@@ -56,7 +56,9 @@ class BucketBatchSampler(torch.utils.data.Sampler[list[int]]):
             raise NarspeechError("empty dataset: nothing to batch")
         self.lengths = [int(n) for n in lengths]
         self.batch_bins, self.max_batch_size = int(batch_bins), int(max_batch_size)
-        self.batches = make_batches(self.lengths, self.batch_bins, self.max_batch_size)
+        if self.batch_bins <= 0:
+            raise NarspeechError(f"train.batch_bins must be positive, got {self.batch_bins}")
+        self.batches = make_batches(self.lengths, max_padded=self.batch_bins, max_items=self.max_batch_size)
         self.oversized = sum(1 for n in self.lengths if n > self.batch_bins)
         self.shuffle, self.seed = shuffle, int(seed)
         self.rank, self.world_size = rank, world_size

@@ -22,7 +22,7 @@ import torch
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.data.corpus import Skipped
-from narspeech.tts.durations import check_durations, read_durations, read_filtered
+from narspeech.tts.durations.files import check_durations, read_durations, read_filtered
 
 log = logging.getLogger("narspeech.tts")
 

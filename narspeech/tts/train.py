@@ -16,8 +16,8 @@ import torch
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table
-from narspeech.tts.models import TEACHERS, build_tts_model, model_defaults
-from narspeech.tts.stats import load_stats
+from narspeech.tts.models.build import TEACHERS, build_tts_model, model_defaults
+from narspeech.tts.models.stats import load_stats
 
 log = logging.getLogger("narspeech.tts")
 

@@ -73,7 +73,7 @@ def pad_mels(mels: Sequence[np.ndarray | torch.Tensor], pad_value: float, extra:
     lengths = torch.tensor([len(m) for m in mels], dtype=torch.long)
     out = torch.full((len(mels), int(lengths.max()) + extra, mels[0].shape[1]), pad_value, dtype=torch.float32)
     for i, m in enumerate(mels):
-        out[i, : len(m)] = torch.as_tensor(m, dtype=torch.float32)
+        out[i, : len(m)] = m if torch.is_tensor(m) else torch.from_numpy(np.array(m, dtype=np.float32))  # a copy: dump arrays are read-only
     return out, lengths
 
 

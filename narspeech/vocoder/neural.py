@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from narspeech.audio.features import FeatureConfig
+from narspeech.batching import make_batches
 from narspeech.errors import NarspeechError
 from narspeech.vocoder.base import check_batch
 
@@ -63,14 +64,7 @@ class GeneratorVocoder:
 
     def sub_batches(self, lengths: list[int]) -> list[list[int]]:
         """Indices, longest first, cut greedily so that B × (T_max + context) <= max_batch_frames."""
-        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
-        out: list[list[int]] = []
-        for i in order:
-            if out and (len(out[-1]) + 1) * (lengths[out[-1][0]] + self.context) <= self.max_batch_frames:
-                out[-1].append(i)
-            else:
-                out.append([i])
-        return out
+        return make_batches([n + self.context for n in lengths], max_padded=self.max_batch_frames, longest_first=True)
 
     @torch.no_grad()
     def __call__(self, mels: torch.Tensor, lengths: torch.Tensor | None = None) -> list[np.ndarray]:

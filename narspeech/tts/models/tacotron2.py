@@ -28,7 +28,7 @@ one) instead of the recorded one, so training sees the errors free running feeds
 On arctic_fb, 600 steps of fine-tuning with p 0.25: r=2 free-running WER ratio 1.58 against 1.69 for the same
 600 steps without; r=3 1.61 against 1.62 before (benchmarks/README.md, ninth session). Off by default.
 
-Interface as :class:`narspeech.tts.transformer_tts.TransformerTTS`: ``forward(batch)``,
+Interface as :class:`narspeech.tts.models.transformer_tts.TransformerTTS`: ``forward(batch)``,
 ``teacher_forced(...)`` (its ``attns`` is one "layer" with one head, (B, 1, S, N), so the
 same duration extraction reads it), ``inference(tokens, lengths)`` → denormalised log-mels.
 """
@@ -40,9 +40,9 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from narspeech.nets.conv import Conv1dStack, Postnet
 from narspeech.nets.masks import pad_mask
-from narspeech.tts.ar_teacher import ARTeacher
-from narspeech.tts.losses import alignment_prior_weights, guided_attention_loss, masked_l1, masked_mean, prior_attention_loss
-from narspeech.tts.stats import FeatureStats
+from narspeech.tts.models.ar_teacher import ARTeacher
+from narspeech.tts.models.losses import (alignment_prior_weights, guided_attention_loss, masked_l1, masked_mean, prior_attention_loss)
+from narspeech.tts.models.stats import FeatureStats
 
 DEFAULTS = dict(
     d_emb=512, enc_conv_layers=3, enc_conv_channels=512, enc_conv_kernel=5, enc_dropout=0.5, enc_lstm_units=256,

@@ -12,8 +12,8 @@ import torch
 from torch import nn
 
 from narspeech.nets.masks import pad_mask
-from narspeech.tts.losses import masked_l1, masked_mse, stop_loss
-from narspeech.tts.stats import PAD_LOG_MEL
+from narspeech.tts.models.losses import masked_l1, masked_mse, stop_loss
+from narspeech.tts.models.stats import PAD_LOG_MEL
 
 
 class ARTeacher(nn.Module):

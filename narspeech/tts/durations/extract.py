@@ -23,8 +23,12 @@ from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
 from narspeech.progress import progress
+from narspeech.text.vocab import TokenList
 from narspeech.tts.dataset import TTSDataset, collate
-from narspeech.tts.durations import duration_quality, durations_from_attention, focus_rates, monotonic_durations
+from narspeech.tts.durations.attention import durations_from_attention, focus_rates, monotonic_durations
+from narspeech.tts.durations.quality import duration_quality, format_spread, spread_summary
+from narspeech.tts.models.build import TEACHERS, load_tts_model
+from narspeech.tts.plots import attention_figure, save_figure
 
 log = logging.getLogger("narspeech.tts")
 
@@ -102,38 +106,6 @@ def _write_ark(out_dir: Path, mels: dict[str, np.ndarray]) -> None:
     (out_dir / ".feats.scp.raw").unlink(missing_ok=True)
 
 
-def spread_summary(rows: list[tuple[float, ...]]) -> dict[str, float]:
-    """Means of the per-utterance :func:`~narspeech.tts.durations.duration_quality` tuples and how often
-    the durations beat each baseline (lower spread, higher boundary contrast)."""
-    if not rows:
-        return {}
-    s = np.array(rows, dtype=np.float64)
-    out = {"spread": float(s[:, 0].mean()), "even_split_spread": float(s[:, 1].mean()),
-           "permuted_spread": float(s[:, 2].mean()), "better_than_even": float((s[:, 0] < s[:, 1]).mean()),
-           "better_than_permuted": float((s[:, 0] < s[:, 2]).mean()), "n": len(rows)}
-    ok = ~np.isnan(s[:, 3:6]).any(1)  # utterances too short for a boundary
-    c = s[ok, 3:6] if ok.any() else np.full((1, 3), np.nan)
-    out.update({"contrast": float(c[:, 0].mean()), "even_split_contrast": float(c[:, 1].mean()),
-                "permuted_contrast": float(c[:, 2].mean()), "contrast_better_than_even": float((c[:, 0] > c[:, 1]).mean()),
-                "contrast_better_than_permuted": float((c[:, 0] > c[:, 2]).mean())})
-    return out
-
-
-def format_spread(q: dict[str, float]) -> str:
-    """The duration-quality lines of a report, with a warning when the durations ignore the audio:
-    their boundary contrast no more than 10 % above their own permutation's."""
-    s = (f"duration quality (share of mel variance left within tokens, lower is better): {q['spread']:.3f}; "
-         f"the same durations shuffled {q['permuted_spread']:.3f} (beaten in {q['better_than_permuted']:.0%} of utterances); "
-         f"an even split {q['even_split_spread']:.3f} (beaten in {q['better_than_even']:.0%})")
-    s += ("\nboundary contrast (spectral change at the token boundaries / on average, higher is better): "
-          f"{q['contrast']:.2f}; shuffled {q['permuted_contrast']:.2f} (beaten in {q['contrast_better_than_permuted']:.0%} "
-          f"of utterances); an even split {q['even_split_contrast']:.2f} (beaten in {q['contrast_better_than_even']:.0%})")
-    if not q["contrast"] > 1.1 * q["permuted_contrast"]:
-        s += ("\nwarning: these durations barely follow the audio (no better than their own random permutation): "
-              "train the teacher longer, trim edge silence, check its attention plots, or use `tts align`")
-    return s
-
-
 @torch.no_grad()
 def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str | Path, out_dir: str | Path, *,
                       focus_threshold: float = 0.3, batch_size: int = 16, n_plots: int = 4, kd: bool = False,
@@ -141,17 +113,13 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
                       reference: str | Path | None = None) -> ExtractionResult:
     """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`),
     and the duration-quality report: OUT/spread (``utt`` and the six numbers of
-    :func:`~narspeech.tts.durations.duration_quality`: within-token spread and boundary contrast of these
+    :func:`~narspeech.tts.durations.quality.duration_quality`: within-token spread and boundary contrast of these
     durations, of an even split and of the durations shuffled) and
     OUT/quality.json; with `reference` (another durations file, e.g. `tts align`'s) also the boundary
     agreement with it.
 
     `monotonic`: read durations off the best monotonic path through the chosen head
     (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
-    from narspeech.text.vocab import TokenList
-    from narspeech.tts.models import TEACHERS, load_tts_model
-    from narspeech.tts.plots import attention_figure, save_figure
-
     teacher, out_dir, dump_dir = Path(teacher), Path(out_dir), Path(dump_dir)
     exp_dir = teacher if teacher.is_dir() else teacher.parent
     dev = resolve_device(device)
@@ -232,7 +200,8 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         write_table(kd_dir / "filtered", dict(kd_filtered))
     result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread=spread)
     if reference is not None:
-        from narspeech.tts.durations import boundary_agreement, read_durations
+        from narspeech.tts.durations.quality import boundary_agreement
+        from narspeech.tts.durations.files import read_durations
 
         result.agreement = boundary_agreement(durations, read_durations(reference))
     with atomic_write(out_dir / "quality.json") as f:

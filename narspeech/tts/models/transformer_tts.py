@@ -24,9 +24,9 @@ from narspeech.nets.conv import DecoderPrenet, EncoderPrenet, Postnet
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
-from narspeech.tts.ar_teacher import ARTeacher
-from narspeech.tts.losses import guided_attention_loss
-from narspeech.tts.stats import FeatureStats
+from narspeech.tts.models.ar_teacher import ARTeacher
+from narspeech.tts.models.losses import guided_attention_loss
+from narspeech.tts.models.stats import FeatureStats
 
 
 DEFAULTS = dict(

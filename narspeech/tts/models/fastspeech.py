@@ -6,7 +6,7 @@ with MSE); for FastSpeech 2 also token-level pitch and energy predictors whose t
 inference, predictions) are embedded into the hidden sequence. Length
 regulator expands tokens to frames by their durations. Decoder: FFT blocks → linear to mels
 (→ optional conv postnet). ``sentence_duration_weight`` > 0 adds PortaSpeech's sentence-level
-duration loss (`narspeech.tts.losses.duration_loss`) against the log-domain loss's length bias.
+duration loss (`narspeech.tts.models.losses.duration_loss`) against the log-domain loss's length bias.
 
 Units and controls (``inference``):
 * ``speed``: durations become ``round(d / speed)``, at least 1 for tokens that had a frame
@@ -39,9 +39,9 @@ from narspeech.nets.conv import Postnet, VariancePredictor
 from narspeech.nets.masks import pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import FFTBlock
-from narspeech.tts.length_regulator import regulate_length, scale_durations
-from narspeech.tts.losses import duration_loss, masked_l1, masked_mse
-from narspeech.tts.stats import PAD_LOG_MEL, FeatureStats
+from narspeech.tts.models.length_regulator import regulate_length, scale_durations
+from narspeech.tts.models.losses import duration_loss, masked_l1, masked_mse
+from narspeech.tts.models.stats import PAD_LOG_MEL, FeatureStats
 
 
 DEFAULTS = dict(

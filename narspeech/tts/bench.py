@@ -26,12 +26,13 @@ from typing import Sequence
 import torch
 
 from narspeech.metrics.timing import Timer, real_time_factor, summarize
-from narspeech.tts.synthesize import Controls, LoadedModel, generate_mels, make_batches, vocode
+from narspeech.batching import make_batches
+from narspeech.tts.inference import Controls, LoadedModel, batch_encoded, generate_mels, vocode
 
 
 def _text_batches(items: Sequence[tuple[str, str]], batch_size: int) -> list[list[tuple[str, str]]]:
-    order = sorted(items, key=lambda it: (-len(it[1]), it[0]))
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    items = sorted(items, key=lambda it: it[0])
+    return [[items[i] for i in b] for b in make_batches([len(t) for _, t in items], max_items=batch_size, longest_first=True)]
 
 
 def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_sizes: Sequence[int], repeat: int = 3, warmup: int = 1,
@@ -52,7 +53,7 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
     rows = []
     for b in progress(list(batch_sizes), desc=f"bench {loaded.model_type}", unit="setting"):
         b = min(int(b), len(encoded))
-        batches = make_batches(encoded, b)
+        batches = batch_encoded(encoded, b)
         text_batches = _text_batches(items, b)
 
         def mel_pass(batches=batches) -> int:
@@ -142,8 +143,8 @@ def benchmark_tts(student: str, teacher: str | None, sentences: Sequence[str], *
                   batch_sizes: Sequence[int] = (1, 0), repeat: int = 3, warmup: int = 1, vocoder: str | None = "griffin-lim",
                   vocoder_options: dict | None = None) -> dict:
     """Load the student (and teacher) exp dirs and :func:`benchmark_loaded` them; ``vocoder=None`` skips end-to-end."""
-    from narspeech.tts.synthesize import load_model
-    from narspeech.tts.vocoder import make_vocoder
+    from narspeech.tts.inference import load_model
+    from narspeech.vocoder.registry import make_vocoder
 
     models = {"student": load_model(student, device=device)}
     if teacher is not None:

@@ -15,11 +15,11 @@ TEACHERS = ("transformer_tts", "tacotron2")  # autoregressive, with attention fo
 def model_defaults(model_type: str) -> dict:
     """Every option of a model type with its default (merged into the saved config so it is complete)."""
     if model_type == "transformer_tts":
-        from narspeech.tts.transformer_tts import DEFAULTS
+        from narspeech.tts.models.transformer_tts import DEFAULTS
     elif model_type == "tacotron2":
-        from narspeech.tts.tacotron2 import DEFAULTS
+        from narspeech.tts.models.tacotron2 import DEFAULTS
     elif model_type in ("fastspeech", "fastspeech2"):
-        from narspeech.tts.fastspeech import DEFAULTS
+        from narspeech.tts.models.fastspeech import DEFAULTS
     else:
         raise NarspeechError(f"model.type must be one of {', '.join(TYPES)}, got {model_type!r}")
     return dict(DEFAULTS)
@@ -35,13 +35,13 @@ def build_tts_model(model_cfg: dict, stats: dict | None = None) -> nn.Module:
         raise NarspeechError(f"model config lacks {e.args[0]}") from None
     try:
         if kind == "transformer_tts":
-            from narspeech.tts.transformer_tts import TransformerTTS
+            from narspeech.tts.models.transformer_tts import TransformerTTS
             return TransformerTTS(n_tokens, n_mels, stats, **c)
         if kind == "tacotron2":
-            from narspeech.tts.tacotron2 import Tacotron2
+            from narspeech.tts.models.tacotron2 import Tacotron2
             return Tacotron2(n_tokens, n_mels, stats, **c)
         if kind in ("fastspeech", "fastspeech2"):
-            from narspeech.tts.fastspeech import FastSpeech
+            from narspeech.tts.models.fastspeech import FastSpeech
             return FastSpeech(n_tokens, n_mels, stats, variance=kind == "fastspeech2", **c)
     except ValueError as e:
         raise NarspeechError(f"model config: {e}") from None
