@@ -14,8 +14,7 @@ ngpu=1                  # GPUs for training stages 4 and 5 (> 1: DDP through tor
 train_set=train
 valid_set=dev
 test_sets=test
-token_type=char         # char | subword (subword: data/<set>_<kind><vocab>, data/tokens_<kind><vocab>.txt and
-                        #   exp/*_<kind><vocab>, so character and subword runs live side by side)
+token_type=char         # char | subword (own copies data/<set>_<kind><vocab>, exp/*_<kind><vocab>: both live side by side)
 subword_vocab=300       # sentencepiece pieces (token_type=subword)
 subword_kind=unigram    # unigram | bpe
 feats_conf=conf/feats.yaml
@@ -29,7 +28,7 @@ ar_args=""
 skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
 mask_thresholds="0.5 0.9 0.999" # Mask-CTC decoding settings tried in stage 6 (a weak decoder wants few masks: 0.5-0.9)
 mask_iterations="10"
-length_adjust=auto      # Mask-CTC decoding also with length adjustment (Improved Mask-CTC): auto = when the model has a length predictor
+length_adjust=auto      # also decode with length adjustment (Improved Mask-CTC); auto: when the model has a length head
 beam=10
 ctc_weight=0.3
 decode_batch_size=32

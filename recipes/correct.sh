@@ -23,8 +23,7 @@ stop_stage=100
 device=auto
 nthreads=1                # OMP_NUM_THREADS of every step
 pretrain_text=""          # plain text (one sentence per line) or LJSpeech metadata.csv
-pretrained=""             # another run dir of this recipe: its text, units and pretrained correctors are linked
-                          # here (stages 1, 3, 4), so another ASR system fine-tunes the same pretrained models
+pretrained=""             # another run dir of this recipe: its text, units and pretrained correctors are linked here
 heldout_sentences=500     # last N sentences of pretrain_text: synthetic evaluation set (unless heldout_text)
 heldout_text=""           # or: this file is the synthetic evaluation set, all of pretrain_text is trained on
 indomain_copies=4         # the ASR training transcripts join the pretraining text this many times ("0": not at all)
@@ -39,10 +38,10 @@ noise_ins=0.025
 asr_dir=../asr1           # the ASR recipe (its data/, dump/, exp/)
 train_set=train
 eval_sets=dev
-eval_decodes="*/decode_{set}/*"   # decode dirs to correct: patterns under $asr_dir/exp, or ./… here ({set} = each eval set; EXP/decode_SET/NAME)
+eval_decodes="*/decode_{set}/*"   # decode dirs to correct: patterns under $asr_dir/exp (or ./… here); {set}: each eval set
 ref_name=text_asr         # reference transcripts in $asr_dir/data/<set>/
 asr_exp=exp/maskctc       # ASR model that decodes the training set (inside asr_dir)
-asr_ckpts="best"          # "best" and/or checkpoint files under asr_exp (e.g. "checkpoints/step00002000.pt best"; ./… or /…: here): early ones err more
+asr_ckpts="best"          # "best" and/or checkpoints under asr_exp (./… or /…: here): early ones err more, like unseen speakers
 asr_perturb="none"        # per checkpoint: none, specaug:SEED, speed:SEED (0.9/1.1), specaug+speed:SEED
 asr_method=maskctc
 tune_speakers_mod=10      # speakers whose number % mod == 0 are held out from fine-tuning (detector tuning)
@@ -53,10 +52,8 @@ ar_args=""
 ft_steps=600             # fine-tuning updates (each corrector)
 ft_lr=0.0005             # fine-tuning peak learning rate (pretraining: the config's)
 front=none                # none, or snap: correctors fine-tuned and run on lexicon-snapped hypotheses (correct snap)
-snap_lexicon=ft          # snap's lexicon: ft (the fine-tuning speakers' transcripts, so the held-out tune speakers
-                          # stay held out) or text (all of data/text/train.txt: LJSpeech + in-domain transcripts)
-snap_min_sim=0.5          # speechocean762 tune speakers, WER 71.41: ft lexicon 0.4/0.5/0.6/0.7 -> 60.56/60.63/62.12/64.41,
-                          # text lexicon 0.5/0.6 -> 62.94/63.57 (LJSpeech words are distractors, they cover no dev word)
+snap_lexicon=ft          # snap's lexicon: ft (fine-tuning speakers' transcripts: tune speakers stay held out) | text
+snap_min_sim=0.5          # chosen on the held-out tune speakers (egs/speechocean762/ec1/RESULTS.md)
 beam=5
 decode_batch_size=64
 oov=correct               # decode: lines with tokens outside the vocabulary are corrected (as <unk>) or "pass"ed through

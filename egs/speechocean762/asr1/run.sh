@@ -4,10 +4,8 @@
 #   ./run.sh --kaldi_dir ../../../../shared/data/speechocean762          # CPU configs (conf/*.yaml)
 #   ./run.sh --kaldi_dir DIR --maskctc_conf conf/gpu/maskctc.yaml --ar_conf conf/gpu/ar.yaml --device cuda
 #   ./run.sh --corpus_dir downloads/speechocean762                         # the public release (train/test)
-#   ./run.sh --kaldi_dir DIR --espeak_aug 2500   # train on train + 2500 synthetic espeak-ng utterances
-#                                                # (data/train_espeak; exp/maskctc_espeak, exp/ar_espeak)
-#   ./run.sh --kaldi_dir DIR --token_type subword  # sentencepiece unigram 300 (data/*_unigram300, exp/*_unigram300;
-#                                                  # RESULTS.md: subwords win when started from the char encoders, with dropout 0.1)
+#   ./run.sh --kaldi_dir DIR --espeak_aug 2500     # + 2500 synthetic espeak-ng utterances (exp/*_espeak)
+#   ./run.sh --kaldi_dir DIR --token_type subword  # sentencepiece unigram 300 (exp/*_unigram300); RESULTS.md
 # Options of this script: --kaldi_dir --corpus_dir --nj --espeak_aug; all others (--token_type too) go to
 # recipes/asr.sh (--help lists them).
 set -euo pipefail
