@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The recipe prelude, sourced by recipes/*.sh after parse_options.sh: logging, stage selection, the
 # narspeech calls, and the feature stage every task shares. Reads $stage, $stop_stage, $ngpu,
-# $feats_conf, $device, $nj of the sourcing script.
+# $feats_conf, $device, $nj of the sourcing script (benchmarks/gpu/prepare.sh uses log and ns).
 log() { echo -e "$(date '+%F %T') [$(basename "$0")] $*" >&2; }
 banner() { log "===== stage $1: $2 ====="; }
 run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
-ns() { narspeech "$@"; }
+ns() {  # the narspeech CLI; through "$ns_python -m narspeech" when a script sets ns_python
+  if [ -n "${ns_python:-}" ]; then "$ns_python" -m narspeech "$@"; else narspeech "$@"; fi
+}
 ns_train() {  # training commands: plain on one device, torchrun (DDP) on several GPUs
   if [ "${ngpu:-1}" -gt 1 ]; then torchrun --standalone --nproc-per-node "$ngpu" -m narspeech "$@"; else narspeech "$@"; fi
 }

@@ -53,8 +53,8 @@ if [ -z "$python" ]; then
   if [ -x "${NARSPEECH_VENV:-$HOME/.cache/narspeech/venv}/bin/python" ]; then python=${NARSPEECH_VENV:-$HOME/.cache/narspeech/venv}/bin/python
   else python=python3; fi
 fi
-ns() { "$python" -m narspeech "$@"; }
-log() { echo "$(date '+%F %T') [prepare.sh] $*" >&2; }
+ns_python=$python
+. recipes/lib.sh   # log, ns (through $ns_python)
 if [ -z "$corpus" ]; then
   corpus=$("$python" -c 'from narspeech.paths import shared_data_dir; print(shared_data_dir() / "arctic_fb")')
 fi
