@@ -9,8 +9,7 @@ their frames. With ``--data`` (its ``token`` file) and ``--durations`` (made on 
 `tts align`'s durations), also which token holds each pause (the one overlapping it most: punctuation, the
 word boundary ``<space>``, or a phone) and how often each punctuation mark inside a sentence is paused at.
 
-On arctic_fb this is why no system reproduces the recordings' pauses: the speaker pauses at 18 % of commas,
-and most pauses are at word boundaries without punctuation, which no text-only model can predict.
+It tells whether a speaker's pauses are predictable from the text at all (arctic's: egs/arctic/tts1/RESULTS.md).
 """
 from __future__ import annotations
 
