@@ -1,7 +1,8 @@
-"""The one error type the CLI turns into a one-line message (no traceback)."""
+"""The one error type the CLI turns into a one-line message (no traceback), and the record of an input skipped."""
 from __future__ import annotations
 
 import errno
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -29,3 +30,15 @@ def unwritable_message(e: OSError) -> str | None:
     if e.errno not in _UNWRITABLE:
         return None
     return f"{_UNWRITABLE[e.errno]} (choose another output folder or fix its permissions)"
+
+
+@dataclass
+class Skipped:
+    """One utterance left out under ``--skip-bad``, with the file and the reason."""
+
+    utt: str
+    path: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: utterance {self.utt}: {self.reason}"

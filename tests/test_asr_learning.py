@@ -135,7 +135,7 @@ def test_self_conditioned_ctc_learns_and_feeds_its_guess_forward(tmp_path, one_t
 def test_self_conditioning_starts_as_the_plain_encoder():
     """The conditioning projection starts at zero: an encoder moved into a self-conditioned model
     (`--init-modules encoder`) gives the same states as before."""
-    from narspeech.asr.model import ASRModel
+    from narspeech.asr.model import ASRModel, build_asr_model
 
     opts = {"d_model": 32, "n_heads": 2, "enc_layers": 3, "enc_ff": 64, "conv_kernel": 5, "subsample_channels": 8,
             "dec_layers": 1, "dec_ff": 64, "dropout": 0.0}
@@ -149,7 +149,6 @@ def test_self_conditioning_starts_as_the_plain_encoder():
         a, _ = plain.encode(x, n)
         b, _, inter = sc.encode_with_intermediate(x, n)
     assert len(inter) == 2 and torch.allclose(a, b)
-    from narspeech.asr.model import build_asr_model
     from narspeech.errors import NarspeechError
 
     with pytest.raises(NarspeechError, match="interctc_layers must lie in 1..2"):  # a one-line error from the CLI

@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from narspeech.audio.trim import speech_bounds, trim_data_dir
+from narspeech.audio.trim import speech_bounds
+from narspeech.data.trim import trim_data_dir
 
 
 def _real_speech(shared_data) -> tuple[np.ndarray, int]:

@@ -233,8 +233,7 @@ def test_boundary_contrast_finds_true_boundaries_where_the_spread_cannot():
     make the within-token spread favour the even split, but the boundary contrast ranks the true
     durations first and the report warns about the even split (a teacher marching at a constant pace),
     not about the true durations."""
-    from narspeech.tts.durations.quality import boundary_contrast, permuted
-    from narspeech.tts.durations.quality import format_spread, spread_summary
+    from narspeech.tts.durations.quality import boundary_contrast, format_spread, permuted, spread_summary
 
     rng = np.random.default_rng(1)
     rows_true, rows_even = [], []

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from narspeech.tts.models.fastspeech import FastSpeech
-from narspeech.tts.models.length_regulator import regulate_length
+from narspeech.nets.length_regulator import regulate_length
 from narspeech.tts.models.losses import masked_l1
 from narspeech.nets.masks import pad_mask
 

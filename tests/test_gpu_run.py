@@ -146,7 +146,7 @@ def test_tts_bench_models_have_the_same_forced_length(smoke_run, gpu_tools, one_
     """The random teacher runs to R frames per token (its stop token is untrained); so does FastSpeech 2."""
     import torch
 
-    from narspeech.tts.inference import load_model
+    from narspeech.tts.synthesize.inference import load_model
 
     sp = smoke_run["tmp"] / "work" / "speed"
     if not (sp / "models.json").is_file():

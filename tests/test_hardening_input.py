@@ -96,7 +96,7 @@ def test_oserror_outside_the_atomic_writers_is_one_line_too(tmp_path, monkeypatc
 
 
 def test_sentence_file_with_bom_and_bad_bytes(tmp_path):
-    from narspeech.tts.frontend import read_sentences
+    from narspeech.tts.synthesize.frontend import read_sentences
 
     f = tmp_path / "s.txt"
     f.write_bytes(b"\xef\xbb\xbfa1 Hello.\r\na2 Bye.\r\n")

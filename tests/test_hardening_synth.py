@@ -6,7 +6,7 @@ import numpy as np
 
 from narspeech.fileio import read_table
 from tests.test_synthesize import CFG, StubTTS, _loaded
-from narspeech.tts.writer import synthesize_to_dir
+from narspeech.tts.synthesize.writer import synthesize_to_dir
 
 
 class _ShapeStub(StubTTS):
@@ -50,7 +50,7 @@ def test_rerun_into_the_same_dir_leaves_no_stale_wavs(tmp_path):
 
 
 def test_long_line_is_split_at_sentences_and_short_lines_do_not_pay_for_it(tmp_path, monkeypatch):
-    import narspeech.tts.writer as writer
+    import narspeech.tts.synthesize.writer as writer
 
     spy = _SpyVocoder()
     monkeypatch.setattr(writer, "make_vocoder", lambda name, fcfg, dev, **kw: spy)

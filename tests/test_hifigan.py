@@ -133,7 +133,7 @@ def _gan_cfg(**train) -> dict:
 
 def test_tiny_generator_mel_loss_falls_on_one_utterance(shared_data, tmp_path, one_thread):
     from narspeech.train.checkpoint import read_index
-    from narspeech.vocoder.train import train_vocoder
+    from narspeech.vocoder.train import TRAIN_PRESET, VOCODER_DEFAULTS, VocoderDataset, build_gan, train_vocoder, vocoder_collate
 
     from narspeech.audio.io import write_wav
 
@@ -145,11 +145,9 @@ def test_tiny_generator_mel_loss_falls_on_one_utterance(shared_data, tmp_path, o
     train_vocoder(cfg, train_data=data, valid_data=data, exp=tmp_path / "exp")
     mel = [e["metrics"]["mel_l1"] for e in read_index(tmp_path / "exp")]
     from narspeech.train.engine import seed_everything
-    from narspeech.vocoder.train import VocoderDataset, build_gan, vocoder_collate
 
     seed_everything(5)  # the same initial weights as the run
     from narspeech.config import merge
-    from narspeech.vocoder.train import TRAIN_PRESET, VOCODER_DEFAULTS
 
     model = build_gan(merge({"vocoder": VOCODER_DEFAULTS, "feats": CFG.to_dict(), "train": TRAIN_PRESET}, cfg))
     with torch.no_grad():

@@ -12,7 +12,7 @@ from narspeech.metrics.dtw import dtw, dtw_path, euclidean_cost
 from narspeech.metrics.f0 import f0_errors
 from narspeech.metrics.mcd import MCD_CONST, frame_mcd, mcd_dtw, mel_cepstrum, speech_span
 from narspeech.metrics.timing import Timer, real_time_factor, summarize, time_call
-from narspeech.metrics.wer import error_rate
+from narspeech.metrics.scoring import error_rate
 
 
 def brute_force_dtw(cost: np.ndarray) -> float:

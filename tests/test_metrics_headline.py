@@ -9,8 +9,8 @@ import os
 
 import pytest
 
-from narspeech.metrics.headline import HEADLINE, format_line
-from narspeech.metrics.intelligibility import pocketsphinx_available
+from narspeech.evaluate.headline import HEADLINE, format_line
+from narspeech.evaluate.intelligibility import pocketsphinx_available
 
 UTTS = ("arctic_b0260", "arctic_b0270", "arctic_b0276")  # the three shortest test sentences
 BASELINES = ("silence", "noise", "reversed")
@@ -29,9 +29,9 @@ def scored(tmp_path_factory, shared_data, one_thread):
     from narspeech.audio.features import FeatureConfig
     from narspeech.audio.io import load_audio, resolve_entry
     from narspeech.fileio import read_table, write_table
-    from narspeech.metrics.baselines import fake_synthesis, write_synthesis_dir
-    from narspeech.metrics.intelligibility import PocketSphinx
-    from narspeech.metrics.tts_eval import evaluate_synthesis
+    from narspeech.evaluate.baselines import fake_synthesis, write_synthesis_dir
+    from narspeech.evaluate.intelligibility import PocketSphinx
+    from narspeech.evaluate.synthesis import evaluate_synthesis
 
     base = shared_data / "arctic_fb"
     scp, text = read_table(base / "test" / "wav.scp"), read_table(base / "test" / "text")
@@ -107,7 +107,7 @@ def _fake_synthesis(root, name: str, checkpoint: str, seed, wer_ratio: float):
 def test_draws_of_one_system_are_averaged_and_other_systems_are_not(tmp_path, capsys):
     """An AR teacher's free-running score is a draw: several seeds of one checkpoint get a mean row and
     their range; another checkpoint, or a repeated seed, is not folded in."""
-    from narspeech.metrics.headline import main
+    from narspeech.evaluate.headline import main
 
     paths = [_fake_synthesis(tmp_path, "fs/synth", "fs.pt", 0, 1.10),
              _fake_synthesis(tmp_path, "t2/synth", "t2.pt", 0, 1.40),

@@ -13,9 +13,9 @@ import pytest
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.metrics.f0 import f0_errors, voicing_f1
-from narspeech.metrics.headline import format_line, format_table, headline
+from narspeech.evaluate.headline import format_line, format_table, headline
 from narspeech.asr.recognize import DecodeOptions
-from narspeech.metrics.intelligibility import intelligibility, load_asr, normalize_for_scoring
+from narspeech.evaluate.intelligibility import intelligibility, load_asr, normalize_for_scoring
 from narspeech.metrics.mcd import mcd_dtw, mel_cepstrum
 from narspeech.metrics.spectral import frame_level_db, level_scores, temporal_variance
 
@@ -72,7 +72,7 @@ def test_wer_ratio_hyp_files_and_recordings_recognised_once(tmp_path):
 
 
 def test_asr_cache_on_disk_spares_decoding_the_recordings_again(tmp_path, monkeypatch):
-    import narspeech.metrics.intelligibility as intel
+    import narspeech.evaluate.intelligibility as intel
 
     texts = {"a": "x y"}
     ref, syn = {"a": np.full(800, 0.5, np.float32)}, {"a": np.full(800, 0.25, np.float32)}
@@ -145,7 +145,7 @@ def test_mcd_with_c0_charges_a_level_error_that_mcd_without_c0_ignores():
 
 
 def test_headline_line_and_table_without_asr(tmp_path, capsys):
-    from narspeech.metrics.headline import main
+    from narspeech.evaluate.headline import main
 
     r = {"mcd_c0_db": {"mean": 1.5}, "level_corr": {"mean": 0.9}, "voicing": {"f1": None}, "voiced_pairs": 0,
          "silence": {"synth": {"mean": 1.0}, "ref": {"mean": 0.1}}, "variance_ratio": {"mean": 0.0}, "intelligibility": None}
@@ -165,7 +165,7 @@ def test_evaluate_cli_with_a_narspeech_asr_model(tmp_path, monkeypatch):
     from narspeech.audio.features import FeatureConfig
     from narspeech.cli.main import app
     from narspeech.fileio import write_table
-    from narspeech.metrics.baselines import write_synthesis_dir
+    from narspeech.evaluate.baselines import write_synthesis_dir
 
     cfg = FeatureConfig.for_rate(16000)
     t = np.arange(8000) / 16000

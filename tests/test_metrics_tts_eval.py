@@ -12,7 +12,7 @@ from narspeech.audio.features import FeatureConfig, log_mel
 from narspeech.audio.io import write_wav
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table, write_table
-from narspeech.metrics.tts_eval import evaluate_synthesis
+from narspeech.evaluate.synthesis import evaluate_synthesis
 
 CFG = FeatureConfig.for_rate(16000)
 

@@ -16,9 +16,9 @@ from narspeech.audio.io import load_audio
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.text.vocab import TokenList
-from narspeech.tts.inference import Controls, LoadedModel
-from narspeech.tts.frontend import TextFrontend, read_data_text, read_sentences
-from narspeech.tts.writer import synthesize_to_dir
+from narspeech.tts.synthesize.inference import Controls, LoadedModel
+from narspeech.tts.synthesize.frontend import TextFrontend, read_data_text, read_sentences
+from narspeech.tts.synthesize.writer import synthesize_to_dir
 
 CFG = FeatureConfig.for_rate(16000)
 CHARS = list(string.ascii_lowercase) + ["<space>", ",", ".", "!", "?", "'"]
@@ -158,7 +158,7 @@ def test_real_fastspeech2_from_exp_dir_speed_and_cli(tmp_path):
     from typer.testing import CliRunner
 
     from narspeech.cli.main import app
-    from narspeech.tts.inference import load_model
+    from narspeech.tts.synthesize.inference import load_model
 
     exp = _fastspeech2_exp(tmp_path)
     loaded = load_model(exp, device="cpu")
@@ -185,7 +185,7 @@ def test_ar_teacher_free_running_synthesis(tmp_path):
     """The Transformer-TTS teacher goes through the same path (its stop token disabled here, so
     an untrained one runs to max_len_ratio × tokens frames)."""
     from narspeech.tts.models.build import build_tts_model
-    from narspeech.tts.inference import load_model
+    from narspeech.tts.synthesize.inference import load_model
 
     model_cfg = {"type": "transformer_tts", "n_tokens": len(TOKENS), "n_mels": 80, "d_model": 32, "n_heads": 2, "enc_layers": 1,
                  "dec_layers": 1, "d_ff": 64, "d_emb": 32, "dec_prenet_units": 32, "postnet_layers": 0,
@@ -206,7 +206,7 @@ def test_ar_teacher_teacher_forced_on_recorded_mels(tmp_path):
     import soundfile as sf
 
     from narspeech.audio.extract import extract_dump
-    from narspeech.tts.inference import load_model
+    from narspeech.tts.synthesize.inference import load_model
 
     data = tmp_path / "data"
     data.mkdir()
@@ -245,7 +245,7 @@ def test_ar_teacher_teacher_forced_on_recorded_mels(tmp_path):
 def test_ar_teacher_synthesis_is_repeatable_with_its_seed(tmp_path):
     """The teacher's prenet dropout stays on at inference: the same seed gives the same mels, another seed other
     mels (scores of one checkpoint were not repeatable before `seed`)."""
-    from narspeech.tts.inference import load_model
+    from narspeech.tts.synthesize.inference import load_model
 
     loaded = load_model(_tiny_tacotron2_exp(tmp_path, max_len_ratio=3.0), device="cpu")  # prenet dropout 0.5
     items = [("a", "hi"), ("b", "hello you")]

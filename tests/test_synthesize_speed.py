@@ -10,8 +10,8 @@ import torch
 from torch import nn
 
 from narspeech.tts.bench import benchmark_loaded, markdown_table
-from narspeech.tts.inference import LoadedModel
-from narspeech.tts.frontend import TextFrontend
+from narspeech.tts.synthesize.inference import LoadedModel
+from narspeech.tts.synthesize.frontend import TextFrontend
 from narspeech.vocoder.griffin_lim import GriffinLim
 
 from test_synthesize import CFG, TOKENS, StubTTS, _fastspeech2_exp

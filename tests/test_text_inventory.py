@@ -12,7 +12,7 @@ from narspeech.text.inventory import map_to_inventory
 from narspeech.text.phonemes import SPACE, STRESS, _backend
 from narspeech.text.tokenize import tokenize
 from narspeech.text.vocab import TokenList, build_token_list
-from narspeech.tts.frontend import TextFrontend
+from narspeech.tts.synthesize.frontend import TextFrontend
 
 # An English phoneme inventory as the arctic_fb train set gives it (stress split), no `! ? :`.
 EN = [SPACE, "ˈ", "n", "ɪ", "t", "d", "s", "ə", "l", "æ", "ɹ", "ð", "m", "z", "ʌ", "h", "k", "ˌ", "w", "ɛ", "iː", "f",

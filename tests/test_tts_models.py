@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from narspeech.tts.models.fastspeech import FastSpeech
-from narspeech.tts.models.length_regulator import regulate_length, scale_durations
+from narspeech.nets.length_regulator import regulate_length, scale_durations
 from narspeech.tts.models.losses import guided_attention_loss, guided_attention_weights
 from narspeech.tts.models.build import build_tts_model
 from narspeech.tts.models.transformer_tts import TransformerTTS

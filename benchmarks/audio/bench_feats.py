@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from narspeech.audio.benchmark import bench_feats, format_table
+from narspeech.audio.bench import bench_feats, format_table
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
 

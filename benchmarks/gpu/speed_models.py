@@ -12,7 +12,7 @@ same number of frames and the speed-up compares like with like:
 * FastSpeech 2: the duration predictor's output layer is set to the constant ``log(R + 1)``
   (weights 0), i.e. R frames for every token; everything else stays random.
 
-The exp dirs have what ``narspeech.tts.inference.load_model`` reads: ``best.pt`` (model state,
+The exp dirs have what ``narspeech.tts.synthesize.inference.load_model`` reads: ``best.pt`` (model state,
 full config), ``config.yaml``, ``tokens.txt``, ``stats.npz``.
 """
 from __future__ import annotations

@@ -82,7 +82,7 @@ class Steps:
             import torch  # noqa: F401
 
             import narspeech.cli.main  # noqa: F401
-            import narspeech.tts.writer  # noqa: F401
+            import narspeech.tts.synthesize.writer  # noqa: F401
             import narspeech.train.engine  # noqa: F401
             import narspeech.audio.extract  # noqa: F401
             self.install_phoneme_cache()

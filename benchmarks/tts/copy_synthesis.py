@@ -8,7 +8,7 @@ Writes OUT_DIR/wav/*.wav, wav.scp, synth_info.json and OUT_DIR/results.json (eve
 `narspeech tts evaluate` reports: ASR WER ratio, MCD with/without c0, level correlation,
 voicing F1, silence/variance checks, F0 RMSE): the recordings' own log-mels through
 Griffin-Lim, the best any acoustic model can score through this vocoder. Each of
-`--baselines` (see narspeech.metrics.baselines: silence, noise, reversed, recording) is
+`--baselines` (see narspeech.evaluate.baselines: silence, noise, reversed, recording) is
 written to OUT_DIR/baseline_KIND and scored the same way; a headline table of all of them
 is printed at the end (the recordings are recognised once).
 """
@@ -18,14 +18,13 @@ import argparse
 from pathlib import Path
 
 from narspeech.audio.features import FeatureConfig
-from narspeech.audio.io import audio_info, load_audio, resolve_entry
+from narspeech.audio.io import audio_info, guess_base, load_audio, resolve_entry
 from narspeech.config import load_config
-from narspeech.data.kaldi import guess_base
 from narspeech.fileio import read_table, write_table
-from narspeech.metrics.baselines import KINDS, fake_synthesis, write_synthesis_dir
-from narspeech.metrics.headline import format_line, format_table
-from narspeech.metrics.intelligibility import load_asr
-from narspeech.metrics.tts_eval import evaluate_synthesis
+from narspeech.evaluate.baselines import KINDS, fake_synthesis, write_synthesis_dir
+from narspeech.evaluate.headline import format_line, format_table
+from narspeech.evaluate.intelligibility import load_asr
+from narspeech.evaluate.synthesis import evaluate_synthesis
 
 
 def main() -> None:

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from narspeech.tts.durations.files import read_durations
-from narspeech.tts.inference import load_model
+from narspeech.tts.synthesize.inference import load_model
 
 
 def main() -> None:

@@ -14,8 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from narspeech.data.corpus import Skipped
-from narspeech.errors import NarspeechError
+from narspeech.errors import NarspeechError, Skipped
 from narspeech.fileio import read_table
 from narspeech.nets.subsampling import MIN_FRAMES
 

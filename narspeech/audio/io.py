@@ -16,6 +16,18 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path
 
 
+def guess_base(src: Path, wav_scp: dict[str, str]) -> Path:
+    """The folder relative wav.scp paths are relative to: src, or its parent, or the current dir."""
+    rel = [v for v in wav_scp.values() if not v.endswith("|") and not Path(v).is_absolute()]
+    if not rel:
+        return src
+    sample = rel[: min(len(rel), 20)]
+    for cand in (src, src.parent, Path.cwd()):
+        if all((cand / v).is_file() for v in sample):
+            return cand
+    return src.parent
+
+
 def resolve_entry(entry: str, base: str | Path | None = None) -> str:
     """Make a relative path in a wav.scp entry absolute against `base` (commands are left alone)."""
     entry = entry.strip()

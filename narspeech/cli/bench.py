@@ -58,7 +58,7 @@ def tts(
     from narspeech.cli.vocoder import vocoder_options
     from narspeech.errors import NarspeechError
     from narspeech.tts.bench import benchmark_tts, markdown_table
-    from narspeech.tts.frontend import read_sentences
+    from narspeech.tts.synthesize.frontend import read_sentences
 
     sentences = [s for _, s in read_sentences(text) if s]
     if not sentences:
@@ -147,7 +147,7 @@ def feats(
     """
     import json
 
-    from narspeech.audio.benchmark import bench_feats, format_table
+    from narspeech.audio.bench import bench_feats, format_table
     from narspeech.fileio import atomic_write
 
     res = bench_feats(data, base=base, device=device, jobs=jobs, limit=limit, librosa_limit=librosa_limit, batch_seconds=batch_seconds)
@@ -178,7 +178,7 @@ def asr(
     """
 
     from narspeech.asr.recognize import load_recognizer
-    from narspeech.asr.speed import benchmark_asr, load_mels, markdown_table
+    from narspeech.asr.bench import benchmark_asr, load_mels, markdown_table
     from narspeech.errors import NarspeechError
 
     sizes = _batch_sizes(batch_sizes)
@@ -211,7 +211,7 @@ def correct(
     """
 
     from narspeech.correct.decode import load_corrector
-    from narspeech.correct.speed import benchmark_correctors, markdown_table
+    from narspeech.correct.bench import benchmark_correctors, markdown_table
     from narspeech.errors import NarspeechError
     from narspeech.fileio import read_table
 

@@ -257,7 +257,7 @@ def trim(data: Path = typer.Argument(..., help="Data dir whose recordings to tri
 
     Example: narspeech data trim data/train_raw data/train --top-db 40 --margin 0.05
     """
-    from narspeech.audio.trim import trim_data_dir
+    from narspeech.data.trim import trim_data_dir
 
     result = trim_data_dir(data, out, top_db=top_db, margin=margin, jobs=jobs)
     _say(f"wrote {out}: {result.summary()}")

@@ -186,9 +186,9 @@ def synthesize(
     """
     from narspeech.errors import NarspeechError
     from narspeech.cli.vocoder import vocoder_options
-    from narspeech.tts.inference import Controls, load_model
-    from narspeech.tts.frontend import read_data_text, read_sentences
-    from narspeech.tts.writer import synthesize_to_dir
+    from narspeech.tts.synthesize.inference import Controls, load_model
+    from narspeech.tts.synthesize.frontend import read_data_text, read_sentences
+    from narspeech.tts.synthesize.writer import synthesize_to_dir
 
     if (text is None) == (data is None):
         raise NarspeechError("give exactly one of --text FILE or --data DATA_DIR")
@@ -226,16 +226,16 @@ def evaluate(
     """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
     voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
 
-    Prints one headline line (see narspeech.metrics.headline). MCD uses the DCT of the log-mel
+    Prints one headline line (see narspeech.evaluate.headline). MCD uses the DCT of the log-mel
     (not SPTK mcep): compare systems with each other under the same vocoder, not with MCD
     numbers printed in papers. The recogniser runs on the recordings too, so its own errors
     cancel in the WER ratio.
 
     Example: narspeech tts evaluate --synth exp/arctic_fastspeech2/synth_test --ref data/test --trim-db 40
     """
-    from narspeech.metrics.headline import format_line
-    from narspeech.metrics.intelligibility import load_asr
-    from narspeech.metrics.tts_eval import evaluate_synthesis
+    from narspeech.evaluate.headline import format_line
+    from narspeech.evaluate.intelligibility import load_asr
+    from narspeech.evaluate.synthesis import evaluate_synthesis
 
     recognizer = load_asr(asr, model=asr_model, device=device, num_workers=asr_workers)
     r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad,

@@ -46,6 +46,7 @@ def copy(
     """
     from narspeech.audio.features import FeatureConfig
     from narspeech.config import load_config
+    from narspeech.evaluate.copy_synthesis import score_copy
     from narspeech.vocoder.copy import copy_synthesis
 
     fcfg = None
@@ -54,7 +55,9 @@ def copy(
         fcfg = FeatureConfig.for_rate(d.pop("sample_rate", 22050), **d)
     info = copy_synthesis(data, out, vocoder, feature_config=fcfg, device=device, batch_size=batch_size,
                           vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters, precision=precision), limit=limit,
-                          score=not no_score, trim_db=trim_db, warn=lambda u, r: typer.echo(f"warning: utterance {u}: {r}", err=True))
+                          warn=lambda u, r: typer.echo(f"warning: utterance {u}: {r}", err=True))
+    if not no_score:
+        info["results"] = score_copy(out, data, device=device, trim_db=trim_db)
     line = (f"copy synthesis with {vocoder}: {info['synthesized']} written, {info['failed']} failed; "
             f"{info['audio_seconds']:.1f} s of audio, vocoder RTF {info['vocoder_rtf']:.3f} on {info['device']}")
     r = info.get("results")

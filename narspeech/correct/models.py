@@ -24,7 +24,7 @@ from torch import nn
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
-from narspeech.tts.models.length_regulator import regulate_length
+from narspeech.nets.length_regulator import regulate_length
 
 MODEL_DEFAULTS = {
     "type": "fastcorrect",  # fastcorrect | ar

@@ -5,19 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from narspeech.data.datadir import DataDir
-from narspeech.errors import NarspeechError
-
-
-@dataclass
-class Skipped:
-    """One utterance left out under ``--skip-bad``, with the file and the reason."""
-
-    utt: str
-    path: str
-    reason: str
-
-    def __str__(self) -> str:
-        return f"{self.path}: utterance {self.utt}: {self.reason}"
+from narspeech.errors import NarspeechError, Skipped
 
 
 @dataclass

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from narspeech.audio.io import guess_base
 from narspeech.data.corpus import ImportResult, audio_problem, keep_or_skip
 from narspeech.data.datadir import DataDir, ensure_speaker_order, is_spk_table, is_utt_table
 from narspeech.errors import NarspeechError
@@ -21,18 +22,6 @@ def _read(path: Path, required: bool = True) -> dict[str, str] | None:
             raise NarspeechError("file not found", path=path)
         return None
     return read_table(path, allow_empty_value=True, check_sorted=False)
-
-
-def guess_base(src: Path, wav_scp: dict[str, str]) -> Path:
-    """The folder relative wav.scp paths are relative to: src, or its parent, or the current dir."""
-    rel = [v for v in wav_scp.values() if not v.endswith("|") and not Path(v).is_absolute()]
-    if not rel:
-        return src
-    sample = rel[: min(len(rel), 20)]
-    for cand in (src, src.parent, Path.cwd()):
-        if all((cand / v).is_file() for v in sample):
-            return cand
-    return src.parent
 
 
 def import_kaldi(src: str | Path, *, base: str | Path | None = None, skip_bad: bool = False) -> ImportResult:

@@ -233,6 +233,19 @@ def score(
     return ScoreReport(wer, cer, utts, by_group, missing, empty, norm, group_by)
 
 
+def error_rate(refs: Mapping[str, str], hyps: Mapping[str, str], *, unit: str = "word",
+               ref_path: str | Path | None = None) -> dict[str, float]:
+    """Corpus WER (`unit` ``word``) or CER (``char``; spaces count) of `hyps` against `refs`, as a flat dict:
+    ``error_rate``, the edit counts, ``ref_units``, ``utterances``, ``missing_hyps`` (scored as all deletions)."""
+    if unit not in ("word", "char"):
+        raise ValueError(f"unit must be 'word' or 'char', not {unit!r}")
+    rep = score(refs, hyps, ref_path=ref_path)
+    c = rep.wer if unit == "word" else rep.cer
+    return {"error_rate": c.error_rate, "substitutions": c.substitutions, "deletions": c.deletions,
+            "insertions": c.insertions, "ref_units": c.ref_units, "utterances": len(refs),
+            "missing_hyps": len(rep.missing_hyps)}
+
+
 # ---------------------------------------------------------------------------- groups
 
 def make_grouping(spec: str | None) -> Callable[[str], str]:

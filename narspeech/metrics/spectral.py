@@ -13,7 +13,7 @@ time (a stationary blur). Measured on natural-log magnitude mels (the dump's log
 The silence fraction and the variance ratio are distributional: they are blind to the
 order of frames (a time-reversed recording scores exactly like the recording), so
 they are checks beside the headline metrics, which compare frames along time
-(see :mod:`narspeech.metrics.headline`). Their paired versions, along a DTW path:
+(see :mod:`narspeech.evaluate.headline`). Their paired versions, along a DTW path:
 :func:`level_correlation` — does the synthesis get loud and quiet where the recording
 does (syllables, closures, pauses; a headline metric) — and :func:`floor_decision_error`
 — how often one side is near the floor and the other is not.

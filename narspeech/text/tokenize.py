@@ -12,8 +12,7 @@ import re
 from pathlib import Path
 from typing import Callable, Literal
 
-from narspeech.data.corpus import Skipped
-from narspeech.errors import NarspeechError
+from narspeech.errors import NarspeechError, Skipped
 from narspeech.fileio import atomic_write, read_table
 from narspeech.text.foreign import DEFAULT_POLICY, apply_policy, describe, split_foreign
 from narspeech.text.normalize import normalize as normalize_text

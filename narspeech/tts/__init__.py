@@ -1,6 +1,3 @@
-"""Text-to-speech: AR teachers and FastSpeech 2 (`models/`), durations (`durations/`), training, synthesis.
-
-Synthesis is three modules: the text frontend (`frontend`), batch inference (`inference`) and the
-output-dir writer (`writer`); `bench` times it. A trained model loads with
-:func:`narspeech.tts.models.build.load_tts_model`.
-"""
+"""Text-to-speech: AR teachers and FastSpeech 2 (`models/`), durations (`durations/`), training data and
+training (`dataset`, `train`), batch synthesis (`synthesize/`), its speed benchmark (`bench`), figures (`plots`).
+A trained model loads with :func:`narspeech.tts.models.build.load_tts_model`."""

@@ -27,7 +27,7 @@ import torch
 
 from narspeech.metrics.timing import Timer, real_time_factor, summarize
 from narspeech.batching import make_batches
-from narspeech.tts.inference import Controls, LoadedModel, batch_encoded, generate_mels, vocode
+from narspeech.tts.synthesize.inference import Controls, LoadedModel, batch_encoded, generate_mels, vocode
 
 
 def _text_batches(items: Sequence[tuple[str, str]], batch_size: int) -> list[list[tuple[str, str]]]:
@@ -143,7 +143,7 @@ def benchmark_tts(student: str, teacher: str | None, sentences: Sequence[str], *
                   batch_sizes: Sequence[int] = (1, 0), repeat: int = 3, warmup: int = 1, vocoder: str | None = "griffin-lim",
                   vocoder_options: dict | None = None) -> dict:
     """Load the student (and teacher) exp dirs and :func:`benchmark_loaded` them; ``vocoder=None`` skips end-to-end."""
-    from narspeech.tts.inference import load_model
+    from narspeech.tts.synthesize.inference import load_model
     from narspeech.vocoder.registry import make_vocoder
 
     models = {"student": load_model(student, device=device)}

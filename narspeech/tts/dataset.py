@@ -19,9 +19,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from narspeech.errors import NarspeechError
+from narspeech.errors import NarspeechError, Skipped
 from narspeech.fileio import read_table
-from narspeech.data.corpus import Skipped
 from narspeech.tts.durations.files import check_durations, read_durations, read_filtered
 
 log = logging.getLogger("narspeech.tts")

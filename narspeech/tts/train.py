@@ -91,7 +91,7 @@ class TeacherHooks:
     """On validation: all encoder-decoder attention heads of the first valid utterance."""
 
     def on_valid(self, model, batch, writer, step):
-        from narspeech.tts.plots import add_figure, attention_grid_figure
+        from narspeech.tts.plots import add_figure, attention_grid_figure, mel_figure
 
         if writer is None:
             return
@@ -104,7 +104,6 @@ class TeacherHooks:
         utt = batch.get("utts", ["?"])[0]
         add_figure(writer, "valid/attention", attention_grid_figure(attns, f"{utt} step {step}"), step)
         mel = model.stats.denorm_mel(out["after"][0, : int(b["mel_lengths"][0])]).float().cpu().numpy()
-        from narspeech.tts.plots import mel_figure
 
         add_figure(writer, "valid/mel", mel_figure([mel, b["mels"][0, : mel.shape[0]].cpu().numpy()], ["teacher-forced", "target"]), step)
 

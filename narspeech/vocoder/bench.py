@@ -39,8 +39,7 @@ def _vocoder(spec: str, device: torch.device, options: dict):
 
 def load_mels(data_dir, feature_config, limit: int | None = None) -> list[torch.Tensor]:
     """Log-mels of the first `limit` recordings of a data dir, at the feature rate."""
-    from narspeech.audio.io import load_audio, resolve_entry
-    from narspeech.data.kaldi import guess_base
+    from narspeech.audio.io import guess_base, load_audio, resolve_entry
     from narspeech.fileio import read_table
     from pathlib import Path
 

@@ -1,55 +1,37 @@
-"""Copy synthesis: recording → log-mel → vocoder → wav, scored against the recording.
+"""Copy synthesis: recording → log-mel → vocoder → wav.
 
-The ceiling every TTS score is read against: the acoustic model is replaced by the
-recording's own mel. Scores: wide-band PESQ and STOI (time-aligned, :mod:`narspeech.metrics.quality`),
-and MCD / F0 RMSE from :func:`narspeech.metrics.tts_eval.evaluate_synthesis`.
-
-Output dir (like ``tts synthesize``'s): ``wav/<utt>.wav``, ``wav.scp``, ``failed`` (``utt reason``),
-``synth_info.json``, ``results.json`` (MCD/F0 from ``tts evaluate`` plus ``pesq_wb``, ``stoi``
-summaries) and ``quality`` (``utt pesq_wb stoi``).
+The ceiling every TTS score is read against: the acoustic model is replaced by the recording's own
+mel. Output dir (like ``tts synthesize``'s): ``wav/<utt>.wav``, ``wav.scp``, ``failed`` (``utt reason``),
+``synth_info.json``. Scoring it is :func:`narspeech.evaluate.copy_synthesis.score_copy`'s job.
 """
 from __future__ import annotations
 
 import json
-import math
-import statistics
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from narspeech.audio.features import FeatureConfig, log_mel
+from narspeech.audio.io import guess_base, load_audio, resample, resolve_entry, write_wav
+from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table, write_table
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    vals = [v for v in values if v == v]
-    if not vals:
-        return {"mean": float("nan"), "std": float("nan"), "n": 0}
-    return {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
-            "median": statistics.median(vals), "n": len(vals)}
+from narspeech.progress import progress
+from narspeech.vocoder.base import vocode_items
+from narspeech.vocoder.pretrained import hifigan_features
+from narspeech.vocoder.registry import is_griffin_lim, make_vocoder
 
 
 def copy_synthesis(data_dir: str | Path, out_dir: str | Path, vocoder: str = "hifigan:universal", *,
                    feature_config: FeatureConfig | None = None, device: str | torch.device = "auto", batch_size: int = 8,
-                   vocoder_options: dict | None = None, limit: int | None = None, score: bool = True,
-                   trim_db: float | None = None, warn=None) -> dict:
-    """Vocode every recording of `data_dir` from its own log-mel into `out_dir`; return the info (and scores).
+                   vocoder_options: dict | None = None, limit: int | None = None, warn=None) -> dict:
+    """Vocode every recording of `data_dir` from its own log-mel into `out_dir`; return the info.
 
     Features: `feature_config`, else the neural vocoder's own, else (Griffin-Lim) the HiFi-GAN
     preset, so the two are compared on the same mels. Unreadable recordings and mels a vocoder
     refuses (NaN/inf, empty) are listed in ``failed`` and the rest is still written.
     """
-    from narspeech.audio.io import load_audio, resolve_entry, write_wav
-    from narspeech.data.kaldi import guess_base
-    from narspeech.device import resolve_device
-    from narspeech.progress import progress
-    from narspeech.vocoder.base import vocode_items
-    from narspeech.vocoder.pretrained import hifigan_features
-    from narspeech.vocoder.registry import is_griffin_lim, make_vocoder
-
     data_dir, out_dir = Path(data_dir), Path(out_dir)
     dev = resolve_device(device) if isinstance(device, str) else device
     scp = read_table(data_dir / "wav.scp")
@@ -66,7 +48,6 @@ def copy_synthesis(data_dir: str | Path, out_dir: str | Path, vocoder: str = "hi
         voc = make_vocoder(vocoder, feature_config, dev, **(vocoder_options or {}))
         cfg = voc.feature_config
     failed: dict[str, str] = {}
-    refs: dict[str, tuple[np.ndarray, int]] = {}
     wav_scp: dict[str, str] = {}
     audio_seconds, voc_seconds = 0.0, 0.0
     bar = progress(total=len(utts), desc=f"copy {vocoder}", unit="utt")
@@ -79,9 +60,6 @@ def copy_synthesis(data_dir: str | Path, out_dir: str | Path, vocoder: str = "hi
             except NarspeechError as e:
                 failed[u] = e.message
                 continue
-            refs[u] = (wav, sr)
-            from narspeech.audio.io import resample
-
             x = torch.from_numpy(resample(wav, sr, cfg.sample_rate))
             items.append((u, log_mel(x, cfg)))
         t0 = time.perf_counter()
@@ -111,30 +89,4 @@ def copy_synthesis(data_dir: str | Path, out_dir: str | Path, vocoder: str = "hi
     }
     with atomic_write(out_dir / "synth_info.json") as f:
         json.dump(info, f, indent=1)
-    if score:
-        info["results"] = score_copy(out_dir, data_dir, refs, cfg, device=dev, trim_db=trim_db)
     return info
-
-
-def score_copy(out_dir: Path, data_dir: Path, refs: dict[str, tuple[np.ndarray, int]], cfg: FeatureConfig, *,
-               device: torch.device, trim_db: float | None = None) -> dict:
-    """PESQ-wb and STOI per utterance (``OUT/quality``) + ``tts evaluate``'s MCD/F0 → ``OUT/results.json``."""
-    from narspeech.audio.io import load_audio
-    from narspeech.metrics.quality import quality_scores
-    from narspeech.metrics.tts_eval import evaluate_synthesis
-    from narspeech.progress import progress
-
-    wav_scp = read_table(out_dir / "wav.scp")
-    per = {}
-    for u in progress(list(wav_scp), desc="pesq/stoi", unit="utt"):
-        syn, sr = load_audio(wav_scp[u], utt=u)
-        ref, ref_sr = refs[u]
-        per[u] = quality_scores(ref, syn, ref_sr, sr, utt=u)
-    write_table(out_dir / "quality", {u: f"{v['pesq_wb']:.4f} {v['stoi']:.4f}" for u, v in per.items()})
-    results = evaluate_synthesis(out_dir, data_dir, out=out_dir / "results.json", device=device, trim_db=trim_db)
-    results["pesq_wb"] = _summary([v["pesq_wb"] for v in per.values()])
-    results["stoi"] = _summary([v["stoi"] for v in per.values()])
-    results["quality_note"] = "PESQ wide-band (P.862.2) and STOI at 16 kHz on the time-aligned copy (pesq, pystoi packages)"
-    with atomic_write(out_dir / "results.json") as f:
-        json.dump(results, f, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x))
-    return results

@@ -61,8 +61,7 @@ class VocoderDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir: str | Path, feature_config: FeatureConfig, *, mels: str | Path | None = None,
                  base: str | Path | None = None, limit: int | None = None):
-        from narspeech.audio.io import audio_info, resolve_entry
-        from narspeech.data.kaldi import guess_base
+        from narspeech.audio.io import audio_info, guess_base, resolve_entry
         from narspeech.fileio import read_table
 
         self.data_dir, self.cfg = Path(data_dir), feature_config

@@ -291,8 +291,7 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     from narspeech.fileio import atomic_path, atomic_write, write_table
     from narspeech.text.vocab import TokenList
     from narspeech.tts.dataset import TTSDataset
-    from narspeech.tts.durations.quality import duration_quality
-    from narspeech.tts.durations.quality import spread_summary
+    from narspeech.tts.durations.quality import duration_quality, spread_summary
 
     out_dir, dump_dir = Path(out_dir), Path(dump_dir)
     token_list = TokenList(tokens_path)

@@ -39,7 +39,7 @@ from narspeech.nets.conv import Postnet, VariancePredictor
 from narspeech.nets.masks import pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import FFTBlock
-from narspeech.tts.models.length_regulator import regulate_length, scale_durations
+from narspeech.nets.length_regulator import regulate_length, scale_durations
 from narspeech.tts.models.losses import duration_loss, masked_l1, masked_mse
 from narspeech.tts.models.stats import PAD_LOG_MEL, FeatureStats
 

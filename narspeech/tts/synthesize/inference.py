@@ -20,7 +20,7 @@ from narspeech.errors import NarspeechError
 from narspeech.metrics.timing import Timer
 from narspeech.progress import progress
 from narspeech.train.checkpoint import resolve_checkpoint
-from narspeech.tts.frontend import PIECE_PAUSE_SECONDS, Encoded, TextFrontend
+from narspeech.tts.synthesize.frontend import PIECE_PAUSE_SECONDS, Encoded, TextFrontend
 from narspeech.tts.models.build import load_tts_model
 from narspeech.tts.models.stats import PAD_LOG_MEL
 from narspeech.vocoder.base import pad_mels

@@ -27,8 +27,8 @@ from narspeech.audio.dump import read_dump
 from narspeech.audio.io import write_wav
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
-from narspeech.tts.frontend import MAX_CHARS, Encoded, split_items, stderr_warning
-from narspeech.tts.inference import Controls, LoadedModel, Synthesized, join_pieces, synthesize_batches
+from narspeech.tts.synthesize.frontend import MAX_CHARS, Encoded, split_items, stderr_warning
+from narspeech.tts.synthesize.inference import Controls, LoadedModel, Synthesized, join_pieces, synthesize_batches
 from narspeech.vocoder.registry import make_vocoder
 
 def config_hash(cfg: dict) -> str:

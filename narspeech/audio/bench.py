@@ -13,7 +13,7 @@ import torch
 
 from narspeech.audio.extract import default_jobs, extract_dump, read_wav_scp
 from narspeech.audio.features import FeatureConfig
-from narspeech.data.kaldi import guess_base
+from narspeech.audio.io import guess_base
 from narspeech.device import resolve_device
 from narspeech.fileio import read_table
 from narspeech.progress import progress

@@ -18,11 +18,11 @@ are resampled to the synthesis feature rate and analysed with the **same**
   temporal variance ratio of the mel (a stationary blur is << 1);
 * the duration ratio (synthesis frames / recording frames);
 * intelligibility: WER/CER of an ASR on the synthesis and on the recordings, and their
-  ratio — :mod:`narspeech.metrics.intelligibility` (per-utterance ``hyp_synth``/``hyp_ref``).
+  ratio — :mod:`narspeech.evaluate.intelligibility` (per-utterance ``hyp_synth``/``hyp_ref``).
 
 Summary statistics are means (and std) over utterances; voicing and WER are corpus-level
 (summed counts). ``results["headline"]`` holds the numbers a report leads with
-(:mod:`narspeech.metrics.headline`). The results name the model,
+(:mod:`narspeech.evaluate.headline`). The results name the model,
 checkpoint, config hash, controls and vocoder that produced the synthesis.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ import torch
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.f0 import f0_errors, voicing_f1
-from narspeech.metrics.headline import headline
+from narspeech.evaluate.headline import headline
 from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum, speech_span
 from narspeech.metrics.spectral import DEFAULT_FLOOR_DB, level_scores
 
@@ -56,7 +56,7 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def _ref_base(ref_dir: Path, scp: dict[str, str]) -> Path:
-    from narspeech.data.kaldi import guess_base
+    from narspeech.audio.io import guess_base
 
     return guess_base(ref_dir, scp)
 
@@ -91,7 +91,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     `trim_db`: cut leading/trailing silence (frames more than `trim_db` dB below each
     utterance's loudest) from both sides before scoring, so long pauses in the recordings
     do not dominate; the duration ratio is then of the trimmed lengths.
-    `asr`: a :class:`~narspeech.metrics.intelligibility.Recognizer` (None: no intelligibility);
+    `asr`: a :class:`~narspeech.evaluate.intelligibility.Recognizer` (None: no intelligibility);
     it transcribes the untrimmed synthesis and recordings, scored against ``REF/text``.
     `floor_db`: a frame is "near the floor" when more than this many dB below the recording's peak.
     `asr_cache`: a folder keeping transcripts by audio content (the recordings are decoded once per recipe).
@@ -152,7 +152,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
 
     intel = None
     if asr is not None:
-        from narspeech.metrics.intelligibility import intelligibility
+        from narspeech.evaluate.intelligibility import intelligibility
 
         text_path = ref_dir / "text"
         if not text_path.is_file():

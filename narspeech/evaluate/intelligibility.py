@@ -192,7 +192,7 @@ def load_asr(asr: str = "auto", *, model: str | Path | None = None, device: str 
 
 def score_transcripts(refs: Mapping[str, str], hyps: Mapping[str, str]) -> dict:
     """Corpus WER and CER of `hyps` against `refs`, both normalised with :func:`normalize_for_scoring`."""
-    from narspeech.metrics.wer import error_rate
+    from narspeech.metrics.scoring import error_rate
 
     r = {u: normalize_for_scoring(t) for u, t in refs.items()}
     empty = [u for u, t in r.items() if not t]

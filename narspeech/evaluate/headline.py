@@ -19,7 +19,7 @@ ratio, MCD without c0, and the F0 RMSE with the number of voiced pairs it rests 
 The near-floor decision error (``floor_error``) is in results.json too; sentences with
 few pauses bound it (white noise 0.02 vs copy synthesis' 0.01 on those sentences).
 
-``python -m narspeech.metrics.headline RESULTS.json...`` prints one table row per file. Files that are
+``python -m narspeech.evaluate.headline RESULTS.json...`` prints one table row per file. Files that are
 draws of one system (an AR teacher keeps its prenet dropout at inference, so each synthesis seed
 speaks differently: on arctic_fb one Tacotron 2 checkpoint's WER ratio spans 1.40-1.65 over four
 seeds) get a row with their mean and a line with its range; their synth_info.json says so (same
@@ -146,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Print the headline table of the given results.json files (with the mean of any draws of one system)."""
     paths = list(sys.argv[1:] if argv is None else argv)
     if not paths:
-        print("usage: python -m narspeech.metrics.headline RESULTS.json...", file=sys.stderr)
+        print("usage: python -m narspeech.evaluate.headline RESULTS.json...", file=sys.stderr)
         raise SystemExit(2)
     import os
 
