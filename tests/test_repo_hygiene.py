@@ -55,6 +55,26 @@ def config_problems(root: Path = ROOT) -> list[str]:
     return out
 
 
+PRELUDE = re.compile(r"^\s*(log|banner|run_stage|ns|ns_train|feats_stage)\s*\(\)", re.M)
+
+
+def prelude_definitions(root: Path = ROOT) -> dict[str, list[str]]:
+    """Where each recipe prelude function is defined, over every shell script of the repository."""
+    out: dict[str, list[str]] = {}
+    for p in sorted(root.glob("**/*.sh")):
+        if ".git" in p.parts:
+            continue
+        for m in PRELUDE.finditer(p.read_text(encoding="utf-8", errors="replace")):
+            out.setdefault(m.group(1), []).append(str(p.relative_to(root)))
+    return out
+
+
+def test_the_recipe_prelude_is_defined_once_in_recipes_lib():
+    defs = prelude_definitions()
+    assert set(defs) == {"log", "banner", "run_stage", "ns", "ns_train", "feats_stage"}
+    assert all(where == ["recipes/lib.sh"] for where in defs.values()), defs
+
+
 def test_every_recipe_has_results_in_the_dated_format():
     dirs = recipe_dirs()
     assert len(dirs) >= 9
@@ -75,3 +95,5 @@ def test_the_checks_see_a_comment_heavy_config_and_a_missing_results(tmp_path):
     assert config_problems(tmp_path) == ["egs/x/tts1/conf/a.yaml: 3 comment lines > 2 setting lines"]
     assert comment_and_setting_lines("a: 1  # reason\nb: 2\n") == (1, 2)
     assert recipe_dirs(tmp_path) == [tmp_path / "egs/x/tts1"]
+    (tmp_path / "egs/x/tts1/run.sh").write_text('log() { echo "$*"; }\n')
+    assert prelude_definitions(tmp_path) == {"log": ["egs/x/tts1/run.sh"]}
