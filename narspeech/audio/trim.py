@@ -1,13 +1,11 @@
 """Edge-silence trimming: cut leading and trailing silence from recordings before training.
 
-Read speech corpora carry long silent edges (`arctic_fb`: median 325 ms before and 1 s after
-the speech, a third of all audio). An AR teacher's attention then has to spend whole phones
+Read speech corpora carry long silent edges (in some, a third of all audio). An AR teacher's attention then has to spend whole phones
 on the silence, durations drift, and FastSpeech learns silent frames it cannot place
 (ESPnet and ming024/FastSpeech2 trim too). The rule, like ``librosa.effects.trim``: frames
 whose RMS is more than ``top_db`` below the utterance's loudest frame are silence; keep
 from the first to the last non-silent frame, plus ``margin`` seconds each side. One addition:
-a breath or lip click after the last word (seen in `arctic_fb`: a burst 36 dB down, 1 s after
-the speech) is not speech, so a run of non-silent frames (gaps under 50 ms closed) only anchors
+a breath or lip click after the last word is not speech, so a run of non-silent frames (gaps under 50 ms closed) only anchors
 a bound if its own peak is within ``anchor_db`` of the loudest frame; a quiet final fricative
 joined to its vowel stays, being part of the vowel's run.
 

@@ -26,7 +26,7 @@ substituted by C, E deleted).
 
 The DP runs on a batch at once with numpy: row i of every pair's table in a few
 vectorised operations (the horizontal insertion chain is a running minimum), the
-traceback steps all pairs together. See benchmarks/bench_align.py for its speed.
+traceback steps all pairs together. See benchmarks/correct/bench_align.py for its speed.
 """
 from __future__ import annotations
 

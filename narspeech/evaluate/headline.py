@@ -12,7 +12,7 @@ synthesis on every one; tests/test_metrics_headline.py checks it on real speech)
 Checks (reported beside them; they name *why* a system fails, but some degenerate
 output passes each): voicing F1 against the recording along the DTW path (0 for a
 system with no voiced frame, but a reversed recording keeps most of its voicing under
-DTW: 0.71 vs copy synthesis' 0.86 on three short ARCTIC sentences), silence fraction of
+DTW), silence fraction of
 synthesis vs recording (frames more than ``floor_db`` under the recording's peak),
 temporal variance ratio (a stationary blur is << 1; reversal keeps it at 1), duration
 ratio, MCD without c0, and the F0 RMSE with the number of voiced pairs it rests on.
@@ -21,8 +21,7 @@ few pauses bound it (white noise 0.02 vs copy synthesis' 0.01 on those sentences
 
 ``python -m narspeech.evaluate.headline RESULTS.json...`` prints one table row per file. Files that are
 draws of one system (an AR teacher keeps its prenet dropout at inference, so each synthesis seed
-speaks differently: on arctic_fb one Tacotron 2 checkpoint's WER ratio spans 1.40-1.65 over four
-seeds) get a row with their mean and a line with its range; their synth_info.json says so (same
+speaks differently, and its score is a draw) get a row with their mean and a line with its range; their synth_info.json says so (same
 checkpoint, data, vocoder, controls and teacher forcing, other seeds).
 """
 from __future__ import annotations

@@ -150,9 +150,8 @@ class PocketSphinx:
 
 class _NarspeechASR:
     """Adapter naming a trained narspeech ASR experiment as a :class:`Recognizer`. A Mask-CTC model reads
-    by greedy CTC: its decoder is the part a short run leaves weakest (an espeak recipe's 1000-step
-    decoder turns 23 % CER into 81 % at threshold 0.999), and a judge of other systems must not vary
-    with it. An AR model reads by its beam search."""
+    by greedy CTC: its decoder is the part a short run leaves weakest, and a judge of other systems
+    must not vary with it. An AR model reads by its beam search."""
 
     def __init__(self, exp_dir: Path, device: str):
         try:

@@ -7,11 +7,11 @@ How espeak's IPA is split into tokens (the same inventory the engine speaks with
   espeak's r-coloured vowels (``ɑːɹ``, ``ɔːɹ``, ``ɪɹ``) and syllabic ``əl``;
 * stress marks (``ˈ`` primary, ``ˌ`` secondary) are **tokens of their own**, placed
   before the vowel they mark (``l ˈ oʊ``, ``ˌ ɔː``): a vowel is one token whatever its
-  stress, so a small training set covers every stressed/unstressed combination
-  (attached, ``ˌɔː`` in ``Archibald`` was absent from 800 ARCTIC training sentences);
+  stress, so a small training set covers every stressed/unstressed combination (attached, a rare
+  stressed vowel may be missing from a small training set);
 * the length mark ``ː`` stays with its phone (``iː`` vs ``i``, ``ɔː`` vs ``ɔ``): in
   English espeak-ng's long vowels are distinct phonemes, and splitting ``ː`` off gains
-  no coverage (measured: same unseen tokens) while lengthening every sequence by 5 %;
+  no coverage while lengthening every sequence;
   foreign long vowels are handled by :mod:`narspeech.text.inventory`;
 * word boundaries are ``<space>``; punctuation (``, . ? ! ; :``) is kept as its own
   token, placed before the following ``<space>``. espeak merges some unstressed

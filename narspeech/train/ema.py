@@ -5,8 +5,8 @@ The engine keeps it when ``train.ema_decay`` > 0: after every optimizer update
 n-th update (the warm-up of TensorFlow's ``ExponentialMovingAverage``, so the random
 initialisation is forgotten within the first updates). Validation, step checkpoints and
 ``best.pt`` use the averaged weights. Why: the last iterate wanders around the minimum; its
-average is smoother (on arctic_fb it lowered FastSpeech 2's validation pitch and duration
-losses and brought its output length to the recordings': ratio 1.00-1.01 vs 1.06-1.10).
+average is smoother (for FastSpeech 2: lower validation pitch and duration losses, output
+lengths closer to the recordings').
 """
 from __future__ import annotations
 

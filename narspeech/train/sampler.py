@@ -14,8 +14,7 @@ so the order is the same on every rank and on every rerun. The shuffle moves slo
 ``world_size * accum_grad``; 1 on one process without accumulation, a plain shuffle).
 Under DDP rank ``r`` of ``W`` takes batches ``r, r+W, r+2W, …`` of that order, so the
 ranks that run side by side get batches of similar length and none waits long for
-another at the gradient all-reduce (Tacotron 2 on arctic_fb, two CPU ranks: 6-15 %
-more steps per second than random pairs). The sorted list is padded with its longest
+another at the gradient all-reduce. The sorted list is padded with its longest
 batches to a multiple of ``W`` so all ranks take the same number of steps; together one
 step of ``W`` ranks sees the same ``W`` batches that one process with ``accum_grad=W``
 sees.

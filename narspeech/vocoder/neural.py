@@ -11,8 +11,8 @@
   silence rather than in the convolutions' zero padding (log-mel 0 is loud).
 * HiFi-GAN was trained on frames centred half a hop later than narspeech's (its STFT pads
   ``(n_fft - hop) / 2`` and does not centre): its output lags our frames by ``hop / 2``
-  samples, so ``hop // 2`` samples are dropped at the start (:data:`OUTPUT_DELAY`; checked
-  on arctic_fb: STOI 0.93 without, 0.975 with). ``narspeech vocoder train`` keeps that
+  samples, so ``hop // 2`` samples are dropped at the start (:data:`OUTPUT_DELAY`; copy synthesis'
+  STOI shows the difference). ``narspeech vocoder train`` keeps that
   convention, so fine-tuned and released generators align the same way.
 * ``precision``: ``fp32`` | ``bf16`` | ``fp16`` (autocast; CUDA only, CPU runs fp32).
 """
@@ -29,7 +29,7 @@ from narspeech.errors import NarspeechError
 from narspeech.vocoder.base import check_batch
 
 OUTPUT_DELAY = 0.5  # of a hop: generator output lags narspeech's centred frames by hop / 2
-DEFAULT_BATCH_FRAMES = {"cpu": 600, "cuda": 200_000}  # CPU: ~600 frames of V1/V3 activations stay in cache (measured)
+DEFAULT_BATCH_FRAMES = {"cpu": 600, "cuda": 200_000}  # CPU: a sub-batch whose activations stay in cache
 
 
 class GeneratorVocoder:

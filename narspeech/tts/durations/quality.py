@@ -58,8 +58,7 @@ def boundary_contrast(mel: torch.Tensor | np.ndarray, durations: np.ndarray, wid
     mean over every such frame position. About 1 for boundaries placed anywhere (an even split, a
     teacher marching through the text at a constant pace), above 1 for boundaries at the spectral changes
     that phone transitions make. Unlike the within-token spread it does not grow with segment length, so
-    it separates real boundaries from the even split on speech too (arctic_fb train, 3-state aligner:
-    1.26; the same durations shuffled 0.98, an even split 0.88). NaN when no boundary qualifies."""
+    it separates real boundaries from the even split on speech too. NaN when no boundary qualifies."""
     x, d = _mel_and_durations(mel, durations)
     return _contrast(_local_change(x, width), d, width)
 
@@ -92,7 +91,7 @@ def duration_quality(mel: torch.Tensor | np.ndarray, durations: np.ndarray) -> t
 
     The even split carries no information about the audio, but it also has no long segments, and
     spread grows with segment length, so on slowly varying speech the spread is a hard bar even for
-    correct boundaries (a flat-start HMM aligner misses it on arctic_fb). The permutation keeps the
+    correct boundaries (a flat-start HMM aligner can miss it). The permutation keeps the
     segment lengths and only destroys their placement. The boundary contrast does not depend on the
     segment lengths: durations that follow the audio must beat both baselines on it clearly."""
     x, d = _mel_and_durations(mel, durations)

@@ -25,8 +25,8 @@ normalised with the dump's stats (buffers). How a value enters the hidden sequen
 * ``bins`` (the FastSpeech 2 paper): the value is quantised into ``pitch_bins`` / ``energy_bins``
   uniform bins over ``pitch_range`` / ``energy_range`` standard deviations, each bin a free
   embedding vector. With fine bins neighbouring vectors are unrelated, so the decoder can read
-  the mel off the *true* energy's bin in training (measured on ARCTIC: one bin off, +0.07 std,
-  raised the mel L1 from 0.33 to 0.67) and the predicted value at inference lands on a vector
+  the mel off the *true* energy's bin in training (one bin off then doubles the mel error) and
+  the predicted value at inference lands on a vector
   that means nothing: kept for comparison only.
 """
 from __future__ import annotations

@@ -26,7 +26,7 @@ def duration_loss(logd_pred: torch.Tensor, durations: torch.Tensor, valid: torch
 
     Token loss: MSE of log(d + 1) (FastSpeech). Its optimum is a geometric mean, and an
     underfitted predictor regresses to the mean in the log domain, so the frames it predicts per
-    utterance are biased (7 % long on ARCTIC after 1500 steps). The sentence loss (Ren et al.'s
+    utterance are biased (too long). The sentence loss (Ren et al.'s
     PortaSpeech / NATSpeech ``lambda_sent_dur``) is the squared log(total + 1) error of each
     utterance's summed predicted frames; it is computed (and returned as 0) only with a weight.
     """

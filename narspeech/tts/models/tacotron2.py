@@ -14,19 +14,17 @@ weight, and the guided-attention loss (Tachibana et al. 2017) on the single atte
 weight can halve every ``guided_attn_halflife`` batches (the prior only starts the alignment;
 the location features keep it). ``guided_attn_prior``: ``diagonal`` (Tachibana's prior, width
 ``guided_attn_sigma`` of the text) or ``durations``: the alignment of a teacher-free aligner
-(``tts align``) as the prior, ``guided_attn_prior_sigma`` tokens wide. On ARCTIC at CPU budgets
-the diagonal let the attention march through the text at a constant pace (its durations did no
-better than their own shuffle after 2000 steps) and the free-running spectrum stayed a blur; the
-aligner's prior makes the context the decoder receives the sound being spoken from the start. The location features let the attention move forward by
+(``tts align``) as the prior, ``guided_attn_prior_sigma`` tokens wide. At small budgets the
+diagonal can let the attention march through the text at a constant pace, its durations no better
+than their own shuffle and the free-running spectrum a blur; the aligner's prior makes the context the decoder receives the sound being spoken from the start. The location features let the attention move forward by
 content, so it aligns within a few hundred steps and free-runs without the jumps a content-only
 attention makes.
 
 ``sampling_prob`` p > 0: scheduled sampling (Bengio et al. 2015) in training: each decoder step after the
 first reads, with probability p per utterance, the model's own previous frame (before the postnet; no
 gradient into the decoder state it came from, though the output projection and prenet that map it do get
-one) instead of the recorded one, so training sees the errors free running feeds back.
-On arctic_fb, 600 steps of fine-tuning with p 0.25: r=2 free-running WER ratio 1.58 against 1.69 for the same
-600 steps without; r=3 1.61 against 1.62 before (benchmarks/README.md, ninth session). Off by default.
+one) instead of the recorded one, so training sees the errors free running feeds back. Off by default
+(egs/arctic/tts1/RESULTS.md has what it gave).
 
 Interface as :class:`narspeech.tts.models.transformer_tts.TransformerTTS`: ``forward(batch)``,
 ``teacher_forced(...)`` (its ``attns`` is one "layer" with one head, (B, 1, S, N), so the
@@ -53,7 +51,7 @@ DEFAULTS = dict(
     guided_attn_sigma=0.4, guided_attn_weight=1.0, guided_attn_halflife=0, guided_attn_min_weight=0.0,
     guided_attn_prior="diagonal", guided_attn_prior_sigma=2.0,
     stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0, stop_margin_tokens=1, stop_tail_frames=30,
-    attn_window_backward=-1, attn_window_forward=-1,  # inference only; -1 = no window (arctic_fb: (1, 3) no better)
+    attn_window_backward=-1, attn_window_forward=-1,  # inference only; -1 = no window
     f0_feedback=False, f0_weight=1.0, forward_attention=False, sampling_prob=0.0,
 )
 
