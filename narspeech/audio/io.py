@@ -1,7 +1,8 @@
 """Reading audio named by a `wav.scp` entry (a path or a Kaldi ``command |``) and writing wavs.
 
-Errors name the utterance and the file: a missing, empty or corrupt file, or an
-unreadable command, raises :class:`NarspeechError`.
+Errors name the utterance and the file: a missing, empty, truncated or corrupt file, or an
+unreadable command, raises :class:`NarspeechError`. A ``command |`` entry runs a shell
+command, as in Kaldi; ``NARSPEECH_NO_PIPES=1`` makes it an error instead (:mod:`narspeech.trust`).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import soundfile as sf
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path
+from narspeech.trust import check_pipe
 
 
 def resolve_entry(entry: str, base: str | Path | None = None) -> str:
@@ -33,6 +35,7 @@ def load_audio(entry: str, *, utt: str | None = None, target_sr: int | None = No
     entry = entry.strip()
     try:
         if entry.endswith("|"):
+            check_pipe(entry, utt)  # the one place a wav.scp entry runs a command
             proc = subprocess.run(entry[:-1], shell=True, capture_output=True, check=False)
             if proc.returncode != 0 or not proc.stdout:
                 raise NarspeechError(f"command failed: {proc.stderr.decode(errors='replace').strip()[:200]}", utt=utt, path=entry)

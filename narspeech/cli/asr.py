@@ -138,7 +138,7 @@ def decode(
 def recognize(
     audio: Optional[List[Path]] = typer.Argument(None, help="Audio files (wav, flac, …; any rate); the utterance id is the file name without its extension."),
     model: Path = typer.Option(..., "--model", help="ASR experiment dir."),
-    wav_scp: Optional[Path] = typer.Option(None, "--wav-scp", help="Kaldi wav.scp (`utt path` or `utt cmd |`) instead of files; relative paths are read from the current folder."),
+    wav_scp: Optional[Path] = typer.Option(None, "--wav-scp", help="Kaldi wav.scp (`utt path` or `utt cmd |`) instead of files; relative paths are read from the current folder. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     data: Optional[Path] = typer.Option(None, "--data", help="A data dir whose wav.scp to recognise."),
     out: Optional[Path] = typer.Option(None, "--out", help="Decode dir (hyp, token_hyp, timing, skipped, decode.json, as `asr decode`); without it the transcripts go to stdout as `utt words`."),
     method: Optional[str] = _METHOD,

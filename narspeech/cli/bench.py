@@ -132,7 +132,7 @@ def train(
 
 @app.command("feats")
 def feats(
-    data: Path = typer.Argument(..., help="Kaldi data dir (wav.scp) to dump, e.g. ../shared/data/arctic_fb/train."),
+    data: Path = typer.Argument(..., help="Kaldi data dir (wav.scp) to dump, e.g. ../shared/data/arctic_fb/train. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     base: Optional[Path] = typer.Option(None, "--base", help="Folder that relative wav.scp paths are relative to (guessed: DATA or its parent)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per CPU core, at most 8)."),

@@ -157,7 +157,7 @@ def synth(out: Path = typer.Argument(..., help="Output data dir."),
 
 
 @app.command("validate")
-def validate(data: Path = typer.Argument(..., help="Data dir to check."),
+def validate(data: Path = typer.Argument(..., help="Data dir to check. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
              no_audio: bool = typer.Option(False, "--no-audio", help="Skip reading the audio."),
              header_only: bool = typer.Option(False, "--header-only", help="Read audio headers only (fast) instead of decoding every file."),
              expect_rate: Optional[int] = typer.Option(None, "--sample-rate", help="Report audio at any other sample rate."),
@@ -246,7 +246,7 @@ def combine(out: Path = typer.Argument(..., help="Output data dir."),
 
 
 @app.command("trim")
-def trim(data: Path = typer.Argument(..., help="Data dir whose recordings to trim."),
+def trim(data: Path = typer.Argument(..., help="Data dir whose recordings to trim. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
          out: Path = typer.Argument(..., help="Output data dir (trimmed copies of the audio go to OUT/wav/)."),
          top_db: float = typer.Option(40.0, "--top-db", help="Frames quieter than the loudest frame minus this are silence."),
          margin: float = typer.Option(0.05, "--margin", help="Seconds of silence kept before and after the speech."),

@@ -11,7 +11,7 @@ app = typer.Typer(help="Features: log-mel, F0 and energy dumps (kaldiio ark/scp)
 
 @app.command("extract")
 def extract(
-    data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp (paths or `cmd |` pipes)."),
+    data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp (paths or `cmd |` pipes). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     dump: Path = typer.Argument(..., help="Output dir: feats/f0/energy .ark+.scp, utt2num_frames, feats.yaml."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML of feature options (sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, f0_min, f0_max, …)."),
     overrides: List[str] = typer.Option([], "--set", help="Override one option: --set hop_length=256 (repeatable)."),

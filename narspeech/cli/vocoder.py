@@ -25,7 +25,7 @@ def vocoder_options(vocoder: str, *, gl_iters: int = 32, precision: str = "auto"
 
 @app.command("copy")
 def copy(
-    data: Path = typer.Argument(..., help="Data dir with the recordings (wav.scp)."),
+    data: Path = typer.Argument(..., help="Data dir with the recordings (wav.scp). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     out: Path = typer.Argument(..., help="Output dir: wav/, wav.scp, failed, synth_info.json, results.json, quality."),
     vocoder: str = typer.Option("hifigan:universal", "--vocoder", help=_VOC),
     feats: Optional[Path] = typer.Option(None, "--feats", help="Feature config YAML (default: the neural vocoder's own; for griffin-lim the HiFi-GAN preset, 22.05 kHz)."),
@@ -67,7 +67,7 @@ def copy(
 @app.command("train")
 def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with `vocoder` (generator v1|v3, init, segment_frames, …), `feats` and `train` sections (default: HiFi-GAN V1, the released recipe)."),
-    train_data: Path = typer.Option(..., "--train-data", help="Data dir with the training recordings (wav.scp)."),
+    train_data: Path = typer.Option(..., "--train-data", help="Data dir with the training recordings (wav.scp). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir (mel L1 of whole utterances)."),
     mels: Optional[Path] = typer.Option(None, "--mels", help="Dump dir of input mels for --train-data (e.g. FastSpeech 2's ground-truth-aligned mels); default: computed from the audio."),
     valid_mels: Optional[Path] = typer.Option(None, "--valid-mels", help="Dump dir of input mels for --valid-data."),
