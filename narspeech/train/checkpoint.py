@@ -15,17 +15,43 @@ either the previous file or the new one, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from narspeech.errors import NarspeechError
-from narspeech.fileio import atomic_path, atomic_write
+from narspeech.fileio import atomic_path, atomic_write, dir_lock
 from narspeech.trust import torch_load
 
 LAST, BEST, CKPT_DIR, INDEX = "last.pt", "best.pt", "checkpoints", "index.json"
+
+
+_EXP_LOCKS: dict[Path, int] = {}
+
+
+@contextlib.contextmanager
+def exp_lock(exp_dir: str | Path) -> Iterator[None]:
+    """Hold the experiment dir's lock (:func:`narspeech.fileio.dir_lock`, as the feature dump's) for
+    the block, so two trainings into one exp dir cannot both run: the second fails at once naming
+    the first one's pid. Re-entrant within a process; under torchrun only rank 0 takes it."""
+    key = Path(exp_dir).absolute()
+    if os.environ.get("RANK", "0") != "0" or _EXP_LOCKS.get(key):
+        _EXP_LOCKS[key] = _EXP_LOCKS.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _EXP_LOCKS[key] -= 1
+        return
+    with dir_lock(key, "another training run into this experiment dir"):
+        _EXP_LOCKS[key] = 1
+        try:
+            yield
+        finally:
+            _EXP_LOCKS.pop(key, None)
 
 
 def save_checkpoint(state: dict, path: str | Path) -> Path:

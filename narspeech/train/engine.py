@@ -49,6 +49,7 @@ from narspeech.train.checkpoint import (
     BEST,
     CKPT_DIR,
     LAST,
+    exp_lock,
     load_checkpoint,
     rank_entries,
     read_index,
@@ -250,8 +251,9 @@ def fit(
     info, device = D.setup(str(cfg["train"]["device"]))
     trainer = None
     try:
-        trainer = _Trainer(cfg, model, train_set, valid_set, collate_fn, Path(exp_dir), resume, hooks, info, device)
-        return trainer.run()
+        with exp_lock(exp_dir):  # one training per exp dir at a time
+            trainer = _Trainer(cfg, model, train_set, valid_set, collate_fn, Path(exp_dir), resume, hooks, info, device)
+            return trainer.run()
     finally:
         if trainer is not None:
             trainer.close()

@@ -104,7 +104,13 @@ def check_inputs(exp: str | Path, inputs: Mapping[str, str | Path | None], cfg: 
     Changed inputs on ``resume``: a :class:`NarspeechError` naming them, or with `retrain` the old
     run's files are moved to ``EXP/stale-<time>/`` and training starts afresh. Returns the changes
     found (empty when none). Without `resume` an existing run is left to the engine to refuse."""
-    exp = Path(exp)
+    from narspeech.train.checkpoint import exp_lock
+
+    with exp_lock(exp):  # a second run into a busy exp dir stops here, before it rewrites the record
+        return _check_inputs(Path(exp), inputs, cfg, resume=resume, retrain=retrain)
+
+
+def _check_inputs(exp: Path, inputs, cfg, *, resume: bool, retrain: bool) -> list[str]:
     rec_path = exp / RECORD
     new = fingerprint(inputs, cfg)
     found: list[str] = []
