@@ -40,7 +40,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from narspeech.config import merge, save_config
+from narspeech.config import check_keys, merge, save_config
 from narspeech.device import autocast as bf16_autocast
 from narspeech.errors import NarspeechError
 from narspeech.progress import progress
@@ -57,7 +57,7 @@ from narspeech.train.checkpoint import (
     write_index,
 )
 from narspeech.train.ema import WeightEMA
-from narspeech.train.optim import build_optimizer, build_scheduler
+from narspeech.train.optim import OPTIM_KEYS, SCHEDULER_KEYS, build_optimizer, build_scheduler
 from narspeech.train.sampler import BucketBatchSampler
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -123,8 +123,37 @@ class _Phase:
         self.name, self.params, self.optimizer, self.scheduler, self.clip = name, params, optimizer, scheduler, clip
 
 
+#: the sections a training config may have, and the keys of those the engine can check here
+#: (``model``, ``feats``, ``vocoder`` are checked against their defaults by the task that builds them)
+CONFIG_SECTIONS = ("model", "train", "data", "feats", "text", "tokens", "vocoder", "units", "init", "init_modules")
+SECTION_KEYS = {
+    "data": ("speed_perturb", "train_data", "train_dump", "tokens", "durations", "kd_dump", "train", "valid"),
+    "text": ("kind", "language", "unit", "subword_model", "token_list", "append_eos"),
+    "tokens": ("min_count", "max_size"),
+}
+GROUP_KEYS = ("optim", "scheduler", "grad_clip")
+
+
+def check_config_keys(cfg: dict) -> None:
+    """Unknown sections and keys (``train.max_step``, ``--set train.optim.nmae=…``) are an error listing
+    the known ones, not silently ignored."""
+    check_keys(cfg, CONFIG_SECTIONS, "")
+    tc = cfg.get("train") or {}
+    check_keys(tc, TRAIN_DEFAULTS, "train")
+    check_keys(tc.get("optim"), OPTIM_KEYS, "train.optim")
+    check_keys(tc.get("scheduler"), SCHEDULER_KEYS, "train.scheduler")
+    for name, g in (tc.get("groups") or {}).items():
+        check_keys(g, GROUP_KEYS, f"train.groups.{name}")
+        check_keys((g or {}).get("optim"), OPTIM_KEYS, f"train.groups.{name}.optim")
+        check_keys((g or {}).get("scheduler"), SCHEDULER_KEYS, f"train.groups.{name}.scheduler")
+    for section, known in SECTION_KEYS.items():
+        check_keys(cfg.get(section), known, section)
+
+
 def resolve_config(cfg: dict) -> dict:
-    """``cfg`` with ``train`` defaults filled in (what is saved as exp_dir/config.yaml)."""
+    """``cfg`` with ``train`` defaults filled in (what is saved as exp_dir/config.yaml); unknown keys
+    are an error (:func:`check_config_keys`)."""
+    check_config_keys(cfg or {})
     out = merge({"train": TRAIN_DEFAULTS}, cfg or {})
     tc = out["train"]
     for key in ("batch_bins", "accum_grad", "log_interval"):
