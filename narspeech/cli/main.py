@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from narspeech.errors import NarspeechError, unwritable_message
+from narspeech.errors import NarspeechError, path_error_message
 
 app = typer.Typer(
     name="narspeech",
@@ -62,8 +62,8 @@ def main() -> None:
     except NarspeechError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(1)
-    except OSError as e:  # unwritable / read-only / full output place: name the path, no traceback
-        msg = unwritable_message(e)
+    except OSError as e:  # unwritable / read-only / full output place, a file where a folder goes: name the path
+        msg = path_error_message(e)
         if msg is None:
             raise
         print(f"error: {NarspeechError(msg, path=e.filename or None)}", file=sys.stderr)

@@ -6,12 +6,14 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
 
 def synthesize(
     model: Path = typer.Option(..., "--model", help="Experiment dir of a trained TTS model (config.yaml, tokens.txt, best.pt/last.pt)."),
     text: Optional[Path] = typer.Option(None, "--text", help="Sentences, one per line (ids line0001…; see --with-ids)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data dir whose `text` to synthesize (keeps its utterance ids)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: feats.scp/ark, wav/, wav.scp, text, failed, synth_info.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: feats.scp/ark, wav/, wav.scp, text, failed, synth_info.json."),
     with_ids: bool = typer.Option(False, "--with-ids", help="--text lines are `id sentence`."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file to use instead of the exp dir's best.pt/last.pt."),
     batch_size: int = typer.Option(16, "--batch-size", help="Sentences per batch (sorted by length)."),
@@ -58,7 +60,7 @@ def synthesize(
 def evaluate(
     synth: Path = typer.Option(..., "--synth", help="Output dir of `narspeech tts synthesize` (wav.scp, synth_info.json)."),
     ref: Path = typer.Option(..., "--ref", help="Data dir with the held-out recordings (wav.scp) of the same utterance ids."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
     order: int = typer.Option(24, "--order", help="Mel-cepstral coefficients 1..ORDER in the MCD (c0 excluded)."),
     band: Optional[int] = typer.Option(None, "--band", help="Sakoe-Chiba band for DTW, in frames (default: none)."),
     trim_db: Optional[float] = typer.Option(None, "--trim-db", help="Cut leading/trailing silence (frames more than this many dB below the utterance's peak) from synthesis and recording before scoring, e.g. 40."),
@@ -69,7 +71,7 @@ def evaluate(
     asr_model: Optional[Path] = typer.Option(None, "--asr-model", help="A trained narspeech ASR experiment dir to use as the recogniser instead."),
     asr_workers: Optional[int] = typer.Option(None, "--asr-workers", help="PocketSphinx worker processes (default: CPU count, at most 4)."),
     floor_db: float = typer.Option(40.0, "--floor-db", help="A frame is near the floor (silent) when more than this many dB below the recording's peak."),
-    asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
+    asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", callback=out_dir, help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
 ) -> None:
     """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
     voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
@@ -97,7 +99,7 @@ def spectrograms(
     ref: Path = typer.Option(..., "--ref", help="Data dir with the recordings (wav.scp, text)."),
     synth: List[Path] = typer.Option(..., "--synth", help="Synthesis dir (`tts synthesize` OUT); repeat for several systems (one row each)."),
     utts: str = typer.Option(..., "--utts", help="Comma-separated utterance ids (one column each)."),
-    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="PNG to write."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated row names for the --synth dirs (default: their exp names)."),
     trim_db: Optional[float] = typer.Option(40.0, "--trim-db", help="Cut edge silence more than this many dB below the peak, as `tts evaluate --trim-db` scores."),
 ) -> None:

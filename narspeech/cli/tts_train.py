@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir
+
 _DEVICE = "auto (CUDA if present), cpu, cuda, cuda:N."
 
 
@@ -23,7 +25,7 @@ def train_teacher(
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
     durations: Optional[Path] = typer.Option(None, "--durations", help="Durations of the training set (e.g. `tts align`'s) for model.guided_attn_prior durations (Tacotron 2); ignored otherwise."),
     valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Durations of the validation set, with --durations."),
-    exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.d_model=256 --set train.max_steps=2000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
     retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
@@ -55,7 +57,7 @@ def durations(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher experiment dir (or checkpoint file)."),
     data: Path = typer.Option(..., "--data", help="Data dir with a `token` file."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump of the same set."),
-    out: Path = typer.Option(..., "--out", help="Output dir: durations, focus_rates, filtered, heads, attn/*.png (kd/ with --kd)."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: durations, focus_rates, filtered, heads, attn/*.png (kd/ with --kd)."),
     focus_threshold: float = typer.Option(0.3, "--focus-threshold", help="Utterances whose best head's focus rate is lower go to OUT/filtered."),
     batch_size: int = typer.Option(16, "--batch-size", help="Utterances per teacher-forced batch (sorted by length)."),
     plots: int = typer.Option(4, "--plots", help="Attention PNGs for the first N utterance ids (OUT/attn/)."),
@@ -93,7 +95,7 @@ def train(
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
     valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Teacher durations of the validation set."),
     kd_dump: Optional[Path] = typer.Option(None, "--kd-dump", help="Teacher mels as targets (`tts durations --kd` OUT/kd); use with --durations OUT/kd/durations; model.type fastspeech."),
-    exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.type=fastspeech --set train.max_steps=3000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
     retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
@@ -128,7 +130,7 @@ def align(
     data: Path = typer.Option(..., "--data", help="Data dir with a `token` file."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump of the same set (stats.npz here or in ../train)."),
     tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: durations, spread, quality.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: durations, spread, quality.json."),
     iterations: int = typer.Option(10, "--iterations", help="Re-estimation/Viterbi rounds."),
     models_from: Optional[Path] = typer.Option(None, "--models-from", help="OUT of an earlier run (the training set): align with its token models in one pass (for small dev/test sets)."),
     states: int = typer.Option(1, "--states", help="HMM states per phone (left to right, at least one frame each; 3 = onset, middle, offset)."),
