@@ -57,9 +57,9 @@ def torch_load(path: str | Path, map_location: Any = "cpu", *, what: str = "chec
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as e:
-        if "weights_only" not in str(e) and "Weights only load failed" not in str(e):
-            raise NarspeechError(f"cannot read {what}: {_first_line(e)}", path=path) from None
         if not trust_checkpoints():
+            if "GLOBAL" not in str(e):  # not a class or function it refused: a corrupt or foreign file
+                raise NarspeechError(f"cannot read {what} (truncated, corrupt or not a torch file)", path=path) from None
             raise NarspeechError(f"{what} needs a full unpickle, which can run code (an older narspeech file or a foreign "
                                  f"pickle): if you trust its source, rerun with `narspeech --trust-checkpoint …` or "
                                  f"{TRUST_ENV}=1", path=path) from None

@@ -36,6 +36,7 @@ import torch
 from narspeech.audio.features import MIN_SAMPLE_RATE, FeatureConfig, compute_features
 from narspeech.audio.io import audio_info, load_audio, resolve_entry
 from narspeech.config import save_config
+from narspeech.degenerate import array_problem
 from narspeech.device import resolve_device
 from narspeech.data.batching import make_batches as length_batches
 from narspeech.errors import NarspeechError
@@ -394,6 +395,15 @@ def _extract(data_dir: Path, dump_dir: Path, out: Path, options, *, device, jobs
                     payload = compute_features(payload.to(dev, non_blocking=True), lengths.to(dev), cfg).unbatch()
                 for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), payload):
                     utt = utts[i].utt
+                    why = array_problem(mel, "log-mel")  # F0 may be constant (all unvoiced), not NaN
+                    if why is None and not (np.isfinite(np.asarray(f0)).all() and np.isfinite(np.asarray(en)).all()):
+                        why = "F0 or energy contains NaN or inf"
+                    if why is not None:
+                        err = NarspeechError(f"degenerate features: {why} (silent or broken recording?)", utt=utt, path=utts[i].entry)
+                        if not skip_bad:
+                            raise err
+                        skipped[utt] = str(err)
+                        continue
                     writers["feats"].write(utt, mel)
                     writers["f0"].write(utt, f0)
                     writers["energy"].write(utt, en)

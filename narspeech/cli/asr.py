@@ -133,7 +133,7 @@ def decode(
     rec = load_recognizer(model, device, checkpoint)
     opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
-    typer.echo(f"{opts.method}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
+    typer.echo(f"{opts.method}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
 
 
 @app.command("recognize")
@@ -189,7 +189,7 @@ def recognize(
     if out is None:
         for u in entries:
             typer.echo(f"{u} {hyps[u]}".rstrip())
-    msg = f"{opts.method}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
+    msg = f"{opts.method}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
     typer.echo(msg + (f" -> {out}/hyp" if out is not None else ""), err=out is None)
 
 
