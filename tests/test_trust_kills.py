@@ -157,3 +157,25 @@ def test_two_trainings_into_one_exp_dir_cannot_both_run(tmp_path):
         other.communicate("")
     fit(cfg, ToySeqModel(), ToySeqDataset(4), None, toy_collate, exp)  # free again
     assert (exp / "last.pt").is_file()
+
+
+def test_task_trainings_take_the_exp_lock_before_writing(tmp_path):
+    """`asr train` (and the other task trainers) stop at once on a busy exp dir: no tokens.txt rewritten."""
+    from narspeech.asr.train import train_asr
+
+    exp = tmp_path / "exp"
+    code = textwrap.dedent(f"""
+        import sys
+        from narspeech.fileio import dir_lock
+        with dir_lock({str(exp)!r}):
+            print("held", flush=True)
+            sys.stdin.read()
+    """)
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        with pytest.raises(NarspeechError, match="locked by another training run"):
+            train_asr({}, tokens=tmp_path / "no_tokens", train_data=tmp_path / "d", train_dump=tmp_path / "dump", exp=exp)
+        assert not exp.exists()
+    finally:
+        other.communicate("")

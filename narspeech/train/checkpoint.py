@@ -54,6 +54,23 @@ def exp_lock(exp_dir: str | Path) -> Iterator[None]:
             _EXP_LOCKS.pop(key, None)
 
 
+def locks_exp(arg: str = "exp"):
+    """Decorator: run a task's training function under :func:`exp_lock` of its argument `arg`, so a second
+    training into a busy exp dir stops before it writes anything there (token list, copies, config)."""
+    import functools
+    import inspect
+
+    def wrap(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            with exp_lock(sig.bind(*args, **kwargs).arguments[arg]):
+                return fn(*args, **kwargs)
+        return inner
+    return wrap
+
+
 def save_checkpoint(state: dict, path: str | Path) -> Path:
     """``torch.save`` through a temporary file + rename, of :func:`safe_state` (so that a
     ``weights_only`` load reads it back)."""
@@ -237,12 +254,15 @@ def average_exp(
 
 
 def _exp_config(exp_dir: Path) -> dict:
-    import yaml
+    from narspeech.config import read_yaml
 
     p = exp_dir / "config.yaml"
     if not p.is_file():
         raise NarspeechError("not an experiment directory (no config.yaml)", path=exp_dir)
-    return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    cfg = read_yaml(p) or {}
+    if not isinstance(cfg, dict):
+        raise NarspeechError("config must be a YAML mapping", path=p)
+    return cfg
 
 
 def describe_exp(exp_dir: str | Path) -> str:
