@@ -114,3 +114,24 @@ def test_oserror_about_a_wrong_kind_of_path_is_one_line(tmp_path, capsys, monkey
     assert e.value.code == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and str(tmp_path / "afile") in err and err.count("\n") == 1
+
+
+def test_every_output_option_is_checked_by_the_helper():
+    """A new command's output option must use out_dir/out_file too (by the project's option names)."""
+    import typer
+
+    from narspeech.cli.main import app
+
+    names = {"out", "exp", "dest", "out_parent", "wav_dir", "json_out", "asr_cache"}
+    unchecked = []
+
+    def walk(cmd, path):
+        for name, sub in (getattr(cmd, "commands", None) or {}).items():
+            walk(sub, path + [name])
+        for p in getattr(cmd, "params", []) if not getattr(cmd, "commands", None) else []:
+            if p.name in names or (path == ["feats", "extract"] and p.name == "dump"):
+                if p.callback is None:
+                    unchecked.append(f"{' '.join(path)} {p.name}")
+
+    walk(typer.main.get_command(app), [])
+    assert not unchecked

@@ -44,6 +44,7 @@ from narspeech.config import check_keys, merge, save_config
 from narspeech.device import autocast as bf16_autocast
 from narspeech.errors import NarspeechError
 from narspeech.progress import progress
+from narspeech.signals import die_with_parent
 from narspeech.train import distributed as D
 from narspeech.train.checkpoint import (
     BEST,
@@ -148,6 +149,16 @@ def check_config_keys(cfg: dict) -> None:
         check_keys((g or {}).get("scheduler"), SCHEDULER_KEYS, f"train.groups.{name}.scheduler")
     for section, known in SECTION_KEYS.items():
         check_keys(cfg.get(section), known, section)
+    for key, default in TRAIN_DEFAULTS.items():  # a number where the default is one: finite, and whole for counts
+        v = tc.get(key, default)
+        if isinstance(default, bool) or not isinstance(default, (int, float)) or v is None:
+            continue
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if ok and isinstance(default, int) and not isinstance(v, int):
+            ok = float(v).is_integer()
+        if not ok:
+            kind = "a whole number" if isinstance(default, int) else "a finite number"
+            raise NarspeechError(f"train.{key} must be {kind}, got {v!r}")
 
 
 def resolve_config(cfg: dict) -> dict:
@@ -298,6 +309,7 @@ def _workers_leave_sigterm_to_the_trainer(_worker_id: int) -> None:
     it first made the trainer fail on "DataLoader worker ... killed" instead. So a worker outlives a
     SIGTERM by a grace period only (then SIGALRM ends it): ignored outright, a worker left behind
     hung its parent's exit, where multiprocessing terminates and joins its daemonic children."""
+    die_with_parent()  # a SIGKILLed trainer (OOM killer) leaves no workers holding its files and lock
     # a second SIGTERM keeps the first one's deadline (alarm(0) returns the seconds left)
     signal.signal(signal.SIGTERM, lambda *_: signal.alarm(signal.alarm(0) or WORKER_SIGTERM_GRACE_S))
 
