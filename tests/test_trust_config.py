@@ -95,3 +95,12 @@ def test_truncated_audio_is_reported_by_validate_and_extract(tmp_path, fmt, ext)
         extract_dump(data, tmp_path / "dump", device="cpu", jobs=0)
     res = extract_dump(data, tmp_path / "dump", device="cpu", jobs=0, skip_bad=True)
     assert res.num_utts == 1 and "truncated" in res.skipped["u2"]
+
+
+@pytest.mark.parametrize("key,value,want", [("batch_bins", "abc", "whole number"), ("grad_clip", float("nan"), "finite number"),
+                                            ("max_steps", 2.5, "whole number")])
+def test_train_numbers_are_checked(key, value, want):
+    from narspeech.train.engine import resolve_config
+
+    with pytest.raises(NarspeechError, match=f"train.{key} must be a {want}"):
+        resolve_config({"train": {key: value}})
