@@ -92,8 +92,12 @@ def test_bad_learning_rate_is_one_line(lr):
 
     from narspeech.train.optim import build_optimizer
 
+    from narspeech.train.engine import resolve_config
+
     with pytest.raises(NarspeechError, match="train.optim.lr must be"):
         build_optimizer([torch.nn.Parameter(torch.zeros(1))], {"lr": lr})
+    with pytest.raises(NarspeechError, match="train.optim.lr must be"):  # before a training starts
+        resolve_config({"train": {"optim": {"lr": lr}}})
 
 
 def test_oserror_about_a_wrong_kind_of_path_is_one_line(tmp_path, capsys, monkeypatch):

@@ -58,7 +58,7 @@ from narspeech.train.checkpoint import (
     write_index,
 )
 from narspeech.train.ema import WeightEMA
-from narspeech.train.optim import OPTIM_KEYS, SCHEDULER_KEYS, build_optimizer, build_scheduler
+from narspeech.train.optim import OPTIM_KEYS, SCHEDULER_KEYS, build_optimizer, build_scheduler, optimizer_options
 from narspeech.train.sampler import BucketBatchSampler
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -167,6 +167,7 @@ def resolve_config(cfg: dict) -> dict:
     check_config_keys(cfg or {})
     out = merge({"train": TRAIN_DEFAULTS}, cfg or {})
     tc = out["train"]
+    optimizer_options(tc["optim"])  # a NaN or negative lr is one line now, not at the first step
     for key in ("batch_bins", "accum_grad", "log_interval"):
         if int(tc[key]) <= 0:
             raise NarspeechError(f"train.{key} must be a positive integer, got {tc[key]!r}")

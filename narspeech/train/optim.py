@@ -39,7 +39,15 @@ def _number(value, key: str, *, low: float = 0.0, above: bool = False, high: flo
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
     """``cfg`` is ``train.optim``: ``{name: adam|adamw, lr, betas, eps, weight_decay}``."""
+    name, kw = optimizer_options(cfg)
+    return (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(params, **kw)
+
+
+def optimizer_options(cfg: dict) -> tuple[str, dict]:
+    """(name, keyword arguments) of ``train.optim``, checked: a bad name or value is one line."""
     name = str(cfg.get("name", "adam")).lower()
+    if name not in ("adam", "adamw"):
+        raise NarspeechError(f"unknown train.optim.name {name!r} (use adam or adamw)")
     betas = cfg.get("betas", (0.9, 0.98))
     if not isinstance(betas, (list, tuple)) or len(betas) != 2:
         raise NarspeechError(f"train.optim.betas must be two numbers, got {betas!r}")
@@ -49,11 +57,7 @@ def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: dict) -> torch.op
         eps=_number(cfg.get("eps", 1e-9), "eps"),
         weight_decay=_number(cfg.get("weight_decay", 0.0), "weight_decay"),
     )
-    if name == "adam":
-        return torch.optim.Adam(params, **kw)
-    if name == "adamw":
-        return torch.optim.AdamW(params, **kw)
-    raise NarspeechError(f"unknown train.optim.name {name!r} (use adam or adamw)")
+    return name, kw
 
 
 def lr_factor(name: str, step: int, warmup_steps: int, decay_start: int = 0, halflife: float = 0.0,
