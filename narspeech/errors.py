@@ -32,6 +32,20 @@ def unwritable_message(e: OSError) -> str | None:
     return f"{_UNWRITABLE[e.errno]} (choose another output folder or fix its permissions)"
 
 
+# errnos that mean "this path is the wrong kind of thing" (a file where a folder goes, a symlink loop)
+_WRONG_KIND = {errno.EEXIST: "exists and is not a folder", errno.ENOTDIR: "a part of this path is a file, not a folder",
+               errno.EISDIR: "is a folder, expected a file", errno.ELOOP: "too many levels of symlinks (a symlink loop?)"}
+
+
+def path_error_message(e: OSError) -> str | None:
+    """One line (without the path) for an OSError about an unwritable place or a path of the wrong
+    kind (the user's to fix), else None."""
+    msg = unwritable_message(e)
+    if msg is None and e.errno in _WRONG_KIND:
+        msg = f"{_WRONG_KIND[e.errno]} (remove it or choose another path)"
+    return msg
+
+
 @dataclass
 class Skipped:
     """One utterance left out under ``--skip-bad``, with the file and the reason."""

@@ -136,7 +136,9 @@ def dir_lock(target: str | Path, what: str = "another run") -> Iterator[Path]:
     The lock is an ``flock`` on ``.NAME.lock`` beside `target`, which holds the owner's pid
     and command: the kernel drops it when its process dies (even by SIGKILL), so a lock
     file left by a dead process is simply taken over. A live holder gives a
-    :class:`NarspeechError` naming its pid.
+    :class:`NarspeechError` naming its pid. A lock whose recorded owner is dead but whose file is
+    still held (children that inherited it outlived their parent) is taken over too: the file is
+    replaced by a new one.
     """
     import fcntl
     import sys
@@ -156,6 +158,10 @@ def dir_lock(target: str | Path, what: str = "another run") -> Iterator[Path]:
         except BlockingIOError:
             holder = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").split("\n", 1)[0].strip()
             os.close(fd)
+            if _holder_dead(holder):  # held only by processes that outlived it (inherited fd): take it over
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(lock)
+                continue
             raise NarspeechError(f"locked by {what} ({holder or 'pid unknown'}); wait for it to finish or stop it "
                                  f"(lock file {lock})", path=Path(target)) from None
         try:  # the file we locked may have been removed by its previous owner meanwhile: retry then
@@ -173,3 +179,14 @@ def dir_lock(target: str | Path, what: str = "another run") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(lock)
         os.close(fd)
+
+
+def _holder_dead(holder: str) -> bool:
+    """Whether the ``pid N: …`` line of a lock file names a process that no longer exists."""
+    from narspeech.signals import pid_alive
+
+    head = holder.split(":", 1)[0].split()
+    if len(head) != 2 or head[0] != "pid" or not head[1].isdigit():
+        return False
+    pid = int(head[1])
+    return pid != os.getpid() and not pid_alive(pid)

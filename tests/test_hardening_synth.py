@@ -31,7 +31,7 @@ class _SpyVocoder:
 
     def __call__(self, mels, lengths):
         self.batches.append((mels.shape[1], lengths.tolist()))
-        return [np.full((int(n) - 1) * CFG.hop_length, 0.1, np.float32) for n in lengths]
+        return [0.1 * np.sin(np.arange((int(n) - 1) * CFG.hop_length, dtype=np.float32)) for n in lengths]  # not constant: that is a failure
 
 
 def test_rerun_into_the_same_dir_leaves_no_stale_wavs(tmp_path):

@@ -5,6 +5,7 @@ Outputs (all written under a temporary name and renamed, only once every batch i
 ``hyp`` (``utt words…``, sorted, an empty hypothesis is ``utt`` alone), ``token_hyp`` (model
 tokens), ``timing`` (``utt seconds audio_seconds batch_size``: the batch's wall time shared by
 frames; exact at batch size 1), ``skipped`` (``utt reason``: too short for the subsampling),
+``empty`` (decoded utterances with an empty hypothesis: degenerate output, flagged per item),
 ``decode.json`` (model, checkpoint step, options, totals, RTF).
 """
 from __future__ import annotations
@@ -152,7 +153,8 @@ def _summary(rec: Recognizer, opts: DecodeOptions, res: dict, info: dict) -> dic
     audio_s = sum(a for _, a, _ in res["timing"].values())
     t_total = res["decode_seconds"]
     return {"model": rec.info, "options": asdict(opts), **info, "utterances": len(res["hyps"]),
-            "decoded": len(res["timing"]), "skipped": len(res["skipped"]), "batches": res["batches"],
+            "decoded": len(res["timing"]), "skipped": len(res["skipped"]), "empty": len(empty_hypotheses(res)),
+            "batches": res["batches"],
             "device": str(rec.device), "decode_seconds": t_total, "audio_seconds": audio_s,
             "rtf": t_total / audio_s if audio_s else None, "threads": torch.get_num_threads(),
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
@@ -181,4 +183,18 @@ def _write_decode_dir(rec: Recognizer, out_dir: str | Path, opts: DecodeOptions,
         json.dump(summary, f, indent=1)
     for u, why in sorted(skipped.items()):
         log.warning("skipped %s: %s", u, why)
+    empty = empty_hypotheses(res)
+    with atomic_write(out / "empty") as f:
+        for u in empty:
+            f.write(f"{u} empty hypothesis\n")
+    if empty and len(empty) == summary["decoded"]:
+        log.warning("every hypothesis is empty (%d utterances): the model has not learnt, or the features do not match "
+                    "its training features; listed in %s", len(empty), out / "empty")
+    elif empty:
+        log.warning("%d empty hypotheses, listed in %s", len(empty), out / "empty")
     return summary
+
+
+def empty_hypotheses(res: dict) -> list[str]:
+    """Decoded (not skipped) utterances whose hypothesis is empty: degenerate output, flagged per item."""
+    return sorted(u for u in res["timing"] if not str(res["hyps"].get(u, "")).strip() and u not in res["skipped"])

@@ -16,6 +16,7 @@ from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path
 from narspeech.text.vocab import TokenList, load_token_list, write_token_list
+from narspeech.train.checkpoint import locks_exp
 
 log = logging.getLogger("narspeech.asr")
 
@@ -55,6 +56,7 @@ def prepare_experiment(cfg: dict, *, tokens, train_dump, exp, subword_model=None
     return cfg, token_list, stats
 
 
+@locks_exp()
 def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None, subword_model=None,
               resume: bool = False, device: str | None = None, skip_bad: bool = False, init=None,
               init_modules: Sequence[str] = ()) -> Path:

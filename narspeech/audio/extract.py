@@ -9,7 +9,8 @@ complete, so a failed or killed run leaves the previous dump as it was (its ``st
 goes with it once a new dump replaces it: those statistics were of the old features); the
 next run removes what a killed run left. A lock (``.NAME.lock`` beside DUMP, see
 :func:`narspeech.fileio.dir_lock`) makes a second extract into the same DUMP fail fast,
-naming the first one's pid. Audio shorter than ``min_duration`` is an error naming the
+naming the first one's pid; its worker processes die with it (even by SIGKILL), and SIGTERM
+cleans up as Ctrl-C does. Audio shorter than ``min_duration`` is an error naming the
 utterance (or skipped with ``skip_bad``): a 10 ms clip is a broken recording, not speech.
 
 Sample rate: taken from the first file unless the config sets ``sample_rate``. Every
@@ -35,11 +36,13 @@ import torch
 from narspeech.audio.features import MIN_SAMPLE_RATE, FeatureConfig, compute_features
 from narspeech.audio.io import audio_info, load_audio, resolve_entry
 from narspeech.config import save_config
+from narspeech.degenerate import array_problem
 from narspeech.device import resolve_device
 from narspeech.batching import make_batches as length_batches
 from narspeech.errors import NarspeechError
 from narspeech.fileio import dir_lock, read_table, write_table
 from narspeech.progress import progress
+from narspeech.signals import die_with_parent
 
 OUTPUT_NAMES = ("feats", "f0", "energy")
 STALE = ("feats.scp", "f0.scp", "energy.scp", "utt2num_frames", "feats.yaml", "stats.npz", "skipped")
@@ -199,8 +202,15 @@ class _Collate:
             return idx, compute_features(wav, lengths, self.cfg).unbatch(), lengths, errors
 
 
-def _worker_init(_):
-    torch.set_num_threads(1)
+class _WorkerInit:
+    """Worker set-up: one thread, and death with the parent (a SIGKILLed extract leaves no workers)."""
+
+    def __init__(self):
+        self.parent = os.getpid()
+
+    def __call__(self, _worker_id: int) -> None:
+        die_with_parent(self.parent)
+        torch.set_num_threads(1)
 
 
 # --------------------------------------------------------------------------- writing
@@ -350,7 +360,7 @@ def _extract(data_dir: Path, dump_dir: Path, out: Path, options, *, device, jobs
         batch_sampler=batches,
         num_workers=jobs,
         collate_fn=_Collate(cfg if in_workers else None),
-        worker_init_fn=_worker_init if jobs else None,
+        worker_init_fn=_WorkerInit() if jobs else None,
         pin_memory=dev.type == "cuda",
         prefetch_factor=4 if jobs else None,
     )
@@ -385,6 +395,15 @@ def _extract(data_dir: Path, dump_dir: Path, out: Path, options, *, device, jobs
                     payload = compute_features(payload.to(dev, non_blocking=True), lengths.to(dev), cfg).unbatch()
                 for i, n, (mel, f0, en) in zip(idx, lengths.tolist(), payload):
                     utt = utts[i].utt
+                    why = array_problem(mel, "log-mel")  # F0 may be constant (all unvoiced), not NaN
+                    if why is None and not (np.isfinite(np.asarray(f0)).all() and np.isfinite(np.asarray(en)).all()):
+                        why = "F0 or energy contains NaN or inf"
+                    if why is not None:
+                        err = NarspeechError(f"degenerate features: {why} (silent or broken recording?)", utt=utt, path=utts[i].entry)
+                        if not skip_bad:
+                            raise err
+                        skipped[utt] = str(err)
+                        continue
                     writers["feats"].write(utt, mel)
                     writers["f0"].write(utt, f0)
                     writers["energy"].write(utt, en)

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
 app = typer.Typer(help="Speech recognition: Mask-CTC (non-autoregressive) and a joint CTC/attention AR baseline.", no_args_is_help=True)
 
 _DEVICE = "auto (CUDA if present), cpu, cuda, cuda:N."
@@ -15,7 +17,7 @@ _DEVICE = "auto (CUDA if present), cpu, cuda, cuda:N."
 @app.command("subword")
 def subword(
     data: Path = typer.Argument(..., help="Training data dir (its `text`, normalised as the ASR does)."),
-    out: Path = typer.Option(..., "--out", help="Model file to write (…/name.model; .vocab beside it)."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="Model file to write (…/name.model; .vocab beside it)."),
     vocab_size: int = typer.Option(300, "--vocab-size", help="Pieces including sentencepiece's <unk>."),
     model_type: str = typer.Option("unigram", "--type", help="unigram | bpe."),
 ) -> None:
@@ -57,7 +59,7 @@ def train(
     valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir."),
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
     subword_model: Optional[Path] = typer.Option(None, "--subword-model", help="The sentencepiece model the tokens came from (subword units)."),
-    exp: Path = typer.Option(..., "--exp", help="Experiment dir."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.type=ar --set train.max_steps=2000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
@@ -106,7 +108,7 @@ def _options(rec, method, threshold, iterations, length_adjust, length_slack, be
 def decode(
     model: Path = typer.Option(..., "--model", help="ASR experiment dir."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump to decode (same feature config as training)."),
-    out: Path = typer.Option(..., "--out", help="Decode dir: hyp, token_hyp, timing, skipped, decode.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Decode dir: hyp, token_hyp, timing, skipped, decode.json."),
     method: Optional[str] = _METHOD,
     threshold: float = _THRESHOLD,
     iterations: int = _ITERATIONS,
@@ -131,16 +133,16 @@ def decode(
     rec = load_recognizer(model, device, checkpoint)
     opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
-    typer.echo(f"{opts.method}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
+    typer.echo(f"{opts.method}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
 
 
 @app.command("recognize")
 def recognize(
     audio: Optional[List[Path]] = typer.Argument(None, help="Audio files (wav, flac, …; any rate); the utterance id is the file name without its extension."),
     model: Path = typer.Option(..., "--model", help="ASR experiment dir."),
-    wav_scp: Optional[Path] = typer.Option(None, "--wav-scp", help="Kaldi wav.scp (`utt path` or `utt cmd |`) instead of files; relative paths are read from the current folder."),
+    wav_scp: Optional[Path] = typer.Option(None, "--wav-scp", help="Kaldi wav.scp (`utt path` or `utt cmd |`) instead of files; relative paths are read from the current folder. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     data: Optional[Path] = typer.Option(None, "--data", help="A data dir whose wav.scp to recognise."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Decode dir (hyp, token_hyp, timing, skipped, decode.json, as `asr decode`); without it the transcripts go to stdout as `utt words`."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_dir, help="Decode dir (hyp, token_hyp, timing, skipped, decode.json, as `asr decode`); without it the transcripts go to stdout as `utt words`."),
     method: Optional[str] = _METHOD,
     threshold: float = _THRESHOLD,
     iterations: int = _ITERATIONS,
@@ -187,7 +189,7 @@ def recognize(
     if out is None:
         for u in entries:
             typer.echo(f"{u} {hyps[u]}".rstrip())
-    msg = f"{opts.method}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
+    msg = f"{opts.method}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
     typer.echo(msg + (f" -> {out}/hyp" if out is not None else ""), err=out is None)
 
 
@@ -199,7 +201,7 @@ def score(
     by: Optional[Path] = typer.Option(None, "--by", help="utt2X or spk2X table for a breakdown (e.g. spk2age)."),
     group: Optional[str] = typer.Option(None, "--group", help="Grouping of --by values: value | adult_child[:N] | bins:a,b,…"),
     utt2spk: Optional[Path] = typer.Option(None, "--utt2spk", help="For a spk2X table (default: utt2spk beside REF)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write result.txt, result.json, per_utt, utt2wer here (default: beside HYP)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_dir, help="Write result.txt, result.json, per_utt, utt2wer here (default: beside HYP)."),
 ) -> None:
     """WER and CER (sub/del/ins), a per-utterance alignment report, and a breakdown by a utt2X/spk2X table.
 
@@ -222,7 +224,7 @@ def score(
 @app.command("summary")
 def summary(
     dirs: list[Path] = typer.Argument(..., help="Scored decode dirs (with result.json), e.g. exp/*/decode_dev/*."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the table here (markdown)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Also write the table here (markdown)."),
 ) -> None:
     """One table of scored decode dirs: WER (per group), CER, change vs the same model's greedy CTC, RTF;
     warns when Mask-CTC is worse than the greedy CTC it refines.

@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from narspeech.outputs import out_file
+
 app = typer.Typer(help="Speed benchmarks: features, training, TTS, vocoders, ASR, error correction.", no_args_is_help=True)
 
 
@@ -48,7 +50,7 @@ def tts(
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations in the end-to-end timing."),
     vocoder_name: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder of the end-to-end timing: griffin-lim, hifigan:universal, hifigan:ljspeech or a checkpoint."),
     no_vocoder: bool = typer.Option(False, "--no-vocoder", help="Time mel generation only."),
-    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """Time FastSpeech 2 against its AR teacher: mel and end-to-end (text → wav) seconds, RTF, speed-up, at batch 1 and full batch.
 
@@ -81,7 +83,7 @@ def vocoder(
     precision: str = typer.Option("auto", "--precision", help="CUDA: fp16 (auto), bf16, fp32."),
     max_batch_frames: Optional[int] = typer.Option(None, "--max-batch-frames", help="Padded frames per generator call (default 600 on CPU, 200000 on CUDA)."),
     repeat: int = typer.Option(2, "--repeat", help="Timed runs per setting (after one warm-up batch)."),
-    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """Vocoder real-time factor (wall and, on CPU, CPU time) at batch 1 and full batch.
 
@@ -108,7 +110,7 @@ def train(
     steps: Optional[int] = typer.Option(None, "--steps", help="Timed updates per setting (default 30 on CUDA, 3 on CPU)."),
     warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed updates first (default 5 on CUDA, 1 on CPU)."),
     num_workers: int = typer.Option(2, "--num-workers", help="DataLoader workers."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the results JSON here."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Write the results JSON here."),
 ) -> None:
     """Training throughput (steps/s, frames/s) and peak GPU memory of the engine on a FastSpeech-sized reference model, per batch size and precision.
 
@@ -132,14 +134,14 @@ def train(
 
 @app.command("feats")
 def feats(
-    data: Path = typer.Argument(..., help="Kaldi data dir (wav.scp) to dump, e.g. ../shared/data/arctic_fb/train."),
+    data: Path = typer.Argument(..., help="Kaldi data dir (wav.scp) to dump, e.g. ../shared/data/arctic_fb/train. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     base: Optional[Path] = typer.Option(None, "--base", help="Folder that relative wav.scp paths are relative to (guessed: DATA or its parent)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", help="Worker processes (default: one per CPU core, at most 8)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Dump only the first N utterances."),
     librosa_limit: int = typer.Option(5, "--librosa-limit", help="Utterances for the librosa load+melspectrogram+pyin loop (0: skip it; pyin is slow)."),
     batch_seconds: Optional[float] = typer.Option(None, "--batch-seconds", help="Padded audio seconds per batch (default 120 CPU, 1200 CUDA)."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Also write the results as JSON here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", callback=out_file, help="Also write the results as JSON here."),
 ) -> None:
     """Time the full feature dump (decode, resample, log-mel, F0, energy, write) in x real time, beside a plain librosa loop.
 
@@ -170,7 +172,7 @@ def asr(
     ctc_weight: float = typer.Option(0.3, "--ctc-weight", help="AR beam search CTC weight."),
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
-    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """Time CTC greedy, Mask-CTC and AR beam search on the same utterances: seconds, RTF, latency, speed-up over AR.
 
@@ -203,7 +205,7 @@ def correct(
     beam: int = typer.Option(5, "--beam", help="AR beam size."),
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
-    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """Correction latency at batch 1 and full batch: FastCorrect vs the AR corrector, and the speed-up.
 

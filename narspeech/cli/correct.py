@@ -6,6 +6,8 @@ from typing import Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
 app = typer.Typer(help="ASR error correction: FastCorrect (non-autoregressive) with edit alignment, and an AR corrector baseline.", no_args_is_help=True)
 
 
@@ -13,7 +15,7 @@ app = typer.Typer(help="ASR error correction: FastCorrect (non-autoregressive) w
 def align(
     hyp: Path = typer.Option(..., "--hyp", help="Kaldi-style hypothesis file (`utt token…`), e.g. an ASR decode dir's hyp."),
     ref: Path = typer.Option(..., "--ref", help="Reference `text` file (`utt token…`)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: durations, edits, src_tokens, tgt_tokens, skipped, summary.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: durations, edits, src_tokens, tgt_tokens, skipped, summary.json."),
     unit: str = typer.Option("word", "--unit", help="word or char (ignored with --spm-model)."),
     spm_model: Optional[Path] = typer.Option(None, "--spm-model", help="Sentencepiece model: align subword units."),
     max_tokens: int = typer.Option(1000, "--max-tokens", help="Pairs longer than this are skipped (listed in OUT/skipped)."),
@@ -35,7 +37,7 @@ def align(
 @app.command("noise")
 def noise(
     text: Path = typer.Option(..., "--text", help="Plain text, one sentence per line, or LJSpeech-style `id|raw|normalized` metadata."),
-    out: Path = typer.Option(..., "--out", help="Output dir: hyp (corrupted), text (clean), neighbours.json, noise.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: hyp (corrupted), text (clean), neighbours.json, noise.json."),
     substitution: float = typer.Option(0.10, "--sub", help="Per-word rate of substitution by a phonetically similar word."),
     deletion: float = typer.Option(0.025, "--del", help="Per-word deletion rate."),
     insertion: float = typer.Option(0.025, "--ins", help="Per-word insertion rate."),
@@ -94,7 +96,7 @@ def noise(
 @app.command("subword")
 def subword(
     text: list[Path] = typer.Option(..., "--text", help="Plain text file(s) (one sentence per line, or LJSpeech metadata), cleaned as `correct noise` does."),
-    out: Path = typer.Option(..., "--out", help="Sentencepiece model to write (…/name.model)."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="Sentencepiece model to write (…/name.model)."),
     vocab_size: int = typer.Option(1000, "--vocab-size"),
     model_type: str = typer.Option("bpe", "--type", help="bpe | unigram."),
 ) -> None:
@@ -115,7 +117,7 @@ def subword(
 def snap(
     hyp: Path = typer.Option(..., "--hyp", help="Kaldi-style hypothesis file."),
     text: list[Path] = typer.Option(..., "--text", help="Lexicon source(s): plain text or LJSpeech metadata (cleaned as `correct noise` does)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: hyp (snapped)."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: hyp (snapped)."),
     min_similarity: float = typer.Option(0.5, "--min-sim", help="Lowest normalised character similarity for a replacement (speechocean762's held-out speakers: 0.5)."),
 ) -> None:
     """Replace every hypothesis word outside the lexicon by its most similar lexicon word (no
@@ -139,7 +141,7 @@ def snap(
 def errmodel(
     hyp: list[Path] = typer.Option(..., "--hyp", help="ASR hypothesis file(s) (not of the test set)."),
     ref: list[Path] = typer.Option(..., "--ref", help="Reference text file(s); every hypothesis id must be in one."),
-    out: Path = typer.Option(..., "--out", help="Error model file (JSON)."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="Error model file (JSON)."),
     variant_prob: float = typer.Option(0.5, "--variant-prob", help="Share of substitutions taken from observed misspellings of the word."),
 ) -> None:
     """Fit a learned ASR error model (word rates, observed misspellings, character confusions) on
@@ -170,7 +172,7 @@ def train(
     config: Path = typer.Option(..., "--config", help="YAML: model (type fastcorrect|ar, sizes), tokens, train (engine)."),
     train_dirs: list[Path] = typer.Option(..., "--train", help="Alignment dir(s) of `correct align` to train on (repeatable)."),
     valid_dirs: list[Path] = typer.Option([], "--valid", help="Alignment dir(s) for validation."),
-    out: Path = typer.Option(..., "--out", help="Experiment dir."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Experiment dir."),
     init: Optional[Path] = typer.Option(None, "--init", help="Start from this corrector (exp dir or checkpoint) and its token list: fine-tuning."),
     vocab_text: list[Path] = typer.Option([], "--vocab-text", help="Kaldi text files whose words join a new token list."),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT/last.pt."),
@@ -193,7 +195,7 @@ def train(
 def decode(
     model: Path = typer.Option(..., "--model", help="Corrector exp dir (config.yaml, tokens.txt, best.pt/last.pt, detector.json)."),
     hyp: Path = typer.Option(..., "--hyp", help="Kaldi-style hypothesis file to correct."),
-    out: Path = typer.Option(..., "--out", help="Output dir: hyp (corrected), passed, corrections, correct_info.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: hyp (corrected), passed, corrections, correct_info.json."),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Reference text: also report WER before/after in correct_info.json."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint"),
     batch_size: int = typer.Option(64, "--batch-size"),
@@ -229,7 +231,7 @@ def tune(
     beam: int = typer.Option(5, "--beam"),
     detect_threshold: float = typer.Option(0.0, "--detect-threshold"),
     oov: str = typer.Option("pass", "--oov", help="pass or correct (as in decode)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Write the settings here instead of EXP/detector.json (a detector per ASR system; decode --detector reads it)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Write the settings here instead of EXP/detector.json (a detector per ASR system; decode --detector reads it)."),
     device: str = typer.Option("auto", "--device"),
 ) -> None:
     """Pick the detector threshold on held-out pairs (lowest WER; "never change" if nothing helps)."""
@@ -245,7 +247,7 @@ def tune(
 def hyps(
     asr: Path = typer.Option(..., "--asr", help="ASR exp dir (narspeech asr train)."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump to decode (e.g. the ASR's dump/train)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: hyp, perturb.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: hyp, perturb.json."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="ASR checkpoint (early ones err more; default best/last)."),
     method: str = typer.Option("maskctc", "--method", help="ctc | maskctc | beam | greedy (as asr decode)."),
     specaug: bool = typer.Option(False, "--specaug", help="Leave the model's training SpecAugment on (new masks per utterance)."),
@@ -273,7 +275,7 @@ def stats(
     pairs: list[str] = typer.Argument(..., help="NAME=HYP pairs of hypothesis files (all scored against --ref)."),
     ref: list[Path] = typer.Option(..., "--ref", help="Reference text file(s); ids of every HYP must be in one."),
     lexicon: list[Path] = typer.Option([], "--lexicon", help="Kaldi text files whose words are the lexicon (default: the references')."),
-    json_out: Optional[Path] = typer.Option(None, "--json", help="Write the profiles here."),
+    json_out: Optional[Path] = typer.Option(None, "--json", callback=out_file, help="Write the profiles here."),
 ) -> None:
     """Error profiles of hypothesis sets (WER, CER, S/D/I, non-words, near misses, word-boundary
     errors), side by side, to check that training pairs resemble the test hypotheses.
@@ -305,7 +307,7 @@ def pairs(
     decodes: list[str] = typer.Argument(..., help="TAG=HYP: the ASR's hypotheses of its training set, one per checkpoint × perturbation."),
     ref: Path = typer.Option(..., "--ref", help="The training set's reference text."),
     utt2spk: Path = typer.Option(..., "--utt2spk", help="The training set's utt2spk (speakers to split by)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: hyp, text, {hyp,text}_{train,tune}, tune_speakers."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: hyp, text, {hyp,text}_{train,tune}, tune_speakers."),
     tune_every: int = typer.Option(10, "--tune-every", help="Every N-th speaker (sorted) is held out from fine-tuning to tune the detector."),
 ) -> None:
     """Pool an ASR's decodes of its own training set into fine-tuning pairs (keys TAG-UTT) and hold

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from narspeech.errors import NarspeechError
+from narspeech.outputs import out_dir
 
 app = typer.Typer(help="Kaldi-style data directories: import corpora, synthesise one, validate, split, subset, combine.",
                   no_args_is_help=True)
@@ -40,7 +41,7 @@ def _write_import(result, out: Path) -> None:
 
 @import_app.command("ljspeech")
 def import_ljspeech(src: Path = typer.Argument(..., help="LJSpeech-1.1 folder (metadata.csv, wavs/)."),
-                    out: Path = typer.Argument(..., help="Output data dir."), skip_bad: bool = _SKIP) -> None:
+                    out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."), skip_bad: bool = _SKIP) -> None:
     """Import LJSpeech-1.1 (normalized transcript column, wavs/<id>.wav).
 
     Example: narspeech data import ljspeech downloads/LJSpeech-1.1 data/all
@@ -52,7 +53,7 @@ def import_ljspeech(src: Path = typer.Argument(..., help="LJSpeech-1.1 folder (m
 
 @import_app.command("librispeech")
 def import_librispeech(src: Path = typer.Argument(..., help="A subset folder (LibriSpeech/test-clean) or the LibriSpeech root."),
-                       out: Path = typer.Argument(..., help="Output data dir."),
+                       out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
                        subset: Optional[list[str]] = typer.Option(None, "--subset", help="Subset(s) under a LibriSpeech root; repeatable."),
                        skip_bad: bool = _SKIP) -> None:
     """Import LibriSpeech (<spk>/<chapter>/*.flac + *.trans.txt).
@@ -66,7 +67,7 @@ def import_librispeech(src: Path = typer.Argument(..., help="A subset folder (Li
 
 @import_app.command("arctic")
 def import_arctic(src: Path = typer.Argument(..., help="A cmu_us_<spk>_arctic folder, or a folder holding several."),
-                  out: Path = typer.Argument(..., help="Output data dir."), skip_bad: bool = _SKIP) -> None:
+                  out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."), skip_bad: bool = _SKIP) -> None:
     """Import CMU ARCTIC (wav/*.wav + etc/txt.done.data); utterance ids become <spk>-<id>.
 
     Example: narspeech data import arctic downloads/cmu_us_slt_arctic data/all
@@ -78,7 +79,7 @@ def import_arctic(src: Path = typer.Argument(..., help="A cmu_us_<spk>_arctic fo
 
 @import_app.command("speechocean762")
 def import_speechocean762(src: Path = typer.Argument(..., help="speechocean762 root (train/, test/ with wav.scp; WAVE/)."),
-                          out: Path = typer.Argument(..., help="Output data dir."),
+                          out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
                           split: str = typer.Option("train", "--split", help="Split folder: train | test (| dev in a re-split copy)."),
                           skip_bad: bool = _SKIP) -> None:
     """Import one split of speechocean762 (public release layout) with spk2age/spk2gender.
@@ -92,7 +93,7 @@ def import_speechocean762(src: Path = typer.Argument(..., help="speechocean762 r
 
 @import_app.command("kaldi")
 def import_kaldi(src: Path = typer.Argument(..., help="An existing Kaldi data dir."),
-                 out: Path = typer.Argument(..., help="Output data dir."),
+                 out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
                  base: Optional[Path] = typer.Option(None, "--base", help="Folder relative wav.scp paths are relative to (default: the dir or its parent, whichever has the files)."),
                  skip_bad: bool = _SKIP) -> None:
     """Copy a Kaldi data dir with absolute audio paths, sorted tables and spk2utt regenerated.
@@ -106,7 +107,7 @@ def import_kaldi(src: Path = typer.Argument(..., help="An existing Kaldi data di
 
 @app.command("download")
 def download(corpus: str = typer.Argument(..., help="ljspeech | librispeech | arctic"),
-             dest: Path = typer.Argument(..., help="Folder to download and extract into."),
+             dest: Path = typer.Argument(..., callback=out_dir, help="Folder to download and extract into."),
              subset: Optional[list[str]] = typer.Option(None, "--subset", help="LibriSpeech subset (default dev-clean, test-clean, train-clean-100) or ARCTIC speaker (default slt); repeatable."),
              keep_archive: bool = typer.Option(True, "--keep-archive/--remove-archive", help="Keep the downloaded archive after extraction.")) -> None:
     """Download, verify (SHA-256 where published) and extract a public corpus. Needs internet.
@@ -121,10 +122,10 @@ def download(corpus: str = typer.Argument(..., help="ljspeech | librispeech | ar
 
 
 @app.command("synth")
-def synth(out: Path = typer.Argument(..., help="Output data dir."),
+def synth(out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
           prompts: Optional[Path] = typer.Option(None, "--prompts", help="One sentence per line (default: the 2,000 shipped LJSpeech sentences)."),
           num_utts: int = typer.Option(100, "--num-utts", help="Number of utterances."),
-          wav_dir: Optional[Path] = typer.Option(None, "--wav-dir", help="Where the wavs go (default OUT/wavs)."),
+          wav_dir: Optional[Path] = typer.Option(None, "--wav-dir", callback=out_dir, help="Where the wavs go (default OUT/wavs)."),
           voices: str = typer.Option("en-us,en-us+f2,en-us+m3,en-us+f4", "--voices",
                                      help="Comma-separated espeak-ng voices, language[+variant]; one speaker each."),
           rate: str = typer.Option("140:190", "--rate", help="Speaking rate range MIN:MAX (words per minute)."),
@@ -157,7 +158,7 @@ def synth(out: Path = typer.Argument(..., help="Output data dir."),
 
 
 @app.command("validate")
-def validate(data: Path = typer.Argument(..., help="Data dir to check."),
+def validate(data: Path = typer.Argument(..., help="Data dir to check. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
              no_audio: bool = typer.Option(False, "--no-audio", help="Skip reading the audio."),
              header_only: bool = typer.Option(False, "--header-only", help="Read audio headers only (fast) instead of decoding every file."),
              expect_rate: Optional[int] = typer.Option(None, "--sample-rate", help="Report audio at any other sample rate."),
@@ -181,7 +182,7 @@ def validate(data: Path = typer.Argument(..., help="Data dir to check."),
 
 @app.command("split")
 def split(data: Path = typer.Argument(..., help="Data dir to split."),
-          out_parent: Path = typer.Argument(..., help="Folder for the parts: OUT_PARENT/<name> for each part."),
+          out_parent: Path = typer.Argument(..., callback=out_dir, help="Folder for the parts: OUT_PARENT/<name> for each part."),
           parts: str = typer.Option(..., "--parts", help="name:size,… ; size is a ratio (0<x<1), a count (>=1) or -N (all but N, one part at most)."),
           by_speaker: bool = typer.Option(False, "--by-speaker", help="Sizes count speakers; each speaker lies in one part only."),
           ordered: bool = typer.Option(False, "--ordered", help="Take parts in sorted id order instead of a seeded shuffle."),
@@ -202,7 +203,7 @@ def split(data: Path = typer.Argument(..., help="Data dir to split."),
 
 @app.command("subset")
 def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
-           out: Path = typer.Argument(..., help="Output data dir."),
+           out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
            first: Optional[int] = typer.Option(None, "--first", help="The first N utterances (sorted ids)."),
            last: Optional[int] = typer.Option(None, "--last", help="The last N utterances (sorted ids)."),
            random_n: Optional[int] = typer.Option(None, "--random", help="N utterances drawn at random (seeded)."),
@@ -230,7 +231,7 @@ def subset(data: Path = typer.Argument(..., help="Data dir to take from."),
 
 
 @app.command("combine")
-def combine(out: Path = typer.Argument(..., help="Output data dir."),
+def combine(out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
             dirs: List[Path] = typer.Argument(..., help="Data dirs to combine (utterance ids unique across them).")) -> None:
     """Combine data dirs into one (Kaldi's utils/combine_data.sh); a per-utterance table only some have is dropped.
 
@@ -246,8 +247,8 @@ def combine(out: Path = typer.Argument(..., help="Output data dir."),
 
 
 @app.command("trim")
-def trim(data: Path = typer.Argument(..., help="Data dir whose recordings to trim."),
-         out: Path = typer.Argument(..., help="Output data dir (trimmed copies of the audio go to OUT/wav/)."),
+def trim(data: Path = typer.Argument(..., help="Data dir whose recordings to trim. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
+         out: Path = typer.Argument(..., callback=out_dir, help="Output data dir (trimmed copies of the audio go to OUT/wav/)."),
          top_db: float = typer.Option(40.0, "--top-db", help="Frames quieter than the loudest frame minus this are silence."),
          margin: float = typer.Option(0.05, "--margin", help="Seconds of silence kept before and after the speech."),
          jobs: int = typer.Option(2, "--jobs", help="Parallel readers/writers.")) -> None:

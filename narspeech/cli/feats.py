@@ -6,13 +6,15 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
 app = typer.Typer(help="Features: log-mel, F0 and energy dumps (kaldiio ark/scp), normalisation statistics.", no_args_is_help=True)
 
 
 @app.command("extract")
 def extract(
-    data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp (paths or `cmd |` pipes)."),
-    dump: Path = typer.Argument(..., help="Output dir: feats/f0/energy .ark+.scp, utt2num_frames, feats.yaml."),
+    data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp (paths or `cmd |` pipes). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
+    dump: Path = typer.Argument(..., callback=out_dir, help="Output dir: feats/f0/energy .ark+.scp, utt2num_frames, feats.yaml."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML of feature options (sample_rate, n_fft, hop_length, win_length, n_mels, fmin, fmax, f0_min, f0_max, …)."),
     overrides: List[str] = typer.Option([], "--set", help="Override one option: --set hop_length=256 (repeatable)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
@@ -50,7 +52,7 @@ def extract(
 @app.command("stats")
 def stats(
     dump: Path = typer.Argument(..., help="A dump dir written by `narspeech feats extract`."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output .npz (default DUMP/stats.npz)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Output .npz (default DUMP/stats.npz)."),
 ) -> None:
     """Global mean/std of log-mel (per bin), F0 (voiced frames, Hz) and energy, for normalisation.
 
@@ -70,7 +72,7 @@ def stats(
 
 @app.command("combine")
 def combine(
-    out: Path = typer.Argument(..., help="Output dump dir (scp tables over the inputs' arks; nothing is copied)."),
+    out: Path = typer.Argument(..., callback=out_dir, help="Output dump dir (scp tables over the inputs' arks; nothing is copied)."),
     dumps: List[Path] = typer.Argument(..., help="Dumps with identical feature configs (feats.yaml)."),
     stats: bool = typer.Option(True, "--stats/--no-stats", help="Also compute OUT/stats.npz over the combined dump."),
 ) -> None:

@@ -8,6 +8,7 @@ from typing import Optional
 import typer
 
 from narspeech.errors import NarspeechError
+from narspeech.outputs import out_file
 
 app = typer.Typer(help="Text frontend: normaliser, phoneme/char/word tokenizers, token lists.", no_args_is_help=True)
 
@@ -42,7 +43,7 @@ def tokenize(data: Path = typer.Argument(..., help="Data dir with a `text` file;
 
 @app.command("vocab")
 def vocab(data: list[Path] = typer.Argument(..., help="Data dirs (their `token` files) or token files."),
-          out: Path = typer.Option(..., "--out", help="Token list to write (tokens.txt)."),
+          out: Path = typer.Option(..., "--out", callback=out_file, help="Token list to write (tokens.txt)."),
           min_count: int = typer.Option(1, "--min-count", help="Leave out tokens seen fewer times (they become <unk>; listed).")) -> None:
     """Build a token list: <blank>, <unk>, tokens by count, <sos/eos>.
 

@@ -10,6 +10,8 @@ from typing import Optional
 
 import typer
 
+from narspeech.outputs import out_file
+
 app = typer.Typer(help="Training experiments: inspect checkpoints, average them.", no_args_is_help=True)
 
 
@@ -31,7 +33,7 @@ def average(
     metric: Optional[str] = typer.Option(None, "--metric", help="Validation metric to pick the best by (default: the run's train.best_metric)."),
     mode: Optional[str] = typer.Option(None, "--mode", help="min or max: whether lower or higher --metric is better (default: the run's best_mode for its own metric, else min)."),
     last: bool = typer.Option(False, "--last", help="Average the NUM most recent checkpoints instead of the best ones."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Output checkpoint (default EXP_DIR/avg<NUM>.pt)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", callback=out_file, help="Output checkpoint (default EXP_DIR/avg<NUM>.pt)."),
     fewer_ok: bool = typer.Option(False, "--fewer-ok", help="Average all kept checkpoints when fewer than NUM are kept (a short run) instead of failing."),
 ) -> None:
     """Average the weights of the N best (or latest) checkpoints into one checkpoint file.

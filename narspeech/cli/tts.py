@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
 app = typer.Typer(help="Text-to-speech: AR teacher → durations → FastSpeech 2 → synthesis.", no_args_is_help=True)
 
 
@@ -26,7 +28,7 @@ def train_teacher(
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
     durations: Optional[Path] = typer.Option(None, "--durations", help="Durations of the training set (e.g. `tts align`'s) for model.guided_attn_prior durations (Tacotron 2); ignored otherwise."),
     valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Durations of the validation set, with --durations."),
-    exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.d_model=256 --set train.max_steps=2000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
     retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
@@ -58,7 +60,7 @@ def durations(
     teacher: Path = typer.Option(..., "--teacher", help="Teacher experiment dir (or checkpoint file)."),
     data: Path = typer.Option(..., "--data", help="Data dir with a `token` file."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump of the same set."),
-    out: Path = typer.Option(..., "--out", help="Output dir: durations, focus_rates, filtered, heads, attn/*.png (kd/ with --kd)."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: durations, focus_rates, filtered, heads, attn/*.png (kd/ with --kd)."),
     focus_threshold: float = typer.Option(0.3, "--focus-threshold", help="Utterances whose best head's focus rate is lower go to OUT/filtered."),
     batch_size: int = typer.Option(16, "--batch-size", help="Utterances per teacher-forced batch (sorted by length)."),
     plots: int = typer.Option(4, "--plots", help="Attention PNGs for the first N utterance ids (OUT/attn/)."),
@@ -96,7 +98,7 @@ def train(
     valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
     valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Teacher durations of the validation set."),
     kd_dump: Optional[Path] = typer.Option(None, "--kd-dump", help="Teacher mels as targets (`tts durations --kd` OUT/kd); use with --durations OUT/kd/durations; model.type fastspeech."),
-    exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.type=fastspeech --set train.max_steps=3000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
     retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
@@ -131,7 +133,7 @@ def align(
     data: Path = typer.Option(..., "--data", help="Data dir with a `token` file."),
     dump: Path = typer.Option(..., "--dump", help="Feature dump of the same set (stats.npz here or in ../train)."),
     tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: durations, spread, quality.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: durations, spread, quality.json."),
     iterations: int = typer.Option(10, "--iterations", help="Re-estimation/Viterbi rounds."),
     models_from: Optional[Path] = typer.Option(None, "--models-from", help="OUT of an earlier run (the training set): align with its token models in one pass (for small dev/test sets)."),
     states: int = typer.Option(1, "--states", help="HMM states per phone (left to right, at least one frame each; 3 = onset, middle, offset)."),
@@ -161,7 +163,7 @@ def synthesize(
     model: Path = typer.Option(..., "--model", help="Experiment dir of a trained TTS model (config.yaml, tokens.txt, best.pt/last.pt)."),
     text: Optional[Path] = typer.Option(None, "--text", help="Sentences, one per line (ids line0001…; see --with-ids)."),
     data: Optional[Path] = typer.Option(None, "--data", help="Data dir whose `text` to synthesize (keeps its utterance ids)."),
-    out: Path = typer.Option(..., "--out", help="Output dir: feats.scp/ark, wav/, wav.scp, text, failed, synth_info.json."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: feats.scp/ark, wav/, wav.scp, text, failed, synth_info.json."),
     with_ids: bool = typer.Option(False, "--with-ids", help="--text lines are `id sentence`."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file to use instead of the exp dir's best.pt/last.pt."),
     batch_size: int = typer.Option(16, "--batch-size", help="Sentences per batch (sorted by length)."),
@@ -210,7 +212,7 @@ def synthesize(
 def evaluate(
     synth: Path = typer.Option(..., "--synth", help="Output dir of `narspeech tts synthesize` (wav.scp, synth_info.json)."),
     ref: Path = typer.Option(..., "--ref", help="Data dir with the held-out recordings (wav.scp) of the same utterance ids."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
     order: int = typer.Option(24, "--order", help="Mel-cepstral coefficients 1..ORDER in the MCD (c0 excluded)."),
     band: Optional[int] = typer.Option(None, "--band", help="Sakoe-Chiba band for DTW, in frames (default: none)."),
     trim_db: Optional[float] = typer.Option(None, "--trim-db", help="Cut leading/trailing silence (frames more than this many dB below the utterance's peak) from synthesis and recording before scoring, e.g. 40."),
@@ -221,7 +223,7 @@ def evaluate(
     asr_model: Optional[Path] = typer.Option(None, "--asr-model", help="A trained narspeech ASR experiment dir to use as the recogniser instead."),
     asr_workers: Optional[int] = typer.Option(None, "--asr-workers", help="PocketSphinx worker processes (default: CPU count, at most 4)."),
     floor_db: float = typer.Option(40.0, "--floor-db", help="A frame is near the floor (silent) when more than this many dB below the recording's peak."),
-    asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
+    asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", callback=out_dir, help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
 ) -> None:
     """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
     voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
@@ -249,7 +251,7 @@ def spectrograms(
     ref: Path = typer.Option(..., "--ref", help="Data dir with the recordings (wav.scp, text)."),
     synth: List[Path] = typer.Option(..., "--synth", help="Synthesis dir (`tts synthesize` OUT); repeat for several systems (one row each)."),
     utts: str = typer.Option(..., "--utts", help="Comma-separated utterance ids (one column each)."),
-    out: Path = typer.Option(..., "--out", help="PNG to write."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="PNG to write."),
     labels: Optional[str] = typer.Option(None, "--labels", help="Comma-separated row names for the --synth dirs (default: their exp names)."),
     trim_db: Optional[float] = typer.Option(40.0, "--trim-db", help="Cut edge silence more than this many dB below the peak, as `tts evaluate --trim-db` scores."),
 ) -> None:

@@ -6,6 +6,8 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir
+
 app = typer.Typer(help="Mel to waveform: HiFi-GAN (pretrained or trained here) and Griffin-Lim; copy synthesis.", no_args_is_help=True)
 
 _VOC = "griffin-lim, hifigan:universal, hifigan:ljspeech, or a `narspeech vocoder train` exp dir / checkpoint."
@@ -25,8 +27,8 @@ def vocoder_options(vocoder: str, *, gl_iters: int = 32, precision: str = "auto"
 
 @app.command("copy")
 def copy(
-    data: Path = typer.Argument(..., help="Data dir with the recordings (wav.scp)."),
-    out: Path = typer.Argument(..., help="Output dir: wav/, wav.scp, failed, synth_info.json, results.json, quality."),
+    data: Path = typer.Argument(..., help="Data dir with the recordings (wav.scp). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
+    out: Path = typer.Argument(..., callback=out_dir, help="Output dir: wav/, wav.scp, failed, synth_info.json, results.json, quality."),
     vocoder: str = typer.Option("hifigan:universal", "--vocoder", help=_VOC),
     feats: Optional[Path] = typer.Option(None, "--feats", help="Feature config YAML (default: the neural vocoder's own; for griffin-lim the HiFi-GAN preset, 22.05 kHz)."),
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
@@ -70,12 +72,12 @@ def copy(
 @app.command("train")
 def train(
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with `vocoder` (generator v1|v3, init, segment_frames, …), `feats` and `train` sections (default: HiFi-GAN V1, the released recipe)."),
-    train_data: Path = typer.Option(..., "--train-data", help="Data dir with the training recordings (wav.scp)."),
+    train_data: Path = typer.Option(..., "--train-data", help="Data dir with the training recordings (wav.scp). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir (mel L1 of whole utterances)."),
     mels: Optional[Path] = typer.Option(None, "--mels", help="Dump dir of input mels for --train-data (e.g. FastSpeech 2's ground-truth-aligned mels); default: computed from the audio."),
     valid_mels: Optional[Path] = typer.Option(None, "--valid-mels", help="Dump dir of input mels for --valid-data."),
     init: Optional[str] = typer.Option(None, "--init", help="Start the generator from these weights (fine-tuning): hifigan:universal, hifigan:ljspeech or a checkpoint."),
-    exp: Path = typer.Option(..., "--exp", help="Experiment dir (config.yaml, checkpoints, train.log, tensorboard)."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, checkpoints, train.log, tensorboard)."),
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set vocoder.generator=v3 --set train.max_steps=1000."),
     resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt."),
     device: Optional[str] = typer.Option(None, "--device", help="auto (CUDA if present), cpu, cuda, cuda:N. Default: train.device (auto)."),

@@ -19,6 +19,7 @@ from narspeech.correct.models import MODEL_DEFAULTS, build_model
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.text.vocab import TokenList, load_token_list, write_token_list
+from narspeech.train.checkpoint import locks_exp
 
 log = logging.getLogger("narspeech.correct")
 
@@ -43,6 +44,7 @@ def _units_of_all(align_dirs: Sequence[str | Path]) -> dict:
     return dict(units[0])
 
 
+@locks_exp("exp_dir")
 def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Sequence[str | Path] | None, exp_dir: str | Path, *,
                     init: str | Path | None = None, vocab_text: Sequence[str | Path] = (), resume: bool = False) -> Path:
     """Train a corrector; returns the best checkpoint path. `vocab_text` (Kaldi ``text`` files)

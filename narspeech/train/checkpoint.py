@@ -15,24 +15,95 @@ either the previous file or the new one, never half of one.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 
 from narspeech.errors import NarspeechError
-from narspeech.fileio import atomic_path, atomic_write
+from narspeech.fileio import atomic_path, atomic_write, dir_lock
+from narspeech.trust import torch_load
 
 LAST, BEST, CKPT_DIR, INDEX = "last.pt", "best.pt", "checkpoints", "index.json"
 
 
+_EXP_LOCKS: dict[Path, int] = {}
+
+
+@contextlib.contextmanager
+def exp_lock(exp_dir: str | Path) -> Iterator[None]:
+    """Hold the experiment dir's lock (:func:`narspeech.fileio.dir_lock`, as the feature dump's) for
+    the block, so two trainings into one exp dir cannot both run: the second fails at once naming
+    the first one's pid. Re-entrant within a process; under torchrun only rank 0 takes it."""
+    key = Path(exp_dir).absolute()
+    if os.environ.get("RANK", "0") != "0" or _EXP_LOCKS.get(key):
+        _EXP_LOCKS[key] = _EXP_LOCKS.get(key, 0) + 1
+        try:
+            yield
+        finally:
+            _EXP_LOCKS[key] -= 1
+        return
+    with dir_lock(key, "another training run into this experiment dir"):
+        _EXP_LOCKS[key] = 1
+        try:
+            yield
+        finally:
+            _EXP_LOCKS.pop(key, None)
+
+
+def locks_exp(arg: str = "exp"):
+    """Decorator: run a task's training function under :func:`exp_lock` of its argument `arg`, so a second
+    training into a busy exp dir stops before it writes anything there (token list, copies, config)."""
+    import functools
+    import inspect
+
+    def wrap(fn):
+        sig = inspect.signature(fn)
+
+        @functools.wraps(fn)
+        def inner(*args, **kwargs):
+            with exp_lock(sig.bind(*args, **kwargs).arguments[arg]):
+                return fn(*args, **kwargs)
+        return inner
+    return wrap
+
+
 def save_checkpoint(state: dict, path: str | Path) -> Path:
-    """``torch.save`` through a temporary file + rename."""
+    """``torch.save`` through a temporary file + rename, of :func:`safe_state` (so that a
+    ``weights_only`` load reads it back)."""
     path = Path(path)
+    state = safe_state(state)
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
     return path
+
+
+def safe_state(obj):
+    """`obj` with what a ``torch.load(weights_only=True)`` cannot read made plain: numpy arrays become
+    tensors, numpy scalars Python numbers, paths strings, other objects (dataclasses…) an error."""
+    import dataclasses
+
+    import numpy as np
+
+    if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor, torch.dtype, torch.device, torch.Size)):
+        return obj
+    if isinstance(obj, dict):
+        return type(obj)((k, safe_state(v)) for k, v in obj.items()) if type(obj) is not dict else {k: safe_state(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        out = [safe_state(v) for v in obj]
+        return out if isinstance(obj, list) else tuple(out)
+    if isinstance(obj, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(obj))
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return safe_state(dataclasses.asdict(obj))
+    raise TypeError(f"checkpoint state holds a {type(obj).__name__}, which a safe load cannot read: store it as plain data")
 
 
 def resolve_checkpoint(path_or_exp_dir: str | Path) -> Path:
@@ -63,10 +134,7 @@ def load_checkpoint(path_or_exp_dir: str | Path, map_location: str | torch.devic
     An exp dir resolves to ``best.pt``, else ``last.pt``. Tensors land on ``map_location``.
     """
     p = resolve_checkpoint(path_or_exp_dir)
-    try:
-        ckpt = torch.load(p, map_location=map_location, weights_only=False)
-    except Exception as e:  # truncated / foreign file
-        raise NarspeechError(f"cannot read checkpoint: {e}", path=p) from e
+    ckpt = torch_load(p, map_location)  # weights only: refuses a code-running pickle, names a truncated file
     if not isinstance(ckpt, dict) or "model" not in ckpt:
         raise NarspeechError("not a narspeech checkpoint (no 'model' entry)", path=p)
     return ckpt
@@ -186,12 +254,15 @@ def average_exp(
 
 
 def _exp_config(exp_dir: Path) -> dict:
-    import yaml
+    from narspeech.config import read_yaml
 
     p = exp_dir / "config.yaml"
     if not p.is_file():
         raise NarspeechError("not an experiment directory (no config.yaml)", path=exp_dir)
-    return yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    cfg = read_yaml(p) or {}
+    if not isinstance(cfg, dict):
+        raise NarspeechError("config must be a YAML mapping", path=p)
+    return cfg
 
 
 def describe_exp(exp_dir: str | Path) -> str:
@@ -204,7 +275,9 @@ def describe_exp(exp_dir: str | Path) -> str:
     for name in (LAST, BEST):
         p = exp_dir / name
         if p.is_file():
-            ck = torch.load(p, map_location="cpu", weights_only=False, mmap=True)  # lazy: only read what is printed
+            ck = torch_load(p, "cpu", mmap=True)  # lazy: only read what is printed; weights only: it just inspects
+            if not isinstance(ck, dict):
+                raise NarspeechError("not a narspeech checkpoint", path=p)
             m = " ".join(f"{k}={v:.5g}" for k, v in (ck.get("metrics") or {}).items())
             lines.append(f"  {name:<8} step {ck.get('step')} epoch {ck.get('epoch')}  {m}".rstrip())
     entries = read_index(exp_dir)

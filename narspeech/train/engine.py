@@ -40,15 +40,17 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from narspeech.config import merge, save_config
+from narspeech.config import check_keys, merge, save_config
 from narspeech.device import autocast as bf16_autocast
 from narspeech.errors import NarspeechError
 from narspeech.progress import progress
+from narspeech.signals import die_with_parent
 from narspeech.train import distributed as D
 from narspeech.train.checkpoint import (
     BEST,
     CKPT_DIR,
     LAST,
+    exp_lock,
     load_checkpoint,
     rank_entries,
     read_index,
@@ -56,7 +58,7 @@ from narspeech.train.checkpoint import (
     write_index,
 )
 from narspeech.train.ema import WeightEMA
-from narspeech.train.optim import build_optimizer, build_scheduler
+from narspeech.train.optim import OPTIM_KEYS, SCHEDULER_KEYS, build_optimizer, build_scheduler, optimizer_options
 from narspeech.train.sampler import BucketBatchSampler
 
 TRAIN_DEFAULTS: dict[str, Any] = {
@@ -122,10 +124,50 @@ class _Phase:
         self.name, self.params, self.optimizer, self.scheduler, self.clip = name, params, optimizer, scheduler, clip
 
 
+#: the sections a training config may have, and the keys of those the engine can check here
+#: (``model``, ``feats``, ``vocoder`` are checked against their defaults by the task that builds them)
+CONFIG_SECTIONS = ("model", "train", "data", "feats", "text", "tokens", "vocoder", "units", "init", "init_modules")
+SECTION_KEYS = {
+    "data": ("speed_perturb", "train_data", "train_dump", "tokens", "durations", "kd_dump", "train", "valid"),
+    "text": ("kind", "language", "unit", "subword_model", "token_list", "append_eos"),
+    "tokens": ("min_count", "max_size"),
+}
+GROUP_KEYS = ("optim", "scheduler", "grad_clip")
+
+
+def check_config_keys(cfg: dict) -> None:
+    """Unknown sections and keys (``train.max_step``, ``--set train.optim.nmae=…``) are an error listing
+    the known ones, not silently ignored."""
+    check_keys(cfg, CONFIG_SECTIONS, "")
+    tc = cfg.get("train") or {}
+    check_keys(tc, TRAIN_DEFAULTS, "train")
+    check_keys(tc.get("optim"), OPTIM_KEYS, "train.optim")
+    check_keys(tc.get("scheduler"), SCHEDULER_KEYS, "train.scheduler")
+    for name, g in (tc.get("groups") or {}).items():
+        check_keys(g, GROUP_KEYS, f"train.groups.{name}")
+        check_keys((g or {}).get("optim"), OPTIM_KEYS, f"train.groups.{name}.optim")
+        check_keys((g or {}).get("scheduler"), SCHEDULER_KEYS, f"train.groups.{name}.scheduler")
+    for section, known in SECTION_KEYS.items():
+        check_keys(cfg.get(section), known, section)
+    for key, default in TRAIN_DEFAULTS.items():  # a number where the default is one: finite, and whole for counts
+        v = tc.get(key, default)
+        if isinstance(default, bool) or not isinstance(default, (int, float)) or v is None:
+            continue
+        ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+        if ok and isinstance(default, int) and not isinstance(v, int):
+            ok = float(v).is_integer()
+        if not ok:
+            kind = "a whole number" if isinstance(default, int) else "a finite number"
+            raise NarspeechError(f"train.{key} must be {kind}, got {v!r}")
+
+
 def resolve_config(cfg: dict) -> dict:
-    """``cfg`` with ``train`` defaults filled in (what is saved as exp_dir/config.yaml)."""
+    """``cfg`` with ``train`` defaults filled in (what is saved as exp_dir/config.yaml); unknown keys
+    are an error (:func:`check_config_keys`)."""
+    check_config_keys(cfg or {})
     out = merge({"train": TRAIN_DEFAULTS}, cfg or {})
     tc = out["train"]
+    optimizer_options(tc["optim"])  # a NaN or negative lr is one line now, not at the first step
     for key in ("batch_bins", "accum_grad", "log_interval"):
         if int(tc[key]) <= 0:
             raise NarspeechError(f"train.{key} must be a positive integer, got {tc[key]!r}")
@@ -144,15 +186,20 @@ def seed_everything(seed: int) -> None:
 
 
 def rng_state(device: torch.device) -> dict:
-    st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    """Every RNG's state as tensors and plain types (a ``weights_only`` load reads them back)."""
+    name, key, pos, has_gauss, gauss = np.random.get_state()
+    st = {"python": random.getstate(), "numpy": (name, torch.from_numpy(key.astype(np.int64)), int(pos), int(has_gauss), float(gauss)),
+          "torch": torch.get_rng_state()}
     if device.type == "cuda":
         st["cuda"] = torch.cuda.get_rng_state(device)
     return st
 
 
 def set_rng_state(st: dict, device: torch.device) -> None:
-    random.setstate(st["python"])
-    np.random.set_state(st["numpy"])
+    random.setstate(tuple(st["python"][:1]) + (tuple(st["python"][1]),) + tuple(st["python"][2:]))
+    name, key, *rest = st["numpy"]
+    key = key.numpy() if torch.is_tensor(key) else np.asarray(key)
+    np.random.set_state((name, key.astype(np.uint32), *rest))
     torch.set_rng_state(st["torch"])
     if device.type == "cuda" and "cuda" in st:
         torch.cuda.set_rng_state(st["cuda"], device)
@@ -245,8 +292,9 @@ def fit(
     info, device = D.setup(str(cfg["train"]["device"]))
     trainer = None
     try:
-        trainer = _Trainer(cfg, model, train_set, valid_set, collate_fn, Path(exp_dir), resume, hooks, info, device)
-        return trainer.run()
+        with exp_lock(exp_dir):  # one training per exp dir at a time
+            trainer = _Trainer(cfg, model, train_set, valid_set, collate_fn, Path(exp_dir), resume, hooks, info, device)
+            return trainer.run()
     finally:
         if trainer is not None:
             trainer.close()
@@ -262,6 +310,7 @@ def _workers_leave_sigterm_to_the_trainer(_worker_id: int) -> None:
     it first made the trainer fail on "DataLoader worker ... killed" instead. So a worker outlives a
     SIGTERM by a grace period only (then SIGALRM ends it): ignored outright, a worker left behind
     hung its parent's exit, where multiprocessing terminates and joins its daemonic children."""
+    die_with_parent()  # a SIGKILLed trainer (OOM killer) leaves no workers holding its files and lock
     # a second SIGTERM keeps the first one's deadline (alarm(0) returns the seconds left)
     signal.signal(signal.SIGTERM, lambda *_: signal.alarm(signal.alarm(0) or WORKER_SIGTERM_GRACE_S))
 

@@ -104,7 +104,13 @@ def check_inputs(exp: str | Path, inputs: Mapping[str, str | Path | None], cfg: 
     Changed inputs on ``resume``: a :class:`NarspeechError` naming them, or with `retrain` the old
     run's files are moved to ``EXP/stale-<time>/`` and training starts afresh. Returns the changes
     found (empty when none). Without `resume` an existing run is left to the engine to refuse."""
-    exp = Path(exp)
+    from narspeech.train.checkpoint import exp_lock
+
+    with exp_lock(exp):  # a second run into a busy exp dir stops here, before it rewrites the record
+        return _check_inputs(Path(exp), inputs, cfg, resume=resume, retrain=retrain)
+
+
+def _check_inputs(exp: Path, inputs, cfg, *, resume: bool, retrain: bool) -> list[str]:
     rec_path = exp / RECORD
     new = fingerprint(inputs, cfg)
     found: list[str] = []
@@ -135,3 +141,27 @@ def check_inputs(exp: str | Path, inputs: Mapping[str, str | Path | None], cfg: 
     with atomic_write(rec_path) as f:
         json.dump(new, f, indent=1)
     return found
+
+
+def check_token_file(exp: str | Path, cfg: Mapping, name: str = "tokens.txt") -> None:
+    """Check ``EXP/tokens.txt`` against the model it came with: as many tokens as ``model.n_tokens``,
+    and the SHA-256 that ``inputs.json`` recorded for the run's token list. An edited or shortened
+    list is an error naming it, since it would shift every token id."""
+    from narspeech.text.vocab import load_token_list
+
+    path = Path(exp) / name
+    if not path.is_file():
+        return  # the loader that needs it says so
+    n_model = (cfg.get("model") or {}).get("n_tokens")
+    n_file = len(load_token_list(path))
+    if n_model is not None and n_file != int(n_model):
+        raise NarspeechError(f"has {n_file} tokens, the model was trained with {n_model}: restore the token list "
+                             "the model was trained with (edited or replaced?)", path=path)
+    try:
+        rec = json.loads((Path(exp) / RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return
+    want = ((rec.get("files") or {}).get("tokens") or {}).get("sha256")
+    if want and file_sha256(path) != want:
+        raise NarspeechError(f"differs from the token list the model was trained on (its SHA-256 is recorded in "
+                             f"{RECORD}): restore it, or retrain", path=path)

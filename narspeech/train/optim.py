@@ -20,21 +20,44 @@ import torch
 
 from narspeech.errors import NarspeechError
 
+#: the keys of ``train.optim`` and ``train.scheduler`` (others are typos: an error)
+OPTIM_KEYS = ("name", "lr", "betas", "eps", "weight_decay")
+SCHEDULER_KEYS = ("name", "warmup_steps", "decay_start", "halflife", "min_ratio")
+
+
+def _number(value, key: str, *, low: float = 0.0, above: bool = False, high: float | None = None) -> float:
+    """``float(value)``, or one line naming ``train.optim.<key>`` when it is not a finite number in range."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        raise NarspeechError(f"train.optim.{key} must be a number, got {value!r}") from None
+    if not math.isfinite(x) or x < low or (above and x == low) or (high is not None and x >= high):
+        rng = f"{'>' if above else '>='} {low:g}" + (f" and < {high:g}" if high is not None else "")
+        raise NarspeechError(f"train.optim.{key} must be a finite number {rng}, got {value!r}")
+    return x
+
 
 def build_optimizer(params: Iterable[torch.nn.Parameter], cfg: dict) -> torch.optim.Optimizer:
     """``cfg`` is ``train.optim``: ``{name: adam|adamw, lr, betas, eps, weight_decay}``."""
+    name, kw = optimizer_options(cfg)
+    return (torch.optim.Adam if name == "adam" else torch.optim.AdamW)(params, **kw)
+
+
+def optimizer_options(cfg: dict) -> tuple[str, dict]:
+    """(name, keyword arguments) of ``train.optim``, checked: a bad name or value is one line."""
     name = str(cfg.get("name", "adam")).lower()
+    if name not in ("adam", "adamw"):
+        raise NarspeechError(f"unknown train.optim.name {name!r} (use adam or adamw)")
+    betas = cfg.get("betas", (0.9, 0.98))
+    if not isinstance(betas, (list, tuple)) or len(betas) != 2:
+        raise NarspeechError(f"train.optim.betas must be two numbers, got {betas!r}")
     kw = dict(
-        lr=float(cfg.get("lr", 1e-3)),
-        betas=tuple(float(b) for b in cfg.get("betas", (0.9, 0.98))),
-        eps=float(cfg.get("eps", 1e-9)),
-        weight_decay=float(cfg.get("weight_decay", 0.0)),
+        lr=_number(cfg.get("lr", 1e-3), "lr", above=True),
+        betas=tuple(_number(b, "betas", high=1.0) for b in betas),
+        eps=_number(cfg.get("eps", 1e-9), "eps"),
+        weight_decay=_number(cfg.get("weight_decay", 0.0), "weight_decay"),
     )
-    if name == "adam":
-        return torch.optim.Adam(params, **kw)
-    if name == "adamw":
-        return torch.optim.AdamW(params, **kw)
-    raise NarspeechError(f"unknown train.optim.name {name!r} (use adam or adamw)")
+    return name, kw
 
 
 def lr_factor(name: str, step: int, warmup_steps: int, decay_start: int = 0, halflife: float = 0.0,

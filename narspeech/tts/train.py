@@ -16,6 +16,7 @@ import torch
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table
+from narspeech.train.checkpoint import locks_exp
 from narspeech.tts.models.build import TEACHERS, build_tts_model, model_defaults
 from narspeech.tts.models.stats import load_stats
 
@@ -136,6 +137,7 @@ def _fit(cfg, model, train_set, valid_set, exp, resume, hooks) -> Path:
     return fit(cfg, model, train_set, valid_set, collate, exp, resume=resume, hooks=hooks)
 
 
+@locks_exp()
 def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None, valid_dump=None,
                   resume: bool = False, device: str | None = None, skip_bad: bool = False,
                   durations=None, valid_durations=None) -> Path:
@@ -162,6 +164,7 @@ def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=
     return _fit(cfg, model, train_set, valid_set, exp, resume, TeacherHooks())
 
 
+@locks_exp()
 def train_fastspeech(cfg: dict, *, tokens, train_data, train_dump, durations, exp, valid_data=None, valid_dump=None,
                      valid_durations=None, kd_dump=None, resume: bool = False, device: str | None = None,
                      skip_bad: bool = False) -> Path:

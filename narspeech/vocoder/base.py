@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from narspeech.audio.features import FeatureConfig
+from narspeech.degenerate import audio_problem
 from narspeech.errors import NarspeechError
 
 # Fields that define what a log-mel frame means; a vocoder only understands its own values.
@@ -105,4 +106,11 @@ def vocode_items(vocoder: Vocoder, items: Sequence[tuple[str, np.ndarray | torch
         return {}
     pad = math.log(getattr(getattr(vocoder, "feature_config", None), "mel_floor", 1e-5))
     batch, lengths = pad_mels([m for _, m in good], pad)
-    return {utt: w for (utt, _), w in zip(good, vocoder(batch, lengths))}
+    out = {}
+    for (utt, _), w in zip(good, vocoder(batch, lengths)):
+        why = audio_problem(w)  # NaN, constant or silent audio is a failure of this item, not output
+        if why is None:
+            out[utt] = w
+        else:
+            failed[utt] = f"vocoder output: {why}"
+    return out

@@ -18,10 +18,9 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import torch
-
 from narspeech.audio.features import FeatureConfig
 from narspeech.errors import NarspeechError
+from narspeech.trust import torch_load
 from narspeech.vocoder.hifigan import Generator, load_generator_state
 
 PRETRAINED = {"universal": "generator_universal.pth.tar", "ljspeech": "generator_LJSpeech.pth.tar"}
@@ -49,16 +48,7 @@ def pretrained_path(name: str) -> Path:
 
 
 def _torch_load(path: Path) -> dict:
-    try:
-        try:
-            ck = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as e:  # our last.pt also holds RNG states (numpy): a full load, if it is a torch file at all
-            if "weights_only" not in str(e):
-                raise
-            ck = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # truncated, not a torch file, foreign pickle
-        raise NarspeechError(f"cannot read vocoder checkpoint: {type(e).__name__}: {str(e).splitlines()[0][:200] if str(e) else ''}",
-                             path=path) from None
+    ck = torch_load(path, "cpu", what="vocoder checkpoint")  # weights only; an unsafe pickle needs the opt-in
     if not isinstance(ck, dict):
         raise NarspeechError("not a vocoder checkpoint (expected a dict)", path=path)
     return ck

@@ -24,6 +24,7 @@ from torch import nn
 
 from narspeech.audio.features import FeatureConfig, log_mel
 from narspeech.errors import NarspeechError
+from narspeech.train.checkpoint import locks_exp
 from narspeech.vocoder.hifigan import (
     Generator,
     MultiPeriodDiscriminator,
@@ -244,6 +245,7 @@ def build_gan(cfg: dict) -> HifiganGAN:
     return model
 
 
+@locks_exp()
 def train_vocoder(cfg: dict, *, train_data: str | Path, exp: str | Path, valid_data: str | Path | None = None,
                   mels: str | Path | None = None, valid_mels: str | Path | None = None, resume: bool = False,
                   device: str | None = None, limit: int | None = None) -> Path:

@@ -319,7 +319,9 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         path = Path(models_from) / "models.pt"
         if not path.is_file():
             raise NarspeechError("no models.pt (align the training set first)", path=path)
-        saved = torch.load(path, map_location="cpu")
+        from narspeech.trust import torch_load
+
+        saved = torch_load(path, "cpu", what="aligner models")
         if saved.get("tokens") != token_list.tokens or saved.get("order") != order:
             raise NarspeechError("the aligner models were made with another token list or cepstral order", path=path)
         had = {"states": saved.get("states", 1), "edge_silence": saved.get("edge_silence", False),

@@ -72,4 +72,8 @@ def load_tts_model(path_or_exp_dir: str | Path, device: str | torch.device = "cp
         model.load_state_dict(state)
     except RuntimeError as e:
         raise NarspeechError(f"checkpoint does not fit its config: {str(e).splitlines()[0]}", path=path_or_exp_dir) from None
+    from narspeech.train.checkpoint import exp_dir_of
+    from narspeech.train.fingerprint import check_token_file
+
+    check_token_file(exp_dir_of(path_or_exp_dir), cfg)  # an edited or short tokens.txt would shift every id
     return model.to(dev).eval(), cfg

@@ -15,6 +15,7 @@ import torch
 
 from narspeech.audio.features import FeatureConfig
 from narspeech.batching import make_batches
+from narspeech.degenerate import array_problem, audio_problem
 from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.metrics.timing import Timer
@@ -180,9 +181,10 @@ def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer, 
     empty = [i for i, m in enumerate(mels) if len(m) < 2]
     for i in empty:
         failed[batch[i].utt] = f"acoustic model produced {len(mels[i])} frame(s)"
-    bad = [i for i, m in enumerate(mels) if i not in empty and not np.isfinite(m).all()]
-    for i in bad:  # a vocoder would refuse the whole batch
-        failed[batch[i].utt] = "acoustic model produced NaN/inf in the mel"
+    why = {i: array_problem(m, "mel") for i, m in enumerate(mels) if i not in empty}
+    bad = [i for i, w in why.items() if w is not None]
+    for i in bad:  # NaN/inf or constant: a vocoder would refuse the whole batch, or speak nothing
+        failed[batch[i].utt] = f"acoustic model output: {why[i]}"
     keep = [i for i in range(len(batch)) if i not in empty and i not in bad]
     if not keep:
         return []
@@ -191,7 +193,13 @@ def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer, 
         with Timer(device) as t:
             wavs = vocode(vocoder, [mels[i] for i in keep])
         timings["vocoder_seconds"] += t.seconds
-    return [Synthesized(batch[i].utt, mels[i], w) for i, w in zip(keep, wavs)]
+    out = []
+    for i, w in zip(keep, wavs):
+        if w is not None and audio_problem(w) is not None:
+            failed[batch[i].utt] = f"vocoder output: {audio_problem(w)}"
+        else:
+            out.append(Synthesized(batch[i].utt, mels[i], w))
+    return out
 
 
 
