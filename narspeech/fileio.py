@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import IO, Iterable, Iterator, Mapping
 
 from narspeech.errors import NarspeechError, unwritable_message
+from narspeech.signals import pid_alive
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -141,7 +143,6 @@ def dir_lock(target: str | Path, what: str = "another run") -> Iterator[Path]:
     replaced by a new one.
     """
     import fcntl
-    import sys
 
     lock = lock_path_for(target)
     lock.parent.mkdir(parents=True, exist_ok=True)
@@ -183,8 +184,6 @@ def dir_lock(target: str | Path, what: str = "another run") -> Iterator[Path]:
 
 def _holder_dead(holder: str) -> bool:
     """Whether the ``pid N: …`` line of a lock file names a process that no longer exists."""
-    from narspeech.signals import pid_alive
-
     head = holder.split(":", 1)[0].split()
     if len(head) != 2 or head[0] != "pid" or not head[1].isdigit():
         return False

@@ -12,8 +12,11 @@
 from __future__ import annotations
 
 import os
+import pickle
 from pathlib import Path
 from typing import Any
+
+import torch
 
 from narspeech.errors import NarspeechError
 
@@ -49,10 +52,6 @@ def torch_load(path: str | Path, map_location: Any = "cpu", *, what: str = "chec
     Every failure is a :class:`NarspeechError` naming the file: truncated, not a torch file, or
     a pickle that a safe load cannot read.
     """
-    import pickle
-
-    import torch
-
     path = Path(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)

@@ -10,15 +10,16 @@ import numpy as np
 import torch
 
 from narspeech.asr.recognize import DecodeOptions, Recognizer
+from narspeech.audio.dump import read_dump
 from narspeech.batching import chunks
+from narspeech.metrics.timing import Timer
+from narspeech.nets.subsampling import MIN_FRAMES
 
 
 def time_decoding(rec: Recognizer, mels: list[np.ndarray], opts: DecodeOptions, batch_size: int, *, repeat: int = 1,
                   warmup: int = 1) -> dict:
     """Decode `mels` (sorted by length by the caller) in batches of `batch_size` (0 = all): the best of
     `repeat` timed runs after `warmup` untimed batches."""
-    from narspeech.metrics.timing import Timer
-
     batches = chunks(len(mels), batch_size)
 
     def run(idx):
@@ -79,9 +80,6 @@ def markdown_table(res: dict) -> str:
 
 
 def load_mels(dump_dir: str | Path, limit: int | None = None) -> list[np.ndarray]:
-    from narspeech.audio.dump import read_dump
-    from narspeech.nets.subsampling import MIN_FRAMES
-
     d = read_dump(dump_dir)
     utts = [u for u in d.num_frames if d.num_frames[u] >= MIN_FRAMES][: limit or None]
     return [np.asarray(d.feats[u], dtype=np.float32) for u in utts]

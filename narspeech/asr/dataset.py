@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from narspeech.asr.specaug import speed_perturb_mel
+from narspeech.audio.dump import read_dump
 from narspeech.errors import NarspeechError, Skipped
 from narspeech.fileio import read_table
 from narspeech.nets.subsampling import MIN_FRAMES
@@ -36,8 +38,6 @@ class ASRDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir: str | Path, dump_dir: str | Path, token_list, *, skip_bad: bool = False,
                  speed_perturb: list[float] | None = None, utts: list[str] | None = None):
-        from narspeech.audio.dump import read_dump
-
         self.data_dir = Path(data_dir)
         token_path = self.data_dir / "token"
         if not token_path.is_file():
@@ -82,8 +82,6 @@ class ASRDataset(torch.utils.data.Dataset):
         utt = self.utts[i]
         mel = np.array(self.dump.feats[utt], dtype=np.float32)
         if self.speed_perturb:
-            from narspeech.asr.specaug import speed_perturb_mel
-
             f = random.choice(self.speed_perturb)
             c = self.config
             shorter = speed_perturb_mel(mel, f, sample_rate=c.sample_rate, fmin=c.fmin, fmax=c.fmax or c.sample_rate / 2)

@@ -20,9 +20,15 @@ import numpy as np
 import torch
 
 from narspeech.asr.recognize import DecodeOptions, Recognizer
+from narspeech.audio.dump import read_dump
+from narspeech.audio.extract import probe
+from narspeech.audio.io import load_audio
+from narspeech.batching import make_batches
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
+from narspeech.metrics.timing import Timer
 from narspeech.nets.subsampling import MIN_FRAMES
+from narspeech.progress import progress
 
 log = logging.getLogger("narspeech.asr")
 
@@ -31,8 +37,6 @@ def decode_dump(rec: Recognizer, dump_dir: str | Path, out_dir: str | Path, opts
                 batch_frames: int = 0, utts: list[str] | None = None, limit: int | None = None) -> dict:
     """Decode every utterance of `dump_dir` (or `utts`); `batch_size` caps utterances per batch and
     `batch_frames` (0 = no cap) the padded frames. Returns the summary written to decode.json."""
-    from narspeech.audio.dump import read_dump
-
     rec.check_method(opts)
     dump = read_dump(dump_dir)
     if dump.config.sample_rate != rec.feats.sample_rate or dump.config.n_mels != rec.feats.n_mels or \
@@ -67,9 +71,6 @@ def decode_audio(rec: Recognizer, entries: dict[str, str], out_dir: str | Path |
     one-line error naming the utterance and the file, or with `skip_bad` is listed in ``skipped``
     (empty hypothesis). Writes the decode dir of :func:`decode_dump` when `out_dir` is given; returns
     (``utt -> words``, summary)."""
-    from narspeech.audio.extract import probe
-    from narspeech.audio.io import load_audio
-
     rec.check_method(opts)
     bad: dict[str, str] = {}
     found = {u.utt: u for u in probe(entries, skip_bad=skip_bad, skipped=bad)}
@@ -102,10 +103,6 @@ def _decode_batches(rec: Recognizer, frames: dict[str, int], load, opts: DecodeO
                     batch_frames: int) -> dict:
     """Decode utterances with `frames` (utt -> frame count) in length-sorted batches; ``load(utts) ->
     (padded log-mels, frame counts)``. Too-short utterances are skipped (empty hypothesis)."""
-    from narspeech.batching import make_batches
-    from narspeech.metrics.timing import Timer
-    from narspeech.progress import progress
-
     skipped: dict[str, str] = {}
     hyps: dict[str, str] = {}
     tok_hyps: dict[str, str] = {}

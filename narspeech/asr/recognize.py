@@ -14,7 +14,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from narspeech.asr.beam_search import attention_greedy, beam_search
+from narspeech.asr.ctc_decode import ctc_greedy
+from narspeech.asr.maskctc import mask_ctc_refine
+from narspeech.asr.model import build_asr_model
+from narspeech.asr.text import ASRTokenizer
+from narspeech.audio.features import FeatureConfig, log_mel
+from narspeech.audio.io import resample
+from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
+from narspeech.nets.masks import pad_mask
+from narspeech.nets.subsampling import MIN_FRAMES
+from narspeech.text.vocab import TokenList
+from narspeech.train.checkpoint import load_checkpoint
 
 log = logging.getLogger("narspeech.asr")
 METHODS = ("ctc", "maskctc", "beam", "greedy")
@@ -39,8 +51,6 @@ class IncrementalStep:
     :meth:`select` (``narspeech.asr.beam_search`` calls it after every reorder or compaction)."""
 
     def __init__(self, decoder, enc: torch.Tensor, enc_lengths: torch.Tensor):
-        from narspeech.nets.masks import pad_mask
-
         self.decoder, self.enc, self.pad = decoder, enc, pad_mask(enc_lengths, enc.size(1))
         self.cache: list[torch.Tensor | None] = [None] * len(decoder.layers)
 
@@ -85,14 +95,9 @@ class Recognizer:
     @torch.no_grad()
     def decode_feats(self, feats: torch.Tensor, lengths: torch.Tensor, opts: DecodeOptions) -> list[list[int]]:
         """Padded log-mels (B, T, n_mels) → token ids per utterance (every utterance long enough)."""
-        from narspeech.asr.beam_search import attention_greedy, beam_search
-        from narspeech.asr.ctc_decode import ctc_greedy
-        from narspeech.asr.maskctc import mask_ctc_refine
-
         self.check_method(opts)
         m = self.model
         feats, lengths = feats.to(self.device), lengths.to(self.device)
-        from narspeech.device import autocast
 
         with autocast(self.device):
             enc, elen = m.encode(feats, lengths)
@@ -134,9 +139,6 @@ class Recognizer:
 
     def features(self, wavs: list[np.ndarray], sr: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Log-mels of waveforms (resampled to the model's rate), padded (B, T, n_mels), and frame counts."""
-        from narspeech.audio.features import log_mel
-        from narspeech.audio.io import resample
-
         ws = [np.asarray(w, dtype=np.float32).reshape(-1) for w in wavs]
         if sr != self.sample_rate:
             ws = [resample(w, sr, self.sample_rate) for w in ws]
@@ -152,8 +154,6 @@ class Recognizer:
                    batch_size: int = 32) -> list[str]:
         """Word strings for waveforms at rate `sr` (batched; in input order). Audio too short for the
         ×4 subsampling gives "" and is listed in ``self.skipped`` (index, reason) with a warning."""
-        from narspeech.nets.subsampling import MIN_FRAMES
-
         opts = options or DecodeOptions(method="maskctc" if self.model.type == "mask_ctc" else "beam")
         self.check_method(opts)
         self.skipped = []
@@ -181,13 +181,6 @@ class Recognizer:
 def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Recognizer:
     """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``) and a checkpoint
     (`checkpoint`, else EXP's best.pt / last.pt); the model and the token list must match."""
-    from narspeech.asr.model import build_asr_model
-    from narspeech.asr.text import ASRTokenizer
-    from narspeech.audio.features import FeatureConfig
-    from narspeech.device import resolve_device
-    from narspeech.text.vocab import TokenList
-    from narspeech.train.checkpoint import load_checkpoint
-
     exp = Path(exp_dir)
     if not exp.is_dir():
         raise NarspeechError("ASR experiment dir not found", path=exp)

@@ -9,10 +9,14 @@ before ``<sos/eos>`` for the Mask-CTC decoder. Character tokens use ``<space>`` 
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Sequence
 
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_table, write_table
+from narspeech.text.normalize import normalize
+from narspeech.text.subword import SubwordModel, decode_pieces
 from narspeech.text.tokenize import spell, unspell
 
 SPACE, MASK = "<space>", "<mask>"
@@ -23,10 +27,6 @@ _DROP = re.compile(r"[^A-Z0-9' ]+")
 def normalize_transcript(text: str) -> str:
     """Numbers, abbreviations etc. spoken as words (the TTS normaliser), accents folded to ASCII, upper
     case; other characters (punctuation, symbols, non-Latin letters) become word breaks."""
-    from narspeech.text.normalize import normalize
-
-    import unicodedata
-
     t = normalize(text).replace("’", "'")
     t = unicodedata.normalize("NFKD", t).encode("ascii", "ignore").decode().upper()  # café -> CAFE
     t = _DROP.sub(" ", t)
@@ -44,7 +44,6 @@ class ASRTokenizer:
         if unit == "subword":
             if subword_model is None:
                 raise NarspeechError("subword tokens need a sentencepiece model (--subword-model)")
-            from narspeech.text.subword import SubwordModel
 
             self.sp = SubwordModel(subword_model)
 
@@ -58,8 +57,6 @@ class ASRTokenizer:
         """Tokens → words (special tokens dropped)."""
         toks = [t for t in tokens if not (t.startswith("<") and t.endswith(">") and t != SPACE)]
         if self.sp is not None:
-            from narspeech.text.subword import decode_pieces
-
             return decode_pieces(toks)
         return unspell(toks)
 
@@ -76,8 +73,6 @@ def tokenize_data_dir(data: str | Path, unit: str = "char", subword_model: str |
     """Write ``DATA/text_asr`` (normalised transcripts: the references to score against) and
     ``DATA/token`` (their ASR tokens). An utterance whose transcript normalises to nothing is an
     error naming it. Returns counts (utterances, tokens)."""
-    from narspeech.fileio import read_table, write_table
-
     data = Path(data)
     texts = read_table(data / "text")
     tok = ASRTokenizer(unit, subword_model)

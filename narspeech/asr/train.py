@@ -12,21 +12,22 @@ import shutil
 from pathlib import Path
 from typing import Sequence
 
+from narspeech.asr.dataset import ASRDataset, collate
+from narspeech.asr.model import MODEL_DEFAULTS, MODEL_TYPES, build_asr_model
+from narspeech.asr.text import asr_token_list
+from narspeech.audio.dump import read_feature_config
+from narspeech.audio.stats import load_stats
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path
 from narspeech.text.vocab import TokenList, load_token_list, write_token_list
-from narspeech.train.checkpoint import locks_exp
+from narspeech.train.checkpoint import exp_dir_of, load_checkpoint, locks_exp
+from narspeech.train.engine import fit, resolve_config, seed_everything
 
 log = logging.getLogger("narspeech.asr")
 
 
 def prepare_experiment(cfg: dict, *, tokens, train_dump, exp, subword_model=None, device: str | None = None) -> tuple[dict, TokenList, dict]:
-    from narspeech.asr.model import MODEL_DEFAULTS, MODEL_TYPES
-    from narspeech.asr.text import asr_token_list
-    from narspeech.audio.dump import read_feature_config
-    from narspeech.audio.stats import load_stats
-
     exp = Path(exp)
     token_list = TokenList(asr_token_list(load_token_list(tokens)))
     stats_path = Path(train_dump) / "stats.npz"
@@ -66,10 +67,6 @@ def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None
     `init` (a checkpoint or exp dir) starts from its weights, feature normalisation included, with a fresh
     optimiser and schedule (fine-tuning); its model options and token list must be the ones trained here, unless
     `init_modules` names what to take (``encoder``: a character model's encoder for a subword model)."""
-    from narspeech.asr.dataset import ASRDataset, collate
-    from narspeech.asr.model import build_asr_model
-    from narspeech.train.engine import fit, resolve_config, seed_everything
-
     if init_modules and init is None:
         raise NarspeechError("--init-modules needs --init")
     cfg, token_list, stats = prepare_experiment(cfg, tokens=tokens, train_dump=train_dump, exp=exp,
@@ -102,8 +99,6 @@ def _load_init(model, cfg: dict, token_list: TokenList, init, modules: Sequence[
     """Load `init`'s weights into `model`: all of them after checking that its model options and tokens are
     these, or only the tensors under `modules` (state-dict prefixes; ``encoder`` = ENCODER_PREFIXES), e.g. to
     move a character model's encoder to subword units. Tensors under `modules` must exist with equal shapes."""
-    from narspeech.train.checkpoint import exp_dir_of, load_checkpoint
-
     ckpt = load_checkpoint(init)
     init_dir = exp_dir_of(init)
     prefixes = tuple(x for m in modules for x in (ENCODER_PREFIXES if m == "encoder" else (m,)))

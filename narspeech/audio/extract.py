@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -35,10 +36,10 @@ import torch
 
 from narspeech.audio.features import MIN_SAMPLE_RATE, FeatureConfig, compute_features
 from narspeech.audio.io import audio_info, load_audio, resolve_entry
+from narspeech.batching import make_batches as length_batches
 from narspeech.config import save_config
 from narspeech.degenerate import array_problem
 from narspeech.device import resolve_device
-from narspeech.batching import make_batches as length_batches
 from narspeech.errors import NarspeechError
 from narspeech.fileio import dir_lock, read_table, write_table
 from narspeech.progress import progress
@@ -95,8 +96,6 @@ def probe(entries: Mapping[str, str], *, skip_bad: bool = False, skipped: dict[s
     """Rate and duration of every utterance from file headers (``cmd |`` entries are run and
     decoded), read by a few threads. Unreadable files raise, or with `skip_bad` land in
     `skipped`."""
-    from concurrent.futures import ThreadPoolExecutor
-
     def one(item: tuple[str, str]) -> Utterance | NarspeechError:
         utt, entry = item
         try:

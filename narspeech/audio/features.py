@@ -33,6 +33,7 @@ from typing import Any, Mapping
 import numpy as np
 import torch
 
+from narspeech.audio.pitch import auto_decimation, estimate_f0
 from narspeech.errors import NarspeechError
 
 MIN_SAMPLE_RATE = 8000
@@ -131,8 +132,6 @@ class FeatureConfig:
     @property
     def f0_decimation(self) -> int:
         """Factor by which F0 analysis downsamples (resolved from f0_decimate=None: auto)."""
-        from narspeech.audio.pitch import auto_decimation
-
         return int(self.f0_decimate or auto_decimation(self.sample_rate, self.hop_length, self.f0_max))
 
     @property
@@ -350,8 +349,6 @@ class Features:
 def compute_features(wav: torch.Tensor, lengths: torch.Tensor | None, cfg: FeatureConfig) -> Features:
     """Log-mel, F0 and energy of a padded batch (B, N) at cfg.sample_rate, in float32 on
     wav's device (no autocast: features must match the reference to 1e-3 in log domain)."""
-    from narspeech.audio.pitch import estimate_f0
-
     wav = wav.float()
     lengths = _lengths_or_full(wav, lengths)
     with torch.autocast(wav.device.type, enabled=False):  # even inside a caller's bf16 autocast

@@ -7,11 +7,15 @@ command, as in Kaldi; ``NARSPEECH_NO_PIPES=1`` makes it an error instead (:mod:`
 from __future__ import annotations
 
 import io
+import struct
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+import torch
+import torchaudio.functional as AF
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path
@@ -114,8 +118,6 @@ _UNKNOWN32 = (0, 0xFFFFFFFF)  # streaming writers leave the size unset
 def declared_audio_bytes(head: bytes) -> tuple[str, int, int] | None:
     """(format, offset of the audio data, its size) as the header of a RIFF/RF64 WAV, AIFF(-C), AU or
     W64 file declares it; None for other formats, or when the header leaves the size open."""
-    import struct
-
     def chunks(pos: int, endian: str):
         while pos + 8 <= len(head):
             cid, csize = head[pos:pos + 4], struct.unpack(endian + "I", head[pos + 4:pos + 8])[0]
@@ -173,8 +175,6 @@ def _raise_if_damaged(entry: str, utt: str | None) -> None:
 
 def _load_with_librosa(entry: str, utt: str | None) -> tuple[np.ndarray, int]:
     """Fallback for formats libsndfile lacks (e.g. some mp3): audioread via librosa."""
-    import warnings
-
     import librosa
 
     try:
@@ -190,9 +190,6 @@ def _load_with_librosa(entry: str, utt: str | None) -> tuple[np.ndarray, int]:
 
 def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
     """Band-limited resampling (torchaudio's windowed-sinc, Kaiser window)."""
-    import torch
-    import torchaudio.functional as AF
-
     if orig_sr == target_sr:
         return wav
     x = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))

@@ -38,6 +38,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import betainc # the Beta CDF; scipy.stats would take seconds to import
 
 from narspeech.errors import NarspeechError
 
@@ -46,8 +47,6 @@ _TINY = 1e-30
 
 @lru_cache(maxsize=16)
 def _beta_cdf_grid(a: float, b: float, n: int = 2049) -> np.ndarray:
-    from scipy.special import betainc  # the Beta CDF; scipy.stats would take seconds to import
-
     return betainc(a, b, np.linspace(0.0, 1.0, n)).astype(np.float32)
 
 

@@ -23,8 +23,13 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from narspeech.asr.recognize import DecodeOptions, load_recognizer
+from narspeech.asr.specaug import spec_augment, speed_perturb_mel
+from narspeech.audio.dump import read_dump
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
+from narspeech.nets.subsampling import MIN_FRAMES
+from narspeech.progress import progress
 
 
 def perturbed_decode(asr_exp: str | Path, dump_dir: str | Path, out_dir: str | Path, *, checkpoint: str | Path | None = None,
@@ -32,12 +37,6 @@ def perturbed_decode(asr_exp: str | Path, dump_dir: str | Path, out_dir: str | P
                      batch_size: int = 32, device: str = "cpu", limit: int | None = None) -> dict:
     """Decode `dump_dir` with the ASR model of `asr_exp`, features perturbed as asked; writes
     ``OUT/hyp`` and ``OUT/perturb.json`` (the settings and the model step). Returns the latter."""
-    from narspeech.asr.recognize import DecodeOptions, load_recognizer
-    from narspeech.asr.specaug import spec_augment, speed_perturb_mel
-    from narspeech.audio.dump import read_dump
-    from narspeech.nets.subsampling import MIN_FRAMES
-    from narspeech.progress import progress
-
     rec = load_recognizer(asr_exp, device, checkpoint)
     opts = DecodeOptions(method=method)
     rec.check_method(opts)

@@ -39,10 +39,14 @@ import torch
 
 from narspeech.batching import make_batches
 from narspeech.config import load_config
+from narspeech.correct.models import build_model
 from narspeech.correct.units import Units
+from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table
+from narspeech.metrics.scoring import score
 from narspeech.text.vocab import TokenList, load_token_list
+from narspeech.train.checkpoint import load_checkpoint
 
 DETECTOR_FILE = "detector.json"
 GRANULARITIES = ("sentence", "region")
@@ -100,10 +104,6 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
                    detector: str | Path | None = None) -> Loaded:
     """Model, token list, units and detector settings of a trained corrector exp dir; `detector` names
     another detector file than ``EXP/detector.json`` (one tuned on a different ASR system's errors)."""
-    from narspeech.correct.models import build_model
-    from narspeech.device import resolve_device
-    from narspeech.train.checkpoint import load_checkpoint
-
     exp = Path(exp_dir)
     if not (exp / "config.yaml").is_file():
         raise NarspeechError("not a corrector exp dir (no config.yaml)", path=exp)
@@ -174,7 +174,6 @@ def edit_regions(src: Sequence[str], segments: Sequence[list[str]], conf: Sequen
 def _fastcorrect_batch(loaded: Loaded, toks: list[list[str]]) -> list[tuple[list[str], float, float, list[Region]]]:
     tl, dev = loaded.tokens, loaded.device
     src, src_len = _source_batch(loaded, toks)
-    from narspeech.device import autocast
 
     with autocast(dev):
         r = loaded.model.infer(src, src_len)
@@ -201,17 +200,16 @@ def _fastcorrect_batch(loaded: Loaded, toks: list[list[str]]) -> list[tuple[list
 def _ar_batch(loaded: Loaded, toks: list[list[str]], beam: int) -> list[tuple[list[str], float, float]]:
     tl, dev = loaded.tokens, loaded.device
     src, src_len = _source_batch(loaded, toks)
-    from narspeech.device import autocast
 
     with autocast(dev):
         hyps = loaded.model.beam_search(src, src_len, beam=beam)
     res = []
-    for words, (seq, score) in zip(toks, hyps):
+    for words, (seq, seq_score) in zip(toks, hyps):
         unk_src = [w for w, i in zip(words, tl.encode(words, unk_ok=True)) if i == tl.unk]
         out = []
         for t in seq:  # an <unk> output takes the source's unknown words in order
             out.append(unk_src.pop(0) if t == tl.unk and unk_src else tl.tokens[t])
-        conf = float(torch.tensor(score / (len(seq) + 1)).exp())
+        conf = float(torch.tensor(seq_score / (len(seq) + 1)).exp())
         res.append((out, conf, 1.0))
     return res
 
@@ -277,8 +275,6 @@ def tune_threshold(corrections: Sequence[Correction], refs: dict[str, str], *, g
     """Threshold (and granularity) with the lowest corpus WER on these pairs (ties: the highest
     threshold, the most cautious, then sentence before region); above every confidence ("never
     change") when no setting beats the uncorrected WER."""
-    from narspeech.metrics.scoring import score
-
     grid = list(grid) if grid is not None else [0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99]
     hyps0 = {c.utt: c.source for c in corrections}
     base = score(refs, hyps0).wer.error_rate if hyps0 else float("nan")

@@ -30,6 +30,7 @@ from rapidfuzz.distance import Levenshtein
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
+from narspeech.metrics.scoring import score
 
 
 def _draw(rng: random.Random, counts: Mapping[str, int]) -> str:
@@ -59,8 +60,6 @@ class ErrorModel:
     @classmethod
     def fit(cls, pairs: Sequence[tuple[str, str]], *, variant_prob: float = 0.5) -> "ErrorModel":
         """Fit on ``(hypothesis, reference)`` text pairs (words separated by spaces)."""
-        from narspeech.metrics.scoring import score
-
         pairs = [(h, r) for h, r in pairs if r.split()]
         if not pairs:
             raise NarspeechError("no (hypothesis, reference) pairs to fit an error model on")

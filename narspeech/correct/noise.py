@@ -29,6 +29,8 @@ from typing import Iterable, Sequence
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
+from narspeech.text.normalize import normalize as norm
+from narspeech.text.tokenize import tokenize
 
 _NOT_WORD = re.compile(r"[^\w']+")
 
@@ -36,8 +38,6 @@ _NOT_WORD = re.compile(r"[^\w']+")
 def clean_sentence(text: str, *, case: str = "upper", normalize: bool = True) -> str:
     """Spoken-form words of `text`: normalised (numbers → words), punctuation removed, case set."""
     if normalize:
-        from narspeech.text.normalize import normalize as norm
-
         text = norm(text)
     words = [w.strip("'") for w in _NOT_WORD.sub(" ", text.replace("_", " ")).split()]
     text = " ".join(w for w in words if w)
@@ -69,7 +69,6 @@ def phonetic_neighbours(words: Sequence[str], *, k: int = 8, min_similarity: flo
     from rapidfuzz import process
     from rapidfuzz.distance import Levenshtein
 
-    from narspeech.text.tokenize import tokenize
 
     words = list(dict.fromkeys(words))
     phones = tokenize([w.lower() for w in words], kind="phoneme", language=language)

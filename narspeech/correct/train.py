@@ -19,7 +19,8 @@ from narspeech.correct.models import MODEL_DEFAULTS, build_model
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.text.vocab import TokenList, load_token_list, write_token_list
-from narspeech.train.checkpoint import locks_exp
+from narspeech.train.checkpoint import exp_dir_of, load_checkpoint, locks_exp
+from narspeech.train.engine import fit, resolve_config, seed_everything
 
 log = logging.getLogger("narspeech.correct")
 
@@ -49,9 +50,6 @@ def train_corrector(cfg: dict, train_dirs: Sequence[str | Path], valid_dirs: Seq
                     init: str | Path | None = None, vocab_text: Sequence[str | Path] = (), resume: bool = False) -> Path:
     """Train a corrector; returns the best checkpoint path. `vocab_text` (Kaldi ``text`` files)
     adds their words to a new token list, so fine-tuning words are known to a pretrained model."""
-    from narspeech.train.checkpoint import exp_dir_of, load_checkpoint
-    from narspeech.train.engine import fit, resolve_config, seed_everything
-
     exp = Path(exp_dir)
     exp.mkdir(parents=True, exist_ok=True)
     cfg = merge({"model": dict(MODEL_DEFAULTS), "tokens": {"min_count": 1, "max_size": 0}}, cfg or {})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from narspeech.errors import NarspeechError
+from narspeech.text.subword import SubwordModel
 from narspeech.text.tokenize import spell, unspell
 
 UNITS = ("word", "char")
@@ -25,8 +26,6 @@ class Units:
         self.spm_model = None if spm_model is None else str(spm_model)
         self._sp = None
         if spm_model is not None:
-            from narspeech.text.subword import SubwordModel
-
             self._sp = SubwordModel(spm_model)
 
     def encode(self, text: str) -> list[str]:

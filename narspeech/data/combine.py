@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Sequence
 
+from narspeech.audio.dump import read_dump
 from narspeech.data.datadir import DataDir, read_data_dir
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table, write_table
@@ -49,8 +50,6 @@ def combine_dumps(dumps: Sequence[str | Path], out: str | Path) -> int:
     """Write OUT's scp tables and utt2num_frames over the inputs' arks (nothing is copied) and their common
     feats.yaml; the feature configs must be identical. Returns the number of utterances. Normalisation
     statistics are the caller's (``narspeech feats stats OUT``)."""
-    from narspeech.audio.dump import read_dump
-
     if not dumps:
         raise NarspeechError("nothing to combine")
     opened = [read_dump(d) for d in dumps]

@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
+
+from narspeech.audio.features import log_mel
+from narspeech.audio.io import write_wav
+from narspeech.fileio import atomic_write, write_table
+from narspeech.vocoder.griffin_lim import GriffinLim
 
 KINDS = ("recording", "griffin-lim", "silence", "noise", "reversed")
 
@@ -37,10 +43,7 @@ def fake_synthesis(kind: str, wavs: Sequence[np.ndarray], cfg, *, gl_iters: int 
     if kind == "noise":
         rng = np.random.default_rng(seed)
         return [(rng.standard_normal(len(w)) * float(np.sqrt(np.mean(w.astype(np.float64) ** 2)))).astype(np.float32) for w in wavs]
-    import torch
 
-    from narspeech.audio.features import log_mel
-    from narspeech.vocoder.griffin_lim import GriffinLim
 
     vocoder = GriffinLim(cfg, n_iter=gl_iters)
     out: list[np.ndarray] = []
@@ -54,9 +57,6 @@ def fake_synthesis(kind: str, wavs: Sequence[np.ndarray], cfg, *, gl_iters: int 
 
 def write_synthesis_dir(out: str | Path, utts: Sequence[str], wavs: Sequence[np.ndarray], cfg, info: dict | None = None) -> Path:
     """Write `wavs` as a synthesis dir that ``tts evaluate`` reads (absolute paths in wav.scp)."""
-    from narspeech.audio.io import write_wav
-    from narspeech.fileio import atomic_write, write_table
-
     out = Path(out)
     scp = {}
     for u, w in zip(utts, wavs):

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -147,7 +148,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     if not paths:
         print("usage: python -m narspeech.evaluate.headline RESULTS.json...", file=sys.stderr)
         raise SystemExit(2)
-    import os
 
     dirs = [str(Path(p).parent) for p in paths]
     common = os.path.commonpath(dirs) if len(dirs) > 1 else ""

@@ -19,6 +19,8 @@ References and hypotheses are normalised the same way before scoring
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from pathlib import Path
@@ -26,7 +28,12 @@ from typing import Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
+from narspeech.audio.io import resample
 from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_write, write_table
+from narspeech.metrics.scoring import error_rate
+from narspeech.progress import progress
+from narspeech.text.normalize import normalize
 
 PS_RATE = 16000
 
@@ -49,8 +56,6 @@ def normalize_for_scoring(text: str) -> str:
     Apostrophes inside words are kept (``don't``); hyphens split words. Both the
     prompt and the recogniser's output go through this before WER/CER.
     """
-    from narspeech.text.normalize import normalize
-
     text = normalize(text).lower()
     text = re.sub(r"[-_/]", " ", text)
     text = re.sub(r"[^\w' ]+", " ", text)
@@ -93,8 +98,6 @@ def _ps_decode(job: tuple[int, bytes]) -> tuple[int, str]:
 
 
 def _pcm16(wav: np.ndarray, sr: int) -> bytes:
-    from narspeech.audio.io import resample
-
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     if sr != PS_RATE:
         wav = resample(wav, sr, PS_RATE)
@@ -120,8 +123,6 @@ class PocketSphinx:
         self.desc = desc
 
     def transcribe(self, wavs: Sequence[np.ndarray], sr: int) -> list[str]:
-        from narspeech.progress import progress
-
         order = sorted(range(len(wavs)), key=lambda i: -len(wavs[i]))
         jobs = ((i, _pcm16(wavs[i], sr)) for i in order)
         out = [""] * len(wavs)
@@ -191,8 +192,6 @@ def load_asr(asr: str = "auto", *, model: str | Path | None = None, device: str 
 
 def score_transcripts(refs: Mapping[str, str], hyps: Mapping[str, str]) -> dict:
     """Corpus WER and CER of `hyps` against `refs`, both normalised with :func:`normalize_for_scoring`."""
-    from narspeech.metrics.scoring import error_rate
-
     r = {u: normalize_for_scoring(t) for u, t in refs.items()}
     empty = [u for u, t in r.items() if not t]
     if empty:
@@ -218,11 +217,6 @@ def _cache_file(cache_dir: Path, recognizer: Recognizer) -> Path:
 def _transcribe_cached(recognizer: Recognizer, wavs: Sequence[np.ndarray], sr: int, cache_dir: str | Path | None = None) -> list[str]:
     """Transcribe, reusing earlier transcripts of identical audio (the recordings, scored again for
     every system): in this process, and across runs in ``cache_dir/<recogniser>.json`` (sha1 of the audio -> text)."""
-    import hashlib
-    import json
-
-    from narspeech.fileio import atomic_write
-
     keys = [(recognizer.name, sr, hashlib.sha1(np.ascontiguousarray(w, dtype=np.float32).tobytes()).hexdigest()) for w in wavs]
     disk: dict[str, str] = {}
     if cache_dir is not None and _cache_file(cache_dir, recognizer).is_file():
@@ -251,8 +245,6 @@ def intelligibility(texts: Mapping[str, str], synth: Mapping[str, np.ndarray], r
     ``text_scored`` (the normalised references) there. `cache_dir`: keep transcripts by audio
     content there, so the recordings are decoded once for all systems of a recipe.
     """
-    from narspeech.fileio import write_table
-
     utts = [u for u in synth if u in ref and u in texts]
     if not utts:
         raise NarspeechError("no utterance has synthesis, recording and text for intelligibility scoring")

@@ -35,12 +35,17 @@ from typing import Sequence
 import numpy as np
 import torch
 
+from narspeech.audio.features import FeatureConfig, compute_features
+from narspeech.audio.io import audio_info, guess_base, load_audio, resolve_entry
+from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
+from narspeech.evaluate.headline import headline
+from narspeech.evaluate.intelligibility import intelligibility
 from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.f0 import f0_errors, voicing_f1
-from narspeech.evaluate.headline import headline
 from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum, speech_span
 from narspeech.metrics.spectral import DEFAULT_FLOOR_DB, level_scores
+from narspeech.progress import progress
 
 METHOD_NOTE = ("MCD from the cosine-series cepstrum (SPTK scale: DCT-II / 2N) of the natural-log magnitude mel "
                "spectrum (coefficients 1..order, no c0), DTW-aligned; not SPTK mcep: absolute values differ from papers, comparisons between systems "
@@ -56,15 +61,11 @@ def _stats(values: Sequence[float]) -> dict[str, float]:
 
 
 def _ref_base(ref_dir: Path, scp: dict[str, str]) -> Path:
-    from narspeech.audio.io import guess_base
-
     return guess_base(ref_dir, scp)
 
 
 def analyse(wavs: Sequence[np.ndarray], cfg, device: torch.device, batch_size: int = 16) -> list[tuple[np.ndarray, np.ndarray]]:
     """(log-mel (T, n_mels), F0 (T,)) of each waveform, computed in padded batches on `device`."""
-    from narspeech.audio.features import compute_features
-
     out: list[tuple[np.ndarray, np.ndarray]] = [None] * len(wavs)  # type: ignore[list-item]
     order = sorted(range(len(wavs)), key=lambda i: -len(wavs[i]))
     for s in range(0, len(order), batch_size):
@@ -96,11 +97,6 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     `floor_db`: a frame is "near the floor" when more than this many dB below the recording's peak.
     `asr_cache`: a folder keeping transcripts by audio content (the recordings are decoded once per recipe).
     """
-    from narspeech.audio.features import FeatureConfig
-    from narspeech.audio.io import audio_info, load_audio, resolve_entry
-    from narspeech.device import resolve_device
-    from narspeech.progress import progress
-
     synth_dir, ref_dir = Path(synth_dir), Path(ref_dir)
     out = Path(out) if out is not None else synth_dir / "results.json"
     dev = resolve_device(device) if isinstance(device, str) else device
@@ -152,8 +148,6 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
 
     intel = None
     if asr is not None:
-        from narspeech.evaluate.intelligibility import intelligibility
-
         text_path = ref_dir / "text"
         if not text_path.is_file():
             raise NarspeechError("intelligibility needs the references' text (or use --asr none)", path=text_path)

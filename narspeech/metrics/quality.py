@@ -8,16 +8,17 @@ Both signals are resampled to 16 kHz and cut to the shorter length first.
 """
 from __future__ import annotations
 
+import importlib
+
 import numpy as np
 
+from narspeech.audio.io import resample
 from narspeech.errors import NarspeechError
 
 RATE = 16000
 
 
 def _need(module: str, package: str):
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -25,8 +26,6 @@ def _need(module: str, package: str):
 
 
 def _prepare(ref: np.ndarray, deg: np.ndarray, sr: int, deg_sr: int | None) -> tuple[np.ndarray, np.ndarray]:
-    from narspeech.audio.io import resample
-
     ref = resample(np.asarray(ref, np.float32), sr, RATE)
     deg = resample(np.asarray(deg, np.float32), deg_sr or sr, RATE)
     n = min(len(ref), len(deg))

@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.train.engine import fit, seed_everything
 
@@ -159,8 +160,6 @@ def bench_train(
     (autocast is CUDA-only in narspeech), 3 timed steps. ``model_kw`` overrides the reference
     model's sizes (:class:`ReferenceFastSpeech` arguments).
     """
-    from narspeech.device import resolve_device
-
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
     batch_sizes = tuple(batch_sizes or ((16, 32) if cuda else (1, 2)))

@@ -16,13 +16,18 @@ either the previous file or the new one, never half of one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import inspect
 import json
 import os
 from pathlib import Path
 from typing import Iterator, Sequence
 
+import numpy as np
 import torch
 
+from narspeech.config import read_yaml
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, dir_lock
 from narspeech.trust import torch_load
@@ -57,9 +62,6 @@ def exp_lock(exp_dir: str | Path) -> Iterator[None]:
 def locks_exp(arg: str = "exp"):
     """Decorator: run a task's training function under :func:`exp_lock` of its argument `arg`, so a second
     training into a busy exp dir stops before it writes anything there (token list, copies, config)."""
-    import functools
-    import inspect
-
     def wrap(fn):
         sig = inspect.signature(fn)
 
@@ -84,10 +86,6 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
 def safe_state(obj):
     """`obj` with what a ``torch.load(weights_only=True)`` cannot read made plain: numpy arrays become
     tensors, numpy scalars Python numbers, paths strings, other objects (dataclasses…) an error."""
-    import dataclasses
-
-    import numpy as np
-
     if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor, torch.dtype, torch.device, torch.Size)):
         return obj
     if isinstance(obj, dict):
@@ -254,8 +252,6 @@ def average_exp(
 
 
 def _exp_config(exp_dir: Path) -> dict:
-    from narspeech.config import read_yaml
-
     p = exp_dir / "config.yaml"
     if not p.is_file():
         raise NarspeechError("not an experiment directory (no config.yaml)", path=exp_dir)

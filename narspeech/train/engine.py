@@ -39,6 +39,7 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from narspeech.config import check_keys, merge, save_config
 from narspeech.device import autocast as bf16_autocast
@@ -264,8 +265,6 @@ def _item_names(ds, idx: list[int], k: int = 3) -> str:
 
 class _TqdmHandler(logging.Handler):
     def emit(self, record):
-        from tqdm import tqdm
-
         tqdm.write(self.format(record), file=sys.stderr)
 
 

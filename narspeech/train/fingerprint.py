@@ -23,6 +23,8 @@ import yaml
 
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
+from narspeech.text.vocab import load_token_list
+from narspeech.train.checkpoint import exp_lock
 
 RECORD = "inputs.json"
 # files of a data dir / dump dir / durations file that a model is trained on (those that exist)
@@ -104,8 +106,6 @@ def check_inputs(exp: str | Path, inputs: Mapping[str, str | Path | None], cfg: 
     Changed inputs on ``resume``: a :class:`NarspeechError` naming them, or with `retrain` the old
     run's files are moved to ``EXP/stale-<time>/`` and training starts afresh. Returns the changes
     found (empty when none). Without `resume` an existing run is left to the engine to refuse."""
-    from narspeech.train.checkpoint import exp_lock
-
     with exp_lock(exp):  # a second run into a busy exp dir stops here, before it rewrites the record
         return _check_inputs(Path(exp), inputs, cfg, resume=resume, retrain=retrain)
 
@@ -147,8 +147,6 @@ def check_token_file(exp: str | Path, cfg: Mapping, name: str = "tokens.txt") ->
     """Check ``EXP/tokens.txt`` against the model it came with: as many tokens as ``model.n_tokens``,
     and the SHA-256 that ``inputs.json`` recorded for the run's token list. An edited or shortened
     list is an error naming it, since it would shift every token id."""
-    from narspeech.text.vocab import load_token_list
-
     path = Path(exp) / name
     if not path.is_file():
         return  # the loader that needs it says so

@@ -25,9 +25,12 @@ from typing import Sequence
 
 import torch
 
-from narspeech.metrics.timing import Timer, real_time_factor, summarize
 from narspeech.batching import make_batches
-from narspeech.tts.synthesize.inference import Controls, LoadedModel, batch_encoded, generate_mels, vocode
+from narspeech.errors import NarspeechError
+from narspeech.metrics.timing import Timer, real_time_factor, summarize
+from narspeech.progress import progress
+from narspeech.tts.synthesize.inference import Controls, LoadedModel, batch_encoded, generate_mels, load_model, vocode
+from narspeech.vocoder.registry import make_vocoder
 
 
 def _text_batches(items: Sequence[tuple[str, str]], batch_size: int) -> list[list[tuple[str, str]]]:
@@ -43,12 +46,9 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
     ok = {e.utt for e in encoded}
     items = [it for it in items if it[0] in ok]
     if not encoded:
-        from narspeech.errors import NarspeechError
-
         raise NarspeechError("no benchmark sentence can be synthesized by this model", path=str(loaded.model_dir))
     controls, dev, fcfg = Controls(), loaded.device, loaded.feats
     frame_seconds = fcfg.hop_length / fcfg.sample_rate
-    from narspeech.progress import progress
 
     rows = []
     for b in progress(list(batch_sizes), desc=f"bench {loaded.model_type}", unit="setting"):
@@ -143,9 +143,6 @@ def benchmark_tts(student: str, teacher: str | None, sentences: Sequence[str], *
                   batch_sizes: Sequence[int] = (1, 0), repeat: int = 3, warmup: int = 1, vocoder: str | None = "griffin-lim",
                   vocoder_options: dict | None = None) -> dict:
     """Load the student (and teacher) exp dirs and :func:`benchmark_loaded` them; ``vocoder=None`` skips end-to-end."""
-    from narspeech.tts.synthesize.inference import load_model
-    from narspeech.vocoder.registry import make_vocoder
-
     models = {"student": load_model(student, device=device)}
     if teacher is not None:
         models["teacher"] = load_model(teacher, device=device)

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from narspeech.audio.dump import read_dump
 from narspeech.errors import NarspeechError, Skipped
 from narspeech.fileio import read_table
 from narspeech.tts.durations.files import check_durations, read_durations, read_filtered
@@ -73,8 +74,6 @@ class TTSDataset(torch.utils.data.Dataset):
     def __init__(self, data_dir: str | Path, dump_dir: str | Path, token_list, *, durations: str | Path | None = None,
                  kd_dump: str | Path | None = None, variance: bool = False, frame_f0: bool = False,
                  skip_bad: bool = False, utts: list[str] | None = None):
-        from narspeech.audio.dump import read_dump
-
         self.data_dir, self.dump_dir = Path(data_dir), Path(dump_dir)
         token_path = self.data_dir / "token"
         if not token_path.is_file():

@@ -1,12 +1,18 @@
 """Matplotlib figures of attention alignments and mels (PNG files, TensorBoard images)."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 
-from narspeech.fileio import atomic_path
+from narspeech.audio.features import FeatureConfig, log_mel
+from narspeech.audio.io import load_audio, resolve_entry
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path, read_table
+from narspeech.metrics.mcd import speech_span
 
 
 def _plt():
@@ -102,16 +108,6 @@ def spectrogram_comparison(ref_dir: str | Path, synth_dirs: Sequence[str | Path]
     each synthesis dir's wav, as log-mels of the synthesis' feature config, edge silence cut at `trim_db`
     (as ``tts evaluate --trim-db`` scores them). The way to *look* at whether a system speaks: formant
     movement, closures and pauses at the recording's places, or a stationary blur."""
-    import json
-
-    import torch
-
-    from narspeech.audio.features import FeatureConfig, log_mel
-    from narspeech.audio.io import load_audio, resolve_entry
-    from narspeech.errors import NarspeechError
-    from narspeech.fileio import read_table
-    from narspeech.metrics.mcd import speech_span
-
     ref_dir, synth_dirs = Path(ref_dir), [Path(d) for d in synth_dirs]
     labels = list(labels) if labels else [default_label(d) for d in synth_dirs]
     if len(labels) != len(synth_dirs):

@@ -13,12 +13,17 @@ from pathlib import Path
 
 import torch
 
+from narspeech.audio.dump import read_dump
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table
+from narspeech.text.vocab import TokenList
 from narspeech.train.checkpoint import locks_exp
+from narspeech.train.engine import fit, resolve_config, seed_everything
+from narspeech.tts.dataset import TTSDataset, collate
 from narspeech.tts.models.build import TEACHERS, build_tts_model, model_defaults
 from narspeech.tts.models.stats import load_stats
+from narspeech.tts.plots import add_figure, attention_grid_figure, mel_figure
 
 log = logging.getLogger("narspeech.tts")
 
@@ -51,9 +56,6 @@ def prepare_experiment(cfg: dict, model_type: str, *, tokens: str | Path, train_
                        exp: str | Path, device: str | None = None) -> tuple[dict, object, dict]:
     """Resolve the config (model defaults, n_tokens, n_mels, text, feats), copy tokens.txt and
     stats.npz into `exp`. Returns (cfg, TokenList, stats)."""
-    from narspeech.audio.dump import read_dump
-    from narspeech.text.vocab import TokenList
-
     exp, train_dump = Path(exp), Path(train_dump)
     cfg = dict(cfg)
     m = dict(cfg.get("model") or {})
@@ -92,8 +94,6 @@ class TeacherHooks:
     """On validation: all encoder-decoder attention heads of the first valid utterance."""
 
     def on_valid(self, model, batch, writer, step):
-        from narspeech.tts.plots import add_figure, attention_grid_figure, mel_figure
-
         if writer is None:
             return
         model = getattr(model, "module", model)
@@ -113,8 +113,6 @@ class FastSpeechHooks:
     """On validation: predicted (own durations) vs target mel of the first valid utterance."""
 
     def on_valid(self, model, batch, writer, step):
-        from narspeech.tts.plots import add_figure, mel_figure
-
         if writer is None:
             return
         model = getattr(model, "module", model)
@@ -127,9 +125,6 @@ class FastSpeechHooks:
 
 
 def _fit(cfg, model, train_set, valid_set, exp, resume, hooks) -> Path:
-    from narspeech.train.engine import fit
-    from narspeech.tts.dataset import collate
-
     for name, ds in (("train", train_set), ("valid", valid_set)):
         bad = [d for d in (ds.dropped if ds is not None else []) if not d.reason.startswith("filtered")]  # those were warned about
         if bad:
@@ -143,8 +138,6 @@ def train_teacher(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=
                   durations=None, valid_durations=None) -> Path:
     """Train the AR teacher (``model.type`` transformer_tts, the default, or tacotron2); returns the best (or last)
     checkpoint path."""
-    from narspeech.tts.dataset import TTSDataset
-
     cfg, token_list, stats = prepare_experiment(cfg, "transformer_tts", tokens=tokens, train_data=train_data,
                                                 train_dump=train_dump, exp=exp, device=device)
     if cfg["model"].get("guided_attn_prior") == "durations":  # Tacotron 2 guided by a teacher-free alignment
@@ -174,8 +167,6 @@ def train_fastspeech(cfg: dict, *, tokens, train_data, train_dump, durations, ex
     `durations` must be ``OUT/kd/durations``). Only for ``fastspeech``: FastSpeech 2's pitch and
     energy come from the recordings, which the teacher's mels do not match frame for frame.
     """
-    from narspeech.tts.dataset import TTSDataset
-
     cfg, token_list, stats = prepare_experiment(cfg, "fastspeech2", tokens=tokens, train_data=train_data,
                                                 train_dump=train_dump, exp=exp, device=device)
     variance = cfg["model"]["type"] == "fastspeech2"
@@ -197,8 +188,6 @@ def train_fastspeech(cfg: dict, *, tokens, train_data, train_dump, durations, ex
 
 def _build_seeded(cfg: dict, stats):
     """Build the model after seeding, so initial weights are reproducible from the recorded seed."""
-    from narspeech.train.engine import resolve_config, seed_everything
-
     seed_everything(int(resolve_config(cfg)["train"]["seed"]))
     return build_tts_model(cfg["model"], stats)
 

@@ -15,23 +15,27 @@ from __future__ import annotations
 import math
 import platform
 import time
+from pathlib import Path
 from statistics import fmean
 from typing import Sequence
 
 import torch
 
 from narspeech.audio.features import log_mel
+from narspeech.audio.io import guess_base, load_audio, resolve_entry
+from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_table
+from narspeech.metrics.timing import Timer
+from narspeech.vocoder.base import pad_mels
+from narspeech.vocoder.hifigan import Generator
+from narspeech.vocoder.neural import GeneratorVocoder
+from narspeech.vocoder.pretrained import hifigan_features
+from narspeech.vocoder.registry import make_vocoder
 
 
 def _vocoder(spec: str, device: torch.device, options: dict):
-    from narspeech.vocoder.pretrained import hifigan_features
-    from narspeech.vocoder.registry import make_vocoder
-
     if spec.startswith("random:"):
-        from narspeech.vocoder.hifigan import Generator
-        from narspeech.vocoder.neural import GeneratorVocoder
-
         torch.manual_seed(0)
         return GeneratorVocoder(Generator(spec.split(":", 1)[1]).remove_weight_norm(), hifigan_features(), device, name=spec, **options)
     return make_vocoder(spec, hifigan_features(), device, **options)
@@ -39,10 +43,6 @@ def _vocoder(spec: str, device: torch.device, options: dict):
 
 def load_mels(data_dir, feature_config, limit: int | None = None) -> list[torch.Tensor]:
     """Log-mels of the first `limit` recordings of a data dir, at the feature rate."""
-    from narspeech.audio.io import guess_base, load_audio, resolve_entry
-    from narspeech.fileio import read_table
-    from pathlib import Path
-
     scp = read_table(Path(data_dir) / "wav.scp")
     base = guess_base(Path(data_dir), scp)
     utts = list(scp)[:limit] if limit else list(scp)
@@ -53,11 +53,6 @@ def load_mels(data_dir, feature_config, limit: int | None = None) -> list[torch.
 def bench_vocoder(data_dir, vocoders: Sequence[str] = ("hifigan:universal", "random:v3"), *, batch_sizes: Sequence[int] = (1, 0),
                   device: str = "auto", limit: int | None = 8, repeat: int = 2, warmup: int = 1, options: dict | None = None) -> dict:
     """Rows ``{vocoder, batch_size, audio_seconds, wall: {mean,min}, rtf, cpu_rtf}`` (batch size 0 = all utterances)."""
-    from narspeech.device import resolve_device
-    from narspeech.metrics.timing import Timer
-    from narspeech.vocoder.base import pad_mels
-    from narspeech.vocoder.pretrained import hifigan_features
-
     dev = resolve_device(device)
     mels = load_mels(data_dir, hifigan_features(), limit)
     if not mels:

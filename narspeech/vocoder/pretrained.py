@@ -20,6 +20,7 @@ from pathlib import Path
 
 from narspeech.audio.features import FeatureConfig
 from narspeech.errors import NarspeechError
+from narspeech.train.checkpoint import resolve_checkpoint
 from narspeech.trust import torch_load
 from narspeech.vocoder.hifigan import Generator, load_generator_state
 
@@ -65,8 +66,6 @@ def load_generator(spec: str | Path, *, generator: str | dict | None = None) -> 
         return gen.remove_weight_norm().eval(), hifigan_features(), {"name": s.lower(), "path": str(path), "generator": "v1"}
     path = Path(s)
     if path.is_dir():
-        from narspeech.train.checkpoint import resolve_checkpoint
-
         path = resolve_checkpoint(path)
     if not path.is_file():
         raise NarspeechError("vocoder checkpoint not found (give hifigan:universal, hifigan:ljspeech, griffin-lim, "

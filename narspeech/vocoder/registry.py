@@ -6,6 +6,9 @@ import torch
 from narspeech.audio.features import FeatureConfig
 from narspeech.errors import NarspeechError
 from narspeech.vocoder.base import Vocoder, check_features
+from narspeech.vocoder.griffin_lim import GriffinLim
+from narspeech.vocoder.neural import GeneratorVocoder
+from narspeech.vocoder.pretrained import load_generator
 
 VOCODERS = ("griffin-lim", "hifigan:universal", "hifigan:ljspeech", "PATH (a `narspeech vocoder train` exp dir or checkpoint)")
 GL_NAMES = ("griffin-lim", "griffinlim", "gl")
@@ -23,8 +26,6 @@ def make_vocoder(name: str, feature_config: FeatureConfig | None = None, device:
     ``max_batch_frames``, ``generator``) refuse a `feature_config` other than the one they were trained on.
     ``feature_config=None`` takes the neural vocoder's own (copy synthesis).
     """
-    from narspeech.vocoder.griffin_lim import GriffinLim
-
     if is_griffin_lim(name):
         if feature_config is None:
             raise NarspeechError("griffin-lim needs a feature config")
@@ -36,8 +37,6 @@ def make_vocoder(name: str, feature_config: FeatureConfig | None = None, device:
 
         if not Path(s).exists():
             raise NarspeechError(f"unknown vocoder {name!r}; available: {', '.join(VOCODERS)}")
-    from narspeech.vocoder.neural import GeneratorVocoder
-    from narspeech.vocoder.pretrained import load_generator
 
     for k in ("n_iter", "momentum", "nnls_iter", "sharpen", "seed"):  # Griffin-Lim knobs the callers pass through
         options.pop(k, None)

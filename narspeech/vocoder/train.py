@@ -22,9 +22,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from narspeech.audio.features import FeatureConfig, log_mel
+from narspeech.audio.dump import read_dump
+from narspeech.audio.features import FeatureConfig, log_mel, mel_filterbank, stft_window
+from narspeech.audio.io import audio_info, guess_base, load_audio, resolve_entry
+from narspeech.config import merge
 from narspeech.errors import NarspeechError
+from narspeech.fileio import read_table
 from narspeech.train.checkpoint import locks_exp
+from narspeech.train.engine import fit, seed_everything
+from narspeech.vocoder.base import check_features, feature_mismatch
 from narspeech.vocoder.hifigan import (
     Generator,
     MultiPeriodDiscriminator,
@@ -35,6 +41,7 @@ from narspeech.vocoder.hifigan import (
     load_generator_state,
 )
 from narspeech.vocoder.neural import OUTPUT_DELAY
+from narspeech.vocoder.pretrained import hifigan_features, load_generator
 
 VOCODER_DEFAULTS = {
     "generator": "v1",  # v1 | v2 | v3 | {preset: v1, upsample_initial_channel: …}
@@ -62,18 +69,12 @@ class VocoderDataset(torch.utils.data.Dataset):
 
     def __init__(self, data_dir: str | Path, feature_config: FeatureConfig, *, mels: str | Path | None = None,
                  base: str | Path | None = None, limit: int | None = None):
-        from narspeech.audio.io import audio_info, guess_base, resolve_entry
-        from narspeech.fileio import read_table
-
         self.data_dir, self.cfg = Path(data_dir), feature_config
         scp = read_table(self.data_dir / "wav.scp")
         self.base = Path(base) if base is not None else guess_base(self.data_dir, scp)
         self.dump = None
         if mels is not None:
-            from narspeech.audio.dump import read_dump
-
             self.dump = read_dump(mels)
-            from narspeech.vocoder.base import feature_mismatch
 
             diff = feature_mismatch(self.dump.config, feature_config)
             if diff:
@@ -94,8 +95,6 @@ class VocoderDataset(torch.utils.data.Dataset):
         return len(self.utts)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from narspeech.audio.io import load_audio
-
         utt = self.utts[i]
         wav, _ = load_audio(self.entries[i], utt=utt, target_sr=self.cfg.sample_rate)
         wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
@@ -143,7 +142,6 @@ class HifiganGAN(nn.Module):
         self.delay = int(self.hop * OUTPUT_DELAY)
         fmax = o["loss_fmax"] or feature_config.sample_rate / 2
         self.loss_cfg = feature_config.replace(fmax=float(fmax))
-        from narspeech.audio.features import mel_filterbank, stft_window
 
         self.register_buffer("loss_fb", mel_filterbank(self.loss_cfg), persistent=False)
         self.register_buffer("loss_window", stft_window(self.loss_cfg), persistent=False)
@@ -236,9 +234,6 @@ def build_gan(cfg: dict) -> HifiganGAN:
     model = HifiganGAN(fcfg, cfg.get("vocoder") or {})
     init = (cfg.get("vocoder") or {}).get("init")
     if init:
-        from narspeech.vocoder.base import check_features
-        from narspeech.vocoder.pretrained import load_generator
-
         gen, own, info = load_generator(init, generator=model.options["generator"])
         check_features(fcfg, own, info["name"])
         load_generator_state(model.generator, gen.state_dict(), source=str(init))
@@ -250,10 +245,6 @@ def train_vocoder(cfg: dict, *, train_data: str | Path, exp: str | Path, valid_d
                   mels: str | Path | None = None, valid_mels: str | Path | None = None, resume: bool = False,
                   device: str | None = None, limit: int | None = None) -> Path:
     """Train HiFi-GAN on `train_data` (optionally on dumped mels) into `exp`; return the best checkpoint path."""
-    from narspeech.config import merge
-    from narspeech.train.engine import fit, seed_everything
-    from narspeech.vocoder.pretrained import hifigan_features
-
     cfg = merge({"train": TRAIN_PRESET, "vocoder": VOCODER_DEFAULTS, "feats": hifigan_features().to_dict()}, cfg or {})
     cfg["feats"] = FeatureConfig.from_dict(cfg["feats"]).to_dict()
     if device is not None:

@@ -18,11 +18,22 @@ frames with the whole batch of token sequences at once.
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
+
+from narspeech.audio.stats import load_stats
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path, atomic_write, write_table
+from narspeech.progress import progress
+from narspeech.text.vocab import TokenList
+from narspeech.trust import torch_load
+from narspeech.tts.dataset import TTSDataset
+from narspeech.tts.durations.quality import duration_quality, spread_summary
 
 #: tokens that are never sounds (word boundary, stress marks, specials): they get 0 frames
 SILENT = frozenset({"<space>", "ˈ", "ˌ", "<blank>", "<unk>", "<sos/eos>"})
@@ -218,7 +229,6 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
                       batch_size=batch_size, device=device, progress_desc=progress_desc, var_floor=var_floor, model=model)
         inner.durations = {u: collapse_states(d, expanded[u][1], len(tokens[u])) for u, d in inner.durations.items()}
         return inner
-    from narspeech.progress import progress
 
     utts = sorted(feats)
     dev = torch.device(device)
@@ -283,16 +293,6 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     pass (a dev set is too small to estimate its own). `states`, `edge_silence`: see :func:`align`;
     `word_pauses`: word boundaries may hold a pause (:func:`align`'s `pause_ids`).
     Returns the result and the quality summary."""
-    import json
-    from pathlib import Path
-
-    from narspeech.audio.stats import load_stats
-    from narspeech.errors import NarspeechError
-    from narspeech.fileio import atomic_path, atomic_write, write_table
-    from narspeech.text.vocab import TokenList
-    from narspeech.tts.dataset import TTSDataset
-    from narspeech.tts.durations.quality import duration_quality, spread_summary
-
     out_dir, dump_dir = Path(out_dir), Path(dump_dir)
     token_list = TokenList(tokens_path)
     ds = TTSDataset(data_dir, dump_dir, token_list, skip_bad=skip_bad)
@@ -319,7 +319,6 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         path = Path(models_from) / "models.pt"
         if not path.is_file():
             raise NarspeechError("no models.pt (align the training set first)", path=path)
-        from narspeech.trust import torch_load
 
         saved = torch_load(path, "cpu", what="aligner models")
         if saved.get("tokens") != token_list.tokens or saved.get("order") != order:

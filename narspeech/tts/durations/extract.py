@@ -26,7 +26,8 @@ from narspeech.progress import progress
 from narspeech.text.vocab import TokenList
 from narspeech.tts.dataset import TTSDataset, collate
 from narspeech.tts.durations.attention import durations_from_attention, focus_rates, monotonic_durations
-from narspeech.tts.durations.quality import duration_quality, format_spread, spread_summary
+from narspeech.tts.durations.files import read_durations
+from narspeech.tts.durations.quality import boundary_agreement, duration_quality, format_spread, spread_summary
 from narspeech.tts.models.build import TEACHERS, load_tts_model
 from narspeech.tts.plots import attention_figure, save_figure
 
@@ -200,9 +201,6 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         write_table(kd_dir / "filtered", dict(kd_filtered))
     result = ExtractionResult(out_dir, rates, heads, filtered, ds.dropped, kd_rates, kd_filtered, spread=spread)
     if reference is not None:
-        from narspeech.tts.durations.quality import boundary_agreement
-        from narspeech.tts.durations.files import read_durations
-
         result.agreement = boundary_agreement(durations, read_durations(reference))
     with atomic_write(out_dir / "quality.json") as f:
         json.dump({**result.quality(), "reference_agreement": result.agreement}, f, indent=1)

@@ -6,7 +6,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
+from narspeech.train.checkpoint import exp_dir_of, load_checkpoint
+from narspeech.train.fingerprint import check_token_file
+from narspeech.tts.models import fastspeech, tacotron2, transformer_tts
 
 TYPES = ("transformer_tts", "tacotron2", "fastspeech", "fastspeech2")
 TEACHERS = ("transformer_tts", "tacotron2")  # autoregressive, with attention for duration extraction
@@ -14,15 +18,10 @@ TEACHERS = ("transformer_tts", "tacotron2")  # autoregressive, with attention fo
 
 def model_defaults(model_type: str) -> dict:
     """Every option of a model type with its default (merged into the saved config so it is complete)."""
-    if model_type == "transformer_tts":
-        from narspeech.tts.models.transformer_tts import DEFAULTS
-    elif model_type == "tacotron2":
-        from narspeech.tts.models.tacotron2 import DEFAULTS
-    elif model_type in ("fastspeech", "fastspeech2"):
-        from narspeech.tts.models.fastspeech import DEFAULTS
-    else:
+    modules = {"transformer_tts": transformer_tts, "tacotron2": tacotron2, "fastspeech": fastspeech, "fastspeech2": fastspeech}
+    if model_type not in modules:
         raise NarspeechError(f"model.type must be one of {', '.join(TYPES)}, got {model_type!r}")
-    return dict(DEFAULTS)
+    return dict(modules[model_type].DEFAULTS)
 
 
 def build_tts_model(model_cfg: dict, stats: dict | None = None) -> nn.Module:
@@ -35,14 +34,11 @@ def build_tts_model(model_cfg: dict, stats: dict | None = None) -> nn.Module:
         raise NarspeechError(f"model config lacks {e.args[0]}") from None
     try:
         if kind == "transformer_tts":
-            from narspeech.tts.models.transformer_tts import TransformerTTS
-            return TransformerTTS(n_tokens, n_mels, stats, **c)
+            return transformer_tts.TransformerTTS(n_tokens, n_mels, stats, **c)
         if kind == "tacotron2":
-            from narspeech.tts.models.tacotron2 import Tacotron2
-            return Tacotron2(n_tokens, n_mels, stats, **c)
+            return tacotron2.Tacotron2(n_tokens, n_mels, stats, **c)
         if kind in ("fastspeech", "fastspeech2"):
-            from narspeech.tts.models.fastspeech import FastSpeech
-            return FastSpeech(n_tokens, n_mels, stats, variance=kind == "fastspeech2", **c)
+            return fastspeech.FastSpeech(n_tokens, n_mels, stats, variance=kind == "fastspeech2", **c)
     except ValueError as e:
         raise NarspeechError(f"model config: {e}") from None
     raise NarspeechError(f"model.type must be one of {', '.join(TYPES)}, got {kind!r}")
@@ -54,9 +50,6 @@ def load_tts_model(path_or_exp_dir: str | Path, device: str | torch.device = "cp
     Returns ``(model, cfg)``; ``cfg["model"]["type"]`` is transformer_tts | tacotron2 | fastspeech | fastspeech2,
     ``cfg["feats"]`` the feature config and ``cfg["text"]`` the text frontend the model was trained with.
     """
-    from narspeech.device import resolve_device
-    from narspeech.train.checkpoint import load_checkpoint
-
     dev = resolve_device(device) if isinstance(device, str) else device
     ckpt = load_checkpoint(path_or_exp_dir, map_location="cpu")
     cfg = ckpt.get("config") or {}
@@ -72,8 +65,6 @@ def load_tts_model(path_or_exp_dir: str | Path, device: str | torch.device = "cp
         model.load_state_dict(state)
     except RuntimeError as e:
         raise NarspeechError(f"checkpoint does not fit its config: {str(e).splitlines()[0]}", path=path_or_exp_dir) from None
-    from narspeech.train.checkpoint import exp_dir_of
-    from narspeech.train.fingerprint import check_token_file
 
     check_token_file(exp_dir_of(path_or_exp_dir), cfg)  # an edited or short tokens.txt would shift every id
     return model.to(dev).eval(), cfg
