@@ -211,7 +211,7 @@ def synthesize(
 
 def evaluate(
     synth: Path = typer.Option(..., "--synth", help="Output dir of `narspeech tts synthesize` (wav.scp, synth_info.json)."),
-    ref: Path = typer.Option(..., "--ref", help="Data dir with the held-out recordings (wav.scp) of the same utterance ids."),
+    ref: Path = typer.Option(..., "--ref", help="Data dir with the held-out recordings (wav.scp) of the same utterance ids. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Results JSON (default SYNTH/results.json); per-utterance `mcd`, `f0_rmse` beside it."),
     order: int = typer.Option(24, "--order", help="Mel-cepstral coefficients 1..ORDER in the MCD (c0 excluded)."),
     band: Optional[int] = typer.Option(None, "--band", help="Sakoe-Chiba band for DTW, in frames (default: none)."),
@@ -248,7 +248,7 @@ def evaluate(
 
 
 def spectrograms(
-    ref: Path = typer.Option(..., "--ref", help="Data dir with the recordings (wav.scp, text)."),
+    ref: Path = typer.Option(..., "--ref", help="Data dir with the recordings (wav.scp, text). `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
     synth: List[Path] = typer.Option(..., "--synth", help="Synthesis dir (`tts synthesize` OUT); repeat for several systems (one row each)."),
     utts: str = typer.Option(..., "--utts", help="Comma-separated utterance ids (one column each)."),
     out: Path = typer.Option(..., "--out", callback=out_file, help="PNG to write."),

@@ -15,6 +15,7 @@ either the previous file or the new one, never half of one.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import dataclasses
 import functools
@@ -88,8 +89,9 @@ def safe_state(obj):
     tensors, numpy scalars Python numbers, paths strings, other objects (dataclasses…) an error."""
     if obj is None or isinstance(obj, (bool, int, float, str, bytes, torch.Tensor, torch.dtype, torch.device, torch.Size)):
         return obj
-    if isinstance(obj, dict):
-        return type(obj)((k, safe_state(v)) for k, v in obj.items()) if type(obj) is not dict else {k: safe_state(v) for k, v in obj.items()}
+    if isinstance(obj, dict):  # a state dict's OrderedDict stays one (a safe load reads it); others become dicts
+        items = [(k, safe_state(v)) for k, v in obj.items()]
+        return collections.OrderedDict(items) if isinstance(obj, collections.OrderedDict) else dict(items)
     if isinstance(obj, (list, tuple)):
         out = [safe_state(v) for v in obj]
         return out if isinstance(obj, list) else tuple(out)
