@@ -50,7 +50,8 @@ def cer(refs, hyps):
 
 def train(tmp_path, typ, steps, **opts):
     from narspeech.asr.model import ASRModel
-    from narspeech.train.engine import fit, seed_everything
+    from narspeech.train.engine import fit
+    from narspeech.train.rng import seed_everything
 
     cfg = {"train": {"seed": 1, "device": "cpu", "max_steps": steps, "batch_bins": 3000, "max_batch_size": 16,
                      "optim": {"name": "adam", "lr": 5e-3}, "scheduler": {"name": "warmup", "warmup_steps": 20},

@@ -144,7 +144,7 @@ def test_tiny_generator_mel_loss_falls_on_one_utterance(shared_data, tmp_path, o
     cfg = _gan_cfg(max_steps=30, valid_interval=30, optim={"lr": 5e-3})
     train_vocoder(cfg, train_data=data, valid_data=data, exp=tmp_path / "exp")
     mel = [e["metrics"]["mel_l1"] for e in read_index(tmp_path / "exp")]
-    from narspeech.train.engine import seed_everything
+    from narspeech.train.rng import seed_everything
 
     seed_everything(5)  # the same initial weights as the run
     from narspeech.config import merge

@@ -6,7 +6,8 @@ import re
 import pytest
 
 from narspeech.errors import NarspeechError
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.train.optim import lr_factor
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 

@@ -11,13 +11,15 @@ import pytest
 import torch
 
 from narspeech.train.checkpoint import load_checkpoint, read_index
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.batching import make_batches
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 
 _SCRIPT = """
 import json, sys
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 cfg, exp, kill_at = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 class Hooks:

@@ -15,7 +15,8 @@ import yaml
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.train.checkpoint import load_checkpoint, read_index
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 
 
@@ -155,7 +156,8 @@ def _close(a, b) -> bool:
 
 _KILL_SCRIPT = """
 import json, pathlib, sys, time
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 cfg, exp, marker, k = json.loads(sys.argv[1]), sys.argv[2], pathlib.Path(sys.argv[3]), int(sys.argv[4])
 class Hooks:
@@ -279,7 +281,7 @@ def test_dataset_error_in_a_worker_stays_one_clean_line(tmp_path, workers):
 
 
 def test_max_steps_alone_is_not_capped_by_an_epoch_default():
-    from narspeech.train.engine import resolve_config
+    from narspeech.train.defaults import resolve_config
 
     assert resolve_config({"train": {"max_steps": 10**6}})["train"]["max_epochs"] == 0  # 0 = no epoch cap
     assert resolve_config({})["train"]["max_epochs"] == 100  # neither given: 100 epochs
@@ -327,7 +329,8 @@ def test_sigterm_saves_at_the_next_update_and_resume_is_exact(tmp_path):
 
 _GROUP_TERM_SCRIPT = """
 import json, os, signal, sys
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 
 class Term:
@@ -393,13 +396,13 @@ def test_a_data_loader_worker_ends_a_grace_period_after_sigterm(monkeypatch):
     ignored it outright could never be terminated by its parent."""
     import multiprocessing
 
-    import narspeech.train.engine as engine
+    import narspeech.train.batches as batches
 
     def worker():
-        engine._workers_leave_sigterm_to_the_trainer(0)
+        batches.workers_leave_sigterm_to_the_trainer(0)
         time.sleep(60)
 
-    monkeypatch.setattr(engine, "WORKER_SIGTERM_GRACE_S", 1)
+    monkeypatch.setattr(batches, "WORKER_SIGTERM_GRACE_S", 1)
     proc = multiprocessing.get_context("fork").Process(target=worker, daemon=True)
     proc.start()
     time.sleep(0.5)
@@ -416,9 +419,9 @@ def test_a_data_loader_worker_ends_a_grace_period_after_sigterm(monkeypatch):
 def test_accumulating_two_batches_equals_one_batch_of_twice_the_size(tmp_path, monkeypatch):
     """SGD, no clipping (Adam and clipping hide a gradient scale): accum_grad 2 x batch 4 takes the
     same update as one batch of 8; a loss not divided by accum_grad doubles the step."""
-    import narspeech.train.engine as engine
+    import narspeech.train.phases as phases
 
-    monkeypatch.setattr(engine, "build_optimizer", lambda params, cfg: torch.optim.SGD(params, lr=0.1))
+    monkeypatch.setattr(phases, "build_optimizer", lambda params, cfg: torch.optim.SGD(params, lr=0.1))
     train = ToySeqDataset(8, min_len=10, max_len=10, seed=3)  # equal lengths: the mean over 8 = mean of two means over 4
     start = _params(_model(dropout=0.0))
     ends = []

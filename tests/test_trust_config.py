@@ -22,7 +22,7 @@ from narspeech.errors import NarspeechError
 ])
 def test_unknown_config_keys_are_errors_listing_the_known_ones(tmp_path, yaml_text, overrides, bad):
     from narspeech.config import load_config
-    from narspeech.train.engine import resolve_config
+    from narspeech.train.defaults import resolve_config
 
     (tmp_path / "c.yaml").write_text(yaml_text)
     cfg = load_config(tmp_path / "c.yaml", overrides)
@@ -32,7 +32,7 @@ def test_unknown_config_keys_are_errors_listing_the_known_ones(tmp_path, yaml_te
 
 
 def test_known_keys_still_pass():
-    from narspeech.train.engine import resolve_config
+    from narspeech.train.defaults import resolve_config
 
     resolve_config({"train": {"max_steps": 3, "optim": {"lr": 1e-3}, "scheduler": {"name": "exponential", "halflife": 5}},
                     "data": {"speed_perturb": [1.0]}, "model": {"anything": 1}})
@@ -100,7 +100,7 @@ def test_truncated_audio_is_reported_by_validate_and_extract(tmp_path, fmt, ext)
 @pytest.mark.parametrize("key,value,want", [("batch_bins", "abc", "whole number"), ("grad_clip", float("nan"), "finite number"),
                                             ("max_steps", 2.5, "whole number")])
 def test_train_numbers_are_checked(key, value, want):
-    from narspeech.train.engine import resolve_config
+    from narspeech.train.defaults import resolve_config
 
     with pytest.raises(NarspeechError, match=f"train.{key} must be a {want}"):
         resolve_config({"train": {key: value}})

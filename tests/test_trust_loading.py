@@ -71,7 +71,8 @@ def test_training_state_loads_with_weights_only_and_resumes(tmp_path, no_opt_in)
     resuming through the safe loader restores the numpy RNG exactly."""
     import numpy as np
 
-    from narspeech.train.engine import fit, rng_state, set_rng_state
+    from narspeech.train.engine import fit
+    from narspeech.train.rng import rng_state, set_rng_state
     from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 
     cfg = {"train": {"max_steps": 2, "batch_bins": 200, "num_workers": 0, "tensorboard": False, "log_to_stderr": False,

@@ -92,7 +92,7 @@ def test_bad_learning_rate_is_one_line(lr):
 
     from narspeech.train.optim import build_optimizer
 
-    from narspeech.train.engine import resolve_config
+    from narspeech.train.defaults import resolve_config
 
     with pytest.raises(NarspeechError, match="train.optim.lr must be"):
         build_optimizer([torch.nn.Parameter(torch.zeros(1))], {"lr": lr})

@@ -39,7 +39,7 @@ def make_random_exp(conf: str | Path, model_type: str, *, tokens: str | Path, tr
 
     from narspeech.config import load_config, save_config
     from narspeech.fileio import atomic_path
-    from narspeech.train.engine import seed_everything
+    from narspeech.train.rng import seed_everything
     from narspeech.tts.models.build import build_tts_model
     from narspeech.tts.train import prepare_experiment
 

@@ -22,7 +22,9 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path
 from narspeech.text.vocab import TokenList, load_token_list, write_token_list
 from narspeech.train.checkpoint import exp_dir_of, load_checkpoint, locks_exp
-from narspeech.train.engine import fit, resolve_config, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.defaults import resolve_config
+from narspeech.train.rng import seed_everything
 
 log = logging.getLogger("narspeech.asr")
 

@@ -1,6 +1,10 @@
 """One training engine for all tasks: bucketed batches, AMP, DDP, checkpoints, resume, logging.
 
-Modules: :mod:`~narspeech.train.engine` (``fit``, ``TRAIN_DEFAULTS``, ``seed_everything``),
+Modules: :mod:`~narspeech.train.engine` (``fit``: the loop), :mod:`~narspeech.train.defaults`
+(``TRAIN_DEFAULTS``, ``resolve_config``), :mod:`~narspeech.train.protocols` (``Hooks``,
+``MultiOptimizerModel``), :mod:`~narspeech.train.rng` (``seed_everything``, RNG states),
+:mod:`~narspeech.train.phases` (optimizers per group, one update), :mod:`~narspeech.train.state`
+(last.pt and step checkpoints), :mod:`~narspeech.train.batches` (DataLoader, device moves),
 :mod:`~narspeech.train.sampler` (length buckets, DDP shares), :mod:`~narspeech.train.optim`
 (Adam/AdamW, noam/warmup/constant), :mod:`~narspeech.train.checkpoint` (files, averaging),
 :mod:`~narspeech.train.distributed` (torchrun environment), :mod:`~narspeech.train.bench`

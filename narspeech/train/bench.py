@@ -20,7 +20,8 @@ from torch import nn
 
 from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 
 
 class _FFTBlock(nn.Module):

@@ -19,7 +19,9 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table
 from narspeech.text.vocab import TokenList
 from narspeech.train.checkpoint import locks_exp
-from narspeech.train.engine import fit, resolve_config, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.defaults import resolve_config
+from narspeech.train.rng import seed_everything
 from narspeech.tts.dataset import TTSDataset, collate
 from narspeech.tts.models.build import TEACHERS, build_tts_model, model_defaults
 from narspeech.tts.models.stats import load_stats

@@ -3,7 +3,7 @@
 * Data: a data dir (``wav.scp``) resampled to the feature rate; mels computed from the audio, or
   read from a dump (``--mels DUMP``: e.g. FastSpeech 2's ground-truth-aligned mels, ESPnet's
   fine-tuning recipe), which must have the audio's frame count.
-* :class:`HifiganGAN` is a :class:`~narspeech.train.engine.MultiOptimizerModel` with two groups,
+* :class:`HifiganGAN` is a :class:`~narspeech.train.protocols.MultiOptimizerModel` with two groups,
   ``discriminator`` (MPD + MSD) then ``generator``, the order of the released training loop:
   the discriminator phase crops random ``segment_frames`` windows (torch's global RNG, which
   the engine checkpoints: a resumed run crops the same windows), runs the generator once and
@@ -29,7 +29,8 @@ from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import read_table
 from narspeech.train.checkpoint import locks_exp
-from narspeech.train.engine import fit, seed_everything
+from narspeech.train.engine import fit
+from narspeech.train.rng import seed_everything
 from narspeech.vocoder.base import check_features, feature_mismatch
 from narspeech.vocoder.hifigan import (
     Generator,
