@@ -101,3 +101,17 @@ def test_cli_task_mismatch_and_bad_p(tmp_path):
     assert r.returncode == 1 and "trained for task tokens, not asr" in r.stderr and "Traceback" not in r.stderr
     r = run("measure", "--task", "tts", "--exp", str(tmp_path / "m"), "--p", "0.5,1.5")
     assert r.returncode == 1 and r.stderr.strip() == "error: mask probability p=1.5 is outside (0, 1)"
+
+
+def test_ctc_forced_alignment():
+    from narspeech.analyze.ctc_align import ctc_viterbi_starts, durations_from_starts
+
+    lp = np.full((12, 5), -5.0)
+    lp[:, 0] = -0.1
+    for t, y in [(2, 1), (3, 1), (6, 2), (9, 2)]:
+        lp[t, y], lp[t, 0] = -0.01, -5.0
+    starts = ctc_viterbi_starts(lp, [1, 2, 2])  # a repeated token needs the blank between its two emissions
+    assert starts.tolist() == [2, 6, 9]
+    assert durations_from_starts(starts, 48, subsample=4).tolist() == [24, 12, 12]
+    with pytest.raises(ValueError):
+        ctc_viterbi_starts(lp[:2], [1, 2, 2])

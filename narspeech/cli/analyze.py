@@ -116,3 +116,23 @@ def report(
     paths = write_report(res, out)
     typer.echo(markdown_table(res))
     typer.echo("-> " + ", ".join(str(v) for v in paths.values()))
+
+
+@comma_app.command("ctc-align")
+def ctc_align(
+    asr_exp: Path = typer.Option(..., "--asr-exp", help="A trained narspeech ASR exp (Mask-CTC or AR: its CTC head)."),
+    data: Path = typer.Option(..., "--data", help="Data dir with the ASR `token` file."),
+    dump: Path = typer.Option(..., "--dump", help="Log-mel dump of the same set."),
+    out: Path = typer.Option(..., "--out", help="Durations file to write (input frames per token)."),
+    device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
+) -> None:
+    """CTC forced alignment of the transcripts: the ASR alignment of `comma train --align` (as --durations).
+
+    Example: narspeech analyze comma ctc-align --asr-exp ../asr1/exp/maskctc --data data/asr_train --dump dump/asr_train --out exp/align/asr_train/durations
+    """
+    from narspeech.analyze.ctc_align import align_with_asr_model
+    from narspeech.device import resolve_device
+
+    r = align_with_asr_model(asr_exp, data, dump, out, device=str(resolve_device(device)))
+    typer.echo(f"aligned {r['aligned']} utterances -> {out}" + (f"; {len(r['failed'])} too short for their tokens: "
+                                                                 f"{' '.join(r['failed'][:5])}" if r["failed"] else ""))
