@@ -115,3 +115,8 @@ def test_ctc_forced_alignment():
     assert durations_from_starts(starts, 48, subsample=4).tolist() == [24, 12, 12]
     with pytest.raises(ValueError):
         ctc_viterbi_starts(lp[:2], [1, 2, 2])
+    lp = np.full((12, 5), -5.0)
+    lp[:, 0] = -0.1
+    for t, y in [(2, 1), (6, 2), (7, 2)]:
+        lp[t, y], lp[t, 0] = -0.01, -5.0
+    assert ctc_viterbi_starts(lp, [1, 2, 2]).tolist() == [2, 3, 6]  # "2 2" on adjacent frames is ONE token 2
