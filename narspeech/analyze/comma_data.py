@@ -157,7 +157,7 @@ def load_tts(data: str | Path, dump: str | Path, tokens: str | Path, *, duration
         if utt not in feats:
             continue
         mel = np.asarray(feats[utt], dtype=np.float32)
-        src = np.array(tl.encode(toks, utt=utt), dtype=np.int64)
+        src = np.array(tl.encode(toks, utt=utt, unk_ok=True), dtype=np.int64)  # a phoneme unseen in training: <unk>
         align = None
         if durations is not None:
             if utt not in dur:

@@ -42,6 +42,7 @@ class CommaConfig:
     prenet_dim: int = 64           # TTS mel pre-net width (2 dense layers with ReLU)
     max_positions: int = 4096
     attention: str = "mix"
+    tie_embeddings: bool = True    # token-to-token tasks with one vocabulary (correct): source, target and output share it
     extra: dict = field(default_factory=dict)
 
     @property
@@ -134,6 +135,9 @@ class CoMMA(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.out = nn.Linear(d, cfg.n_tgt)
         self.drop = nn.Dropout(cfg.dropout)
+        if cfg.tie_embeddings and cfg.task in ("correct", "tokens") and cfg.n_src == cfg.n_tgt:
+            self.tgt_prenet = self.src_prenet  # copying a word is then the easy default, as in the corrector
+            self.out.weight = self.src_prenet.weight
         for emb in (self.src_prenet, self.tgt_prenet, self.segment):
             if isinstance(emb, nn.Embedding):  # std d^-0.5: after the sqrt(d) scale, tokens and positions are comparable
                 nn.init.normal_(emb.weight, 0.0, d ** -0.5)
