@@ -136,3 +136,36 @@ def ctc_align(
     r = align_with_asr_model(asr_exp, data, dump, out, device=str(resolve_device(device)))
     typer.echo(f"aligned {r['aligned']} utterances -> {out}" + (f"; {len(r['failed'])} too short for their tokens: "
                                                                  f"{' '.join(r['failed'][:5])}" if r["failed"] else ""))
+
+
+@app.command("tradeoff")
+def tradeoff(
+    tts: Optional[Path] = typer.Option(None, "--tts", help="A TTS recipe dir (egs/<corpus>/tts1) after its stage 8."),
+    asr: Optional[Path] = typer.Option(None, "--asr", help="An ASR recipe dir (egs/<corpus>/asr1) after its stages 7-8."),
+    correct: Optional[Path] = typer.Option(None, "--correct", help="A correction recipe dir (egs/<corpus>/ec1) after its stages 7-8."),
+    tts_set: str = typer.Option("test", "--tts-set"),
+    asr_set: str = typer.Option("test", "--asr-set"),
+    correct_set: str = typer.Option("dev", "--correct-set"),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for tradeoff.md, tradeoff.json and tradeoff.png."),
+) -> None:
+    """AR vs NAR: quality gap to AR and speed-up at batch 1 GPU / full batch GPU / batch 1 CPU, from the recipes' results files.
+
+    Example: narspeech analyze tradeoff --tts egs/ljspeech/tts1 --asr egs/librispeech/asr1 --out exp/tradeoff
+    """
+    import json
+    from dataclasses import asdict
+
+    from narspeech.analyze.tradeoff import gather, markdown_table, plot
+    from narspeech.fileio import atomic_write
+
+    systems = gather(tts, asr, correct, tts_set=tts_set, asr_set=asr_set, correct_set=correct_set)
+    table = markdown_table(systems)
+    typer.echo(table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_write(out / "tradeoff.md") as f:
+            f.write(table + "\n")
+        with atomic_write(out / "tradeoff.json") as f:
+            json.dump([asdict(s) for s in systems], f, indent=1)
+        n = plot(systems, out / "tradeoff.png")
+        typer.echo(f"-> {out}/tradeoff.md, tradeoff.json, tradeoff.png ({n} points)")
