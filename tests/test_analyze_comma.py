@@ -120,3 +120,14 @@ def test_ctc_forced_alignment():
     for t, y in [(2, 1), (6, 2), (7, 2)]:
         lp[t, y], lp[t, 0] = -0.01, -5.0
     assert ctc_viterbi_starts(lp, [1, 2, 2]).tolist() == [2, 3, 6]  # "2 2" on adjacent frames is ONE token 2
+
+
+def test_stack_frames_keeps_alignment_spans():
+    from narspeech.analyze.comma_data import mask_chunk, stack_frames
+
+    mel = np.arange(14, dtype=np.float32).reshape(7, 2)
+    spans = spans_from_source_durations(np.array([2, 5]))
+    out, a = stack_frames(mel, spans, 3)
+    assert out.shape == (3, 6) and out[2].tolist() == [12, 13, 12, 13, 12, 13]  # last frame repeats
+    assert a.tolist() == [[0, 2], [1, 2], [1, 2]]  # the first position holds frames of both tokens
+    assert mask_chunk("tts", 3) == 3 and mask_chunk("tts") == 10 and mask_chunk("asr", 3) == 1

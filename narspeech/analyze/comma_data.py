@@ -65,8 +65,24 @@ def draw_mask(n: int, p: float, rng: np.random.Generator, chunk: int = 1) -> np.
     return np.repeat(m, chunk)[:n]
 
 
-def mask_chunk(task: str) -> int:
-    return MEL_CHUNK if task == "tts" else 1
+def mask_chunk(task: str, reduction: int = 1) -> int:
+    """Target positions masked together: 10 mel frames for TTS (rounded to whole positions of `reduction` frames), else 1."""
+    return max(1, round(MEL_CHUNK / reduction)) if task == "tts" else 1
+
+
+def stack_frames(mel: np.ndarray, align: np.ndarray | None, reduction: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Stack `reduction` consecutive frames into one target position (Transformer-TTS's reduction factor; the last
+    frame repeated to fill the final group); a position's aligned span covers its frames' spans."""
+    if reduction <= 1:
+        return mel, align
+    n = len(mel)
+    pad = (-n) % reduction
+    idx = np.concatenate([np.arange(n), np.full(pad, n - 1)])
+    out = mel[idx].reshape(-1, reduction * mel.shape[1])
+    if align is None:
+        return out, None
+    a = align[idx].reshape(-1, reduction, 2)
+    return out, np.stack([a[:, :, 0].min(1), a[:, :, 1].max(1)], axis=1)
 
 
 def make_batches(examples: list[Example], max_items: int, max_positions: int) -> list[list[int]]:
@@ -144,8 +160,9 @@ def _feats_table(dump: str | Path):
 
 
 def load_tts(data: str | Path, dump: str | Path, tokens: str | Path, *, durations: str | Path | None = None,
-             kd_dump: str | Path | None = None) -> list[Example]:
-    """Phoneme ids → mel frames (the recordings', or an AR teacher's with `kd_dump`); durations give the alignment."""
+             kd_dump: str | Path | None = None, reduction: int = 1) -> list[Example]:
+    """Phoneme ids → mel frames (the recordings', or an AR teacher's with `kd_dump`), `reduction` frames per target
+    position; durations give the alignment."""
     from narspeech.text.vocab import TokenList
 
     tl = TokenList(tokens)
@@ -167,6 +184,7 @@ def load_tts(data: str | Path, dump: str | Path, tokens: str | Path, *, duration
                 raise NarspeechError(f"durations ({len(d)} tokens, {int(d.sum())} frames) do not match tokens ({len(src)}) "
                                      f"and frames ({len(mel)})", utt=utt, path=durations)
             align = spans_from_source_durations(d)
+        mel, align = stack_frames(mel, align, reduction)
         out.append(Example(utt, src, mel, align))
     if not out:
         raise NarspeechError("no utterance has tokens, features (and durations): nothing to use", path=data)

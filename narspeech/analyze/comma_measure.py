@@ -68,7 +68,7 @@ def measure_ratio(model: CoMMA, examples: list[Example], ps: list[float], *, lay
         raise NarspeechError(f"--layers must be between 1 and {n_layers} (the model's layers), got {k}")
     chosen = list(range(n_layers - k, n_layers))
     model.eval()
-    chunk = mask_chunk(model.cfg.task)
+    chunk = mask_chunk(model.cfg.task, model.cfg.reduction)
     batches = make_batches(examples, batch_items, batch_positions)
     points = []
     for p in ps:

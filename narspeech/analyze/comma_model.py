@@ -40,6 +40,7 @@ class CommaConfig:
     d_ff: int = 128
     dropout: float = 0.1
     prenet_dim: int = 64           # TTS mel pre-net width (2 dense layers with ReLU)
+    reduction: int = 1             # TTS: mel frames stacked per target position (n_tgt = n_mels * reduction)
     max_positions: int = 4096
     attention: str = "mix"
     tie_embeddings: bool = True    # token-to-token tasks with one vocabulary (correct): source, target and output share it

@@ -46,7 +46,8 @@ def _check_task(task: str) -> None:
         raise NarspeechError(f"unknown task {task!r}: use tts, asr or correct")
 
 
-def load_examples(task: str, inputs: TaskInputs, *, align: bool, vocab: list[str] | None = None) -> tuple[list[cd.Example], dict]:
+def load_examples(task: str, inputs: TaskInputs, *, align: bool, vocab: list[str] | None = None,
+                  reduction: int = 1) -> tuple[list[cd.Example], dict]:
     """Examples of `task` from `inputs`, and the meta a model trained on them keeps (vocabulary, unit)."""
     _check_task(task)
     if align and task in ("tts", "asr") and inputs.durations is None:
@@ -55,7 +56,7 @@ def load_examples(task: str, inputs: TaskInputs, *, align: bool, vocab: list[str
     if task == "tts":
         _need(task, inputs, "data", "dump", "tokens")
         ex = cd.load_tts(inputs.data, inputs.dump, inputs.tokens, durations=inputs.durations if align else None,
-                         kd_dump=inputs.kd)
+                         kd_dump=inputs.kd, reduction=reduction)
         return ex, {"tokens": Path(inputs.tokens).read_text(encoding="utf-8").split("\n")}
     if task == "asr":
         _need(task, inputs, "data", "dump", "tokens")
@@ -87,10 +88,11 @@ def variant_name(kd: bool, align: bool) -> str:
 
 def train(task: str, inputs: TaskInputs, exp: str | Path, cfg: dict, *, align: bool = False, device: str = "cpu") -> dict:
     """Train CoMMA for `task` (variant from `inputs.kd` and `align`) into EXP; `cfg` = {"model": sizes, "train": options}."""
-    examples, meta = load_examples(task, inputs, align=align)
+    sizes = dict(cfg.get("model", {}))
+    examples, meta = load_examples(task, inputs, align=align, reduction=int(sizes.get("reduction", 1)) if task == "tts" else 1)
     meta.update(variant=variant_name(inputs.kd is not None, align), inputs=asdict(inputs))
     try:
-        mcfg = model_config(task, examples, meta, dict(cfg.get("model", {})))
+        mcfg = model_config(task, examples, meta, sizes)
     except TypeError as e:
         raise NarspeechError(f"bad model option in the config: {e}") from None
     topt = dict(cfg.get("train", {}))
@@ -107,7 +109,8 @@ def _check_match(task: str, rec: dict, examples: list[cd.Example], exp: Path) ->
         raise NarspeechError(f"the model was trained for task {cfg['task']}, not {task}", path=exp)
     e = examples[0]
     if task == "tts" and e.tgt.shape[1] != cfg["n_tgt"]:
-        raise NarspeechError(f"the dump has {e.tgt.shape[1]} mel bins, the model was trained on {cfg['n_tgt']}", path=exp)
+        r = cfg.get("reduction", 1)
+        raise NarspeechError(f"the dump has {e.tgt.shape[1] // r} mel bins, the model was trained on {cfg['n_tgt'] // r}", path=exp)
     if task == "asr" and e.src.shape[1] != cfg["n_src"]:
         raise NarspeechError(f"the dump has {e.src.shape[1]} feature bins, the model was trained on {cfg['n_src']}", path=exp)
     if task in ("tts", "asr"):
@@ -130,12 +133,13 @@ def measure(exp: str | Path, task: str, inputs: TaskInputs, *, ps: list[float] =
     meta = rec.get("meta", {})
     if task == "correct" and inputs.unit != meta.get("unit", inputs.unit):
         raise NarspeechError(f"the model was trained on {meta['unit']} units, not {inputs.unit}", path=exp)
-    examples, _ = load_examples(task, inputs, align=align, vocab=meta.get("vocab"))
+    examples, _ = load_examples(task, inputs, align=align, vocab=meta.get("vocab"), reduction=rec["config"].get("reduction", 1))
     _check_match(task, rec, examples, exp)
     examples = normalise(examples, rec.get("mel_mean"), rec.get("mel_std"))
     res = measure_ratio(model, examples, ps, layers=layers, constrain=align, seed=seed, n_boot=n_boot, device=device)
     result = {"task": task, "variant": meta.get("variant", "base"), "exp": str(exp), "layers_averaged": res["layers"],
               "n_layers": rec["config"]["n_layers"], "heads_averaged": rec["config"]["n_heads"],
+              "reduction": rec["config"].get("reduction", 1),
               "test_inputs": asdict(inputs), "seed": seed, "bootstrap": n_boot, "points": res["points"]}
     path = Path(out) if out is not None else exp / "comma.json"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -69,7 +69,7 @@ def train_comma(examples: list[Example], cfg: CommaConfig, exp: str | Path, *, s
     model = CoMMA(cfg).to(device)
     opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.98), eps=1e-9)
     batches = make_batches(data, batch_items, batch_positions)
-    chunk = mask_chunk(cfg.task)
+    chunk = mask_chunk(cfg.task, cfg.reduction)
     exp = Path(exp)
     exp.mkdir(parents=True, exist_ok=True)
     history, t0, step = [], time.time(), 0

@@ -17,16 +17,17 @@ nj=2
 nthreads=1              # OMP_NUM_THREADS of every step (2 threads fight on a shared 2-core machine)
 device=cpu              # cpu | cuda | auto (CoMMA training and measurement)
 tasks="tts asr correct"
-variants="base align"   # base | align | kd (kd runs only for tasks whose AR outputs are given below)
+variants="base align kd" # base | align | kd (kd runs only for tasks whose AR outputs are there: see stage 5)
 comma_conf=conf/comma.yaml
 comma_args=""           # extra options for `analyze comma train` (e.g. "--set train.steps=200")
+tts_args="--set train.steps=800 --set train.batch_items=16"  # TTS targets are long: fewer, smaller steps (CPU budget)
 ps="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
 layers=""               # last layers whose attention is averaged ("" = the last half)
 asr_model=""             # a trained narspeech ASR exp (e.g. ../asr1/exp/maskctc, same 16 kHz log-mel): its CTC head aligns
                         # the ASR characters for the constraint; "" = the HMM aligner of `tts align` on characters
 tts_teacher=""          # a trained `tts train-teacher` exp: stage 5 takes its free-running mels as the KD targets
-asr_kd_train=""         # token files (`utt c h a r s`) of an AR recogniser's hypotheses on data/asr_train, data/asr_test
-asr_kd_test=""
+asr_ar_model=""         # a trained narspeech AR ASR exp (e.g. ../asr1/exp/ar): stage 5 decodes the ASR sets with it (beam 5),
+                        # the KD targets of ASR
 correct_kd_train=""     # an AR corrector's outputs (`utt text`) on data/correct_train/hyp, data/correct_test/hyp
 correct_kd_test=""
 data_args=""            # options for local/data.sh (e.g. "--tts_utts 600")
@@ -83,11 +84,18 @@ if run_stage 4; then
   done
 fi
 
-if run_stage 5 && [ -n "$tts_teacher" ]; then
-  log "===== stage 5: KD targets: free-running mels of the AR teacher $tts_teacher"
-  for s in tts_train tts_test; do
-    narspeech tts durations --teacher "$tts_teacher" --data "data/$s" --dump "dump/$s" --out "exp/kd/$s" --kd --device "$device"
-  done
+if run_stage 5; then
+  log "===== stage 5: KD targets: the AR models' outputs (TTS: ${tts_teacher:-no teacher given}; ASR: ${asr_ar_model:-no AR model given})"
+  if [ -n "$tts_teacher" ]; then
+    for s in tts_train tts_test; do
+      narspeech tts durations --teacher "$tts_teacher" --data "data/$s" --dump "dump/$s" --out "exp/kd/$s" --kd --device "$device"
+    done
+  fi
+  if [ -n "$asr_ar_model" ]; then
+    for s in asr_train asr_test; do
+      narspeech asr decode --model "$asr_ar_model" --dump "dump/$s" --out "exp/kd/$s" --method beam --beam 5 --device "$device"
+    done
+  fi
 fi
 
 inputs() {  # $1 task, $2 set (train|test), $3 variant: the task's input options
@@ -96,7 +104,7 @@ inputs() {  # $1 task, $2 set (train|test), $3 variant: the task's input options
     tts) echo "--data data/tts_$s --dump dump/tts_$s --tokens data/tts_tokens.txt --durations exp/align/tts/durations"
          [ "$v" = kd ] && kd="exp/kd/tts_$s/kd" ;;
     asr) echo "--data data/asr_$s --dump dump/asr_$s --tokens data/asr_tokens.txt --durations exp/align/asr/durations"
-         [ "$v" = kd ] && kd=$([ "$s" = train ] && echo "$asr_kd_train" || echo "$asr_kd_test") ;;
+         [ "$v" = kd ] && kd="exp/kd/asr_$s/token_hyp" ;;
     correct) echo "--hyp data/correct_$s/hyp --ref data/correct_$s/text --unit word"
          [ "$v" = kd ] && kd=$([ "$s" = train ] && echo "$correct_kd_train" || echo "$correct_kd_test") ;;
   esac
@@ -106,7 +114,7 @@ inputs() {  # $1 task, $2 set (train|test), $3 variant: the task's input options
 kd_ready() {  # $1 task: are its AR outputs there?
   case "$1" in
     tts) [ -f exp/kd/tts_train/kd/feats.scp ] && [ -f exp/kd/tts_test/kd/feats.scp ] ;;
-    asr) [ -n "$asr_kd_train" ] && [ -n "$asr_kd_test" ] ;;
+    asr) [ -f exp/kd/asr_train/token_hyp ] && [ -f exp/kd/asr_test/token_hyp ] ;;
     correct) [ -n "$correct_kd_train" ] && [ -n "$correct_kd_test" ] ;;
   esac
 }
@@ -124,7 +132,7 @@ if run_stage 6; then
     a=""; [ "$v" = align ] && a="--align"
     # shellcheck disable=SC2046,SC2086
     narspeech analyze comma train --task "$t" --exp "exp/comma_${t}_$v" --config "$comma_conf" --device "$device" \
-      $(inputs "$t" train "$v") $a $comma_args
+      $(inputs "$t" train "$v") $a $comma_args $([ "$t" = tts ] && echo "$tts_args")
   done
 fi
 
