@@ -41,6 +41,7 @@ class CommaConfig:
     dropout: float = 0.1
     prenet_dim: int = 64           # TTS mel pre-net width (2 dense layers with ReLU)
     reduction: int = 1             # TTS: mel frames stacked per target position (n_tgt = n_mels * reduction)
+    subsample_channels: int = 0    # ASR: channels of the conv pre-net (0 = d_model, as ESPnet)
     max_positions: int = 4096
     attention: str = "mix"
     tie_embeddings: bool = True    # token-to-token tasks with one vocabulary (correct): source, target and output share it
@@ -121,7 +122,7 @@ class CoMMA(nn.Module):
         self.cfg = cfg
         d = cfg.d_model
         if cfg.src_is_speech:
-            self.src_prenet = Conv2dSubsampling4(cfg.n_src, d, channels=d)
+            self.src_prenet = Conv2dSubsampling4(cfg.n_src, d, channels=cfg.subsample_channels or d)
         else:
             self.src_prenet = nn.Embedding(cfg.n_src, d)
         if cfg.tgt_is_speech:
