@@ -20,8 +20,8 @@ tasks="tts asr correct"
 variants="base align kd" # base | align | kd (kd runs only for tasks whose AR outputs are there: see stage 5)
 comma_conf=conf/comma.yaml
 comma_args=""           # extra options for `analyze comma train` (e.g. "--set train.steps=200")
-tts_args="--set train.steps=800 --set train.batch_items=16"  # TTS and ASR batches cost 4x a correction batch on CPU:
-asr_args="--set train.steps=800 --set train.batch_items=16"  # fewer, smaller steps keep the recipe within its CPU budget
+tts_args="--set train.steps=400 --set train.batch_items=16"  # TTS and ASR batches cost 4x a correction batch on CPU:
+asr_args="--set train.steps=500 --set train.batch_items=16"  # fewer, smaller steps keep the recipe within its CPU budget
 ps="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
 layers=""               # last layers whose attention is averaged ("" = the last half)
 asr_model=""             # a trained narspeech ASR exp (e.g. ../asr1/exp/maskctc, same 16 kHz log-mel): its CTC head aligns
