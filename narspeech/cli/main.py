@@ -29,6 +29,7 @@ def _register() -> None:
     app.add_typer(asr.app, name="asr")
     app.add_typer(correct.app, name="correct")
     app.add_typer(bench.app, name="bench")
+    from narspeech.cli import analyze; app.add_typer(analyze.app, name="analyze")  # noqa: E702
 
 
 _register()

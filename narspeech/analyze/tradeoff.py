@@ -1,0 +1,227 @@
+"""The AR-vs-NAR trade-off across tasks, gathered from the recipes' results files (nothing is re-run).
+
+For each task, the NAR system(s) and the AR counterpart of one recipe dir: the quality gap to AR and the
+speed-up over AR at batch 1 on GPU, full batch on GPU and batch 1 on CPU (``None`` = not measured: no
+speed file for that device / batch). An AR system whose own quality is degenerate (it does not speak /
+recognise / correct) is marked, and no speed-up over it is reported.
+
+Files read (recipe conventions, under the recipe dir):
+  tts      exp/<nar>/synth/<set>/results.json, exp/<ar>/synth/<set>/results.json (`tts evaluate`);
+           exp/**/speed_<set>*.json (`bench tts`)
+  asr      exp/<nar>/decode_<set>/*/result.json, exp/<ar>/decode_<set>/beam*/result.json (`asr score`);
+           exp/**/speed_<set>*.json (`bench asr`)
+  correct  exp/score_<set>/<hyps>/{asr,<nar>,<ar>}/result.json (`asr score`); exp/**/speed_<set>*.json (`bench correct`)
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from narspeech.errors import NarspeechError
+from narspeech.fileio import atomic_path
+
+SPEED_COLUMNS = ("gpu_b1", "gpu_full", "cpu_b1")
+DEGENERATE_TTS_WER = 0.9        # the AR teacher's ASR-WER on its own synthesis: at or above, it does not speak
+DEGENERATE_ASR_WER = 0.9        # the AR recogniser's WER
+
+
+@dataclass
+class System:
+    task: str
+    name: str
+    role: str                        # nar | ar
+    quality: dict                    # metric -> value (lower is better for all)
+    gap: float | None = None         # primary metric minus the AR's
+    speedup: dict = field(default_factory=lambda: dict.fromkeys(SPEED_COLUMNS))
+    sources: list = field(default_factory=list)
+    degenerate: str | None = None
+
+
+def _json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise NarspeechError(f"cannot read results ({type(e).__name__})", path=path) from None
+
+
+def _speed_files(recipe: Path, test_set: str) -> list[tuple[Path, dict]]:
+    return [(p, _json(p)) for p in sorted((recipe / "exp").rglob(f"speed_{test_set}*.json"))]
+
+
+def _column(device: str, batch: int, full: int) -> str | None:
+    gpu = str(device).startswith("cuda")
+    if batch == 1:
+        return "gpu_b1" if gpu else "cpu_b1"
+    if gpu and batch == full:
+        return "gpu_full"
+    return None
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise NarspeechError(f"no {what} (expected {path.name})", path=path)
+    return path
+
+
+def gather_tts(recipe: str | Path, test_set: str = "test", nar: str = "fastspeech2", ar: str = "teacher") -> list[System]:
+    """FastSpeech 2 against its AR teacher: ASR-WER ratio to the recordings (primary) and MCD."""
+    recipe = Path(recipe)
+    nar_p = _need(recipe / "exp" / nar / "synth" / test_set / "results.json", "NAR results (run the TTS recipe's stage 8)")
+    ar_p = recipe / "exp" / ar / "synth" / test_set / "results.json"
+    if not ar_p.is_file():
+        raise NarspeechError(f"exp/{nar} has no AR counterpart: {ar_p} is missing (train and evaluate the teacher)", path=recipe)
+    out = []
+    for role, name, p in (("nar", nar, nar_p), ("ar", ar, ar_p)):
+        r = _json(p)
+        intel = r.get("intelligibility") or {}
+        q = {"wer_ratio": intel.get("wer_ratio"), "asr_wer": (intel.get("synth") or {}).get("wer"),
+             "mcd_db": (r.get("mcd_db") or {}).get("mean")}
+        out.append(System("tts", name, role, q, sources=[str(p)]))
+    sysar = out[1]
+    if sysar.quality["asr_wer"] is not None and sysar.quality["asr_wer"] >= DEGENERATE_TTS_WER:
+        sysar.degenerate = f"AR ASR-WER {100 * sysar.quality['asr_wer']:.0f} %: it does not speak"
+    if out[0].quality["wer_ratio"] is not None and sysar.quality["wer_ratio"] is not None:
+        out[0].gap = out[0].quality["wer_ratio"] - sysar.quality["wer_ratio"]
+    for p, res in _speed_files(recipe, test_set):
+        full = max((s["batch_size"] for s in res.get("speedup", [])), default=0)
+        for s in res.get("speedup", []):
+            col = _column(res.get("device", "cpu"), s["batch_size"], full)
+            if col:
+                out[0].speedup[col] = s.get("e2e", s.get("mel"))
+                out[0].sources.append(str(p))
+    return out
+
+
+def gather_asr(recipe: str | Path, test_set: str = "test", nar: str = "maskctc", ar: str = "ar") -> list[System]:
+    """Mask-CTC decodes (and CTC greedy) against the AR beam search: WER (primary)."""
+    recipe = Path(recipe)
+    nar_dirs = sorted((recipe / "exp" / nar / f"decode_{test_set}").glob("*/result.json"))
+    if not nar_dirs:
+        raise NarspeechError(f"no scored decodes under exp/{nar}/decode_{test_set} (run the ASR recipe's stages 6-7)", path=recipe)
+    ar_dirs = sorted((recipe / "exp" / ar / f"decode_{test_set}").glob("beam*/result.json"))
+    if not ar_dirs:
+        raise NarspeechError(f"exp/{nar} has no AR counterpart: no exp/{ar}/decode_{test_set}/beam*/result.json", path=recipe)
+    ar_sys = System("asr", f"{ar}/{ar_dirs[0].parent.name}", "ar", {"wer": _json(ar_dirs[0])["wer"]["error_rate"]},
+                    sources=[str(ar_dirs[0])])
+    if ar_sys.quality["wer"] >= DEGENERATE_ASR_WER:
+        ar_sys.degenerate = f"AR WER {100 * ar_sys.quality['wer']:.0f} %: it does not recognise"
+    out = []
+    for p in nar_dirs:
+        w = _json(p)["wer"]["error_rate"]
+        out.append(System("asr", f"{nar}/{p.parent.name}", "nar", {"wer": w}, gap=w - ar_sys.quality["wer"], sources=[str(p)]))
+    for p, res in _speed_files(recipe, test_set):
+        opts = res.get("options", {})
+        rows = res.get("rows", [])
+        full = max((r["batch_size"] for r in rows), default=0)
+        names = {"ctc_greedy": "ctc", "maskctc": f"maskctc_th{opts.get('threshold')}_it{opts.get('iterations')}"}
+        for r in rows:
+            col = _column(res.get("device", "cpu"), r["batch_size"], full)
+            target = names.get(r["system"])
+            for s in out:
+                if col and target and s.name.endswith("/" + target) and r.get("speedup_vs_ar") is not None:
+                    s.speedup[col] = r["speedup_vs_ar"]
+                    s.sources.append(str(p))
+    return out + [ar_sys]
+
+
+def gather_correct(recipe: str | Path, test_set: str = "dev", nar: str = "fc", ar: str = "ar") -> list[System]:
+    """FastCorrect against the AR corrector on the first scored hypothesis set: WER after correction (primary)."""
+    recipe = Path(recipe)
+    hyp_sets = sorted(p for p in (recipe / "exp" / f"score_{test_set}").glob("*") if p.is_dir())
+    if not hyp_sets:
+        raise NarspeechError(f"no exp/score_{test_set}/* (run the correction recipe's stage 7)", path=recipe)
+    d = hyp_sets[0]
+    nar_p = _need(d / nar / "result.json", "NAR correction score")
+    ar_p = d / ar / "result.json"
+    if not ar_p.is_file():
+        raise NarspeechError(f"exp/{nar} has no AR counterpart: {ar_p} is missing", path=recipe)
+    before = _json(d / "asr" / "result.json")["wer"]["error_rate"] if (d / "asr" / "result.json").is_file() else None
+    w_nar, w_ar = _json(nar_p)["wer"]["error_rate"], _json(ar_p)["wer"]["error_rate"]
+    nar_s = System("correct", f"{nar} ({d.name})", "nar", {"wer": w_nar, "wer_before": before}, gap=w_nar - w_ar, sources=[str(nar_p)])
+    ar_s = System("correct", f"{ar} ({d.name})", "ar", {"wer": w_ar, "wer_before": before}, sources=[str(ar_p)])
+    if before is not None and w_ar > before:
+        ar_s.degenerate = f"AR raises the WER ({100 * before:.1f} -> {100 * w_ar:.1f} %): it does not correct"
+    for p, res in _speed_files(recipe, test_set):
+        sp = res.get("speedup_fastcorrect_over_ar", {})
+        full = max((int(b) for b in sp), default=0)
+        for b, x in sp.items():
+            col = _column(res.get("device", "cpu"), int(b), full)
+            if col:
+                nar_s.speedup[col] = x
+                nar_s.sources.append(str(p))
+    return [nar_s, ar_s]
+
+
+def gather(tts: str | Path | None = None, asr: str | Path | None = None, correct: str | Path | None = None, *,
+           tts_set: str = "test", asr_set: str = "test", correct_set: str = "dev") -> list[System]:
+    """All systems of the recipe dirs given; degenerate AR systems void their NAR's speed-ups."""
+    if not any((tts, asr, correct)):
+        raise NarspeechError("give at least one recipe dir (--tts, --asr or --correct)")
+    systems = []
+    if tts:
+        systems += gather_tts(tts, tts_set)
+    if asr:
+        systems += gather_asr(asr, asr_set)
+    if correct:
+        systems += gather_correct(correct, correct_set)
+    for task in {s.task for s in systems}:
+        ar = next(s for s in systems if s.task == task and s.role == "ar")
+        if ar.degenerate:
+            for s in systems:
+                if s.task == task and s.role == "nar":
+                    s.degenerate = f"speed-up over a degenerate AR system ({ar.degenerate})"
+    return systems
+
+
+PRIMARY = {"tts": "wer_ratio", "asr": "wer", "correct": "wer"}
+
+
+def markdown_table(systems: list[System]) -> str:
+    """One table: quality, gap to AR (primary metric), speed-up per column ('not measured' where absent)."""
+    lines = ["| task | system | role | quality | gap to AR | batch 1 GPU | full batch GPU | batch 1 CPU |",
+             "|---|---|---|---|---|---|---|---|"]
+    for s in systems:
+        q = ", ".join(f"{k} {v:.3f}" for k, v in s.quality.items() if v is not None)
+        gap = "" if s.gap is None else f"{s.gap:+.3f} ({PRIMARY[s.task]})"
+        if s.role == "ar":
+            cells = ["AR (1x)"] * 3 if not s.degenerate else [f"degenerate: {s.degenerate}"] + [""] * 2
+        elif s.degenerate:
+            cells = ["not reported: AR degenerate"] * 3
+        else:
+            cells = ["not measured" if s.speedup[c] is None else f"{s.speedup[c]:.2f}x" for c in SPEED_COLUMNS]
+        lines.append(f"| {s.task} | {s.name} | {s.role} | {q} | {gap} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot(systems: list[System], path: str | Path) -> int:
+    """Quality gap to AR (y) against speed-up (x, log) for NAR systems with a speed-up; returns the points drawn."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    n = 0
+    markers = {"tts": "o", "asr": "s", "correct": "^"}
+    for s in systems:
+        if s.role != "nar" or s.degenerate or s.gap is None:
+            continue
+        col = next((c for c in SPEED_COLUMNS if s.speedup[c] is not None), None)
+        if col is None:
+            continue
+        ax.scatter([s.speedup[col]], [s.gap], marker=markers.get(s.task, "x"), label=f"{s.task}: {s.name} ({col})")
+        n += 1
+    ax.set_xscale("log")
+    ax.axhline(0, color="grey", lw=0.8)
+    ax.set_xlabel("speed-up over AR (log)")
+    ax.set_ylabel("quality gap to AR (primary metric; lower is better)")
+    ax.grid(alpha=0.3, which="both")
+    if n:
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    with atomic_path(Path(path)) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
+    plt.close(fig)
+    return n
