@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Shared ASR recipe (like ESPnet's asr.sh): called from egs/<corpus>/asr1/run.sh, run in that folder.
-# data → tokens → features → Mask-CTC → AR baseline → decode (CTC greedy, Mask-CTC, AR beam) → score → speed.
+# data → tokens → features → Mask-CTC → AR baseline → decode (CTC greedy, Mask-CTC, AR beam; the Mask-CTC settings
+# chosen on dev and stored with the model) → score → speed.
 # Every stage reads and writes files under data/, dump/, exp/ and can be re-run alone
 # (training stages resume from exp/*/last.pt; a finished run is not trained again):
 #   ./run.sh --stage 6 --stop_stage 7 --mask_thresholds "0.9 0.999" --mask_iterations "1 5 10"
@@ -136,6 +137,11 @@ if run_stage 6; then
         fi
       done
     done
+    if [ "$s" = "$valid_set" ]; then  # choose the Mask-CTC settings on dev; stored as the model's decoding defaults
+      for d in "$maskctc_exp/decode_$s"/*/; do ns asr score "data/$s$tag/text_asr" "$d/hyp" > /dev/null; done
+      ns asr tune --model "$maskctc_exp" "$maskctc_exp/decode_$s"/*/ --out "exp/tune_$s$tag.md"
+    fi
+    dec "$maskctc_exp" "$s" maskctc_tuned --method maskctc  # the stored defaults, as `asr decode` uses them
     if [ "$skip_ar" != true ]; then
       dec "$ar_exp" "$s" "beam$beam" --method beam --beam "$beam" --ctc-weight "$ctc_weight"
     fi

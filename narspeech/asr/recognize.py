@@ -1,7 +1,8 @@
 """Load a trained ASR experiment and recognise batches: features or waveforms → word strings.
 
 ``load_recognizer(exp_dir, device="auto")`` is the seam other parts use (TTS intelligibility):
-``rec.sample_rate`` and ``rec.transcribe(wavs, sr) -> list[str]`` (batched Mask-CTC by default).
+``rec.sample_rate`` and ``rec.transcribe(wavs, sr) -> list[str]`` (batched Mask-CTC by default, with the
+settings tuned on dev and stored in ``EXP/decode_defaults.json`` when there are some: ``rec.default_options()``).
 Methods: ``ctc`` (greedy CTC), ``maskctc`` (Mask-CTC models), ``beam`` (joint CTC/attention beam
 search) and ``greedy`` (attention argmax), the last two for AR models.
 """
@@ -59,8 +60,10 @@ class IncrementalStep:
 class Recognizer:
     """A loaded model with its token list, text unit and feature configuration."""
 
-    def __init__(self, model, token_list, tokenizer, feature_config, device: torch.device, info: dict):
+    def __init__(self, model, token_list, tokenizer, feature_config, device: torch.device, info: dict,
+                 decode_defaults: dict | None = None):
         self.model, self.token_list, self.tokenizer = model, token_list, tokenizer
+        self.decode_defaults = dict(decode_defaults or {})  # Mask-CTC settings stored with the model (asr tune)
         self.feats = feature_config
         self.device = device
         self.info = info
@@ -70,6 +73,13 @@ class Recognizer:
     @property
     def model_type(self) -> str:
         return self.model.type
+
+    def default_options(self, method: str | None = None, **given) -> DecodeOptions:
+        """Decoding options: `given` (those not None) over the stored Mask-CTC defaults over
+        :class:`DecodeOptions`' own; `method` defaults to maskctc for Mask-CTC models, beam for AR."""
+        m = method or ("maskctc" if self.model.type == "mask_ctc" else "beam")
+        stored = self.decode_defaults if m == "maskctc" else {}
+        return DecodeOptions(method=m, **{**stored, **{k: v for k, v in given.items() if v is not None}})
 
     def check_method(self, opts: DecodeOptions) -> None:
         if opts.method not in METHODS:
@@ -154,7 +164,7 @@ class Recognizer:
         ×4 subsampling gives "" and is listed in ``self.skipped`` (index, reason) with a warning."""
         from narspeech.nets.subsampling import MIN_FRAMES
 
-        opts = options or DecodeOptions(method="maskctc" if self.model.type == "mask_ctc" else "beam")
+        opts = options or self.default_options()
         self.check_method(opts)
         self.skipped = []
         out = [""] * len(wavs)
@@ -179,10 +189,12 @@ class Recognizer:
 
 
 def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Recognizer:
-    """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``) and a checkpoint
-    (`checkpoint`, else EXP's best.pt / last.pt); the model and the token list must match."""
+    """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``), a checkpoint
+    (`checkpoint`, else EXP's best.pt / last.pt; the model and the token list must match) and the
+    decoding defaults tuned on dev (``EXP/decode_defaults.json``, when present)."""
     from narspeech.asr.model import build_asr_model
     from narspeech.asr.text import ASRTokenizer
+    from narspeech.asr.tune import load_decode_defaults
     from narspeech.audio.features import FeatureConfig
     from narspeech.device import resolve_device
     from narspeech.text.vocab import TokenList
@@ -212,4 +224,7 @@ def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str |
         raise NarspeechError(f"checkpoint does not fit the configured model: {str(e).splitlines()[0]}", path=exp) from None
     model.to(dev).eval()
     info = {"exp": str(exp), "checkpoint": str(checkpoint or ""), "step": ckpt.get("step"), "model_type": model.type}
-    return Recognizer(model, tokens, tokenizer, FeatureConfig.from_dict(cfg["feats"]), dev, info)
+    defaults = load_decode_defaults(exp) if model.type == "mask_ctc" else {}
+    if defaults:
+        info["decode_defaults"] = defaults
+    return Recognizer(model, tokens, tokenizer, FeatureConfig.from_dict(cfg["feats"]), dev, info, defaults)
