@@ -112,8 +112,14 @@ class Recognizer:
         if opts.method in ("ctc", "maskctc"):
             toks, conf, tlen = ctc_greedy(lp, elen, m.blank)
             if opts.method == "maskctc":
-                def dec(ys, yl):
-                    out = m.decoder_log_probs(ys, yl, enc, elen)
+                frames = None
+                if getattr(m, "align_proj", None) is not None:
+                    from narspeech.asr.ctc_align import ctc_greedy_frames
+
+                    frames = ctc_greedy_frames(lp, elen, m.blank)[:, : toks.size(1)]
+
+                def dec(ys, yl, fr=None):
+                    out = m.decoder_log_probs(ys, yl, enc, elen, fr)
                     out[..., list(banned) + [m.sos_eos]] = float("-inf")
                     return out
 
@@ -122,7 +128,7 @@ class Recognizer:
 
                 res = mask_ctc_refine(toks, conf, tlen, dec, mask_id=m.mask_id, threshold=opts.threshold,
                                       iterations=opts.iterations, length_fn=length if opts.length_adjust else None,
-                                      length_slack=opts.length_slack)
+                                      length_slack=opts.length_slack, frames=frames)
                 toks, tlen = res.tokens, res.lengths
             return [toks[i, : int(tlen[i])].tolist() for i in range(toks.size(0))]
 
