@@ -58,6 +58,7 @@ def test_tune_stores_defaults_that_decode_and_recognizer_use(tiny_asr, tmp_path)
     (exp / "decode_defaults.json").write_text(json.dumps(stored))
     rec = load_recognizer(exp, "cpu")
     assert (rec.default_options().threshold, rec.default_options().iterations) == (0.25, 4)
+    assert cli_ok("asr", "tune", "--model", exp, "--show").strip() == "--threshold 0.25 --iterations 4"
     assert rec.default_options("ctc").method == "ctc"
     cli_ok("asr", "decode", "--model", exp, "--dump", dump, "--out", tmp_path / "d1", "--device", "cpu")
     opts = json.loads((tmp_path / "d1" / "decode.json").read_text())["options"]

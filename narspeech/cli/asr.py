@@ -203,9 +203,10 @@ def recognize(
 @app.command("tune")
 def tune(
     model: Path = typer.Option(..., "--model", help="The Mask-CTC experiment dir the settings are stored in."),
-    dirs: List[Path] = typer.Argument(..., help="Its scored dev decode dirs: greedy CTC (method ctc) and a grid of Mask-CTC settings."),
+    dirs: Optional[List[Path]] = typer.Argument(None, help="Its scored dev decode dirs: greedy CTC (method ctc) and a grid of Mask-CTC settings."),
     metric: str = typer.Option("cer", "--metric", help="cer | wer: the rate to minimise (the other breaks ties)."),
     out: Optional[Path] = typer.Option(None, "--out", help="Also write the dev curve here (markdown)."),
+    show: bool = typer.Option(False, "--show", help="Only print MODEL's stored settings as `--threshold X --iterations N` (nothing if untuned)."),
 ) -> None:
     """Choose the Mask-CTC threshold, iterations and length adjustment on dev and store them in MODEL/decode_defaults.json,
     the defaults of `asr decode` / `asr recognize` from then on; threshold 0 (= greedy CTC) if no setting beats greedy CTC.
@@ -216,6 +217,14 @@ def tune(
     from narspeech.errors import NarspeechError
     from narspeech.fileio import atomic_write
 
+    if show:
+        from narspeech.asr.tune import load_decode_defaults
+
+        d = load_decode_defaults(model)
+        typer.echo(f"--threshold {d['threshold']} --iterations {d['iterations']}" if "threshold" in d else "")
+        return
+    if not dirs:
+        raise NarspeechError("give the scored dev decode dirs to choose from")
     rows = read_scored(dirs)
     others = sorted({r["exp"] for r in rows if r["exp"] and Path(r["exp"]).resolve() != model.resolve()})
     if others:
