@@ -57,6 +57,8 @@ def test_frames_follow_length_adjustment():
 
 
 def test_dec_align_model_trains_and_decodes(tiny_asr, tmp_path):
+    from narspeech.asr.recognize import load_recognizer
+
     root, dump = tiny_asr
     exp = tmp_path / "exp"
     cli_ok("asr", "train", "--config", root / "conf.yaml", "--tokens", root / "tokens.txt", "--train-data", root / "data",
@@ -68,3 +70,15 @@ def test_dec_align_model_trains_and_decodes(tiny_asr, tmp_path):
         cli_ok("asr", "decode", "--model", exp, "--dump", dump, "--out", out, "--device", "cpu", "--threshold", "0.999",
                "--iterations", "2", *extra)
         assert len((out / "hyp").read_text().splitlines()) == 5
+    rec = load_recognizer(exp, "cpu")
+    seen = []
+    real = rec.model.decoder_log_probs
+
+    def spy(ys, yl, enc, elen, frames=None):
+        seen.append(frames is not None and frames.shape == ys.shape)
+        return real(ys, yl, enc, elen, frames)
+
+    rec.model.decoder_log_probs = spy
+    x = torch.randn(2, 80, 20)
+    rec.decode_feats(x, torch.tensor([80, 60]), rec.default_options(threshold=1.01, iterations=2, length_adjust=True))
+    assert seen and all(seen)  # every decoder pass got the CTC frames of its positions
