@@ -53,7 +53,7 @@ def test_frames_follow_length_adjustment():
         return lp
 
     out, n, fr = adjust_mask_lengths(ys, torch.tensor([5]), length_fn, m, None, frames)
-    assert out[0, : n[0]].tolist() == [4, m, m, m, 5] and fr[0, : n[0]].tolist() == [0, 2, 2, 2, 6]
+    assert out[0, : n[0]].tolist() == [4, m, m, m, 5] and fr[0, : n[0]].tolist() == [0, 2, 3, 4, 6]
 
 
 def test_dec_align_model_trains_and_decodes(tiny_asr, tmp_path):
@@ -82,3 +82,22 @@ def test_dec_align_model_trains_and_decodes(tiny_asr, tmp_path):
     x = torch.randn(2, 80, 20)
     rec.decode_feats(x, torch.tensor([80, 60]), rec.default_options(threshold=1.01, iterations=2, length_adjust=True))
     assert seen and all(seen)  # every decoder pass got the CTC frames of its positions
+
+
+def test_ctc_fusion_weighs_ctc_at_the_masks_frame(tiny_asr):
+    """With a huge CTC fusion weight every mask is filled with CTC's own argmax at its frame: the greedy
+    CTC output comes back even when everything is masked; without fusion the (untrained) decoder differs."""
+    from narspeech.asr.recognize import load_recognizer
+
+    root, dump = tiny_asr
+    rec = load_recognizer(root / "exp", "cpu")
+    torch.manual_seed(0)
+    x = torch.randn(3, 90, 20)
+    lens = torch.tensor([90, 70, 50])
+    ctc = rec.decode_feats(x, lens, rec.default_options("ctc"))
+    fused = rec.decode_feats(x, lens, rec.default_options(threshold=1.01, iterations=3, ctc_fusion=1e4))
+    alone = rec.decode_feats(x, lens, rec.default_options(threshold=1.01, iterations=3))
+    banned = {rec.model.sos_eos, rec.model.mask_id}  # the untrained CTC emits them; the decoder never may
+    assert any(ctc) and [len(f) for f in fused] == [len(c) for c in ctc]
+    assert all(f == c for fs, cs in zip(fused, ctc) for f, c in zip(fs, cs) if c not in banned)
+    assert alone != fused

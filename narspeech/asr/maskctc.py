@@ -14,8 +14,8 @@ before they are filled: CTC's insertions and deletions become fixable, not only 
 
 With ``frames`` (each token's CTC frame, for decoders that read the CTC-aligned encoder state,
 ``model.dec_align``), ``decoder_fn`` is called as ``decoder_fn(ys, lengths, frames)``; the frames
-follow the tokens through length adjustment (a merged run keeps its first frame, its re-expanded
-masks share it).
+follow the tokens through length adjustment (a re-expanded run of masks spreads its tokens evenly
+between its first frame and the next token's).
 """
 
 from __future__ import annotations
@@ -85,23 +85,39 @@ def _compact(ys: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def _carry_frames(ys: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor, mask_id: int, counts: torch.Tensor) -> torch.Tensor:
-    """The frames of :func:`adjust_mask_lengths`' output: merged like the masks, then repeated like them."""
+    """The frames of :func:`adjust_mask_lengths`' output: a run of masks re-expanded to m tokens spreads them
+    evenly from the run's first frame up to the next token's (m copies of one frame would ask the decoder
+    for the same sound m times)."""
     b, lmax = ys.shape
     dev = ys.device
     valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
     is_mask = (ys == mask_id) & valid
     prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), is_mask[:, :-1]], 1)
-    mframes, mlen = _compact(frames, valid & ~(is_mask & prev))
-    merged, _ = _compact(ys, valid & ~(is_mask & prev))
-    mvalid = torch.arange(merged.size(1), device=dev)[None, :] < mlen[:, None]
+    keep = valid & ~(is_mask & prev)
+    mframes, mlen = _compact(frames, keep)
+    merged, _ = _compact(ys, keep)
+    slot = (torch.cumsum(keep.long(), 1) - 1).clamp(min=0)
+    runs = torch.zeros_like(merged).scatter_add_(1, slot, valid.long())  # original tokens per merged position
+    width = merged.size(1)
+    mvalid = torch.arange(width, device=dev)[None, :] < mlen[:, None]
+    nxt = torch.cat([mframes[:, 1:], mframes[:, -1:]], 1)
+    last = torch.arange(width, device=dev)[None, :] == (mlen - 1).clamp(min=0)[:, None]
+    end = torch.where(last, mframes + runs, nxt)
+    end = torch.maximum(end, mframes + 1)
     reps = torch.where(merged == mask_id, counts.clamp(min=0), torch.ones_like(counts)) * mvalid
     new_len = reps.sum(1)
     out = torch.zeros(b, max(1, int(new_len.max()) if b else 1), dtype=frames.dtype, device=dev)
     rows = torch.arange(b, device=dev)[:, None].expand_as(merged)
-    rep_rows = torch.repeat_interleave(rows[mvalid], reps[mvalid])
-    rep_vals = torch.repeat_interleave(mframes[mvalid], reps[mvalid])
+    flat = reps[mvalid]
+    rep_rows = torch.repeat_interleave(rows[mvalid], flat)
+    rep_start = torch.repeat_interleave(mframes[mvalid], flat)
+    rep_end = torch.repeat_interleave(end[mvalid], flat)
+    rep_n = torch.repeat_interleave(flat, flat)
+    first = torch.repeat_interleave(torch.cumsum(flat, 0) - flat, flat)  # flat index of each element's first copy
+    j = torch.arange(rep_start.numel(), device=dev) - first  # copy index within its element
+    vals = rep_start + torch.div(j * (rep_end - rep_start), rep_n.clamp(min=1), rounding_mode="floor")
     offset = torch.cumsum(new_len, 0) - new_len
-    out[rep_rows, torch.arange(rep_vals.numel(), device=dev) - offset[rep_rows]] = rep_vals
+    out[rep_rows, torch.arange(vals.numel(), device=dev) - offset[rep_rows]] = vals.to(frames.dtype)
     return out
 
 

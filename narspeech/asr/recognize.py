@@ -28,6 +28,7 @@ class DecodeOptions:
     iterations: int = 10  # Mask-CTC decoder passes at most
     length_adjust: bool = False  # Improved Mask-CTC: re-size masked spans with the length predictor first
     length_slack: int | None = 1  # a run of n masks becomes n-slack .. n+slack tokens (None: any length)
+    ctc_fusion: float = 0.0  # Mask-CTC: + this × CTC's log-posteriors at a mask's frame when the decoder fills it
     beam: int = 10
     ctc_weight: float = 0.3
     penalty: float = 0.0
@@ -113,13 +114,16 @@ class Recognizer:
             toks, conf, tlen = ctc_greedy(lp, elen, m.blank)
             if opts.method == "maskctc":
                 frames = None
-                if getattr(m, "align_proj", None) is not None:
+                if getattr(m, "align_proj", None) is not None or opts.ctc_fusion:
                     from narspeech.asr.ctc_align import ctc_greedy_frames
 
                     frames = ctc_greedy_frames(lp, elen, m.blank)[:, : toks.size(1)]
 
                 def dec(ys, yl, fr=None):
                     out = m.decoder_log_probs(ys, yl, enc, elen, fr)
+                    if opts.ctc_fusion and fr is not None:  # product of experts with CTC's guess at that frame
+                        idx = fr.clamp(0, lp.size(1) - 1)[..., None].expand(-1, -1, lp.size(2))
+                        out = out + float(opts.ctc_fusion) * lp.gather(1, idx)
                     out[..., list(banned) + [m.sos_eos]] = float("-inf")
                     return out
 

@@ -20,7 +20,7 @@ from narspeech.fileio import atomic_write
 
 DEFAULTS_FILE = "decode_defaults.json"
 METRICS = ("cer", "wer")
-TUNED_KEYS = ("threshold", "iterations", "length_adjust", "length_slack")
+TUNED_KEYS = ("threshold", "iterations", "length_adjust", "length_slack", "ctc_fusion")
 
 
 def read_scored(decode_dirs: Sequence[str | Path]) -> list[dict]:
@@ -61,14 +61,16 @@ def choose_decode(rows: Sequence[dict], metric: str = "cer") -> dict:
     best = curve[0]
     beats = (best[metric], best[other]) < (base[metric], base[other])
     if beats:
-        chosen = {k: best[k] for k in TUNED_KEYS}
+        chosen = {k: best.get(k) for k in TUNED_KEYS}
         rates = {"wer": best["wer"], "cer": best["cer"], "decode": best["decode"]}
     else:  # threshold 0 masks nothing: the greedy CTC output
-        chosen = {"threshold": 0.0, "iterations": best["iterations"], "length_adjust": False, "length_slack": best["length_slack"]}
+        chosen = {"threshold": 0.0, "iterations": best["iterations"], "length_adjust": False, "length_slack": best["length_slack"],
+                  "ctc_fusion": 0.0}
         rates = {"wer": base["wer"], "cer": base["cer"], "decode": base["decode"]}
+    chosen["ctc_fusion"] = chosen.get("ctc_fusion") or 0.0
     return {"method": "maskctc", **chosen, "metric": metric, "chosen": rates,
             "greedy_ctc": {"wer": base["wer"], "cer": base["cer"]}, "refines": beats,
-            "curve": [{k: r[k] for k in ("decode", *TUNED_KEYS, "wer", "cer")} for r in curve]}
+            "curve": [{k: r.get(k) for k in ("decode", *TUNED_KEYS, "wer", "cer")} for r in curve]}
 
 
 def write_decode_defaults(exp_dir: str | Path, record: dict, *, tuned_on: str = "") -> Path:
@@ -97,6 +99,10 @@ def load_decode_defaults(exp_dir: str | Path) -> dict:
             out["iterations"] = int(out["iterations"])
         if "length_adjust" in out:
             out["length_adjust"] = bool(out["length_adjust"])
+        if out.get("ctc_fusion") is None:
+            out.pop("ctc_fusion", None)
+        else:
+            out["ctc_fusion"] = float(out["ctc_fusion"])
     except (ValueError, TypeError, AttributeError) as e:
         raise NarspeechError(f"unreadable decoding defaults ({e}); delete it or run `narspeech asr tune` again", path=path) from None
     return out
@@ -104,16 +110,17 @@ def load_decode_defaults(exp_dir: str | Path) -> dict:
 
 def curve_markdown(record: dict) -> str:
     """The dev curve as a markdown table, the choice marked."""
-    lines = ["| decode | threshold | iterations | length adjust | WER % | CER % |", "| --- | --- | --- | --- | --- | --- |"]
+    lines = ["| decode | threshold | iterations | length adjust | CTC fusion | WER % | CER % |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
     g = record["greedy_ctc"]
-    lines.append(f"| greedy CTC | | | | {g['wer']:.2f} | {g['cer']:.2f} |")
+    lines.append(f"| greedy CTC | | | | | {g['wer']:.2f} | {g['cer']:.2f} |")
     for r in record["curve"]:
         mark = " (chosen)" if record["refines"] and r["decode"] == record["chosen"]["decode"] else ""
         lines.append(f"| {r['decode']}{mark} | {r['threshold']} | {r['iterations']} | {'yes' if r['length_adjust'] else 'no'} "
-                     f"| {r['wer']:.2f} | {r['cer']:.2f} |")
+                     f"| {r.get('ctc_fusion') or 0} | {r['wer']:.2f} | {r['cer']:.2f} |")
     c = record
     lines.append("")
     lines.append(f"chosen: threshold {c['threshold']}, iterations {c['iterations']}, length adjust "
-                 f"{'yes' if c['length_adjust'] else 'no'}" + ("" if c["refines"] else
+                 f"{'yes' if c['length_adjust'] else 'no'}, CTC fusion {c.get('ctc_fusion') or 0}" + ("" if c["refines"] else
                                                                " (no setting beat greedy CTC: nothing is masked)"))
     return "\n".join(lines) + "\n"

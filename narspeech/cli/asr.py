@@ -88,6 +88,7 @@ _THRESHOLD = typer.Option(None, "--threshold", help="Mask-CTC: re-predict tokens
 _ITERATIONS = typer.Option(None, "--iterations", help="Mask-CTC: decoder passes at most." + _TUNED + "10.")
 _LENGTH_ADJUST = typer.Option(None, "--length-adjust/--no-length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true)." + _TUNED + "off.")
 _LENGTH_SLACK = typer.Option(None, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says)." + _TUNED + "1.")
+_CTC_FUSION = typer.Option(None, "--ctc-fusion", help="Mask-CTC: add this x CTC's log-posteriors at a mask's frame to the decoder's when filling it (0 = decoder alone)." + _TUNED + "0.")
 _BEAM = typer.Option(10, "--beam", help="AR beam size.")
 _CTC_WEIGHT = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of the CTC prefix score.")
 _PENALTY = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token.")
@@ -95,10 +96,10 @@ _BATCH_SIZE = typer.Option(32, "--batch-size", help="Utterances per batch (1 = o
 _CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint file (default EXP/best.pt, else last.pt).")
 
 
-def _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty):
+def _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion=None):
     """The options given on the command line over the model's stored Mask-CTC defaults."""
     opts = rec.default_options(method, threshold=threshold, iterations=iterations, length_adjust=length_adjust,
-                               beam=beam, ctc_weight=ctc_weight, penalty=penalty)
+                               beam=beam, ctc_weight=ctc_weight, penalty=penalty, ctc_fusion=ctc_fusion)
     if length_slack is not None:
         opts.length_slack = None if length_slack < 0 else length_slack
     return opts
@@ -107,7 +108,8 @@ def _options(rec, method, threshold, iterations, length_adjust, length_slack, be
 def _describe(opts) -> str:
     if opts.method != "maskctc":
         return opts.method
-    return f"maskctc (threshold {opts.threshold}, {opts.iterations} it.{', length adjust' if opts.length_adjust else ''})"
+    return (f"maskctc (threshold {opts.threshold}, {opts.iterations} it.{', length adjust' if opts.length_adjust else ''}"
+            f"{f', CTC fusion {opts.ctc_fusion}' if opts.ctc_fusion else ''})")
 
 
 @app.command("decode")
@@ -120,6 +122,7 @@ def decode(
     iterations: int = _ITERATIONS,
     length_adjust: bool = _LENGTH_ADJUST,
     length_slack: int = _LENGTH_SLACK,
+    ctc_fusion: float = _CTC_FUSION,
     beam: int = _BEAM,
     ctc_weight: float = _CTC_WEIGHT,
     penalty: float = _PENALTY,
@@ -138,7 +141,7 @@ def decode(
     from narspeech.asr.recognize import load_recognizer
 
     rec = load_recognizer(model, device, checkpoint)
-    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
+    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
     typer.echo(f"{_describe(opts)}: {s['decoded']} decoded, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
 
@@ -155,6 +158,7 @@ def recognize(
     iterations: int = _ITERATIONS,
     length_adjust: bool = _LENGTH_ADJUST,
     length_slack: int = _LENGTH_SLACK,
+    ctc_fusion: float = _CTC_FUSION,
     beam: int = _BEAM,
     ctc_weight: float = _CTC_WEIGHT,
     penalty: float = _PENALTY,
@@ -191,7 +195,7 @@ def recognize(
         if not entries:
             raise NarspeechError("no utterances", path=wav_scp)
     rec = load_recognizer(model, device, checkpoint)
-    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
+    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion)
     hyps, s = decode_audio(rec, entries, out, opts, batch_size=batch_size, batch_seconds=batch_seconds, skip_bad=skip_bad)
     if out is None:
         for u in entries:
