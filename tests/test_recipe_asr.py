@@ -46,10 +46,10 @@ def test_espeak_asr_recipe_end_to_end(tmp_path, espeak):
     assert u_text and not set(u_text) & set(texts) and not set(u_text) & set(held)  # sentences no other part has
     assert u_spk and not u_spk & {l.split()[1] for l in (egs / "data/all/utt2spk").read_text().splitlines()}  # unseen voices
     tuned = json.loads((egs / "exp/maskctc/decode_defaults.json").read_text())  # chosen on dev, stored with the model
-    assert tuned["tuned_on"].endswith("decode_dev") and len(tuned["curve"]) == 4
+    assert tuned["tuned_on"].endswith("decode_dev") and len(tuned["curve"]) == 8  # 2 thresholds x length adjust x CTC fusion
     assert (egs / "exp/tune_dev.md").is_file()
     for d in ("exp/maskctc/decode_dev/ctc", "exp/maskctc/decode_dev/maskctc_th0.999_it2",
-              "exp/maskctc/decode_dev/maskctc_lp_th0.999_it2", "exp/ar/decode_dev/beam2",
+              "exp/maskctc/decode_dev/maskctc_lp_th0.999_it2", "exp/maskctc/decode_dev/maskctc_th0.5_it2_fu1", "exp/ar/decode_dev/beam2",
               "exp/maskctc/decode_test_unseen/maskctc_tuned", "exp/ar/decode_test_unseen/beam2"):
         hyp = (egs / d / "hyp").read_text().splitlines()
         assert len(hyp) == len((egs / "data" / d.split("decode_")[1].split("/")[0] / "text").read_text().splitlines()), d

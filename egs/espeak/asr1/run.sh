@@ -17,5 +17,5 @@ nj=2
 passthrough=true . ../../../recipes/parse_options.sh
 # the Mask-CTC grid decoded on dev (stage 6): the best setting is stored with the model (exp/maskctc/decode_defaults.json)
 exec ../../../recipes/asr.sh --nj "$nj" --token_type char --test_sets "test test_unseen" \
-  --mask_thresholds "0.5 0.9 0.99 0.999" --mask_iterations "1 10" \
+  --mask_thresholds "0.5 0.9 0.999" --mask_iterations 10 --mask_ctc_fusion "0 1" \
   --data_script local/data.sh --data_args "--num_utts $num_utts --voices $voices --unseen_voices $unseen_voices --nj $nj" "$@"
