@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Shared ASR recipe (like ESPnet's asr.sh): called from egs/<corpus>/asr1/run.sh, run in that folder.
-# data → tokens → features → Mask-CTC → AR baseline → decode (CTC greedy, Mask-CTC, AR beam) → score → speed.
+# data → tokens → features → Mask-CTC → AR baseline → decode (CTC greedy, Mask-CTC, AR beam; the Mask-CTC settings
+# chosen on dev and stored with the model) → score → speed.
 # Every stage reads and writes files under data/, dump/, exp/ and can be re-run alone
 # (training stages resume from exp/*/last.pt; a finished run is not trained again):
 #   ./run.sh --stage 6 --stop_stage 7 --mask_thresholds "0.9 0.999" --mask_iterations "1 5 10"
@@ -28,7 +29,8 @@ ar_args=""
 skip_ar=false           # true: no AR baseline (stages 5, and its decoding)
 mask_thresholds="0.5 0.9 0.999" # Mask-CTC decoding settings tried in stage 6 (a weak decoder wants few masks: 0.5-0.9)
 mask_iterations="10"
-length_adjust=auto      # also decode with length adjustment (Improved Mask-CTC); auto: when the model has a length head
+mask_ctc_fusion="0"     # Mask-CTC decoding also with these CTC fusion weights (asr decode --ctc-fusion; 0 = decoder alone)
+length_adjust=auto      # Mask-CTC decoding also with length adjustment (Improved Mask-CTC): auto = when the model has a length predictor
 beam=10
 ctc_weight=0.3
 decode_batch_size=32
@@ -120,12 +122,22 @@ if run_stage 6; then
     dec "$maskctc_exp" "$s" ctc --method ctc
     for th in $mask_thresholds; do
       for it in $mask_iterations; do
-        dec "$maskctc_exp" "$s" "maskctc_th${th}_it${it}" --method maskctc --threshold "$th" --iterations "$it"
-        if [ "$lp" = true ]; then
-          dec "$maskctc_exp" "$s" "maskctc_lp_th${th}_it${it}" --method maskctc --threshold "$th" --iterations "$it" --length-adjust
-        fi
+        for fu in $mask_ctc_fusion; do
+          f=""; [ "$fu" != 0 ] && f="_fu$fu"
+          dec "$maskctc_exp" "$s" "maskctc_th${th}_it${it}$f" --method maskctc --threshold "$th" --iterations "$it" --ctc-fusion "$fu" \
+            --no-length-adjust  # explicit: a stored default must not leak into the grid
+          if [ "$lp" = true ]; then
+            dec "$maskctc_exp" "$s" "maskctc_lp_th${th}_it${it}$f" --method maskctc --threshold "$th" --iterations "$it" --ctc-fusion "$fu" \
+              --length-adjust
+          fi
+        done
       done
     done
+    if [ "$s" = "$valid_set" ]; then  # choose the Mask-CTC settings on dev; stored as the model's decoding defaults
+      for d in "$maskctc_exp/decode_$s"/*/; do ns asr score "data/$s$tag/text_asr" "$d/hyp" > /dev/null; done
+      ns asr tune --model "$maskctc_exp" "$maskctc_exp/decode_$s"/*/ --out "exp/tune_$s$tag.md"
+    fi
+    dec "$maskctc_exp" "$s" maskctc_tuned --method maskctc  # the stored defaults, as `asr decode` uses them
     if [ "$skip_ar" != true ]; then
       dec "$ar_exp" "$s" "beam$beam" --method beam --beam "$beam" --ctc-weight "$ctc_weight"
     fi
@@ -149,9 +161,10 @@ fi
 if run_stage 8; then
   banner 8 "speed: Mask-CTC vs AR beam search, batch 1 and full batch"
   ar_opt=""; [ "$skip_ar" != true ] && ar_opt="--ar $ar_exp --beam $beam --ctc-weight $ctc_weight"
+  tuned=$(ns asr tune --model "$maskctc_exp" --show)  # time the Mask-CTC settings chosen on dev (none: bench's own)
   for s in $test_sets; do
     # shellcheck disable=SC2086
-    ns bench asr --maskctc "$maskctc_exp" $ar_opt --dump "dump/$s" --limit "$bench_utts" \
+    ns bench asr --maskctc "$maskctc_exp" $tuned $ar_opt --dump "dump/$s" --limit "$bench_utts" \
       --batch-sizes "1,$bench_utts" --device "$device" --out "exp/speed_$s$tag.json"
   done
 fi

@@ -11,6 +11,11 @@ With a length predictor (Improved Mask-CTC, Higuchi et al. 2021; ``length_fn``),
 masked tokens is first merged into one ``<mask>``, the decoder predicts how many tokens it stands
 for (0 deletes it, more than the run inserts), and the run is re-expanded to that many masks
 before they are filled: CTC's insertions and deletions become fixable, not only substitutions.
+
+With ``frames`` (each token's CTC frame, for decoders that read the CTC-aligned encoder state,
+``model.dec_align``), ``decoder_fn`` is called as ``decoder_fn(ys, lengths, frames)``; the frames
+follow the tokens through length adjustment (a re-expanded run of masks spreads its tokens evenly
+between its first frame and the next token's).
 """
 
 from __future__ import annotations
@@ -79,13 +84,50 @@ def _compact(ys: torch.Tensor, keep: torch.Tensor) -> tuple[torch.Tensor, torch.
     return out, new_len
 
 
+def _carry_frames(ys: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor, mask_id: int, counts: torch.Tensor) -> torch.Tensor:
+    """The frames of :func:`adjust_mask_lengths`' output: a run of masks re-expanded to m tokens spreads them
+    evenly from the run's first frame up to the next token's (m copies of one frame would ask the decoder
+    for the same sound m times)."""
+    b, lmax = ys.shape
+    dev = ys.device
+    valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
+    is_mask = (ys == mask_id) & valid
+    prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), is_mask[:, :-1]], 1)
+    keep = valid & ~(is_mask & prev)
+    mframes, mlen = _compact(frames, keep)
+    merged, _ = _compact(ys, keep)
+    slot = (torch.cumsum(keep.long(), 1) - 1).clamp(min=0)
+    runs = torch.zeros_like(merged).scatter_add_(1, slot, valid.long())  # original tokens per merged position
+    width = merged.size(1)
+    mvalid = torch.arange(width, device=dev)[None, :] < mlen[:, None]
+    nxt = torch.cat([mframes[:, 1:], mframes[:, -1:]], 1)
+    last = torch.arange(width, device=dev)[None, :] == (mlen - 1).clamp(min=0)[:, None]
+    end = torch.where(last, mframes + runs, nxt)
+    end = torch.maximum(end, mframes + 1)
+    reps = torch.where(merged == mask_id, counts.clamp(min=0), torch.ones_like(counts)) * mvalid
+    new_len = reps.sum(1)
+    out = torch.zeros(b, max(1, int(new_len.max()) if b else 1), dtype=frames.dtype, device=dev)
+    rows = torch.arange(b, device=dev)[:, None].expand_as(merged)
+    flat = reps[mvalid]
+    rep_rows = torch.repeat_interleave(rows[mvalid], flat)
+    rep_start = torch.repeat_interleave(mframes[mvalid], flat)
+    rep_end = torch.repeat_interleave(end[mvalid], flat)
+    rep_n = torch.repeat_interleave(flat, flat)
+    first = torch.repeat_interleave(torch.cumsum(flat, 0) - flat, flat)  # flat index of each element's first copy
+    j = torch.arange(rep_start.numel(), device=dev) - first  # copy index within its element
+    vals = rep_start + torch.div(j * (rep_end - rep_start), rep_n.clamp(min=1), rounding_mode="floor")
+    offset = torch.cumsum(new_len, 0) - new_len
+    out[rep_rows, torch.arange(vals.numel(), device=dev) - offset[rep_rows]] = vals.to(frames.dtype)
+    return out
+
+
 def adjust_mask_lengths(ys: torch.Tensor, lengths: torch.Tensor, length_fn: DecoderFn, mask_id: int,
-                        slack: int | None = 1) -> tuple[torch.Tensor, torch.Tensor]:
+                        slack: int | None = 1, frames: torch.Tensor | None = None):
     """Merge mask runs, predict each merged mask's length with `length_fn` (log-probs over 0..K) and
     expand to that many masks; rows without masks come back unchanged. With `slack` k, a run of n
     masks may only become n−k … n+k tokens (the most likely length in that window): CTC's own count
     is a strong prior and the length head is there to fix its few insertions and deletions; None
-    trusts the head alone."""
+    trusts the head alone. With `frames` (B, L), returns (ids, lengths, frames of the new positions)."""
     merged, mlen, runs = merge_mask_runs(ys, lengths, mask_id)
     lp = length_fn(merged, mlen)
     if slack is None:
@@ -94,17 +136,22 @@ def adjust_mask_lengths(ys: torch.Tensor, lengths: torch.Tensor, length_fn: Deco
         k = torch.arange(lp.size(-1), device=lp.device)
         counts = lp.masked_fill((k - runs[..., None]).abs() > slack, float("-inf")).argmax(-1)
         counts = torch.where(runs - slack >= lp.size(-1), runs, counts)  # beyond the head's classes: CTC's count
-    return expand_masks(merged, mlen, counts, mask_id)
+    out, new_len = expand_masks(merged, mlen, counts, mask_id)
+    if frames is None:
+        return out, new_len
+    return out, new_len, _carry_frames(ys, lengths, frames, mask_id, counts)
 
 
 def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Tensor, decoder_fn: DecoderFn, *,
                     mask_id: int, threshold: float = 0.999, iterations: int = 10,
-                    length_fn: DecoderFn | None = None, length_slack: int | None = 1) -> MaskCTCResult:
+                    length_fn: DecoderFn | None = None, length_slack: int | None = 1,
+                    frames: torch.Tensor | None = None) -> MaskCTCResult:
     """Refine greedy-CTC `tokens` (B, L) with confidences `conf`: positions with ``conf < threshold``
     become ``mask_id`` and are filled by `decoder_fn` over `iterations` (K ≥ 1) passes at most.
     Threshold 0 masks nothing (the greedy CTC output comes back and the decoder never runs).
     `length_fn` (Improved Mask-CTC) first re-sizes every run of masks (:func:`adjust_mask_lengths`,
-    within ``length_slack`` of its CTC length)."""
+    within ``length_slack`` of its CTC length). With `frames` (B, L) the decoder is called
+    ``decoder_fn(ys, lengths, frames)``."""
     b, lmax = tokens.shape
     dev = tokens.device
     valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
@@ -113,7 +160,10 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
     if lmax == 0 or not bool(masked0.any()):
         return MaskCTCResult(ys, lengths, masked0, 0)
     if length_fn is not None:
-        ys, lengths = adjust_mask_lengths(ys, lengths, length_fn, mask_id, length_slack)
+        if frames is None:
+            ys, lengths = adjust_mask_lengths(ys, lengths, length_fn, mask_id, length_slack)
+        else:
+            ys, lengths, frames = adjust_mask_lengths(ys, lengths, length_fn, mask_id, length_slack, frames)
         lmax = ys.size(1)
         valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
     n_mask = ((ys == mask_id) & valid).sum(1)
@@ -123,6 +173,11 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
     per_pass = torch.where(k > 0, n_mask // k.clamp(min=1), torch.zeros_like(n_mask))
     total = int(k.max())
     passes = 0
+    if frames is not None:
+        fr = frames
+
+        def decoder_fn(ys_: torch.Tensor, len_: torch.Tensor, _inner=decoder_fn) -> torch.Tensor:
+            return _inner(ys_, len_, fr)
     for p in range(total - 1):
         active = p < (k - 1)  # utterances still in their partial passes
         if not bool(active.any()):

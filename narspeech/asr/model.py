@@ -15,6 +15,12 @@ stands for (0 … ``length_max``), so decoding can delete and insert tokens arou
 the shared CTC head predicts tokens, an extra CTC loss trains that prediction, and its posteriors,
 projected back to the model width, are added to what the next layer reads (in training and decoding),
 so the final CTC is conditioned on an earlier guess and is less conditionally independent.
+
+``dec_align: true`` (Mask-CTC) adds to each CMLM decoder input the encoder state at the frame where CTC
+emits that token (a forced alignment of the target in training, the greedy CTC path in decoding;
+:mod:`narspeech.asr.ctc_align`), through a projection that starts at zero: a ``<mask>`` then comes with
+the sound it stands for, and the decoder need not first learn to locate its neighbours in the audio,
+which a small CMLM on long character sequences barely learns in a CPU schedule.
 """
 from __future__ import annotations
 
@@ -51,6 +57,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "length_max": 12,  # longest span the length head classifies (longer spans are left out of its loss)
     "length_weight": 1.0,  # weight of the length loss beside the masked-token CE (both times 1 - ctc_weight)
     "length_insert_prob": 0.1,  # training: chance of a <mask> with length 0 in each unmasked gap (teaches deletion)
+    "dec_align": False,  # Mask-CTC: each decoder input also gets the encoder state at its token's CTC frame
     "interctc_layers": [],  # self-conditioned CTC after these encoder layers (1-based, below the last), e.g. [3]
     "interctc_weight": 0.5,  # CTC loss = (1 - w)·final + w·mean(intermediate)
     "interctc_condition": True,  # False: intermediate CTC losses only (InterCTC, Lee & Watanabe 2021)
@@ -75,18 +82,23 @@ class TokenDecoder(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.out = nn.Linear(d_model, n_tokens)
 
-    def hidden(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor) -> torch.Tensor:
-        """ys (B, L) ids, ys_lengths (B,), enc (B, T, D), enc_pad (B, T) True at padding → states (B, L, D)."""
+    def hidden(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor,
+               extra: torch.Tensor | None = None) -> torch.Tensor:
+        """ys (B, L) ids, ys_lengths (B,), enc (B, T, D), enc_pad (B, T) True at padding → states (B, L, D);
+        `extra` (B, L, D) is added to the embedded input (the CTC-aligned encoder states)."""
         x = self.pos(self.embed(ys) * self.scale)
+        if extra is not None:
+            x = x + extra
         ypad = pad_mask(ys_lengths, ys.size(1))
         cm = causal_mask(ys.size(1), ys.device) if self.causal else None
         for layer in self.layers:
             x, _ = layer(x, enc, cm, enc_pad, None if self.causal else ypad)
         return self.norm(x)
 
-    def forward(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor) -> torch.Tensor:
+    def forward(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor,
+                extra: torch.Tensor | None = None) -> torch.Tensor:
         """→ token logits (B, L, V)."""
-        return self.out(self.hidden(ys, ys_lengths, enc, enc_pad))
+        return self.out(self.hidden(ys, ys_lengths, enc, enc_pad, extra))
 
     def step(self, ys: torch.Tensor, enc: torch.Tensor, enc_pad: torch.Tensor, cache: list[torch.Tensor | None]) -> torch.Tensor:
         """Incremental causal decoding: logits (N, V) of the next token after `ys` (N, l) (no padding),
@@ -136,6 +148,11 @@ class ASRModel(nn.Module):
         self.decoder = TokenDecoder(n_tokens, d, c["n_heads"], c["dec_ff"], c["dec_layers"], c["dropout"], causal=self.type == "ar",
                                     embed_scale=self.type == "ar" if c["dec_embed_scale"] is None else bool(c["dec_embed_scale"]))
         self.length_head = nn.Linear(d, int(c["length_max"]) + 1) if c["length_predictor"] and self.type == "mask_ctc" else None
+        self.align_proj = None
+        if c["dec_align"] and self.type == "mask_ctc":
+            self.align_proj = nn.Linear(d, d)  # zero at the start: a model without it loads and begins unchanged
+            nn.init.zeros_(self.align_proj.weight)
+            nn.init.zeros_(self.align_proj.bias)
 
     # ---- encoder side
     def encode(self, feats: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -173,8 +190,17 @@ class ASRModel(nn.Module):
     def ctc_log_probs(self, enc: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(self.ctc(enc).float(), dim=-1)
 
-    def decoder_log_probs(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_lengths: torch.Tensor) -> torch.Tensor:
-        logits = self.decoder(ys, ys_lengths, enc, pad_mask(enc_lengths, enc.size(1)))
+    def aligned(self, enc: torch.Tensor, frames: torch.Tensor | None) -> torch.Tensor | None:
+        """The decoder's extra input for ``dec_align``: projected encoder states at `frames` (B, L); None without it."""
+        if self.align_proj is None or frames is None:
+            return None
+        idx = frames.clamp(0, enc.size(1) - 1)[..., None].expand(-1, -1, enc.size(2))
+        return self.align_proj(enc.gather(1, idx))
+
+    def decoder_log_probs(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_lengths: torch.Tensor,
+                          frames: torch.Tensor | None = None) -> torch.Tensor:
+        """`frames` (B, L): each position's CTC frame (``dec_align`` models; ignored otherwise)."""
+        logits = self.decoder(ys, ys_lengths, enc, pad_mask(enc_lengths, enc.size(1)), self.aligned(enc, frames))
         return torch.log_softmax(logits.float(), dim=-1)
 
     def length_log_probs(self, ys: torch.Tensor, ys_lengths: torch.Tensor, enc: torch.Tensor, enc_lengths: torch.Tensor) -> torch.Tensor:
@@ -205,9 +231,16 @@ class ASRModel(nn.Module):
             wi = float(self.cfg["interctc_weight"])
             ctc_all = (1 - wi) * ctc + wi * ctc_inter
             stats["ctc_inter"] = ctc_inter.detach()
+        extra = None
         if self.type == "mask_ctc":
             ys_in, target_mask = self.mask_targets(ys, ylen)
             dec_len, ys_out = ylen, ys
+            if self.align_proj is not None:
+                from narspeech.asr.ctc_align import ctc_forced_frames
+
+                with torch.no_grad():
+                    frames = ctc_forced_frames(torch.log_softmax(self.ctc(enc).float(), -1), elen, ys, ylen, self.blank)
+                extra = self.aligned(enc, frames)
         else:
             sos = torch.full((b, 1), self.sos_eos, dtype=ys.dtype, device=ys.device)
             ys_in = torch.cat([sos, ys], 1)
@@ -215,7 +248,7 @@ class ASRModel(nn.Module):
             ys_out[torch.arange(b), ylen] = self.sos_eos
             dec_len = ylen + 1
             target_mask = ~pad_mask(dec_len, ys_in.size(1))
-        logits = self.decoder(ys_in, dec_len, enc, pad_mask(elen, enc.size(1))).float()
+        logits = self.decoder(ys_in, dec_len, enc, pad_mask(elen, enc.size(1)), extra).float()
         sel = target_mask
         ce = nn.functional.cross_entropy(logits[sel], ys_out[sel], label_smoothing=float(self.cfg["lsm_weight"]),
                                          reduction="sum") / b

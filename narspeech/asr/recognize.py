@@ -1,7 +1,8 @@
 """Load a trained ASR experiment and recognise batches: features or waveforms → word strings.
 
 ``load_recognizer(exp_dir, device="auto")`` is the seam other parts use (TTS intelligibility):
-``rec.sample_rate`` and ``rec.transcribe(wavs, sr) -> list[str]`` (batched Mask-CTC by default).
+``rec.sample_rate`` and ``rec.transcribe(wavs, sr) -> list[str]`` (batched Mask-CTC by default, with the
+settings tuned on dev and stored in ``EXP/decode_defaults.json`` when there are some: ``rec.default_options()``).
 Methods: ``ctc`` (greedy CTC), ``maskctc`` (Mask-CTC models), ``beam`` (joint CTC/attention beam
 search) and ``greedy`` (attention argmax), the last two for AR models.
 """
@@ -19,6 +20,7 @@ from narspeech.asr.ctc_decode import ctc_greedy
 from narspeech.asr.maskctc import mask_ctc_refine
 from narspeech.asr.model import build_asr_model
 from narspeech.asr.text import ASRTokenizer
+from narspeech.asr.tune import load_decode_defaults
 from narspeech.audio.features import FeatureConfig, log_mel
 from narspeech.audio.io import resample
 from narspeech.device import autocast, resolve_device
@@ -39,6 +41,7 @@ class DecodeOptions:
     iterations: int = 10  # Mask-CTC decoder passes at most
     length_adjust: bool = False  # Improved Mask-CTC: re-size masked spans with the length predictor first
     length_slack: int | None = 1  # a run of n masks becomes n-slack .. n+slack tokens (None: any length)
+    ctc_fusion: float = 0.0  # Mask-CTC: + this × CTC's log-posteriors at a mask's frame when the decoder fills it
     beam: int = 10
     ctc_weight: float = 0.3
     penalty: float = 0.0
@@ -69,8 +72,10 @@ class IncrementalStep:
 class Recognizer:
     """A loaded model with its token list, text unit and feature configuration."""
 
-    def __init__(self, model, token_list, tokenizer, feature_config, device: torch.device, info: dict):
+    def __init__(self, model, token_list, tokenizer, feature_config, device: torch.device, info: dict,
+                 decode_defaults: dict | None = None):
         self.model, self.token_list, self.tokenizer = model, token_list, tokenizer
+        self.decode_defaults = dict(decode_defaults or {})  # Mask-CTC settings stored with the model (asr tune)
         self.feats = feature_config
         self.device = device
         self.info = info
@@ -80,6 +85,13 @@ class Recognizer:
     @property
     def model_type(self) -> str:
         return self.model.type
+
+    def default_options(self, method: str | None = None, **given) -> DecodeOptions:
+        """Decoding options: `given` (those not None) over the stored Mask-CTC defaults over
+        :class:`DecodeOptions`' own; `method` defaults to maskctc for Mask-CTC models, beam for AR."""
+        m = method or ("maskctc" if self.model.type == "mask_ctc" else "beam")
+        stored = self.decode_defaults if m == "maskctc" else {}
+        return DecodeOptions(method=m, **{**stored, **{k: v for k, v in given.items() if v is not None}})
 
     def check_method(self, opts: DecodeOptions) -> None:
         if opts.method not in METHODS:
@@ -107,8 +119,17 @@ class Recognizer:
         if opts.method in ("ctc", "maskctc"):
             toks, conf, tlen = ctc_greedy(lp, elen, m.blank)
             if opts.method == "maskctc":
-                def dec(ys, yl):
-                    out = m.decoder_log_probs(ys, yl, enc, elen)
+                frames = None
+                if getattr(m, "align_proj", None) is not None or opts.ctc_fusion:
+                    from narspeech.asr.ctc_align import ctc_greedy_frames
+
+                    frames = ctc_greedy_frames(lp, elen, m.blank)[:, : toks.size(1)]
+
+                def dec(ys, yl, fr=None):
+                    out = m.decoder_log_probs(ys, yl, enc, elen, fr)
+                    if opts.ctc_fusion and fr is not None:  # product of experts with CTC's guess at that frame
+                        idx = fr.clamp(0, lp.size(1) - 1)[..., None].expand(-1, -1, lp.size(2))
+                        out = out + float(opts.ctc_fusion) * lp.gather(1, idx)
                     out[..., list(banned) + [m.sos_eos]] = float("-inf")
                     return out
 
@@ -117,7 +138,7 @@ class Recognizer:
 
                 res = mask_ctc_refine(toks, conf, tlen, dec, mask_id=m.mask_id, threshold=opts.threshold,
                                       iterations=opts.iterations, length_fn=length if opts.length_adjust else None,
-                                      length_slack=opts.length_slack)
+                                      length_slack=opts.length_slack, frames=frames)
                 toks, tlen = res.tokens, res.lengths
             return [toks[i, : int(tlen[i])].tolist() for i in range(toks.size(0))]
 
@@ -154,7 +175,7 @@ class Recognizer:
                    batch_size: int = 32) -> list[str]:
         """Word strings for waveforms at rate `sr` (batched; in input order). Audio too short for the
         ×4 subsampling gives "" and is listed in ``self.skipped`` (index, reason) with a warning."""
-        opts = options or DecodeOptions(method="maskctc" if self.model.type == "mask_ctc" else "beam")
+        opts = options or self.default_options()
         self.check_method(opts)
         self.skipped = []
         out = [""] * len(wavs)
@@ -179,8 +200,9 @@ class Recognizer:
 
 
 def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Recognizer:
-    """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``) and a checkpoint
-    (`checkpoint`, else EXP's best.pt / last.pt); the model and the token list must match."""
+    """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``), a checkpoint
+    (`checkpoint`, else EXP's best.pt / last.pt; the model and the token list must match) and the
+    decoding defaults tuned on dev (``EXP/decode_defaults.json``, when present)."""
     exp = Path(exp_dir)
     if not exp.is_dir():
         raise NarspeechError("ASR experiment dir not found", path=exp)
@@ -205,4 +227,7 @@ def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str |
         raise NarspeechError(f"checkpoint does not fit the configured model: {str(e).splitlines()[0]}", path=exp) from None
     model.to(dev).eval()
     info = {"exp": str(exp), "checkpoint": str(checkpoint or ""), "step": ckpt.get("step"), "model_type": model.type}
-    return Recognizer(model, tokens, tokenizer, FeatureConfig.from_dict(cfg["feats"]), dev, info)
+    defaults = load_decode_defaults(exp) if model.type == "mask_ctc" else {}
+    if defaults:
+        info["decode_defaults"] = defaults
+    return Recognizer(model, tokens, tokenizer, FeatureConfig.from_dict(cfg["feats"]), dev, info, defaults)

@@ -1,4 +1,4 @@
-"""`narspeech asr` commands: tokenize, subword, train, decode, recognize, score, summary."""
+"""`narspeech asr` commands: tokenize, subword, train, decode, recognize, tune, score, summary."""
 from __future__ import annotations
 
 import logging
@@ -85,10 +85,12 @@ def train(
 
 # decoding options shared by `decode` and `recognize`
 _METHOD = typer.Option(None, "--method", help="ctc | maskctc | beam | greedy (default: maskctc for Mask-CTC models, beam for AR).")
-_THRESHOLD = typer.Option(0.999, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC).")
-_ITERATIONS = typer.Option(10, "--iterations", help="Mask-CTC: decoder passes at most.")
-_LENGTH_ADJUST = typer.Option(False, "--length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true).")
-_LENGTH_SLACK = typer.Option(1, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says).")
+_TUNED = " Default: the value tuned on dev and stored with the model (`asr tune`), else "
+_THRESHOLD = typer.Option(None, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC)." + _TUNED + "0.999.")
+_ITERATIONS = typer.Option(None, "--iterations", help="Mask-CTC: decoder passes at most." + _TUNED + "10.")
+_LENGTH_ADJUST = typer.Option(None, "--length-adjust/--no-length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true)." + _TUNED + "off.")
+_LENGTH_SLACK = typer.Option(None, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says)." + _TUNED + "1.")
+_CTC_FUSION = typer.Option(None, "--ctc-fusion", help="Mask-CTC: add this x CTC's log-posteriors at a mask's frame to the decoder's when filling it (0 = decoder alone)." + _TUNED + "0.")
 _BEAM = typer.Option(10, "--beam", help="AR beam size.")
 _CTC_WEIGHT = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of the CTC prefix score.")
 _PENALTY = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token.")
@@ -96,12 +98,20 @@ _BATCH_SIZE = typer.Option(32, "--batch-size", help="Utterances per batch (1 = o
 _CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint file (default EXP/best.pt, else last.pt).")
 
 
-def _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty):
-    from narspeech.asr.recognize import DecodeOptions
+def _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion=None):
+    """The options given on the command line over the model's stored Mask-CTC defaults."""
+    opts = rec.default_options(method, threshold=threshold, iterations=iterations, length_adjust=length_adjust,
+                               beam=beam, ctc_weight=ctc_weight, penalty=penalty, ctc_fusion=ctc_fusion)
+    if length_slack is not None:
+        opts.length_slack = None if length_slack < 0 else length_slack
+    return opts
 
-    m = method or ("maskctc" if rec.model_type == "mask_ctc" else "beam")
-    return DecodeOptions(m, threshold, iterations, beam=beam, ctc_weight=ctc_weight, penalty=penalty, length_adjust=length_adjust,
-                         length_slack=None if length_slack < 0 else length_slack)
+
+def _describe(opts) -> str:
+    if opts.method != "maskctc":
+        return opts.method
+    return (f"maskctc (threshold {opts.threshold}, {opts.iterations} it.{', length adjust' if opts.length_adjust else ''}"
+            f"{f', CTC fusion {opts.ctc_fusion}' if opts.ctc_fusion else ''})")
 
 
 @app.command("decode")
@@ -114,6 +124,7 @@ def decode(
     iterations: int = _ITERATIONS,
     length_adjust: bool = _LENGTH_ADJUST,
     length_slack: int = _LENGTH_SLACK,
+    ctc_fusion: float = _CTC_FUSION,
     beam: int = _BEAM,
     ctc_weight: float = _CTC_WEIGHT,
     penalty: float = _PENALTY,
@@ -124,6 +135,7 @@ def decode(
     limit: Optional[int] = typer.Option(None, "--limit", help="Decode only the first N utterances."),
 ) -> None:
     """Recognise a feature dump in batches; writes Kaldi-style OUT/hyp (atomically, when all is done) and per-utterance timing.
+    Mask-CTC settings not given come from EXP/decode_defaults.json (`asr tune`) when the model has one.
 
     Example: narspeech asr decode --model exp/maskctc --dump dump/dev --out exp/maskctc/decode_dev_maskctc --method maskctc --threshold 0.999 --iterations 10
     """
@@ -131,9 +143,9 @@ def decode(
     from narspeech.asr.recognize import load_recognizer
 
     rec = load_recognizer(model, device, checkpoint)
-    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
+    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
-    typer.echo(f"{opts.method}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
+    typer.echo(f"{_describe(opts)}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")
 
 
 @app.command("recognize")
@@ -148,6 +160,7 @@ def recognize(
     iterations: int = _ITERATIONS,
     length_adjust: bool = _LENGTH_ADJUST,
     length_slack: int = _LENGTH_SLACK,
+    ctc_fusion: float = _CTC_FUSION,
     beam: int = _BEAM,
     ctc_weight: float = _CTC_WEIGHT,
     penalty: float = _PENALTY,
@@ -184,13 +197,52 @@ def recognize(
         if not entries:
             raise NarspeechError("no utterances", path=wav_scp)
     rec = load_recognizer(model, device, checkpoint)
-    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty)
+    opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion)
     hyps, s = decode_audio(rec, entries, out, opts, batch_size=batch_size, batch_seconds=batch_seconds, skip_bad=skip_bad)
     if out is None:
         for u in entries:
             typer.echo(f"{u} {hyps[u]}".rstrip())
-    msg = f"{opts.method}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
+    msg = f"{_describe(opts)}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f}"
     typer.echo(msg + (f" -> {out}/hyp" if out is not None else ""), err=out is None)
+
+
+@app.command("tune")
+def tune(
+    model: Path = typer.Option(..., "--model", help="The Mask-CTC experiment dir the settings are stored in."),
+    dirs: Optional[List[Path]] = typer.Argument(None, help="Its scored dev decode dirs: greedy CTC (method ctc) and a grid of Mask-CTC settings."),
+    metric: str = typer.Option("cer", "--metric", help="cer | wer: the rate to minimise (the other breaks ties)."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the dev curve here (markdown)."),
+    show: bool = typer.Option(False, "--show", help="Only print MODEL's stored settings as `--threshold X --iterations N` (nothing if untuned)."),
+) -> None:
+    """Choose the Mask-CTC threshold, iterations and length adjustment on dev and store them in MODEL/decode_defaults.json,
+    the defaults of `asr decode` / `asr recognize` from then on; threshold 0 (= greedy CTC) if no setting beats greedy CTC.
+
+    Example: narspeech asr tune --model exp/maskctc exp/maskctc/decode_dev/*/
+    """
+    from narspeech.asr.tune import choose_decode, curve_markdown, read_scored, write_decode_defaults
+    from narspeech.errors import NarspeechError
+    from narspeech.fileio import atomic_write
+
+    if show:
+        from narspeech.asr.tune import load_decode_defaults
+
+        d = load_decode_defaults(model)
+        typer.echo(f"--threshold {d['threshold']} --iterations {d['iterations']}" if "threshold" in d else "")
+        return
+    if not dirs:
+        raise NarspeechError("give the scored dev decode dirs to choose from")
+    rows = read_scored(dirs)
+    others = sorted({r["exp"] for r in rows if r["exp"] and Path(r["exp"]).resolve() != model.resolve()})
+    if others:
+        raise NarspeechError(f"decode dirs of another model ({', '.join(others)}) among the arguments", path=model)
+    rec = choose_decode(rows, metric)
+    path = write_decode_defaults(model, rec, tuned_on=str(Path(dirs[0]).parent))
+    text = curve_markdown(rec)
+    if out is not None:
+        with atomic_write(out) as f:
+            f.write(text)
+    typer.echo(text, nl=False)
+    typer.echo(f"-> {path}")
 
 
 @app.command("score")
