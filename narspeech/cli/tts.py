@@ -244,9 +244,11 @@ def evaluate(
     asr_workers: Optional[int] = typer.Option(None, "--asr-workers", help="PocketSphinx worker processes (default: CPU count, at most 4)."),
     floor_db: float = typer.Option(40.0, "--floor-db", help="A frame is near the floor (silent) when more than this many dB below the recording's peak."),
     asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
+    spk_centroids: Optional[Path] = typer.Option(None, "--spk-centroids", help="The training speakers' mean embeddings (`feats spk-embed` OUT/spk_embed.scp of the training set): speaker identification. Speaker similarity and per-speaker scores run with it or when SYNTH has an utt2spk."),
 ) -> None:
     """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
-    voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
+    voicing F1, silence and stationarity checks, F0 RMSE, duration ratio; for several voices speaker similarity
+    (wrong-speaker floor → recordings ceiling), speaker identification and mean F0 per speaker.
 
     Prints one headline line (see narspeech.evaluate.headline). MCD uses the DCT of the log-mel
     (not SPTK mcep): compare systems with each other under the same vocoder, not with MCD
@@ -261,10 +263,14 @@ def evaluate(
 
     recognizer = load_asr(asr, model=asr_model, device=device, num_workers=asr_workers)
     r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad,
-                           trim_db=trim_db, asr=recognizer, floor_db=floor_db, asr_cache=asr_cache)
+                           trim_db=trim_db, asr=recognizer, floor_db=floor_db, asr_cache=asr_cache, spk_centroids=spk_centroids)
     typer.echo(f"{r['utterances']} utterances: {format_line(r['headline'])}"
                + (f"; {len(r['missing_synth'])} references without synthesis" if r["missing_synth"] else "")
                + f" -> {out or synth / 'results.json'}")
+    if r.get("speaker"):
+        from narspeech.evaluate.speaker import format_speaker_table
+
+        typer.echo(format_speaker_table(r["speaker"], r.get("intelligibility")))
 
 
 def spectrograms(

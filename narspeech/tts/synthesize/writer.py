@@ -206,7 +206,7 @@ def _teacher_mels(dump_dir: str | Path, items, fcfg, failed: dict[str, str]):
         dump.close()
 
 
-EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored")
+EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored", "spk_scores.json")
 
 
 def _remove_stale_wavs(wav_dir: Path, keep: set[str]) -> None:
