@@ -142,12 +142,14 @@ def partial_slices(n_samples: int) -> list[slice]:
 
 
 @torch.no_grad()
-def embed_waveforms(wavs: Sequence[np.ndarray], sample_rate: int, device: str = "cpu", batch_windows: int = 256) -> np.ndarray:
-    """(N, 256) d-vectors of waveforms at `sample_rate`, the windows of all of them run in batches."""
+def embed_waveforms(wavs: Sequence[np.ndarray], sample_rate: int, device: str = "cpu", batch_windows: int = 256,
+                    preprocessed: bool = False) -> np.ndarray:
+    """(N, 256) d-vectors of waveforms at `sample_rate`, the windows of all of them run in batches
+    (`preprocessed`: 16 kHz audio already through :func:`preprocess`)."""
     model = load_encoder(str(device))
     windows, owner = [], []
     for k, wav in enumerate(wavs):
-        w = preprocess(wav, sample_rate)
+        w = np.asarray(wav, dtype=np.float32) if preprocessed else preprocess(wav, sample_rate)
         if len(w) < HOP * 10:
             raise NarspeechError(f"audio too short for a speaker embedding ({len(w) / SAMPLE_RATE:.2f} s of speech)")
         slices = partial_slices(len(w))

@@ -43,3 +43,15 @@ def nearest_centroid(embedding: np.ndarray, centroids: Mapping[str, np.ndarray])
     sims = unit(np.stack([centroids[n] for n in names])) @ unit(embedding)
     k = int(np.argmax(sims))
     return names[k], float(sims[k])
+
+
+def trial_scores(embeddings: Mapping[str, np.ndarray], utt2spk: Mapping[str, str]) -> tuple[list[float], list[float]]:
+    """Cosine scores of every pair of utterances: (same-speaker pairs, different-speaker pairs)."""
+    utts = sorted(u for u in embeddings if u in utt2spk)
+    e = unit(np.stack([embeddings[u] for u in utts]))
+    sims = e @ e.T
+    spk = np.array([utt2spk[u] for u in utts])
+    iu = np.triu_indices(len(utts), k=1)
+    same = spk[iu[0]] == spk[iu[1]]
+    s = sims[iu]
+    return s[same].tolist(), s[~same].tolist()
