@@ -141,3 +141,35 @@ def test_vctk_and_libritts_recipes_stage_1(shared_data, tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     sizes = {s: len(read_table(egs / "data" / s / "text")) for s in ("train", "dev", "test_seen", "test_unseen")}
     assert sizes == {"train": 2, "dev": 1, "test_seen": 1, "test_unseen": 2}, sizes
+
+
+@pytest.mark.slow
+def test_multispeaker_recipe_end_to_end(shared_data, tmp_path):
+    """egs/multispeaker/tts1 on a tiny Kaldi copy (4 voices × 3 train, 1 test utterances), tiny model: every stage runs,
+    the model has one vector per voice, syntheses keep each line's voice, stage 8 scores speakers."""
+    src = shared_data / "multispeaker"
+    tiny = tmp_path / "tiny"
+    for part, n in (("train", 3), ("dev", 1), ("test", 1)):  # dev: a training sentence (its tokens are known)
+        scp, u2s, text = (read_table(src / ("train" if part == "dev" else part) / f) for f in ("wav.scp", "utt2spk", "text"))
+        utts = [u for s in sorted(set(u2s.values())) for u in sorted(x for x in scp if u2s[x] == s)[:n]]
+        (tiny / part).mkdir(parents=True)
+        for name, table in (("wav.scp", {u: str(src / scp[u]) for u in utts}), ("utt2spk", u2s), ("text", text)):
+            (tiny / part / name).write_text("".join(f"{u} {table[u]}\n" for u in utts))
+    for part in ("recipes", "tools", "egs/multispeaker/tts1"):
+        shutil.copytree(ROOT / part, tmp_path / "repo" / part, ignore=shutil.ignore_patterns("data", "dump", "exp", "downloads"),
+                        dirs_exist_ok=True)
+    egs = tmp_path / "repo" / "egs/multispeaker/tts1"
+    env = {**_env(), "NARSPEECH_VENV": str(tmp_path / "no-venv"), "OMP_NUM_THREADS": "1"}
+    small = "--set train.max_steps=4 --set train.valid_interval=2 --set model.d_model=32 --set model.d_ff=64"
+    r = subprocess.run(["./run.sh", "--src", str(tiny), "--nj", "1", "--fs_args", small, "--eval_asr", "none",
+                        "--vocoder", "griffin-lim", "--bench_utts", "2", "--synth_batch_size", "4"],
+                       cwd=egs, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert read_table(egs / "exp/fastspeech2/spk2sid") == {"f0001": "0", "f0002": "1", "m0002": "2", "m0005": "3"}
+    assert read_table(egs / "exp/fastspeech2/synth/test/utt2spk") == read_table(egs / "data/test/utt2spk")
+    import json
+
+    sp = json.loads((egs / "exp/fastspeech2/synth/test/results.json").read_text())["speaker"]
+    assert sorted(sp["per_speaker"]) == ["f0001", "f0002", "m0002", "m0005"] and sp["overall"]["id_acc_ref"] is not None
+    assert "speakers (similarity" in (egs / "exp/headline_test.txt").read_text()
+    assert json.loads((egs / "exp/speed_test.json").read_text())["rows"][0]["speakers"] == ["f0001", "f0002", "m0002", "m0005"]

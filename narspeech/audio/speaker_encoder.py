@@ -96,8 +96,8 @@ def power_mel(wav: np.ndarray) -> np.ndarray:
     return (_FB @ spec).T.astype(np.float32)
 
 
-def preprocess(wav: np.ndarray, sample_rate: int) -> np.ndarray:
-    """16 kHz, quiet audio raised to -30 dBFS, pauses longer than ~0.2 s and edge silence cut out."""
+def preprocess(wav: np.ndarray, sample_rate: int, drop: bool = True) -> np.ndarray:
+    """16 kHz, quiet audio raised to -30 dBFS, pauses longer than ~0.2 s and edge silence cut out (`drop`)."""
     import librosa
 
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
@@ -108,7 +108,7 @@ def preprocess(wav: np.ndarray, sample_rate: int) -> np.ndarray:
         gain_db = TARGET_DBFS - 20 * np.log10(rms)
         if gain_db > 0:
             wav = wav * (10 ** (gain_db / 20))
-    return drop_pauses(wav)
+    return drop_pauses(wav) if drop else wav
 
 
 def drop_pauses(wav: np.ndarray, window: int = 480, smooth: int = 8, keep: int = 6, floor_db: float = 40.0) -> np.ndarray:
@@ -120,10 +120,13 @@ def drop_pauses(wav: np.ndarray, window: int = 480, smooth: int = 8, keep: int =
     frames = wav[: n * window].reshape(n, window)
     db = 10 * np.log10(np.mean(frames ** 2, axis=1) + 1e-10)
     voiced = (db > db.max() - floor_db).astype(float)
-    kernel = np.ones(smooth) / smooth
-    mask = np.convolve(voiced, kernel, mode="same") > 0.5
+    def centred(x: np.ndarray, width: int) -> np.ndarray:  # moving sum over `width` windows, same length as x
+        full = np.convolve(x, np.ones(width), mode="full")
+        return full[(width - 1) // 2: (width - 1) // 2 + len(x)]
+
+    mask = centred(voiced, smooth) / smooth > 0.5
     if keep:
-        mask = np.convolve(mask.astype(float), np.ones(keep + 1), mode="same") > 0
+        mask = centred(mask.astype(float), keep + 1) > 0
     if not mask.any():
         return wav
     return frames[mask].reshape(-1)
@@ -143,15 +146,20 @@ def partial_slices(n_samples: int) -> list[slice]:
 
 @torch.no_grad()
 def embed_waveforms(wavs: Sequence[np.ndarray], sample_rate: int, device: str = "cpu", batch_windows: int = 256,
-                    preprocessed: bool = False) -> np.ndarray:
+                    preprocessed: bool = False, pad_short: bool = False) -> np.ndarray:
     """(N, 256) d-vectors of waveforms at `sample_rate`, the windows of all of them run in batches
-    (`preprocessed`: 16 kHz audio already through :func:`preprocess`)."""
+    (`preprocessed`: 16 kHz audio already through :func:`preprocess`). Audio under 0.1 s is an error, or with
+    `pad_short` (scoring a synthesis that may have failed) padded with silence: a bad output gets a bad score."""
     model = load_encoder(str(device))
     windows, owner = [], []
     for k, wav in enumerate(wavs):
         w = np.asarray(wav, dtype=np.float32) if preprocessed else preprocess(wav, sample_rate)
+        if len(w) < HOP * 10 and not preprocessed:  # (almost) nothing above the gate, e.g. a failed synthesis: keep it all
+            w = preprocess(wav, sample_rate, drop=False)
+        if len(w) < HOP * 10 and pad_short:
+            w = np.pad(w, (0, HOP * 10 - len(w)))
         if len(w) < HOP * 10:
-            raise NarspeechError(f"audio too short for a speaker embedding ({len(w) / SAMPLE_RATE:.2f} s of speech)")
+            raise NarspeechError(f"audio too short for a speaker embedding ({len(w) / SAMPLE_RATE:.2f} s)")
         slices = partial_slices(len(w))
         need = slices[-1].stop * HOP
         if need > len(w):

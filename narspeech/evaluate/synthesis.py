@@ -167,7 +167,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
         from narspeech.evaluate.speaker import speaker_scores
 
         utts = [p[0] for p in pairs]
-        syn_e = embed_waveforms([p[2] for p in pairs], cfg.sample_rate, str(dev))
+        syn_e = embed_waveforms([p[2] for p in pairs], cfg.sample_rate, str(dev), pad_short=True)
         ref_e = embed_waveforms([p[1] for p in pairs], cfg.sample_rate, str(dev))
         spk = speaker_scores(dict(zip(utts, syn_e)), dict(zip(utts, ref_e)), utt2spk,
                              read_embeddings(spk_centroids) if spk_centroids is not None else None, mean_f0)
