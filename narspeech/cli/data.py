@@ -65,6 +65,38 @@ def import_librispeech(src: Path = typer.Argument(..., help="A subset folder (Li
     _write_import(run(src, subsets=subset or None, skip_bad=skip_bad), out)
 
 
+@import_app.command("vctk")
+def import_vctk(src: Path = typer.Argument(..., help="VCTK-Corpus-0.92 folder (wav48_silence_trimmed/, txt/, speaker-info.txt)."),
+                out: Path = typer.Argument(..., help="Output data dir."),
+                mic: str = typer.Option("mic2", "--mic", help="mic1 | mic2 | both (ids get _mic1/_mic2)."),
+                speaker: Optional[list[str]] = typer.Option(None, "--speaker", help="Only this speaker (e.g. p225); repeatable."),
+                skip_bad: bool = _SKIP) -> None:
+    """Import VCTK 0.92 (wav48_silence_trimmed/<spk>/<spk>_<n>_<mic>.flac + txt/<spk>/<spk>_<n>.txt), many speakers.
+
+    Utterances with a recording but no transcript (p315) or the reverse are listed as skipped.
+
+    Example: narspeech data import vctk downloads/VCTK-Corpus-0.92 data/all --mic mic2
+    """
+    from narspeech.data.vctk import import_vctk as run
+
+    _write_import(run(src, mic=mic, speakers=speaker or None, skip_bad=skip_bad), out)
+
+
+@import_app.command("libritts")
+def import_libritts(src: Path = typer.Argument(..., help="A LibriTTS or LibriTTS-R subset folder (LibriTTS_R/train-clean-100) or the root."),
+                    out: Path = typer.Argument(..., help="Output data dir."),
+                    subset: Optional[list[str]] = typer.Option(None, "--subset", help="Subset(s) under a LibriTTS root; repeatable."),
+                    text_kind: str = typer.Option("normalized", "--text", help="normalized (.normalized.txt) | original (.original.txt)."),
+                    skip_bad: bool = _SKIP) -> None:
+    """Import LibriTTS / LibriTTS-R (<spk>/<chapter>/<utt>.wav + <utt>.normalized.txt), many speakers.
+
+    Example: narspeech data import libritts downloads/LibriTTS_R data/train --subset train-clean-100 --subset train-clean-360
+    """
+    from narspeech.data.libritts import import_libritts as run
+
+    _write_import(run(src, subsets=subset or None, text_kind=text_kind, skip_bad=skip_bad), out)
+
+
 @import_app.command("arctic")
 def import_arctic(src: Path = typer.Argument(..., help="A cmu_us_<spk>_arctic folder, or a folder holding several."),
                   out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."), skip_bad: bool = _SKIP) -> None:

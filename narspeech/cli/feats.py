@@ -1,4 +1,4 @@
-"""`narspeech feats` commands: extract log-mel / F0 / energy dumps, global statistics."""
+"""`narspeech feats` commands: extract log-mel / F0 / energy dumps, global statistics, speaker embeddings."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -47,6 +47,26 @@ def extract(
         typer.echo(f"skipped {len(res.skipped)} utterance(s) (listed in {dump / 'skipped'}):", err=True)
         for utt, why in res.skipped.items():
             typer.echo(f"  {utt}: {why}", err=True)
+
+
+@app.command("spk-embed")
+def spk_embed(
+    data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp and utt2spk."),
+    out: Path = typer.Argument(..., help="Output dir: utt_embed.scp/.ark (per utterance), spk_embed.scp/.ark (per speaker)."),
+    device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Utterances whose 1.6 s windows run through the encoder together."),
+) -> None:
+    """Speaker embeddings (256-dim GE2E d-vectors) of every utterance and the mean of every speaker, kaldiio ark/scp.
+
+    The encoder weights are read from the installed PyPI package resemblyzer (tools/requirements.txt), never fetched.
+    Train a multi-speaker model on them with `narspeech tts train --spk-embed OUT/utt_embed.scp`.
+
+    Example: narspeech feats spk-embed data/train dump/spk_embed/train
+    """
+    from narspeech.audio.spk_embed import embed_data_dir
+
+    n_utt, n_spk = embed_data_dir(data, out, device=device, batch_size=batch_size)
+    typer.echo(f"{out}: {n_utt} utterance and {n_spk} speaker embeddings (256-dim GE2E d-vectors)")
 
 
 @app.command("stats")

@@ -15,6 +15,12 @@ app = typer.Typer(help="Text-to-speech: AR teacher → durations → FastSpeech 
 _DEVICE = "auto (CUDA if present), cpu, cuda, cuda:N."
 
 
+def _speaker_inputs(spk_embed, valid_spk_embed) -> dict:
+    """The speaker embedding inputs of a training run, for its input fingerprint (none: the keys stay out, so the
+    fingerprints of single-speaker runs are unchanged)."""
+    return {k: v for k, v in (("spk_embed", spk_embed), ("valid_spk_embed", valid_spk_embed)) if v is not None}
+
+
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -34,6 +40,8 @@ def train_teacher(
     retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+    spk_embed: Optional[Path] = typer.Option(None, "--spk-embed", help="Speaker embeddings of the training set (kaldiio scp keyed by utterance or speaker, e.g. `narspeech feats spk-embed` OUT/utt_embed.scp): turns on model.spk_embed_dim."),
+    valid_spk_embed: Optional[Path] = typer.Option(None, "--valid-spk-embed", help="Speaker embeddings of the validation set (default: the training speakers' means)."),
 ) -> None:
     """Train the autoregressive teacher (Transformer-TTS or Tacotron 2, `model.type`) with guided-attention loss.
 
@@ -48,11 +56,12 @@ def train_teacher(
     cfg = load_config(config, overrides)
     prior = (cfg.get("model") or {}).get("guided_attn_prior") == "durations"
     check_inputs(exp, {"tokens": tokens, "train_data": train_data, "train_dump": train_dump, "valid_data": valid_data,
-                       "valid_dump": valid_dump, **({"durations": durations, "valid_durations": valid_durations} if prior else {})},
+                       "valid_dump": valid_dump, **({"durations": durations, "valid_durations": valid_durations} if prior else {}),
+                       **_speaker_inputs(spk_embed, valid_spk_embed)},
                  cfg, resume=resume, retrain=retrain)
     path = run(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, exp=exp, valid_data=valid_data,
                valid_dump=valid_dump, resume=resume, device=device, skip_bad=skip_bad, durations=durations,
-               valid_durations=valid_durations)
+               valid_durations=valid_durations, spk_embed=spk_embed, valid_spk_embed=valid_spk_embed)
     typer.echo(f"teacher trained -> {path}")
 
 
@@ -70,6 +79,7 @@ def durations(
     seed: int = typer.Option(0, "--seed", help="Seed for the teacher's always-on prenet dropout."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A durations file of the same set (e.g. `tts align`'s) to report boundary agreement with."),
     monotonic: bool = typer.Option(False, "--monotonic", help="Durations from the best monotonic path through the attention (Viterbi) instead of the per-step argmax: robust to stray steps, leading/trailing silence goes to the first/last token."),
+    spk_embed: Optional[Path] = typer.Option(None, "--spk-embed", help="Multi-speaker teacher with external embeddings: this set's embeddings (default: the teacher's speaker means)."),
 ) -> None:
     """Extract per-token durations from the teacher's encoder-decoder attention (teacher forcing, in batches).
 
@@ -82,7 +92,7 @@ def durations(
 
     res = extract_durations(teacher, data, dump, out, focus_threshold=focus_threshold, batch_size=batch_size,
                             n_plots=plots, kd=kd, device=device, skip_bad=skip_bad, seed=seed, monotonic=monotonic,
-                            reference=reference)
+                            reference=reference, spk_embed=spk_embed)
     for d in res.dropped:
         typer.echo(f"skipped: {d}", err=True)
     typer.echo(f"{res.summary()} -> {out}")
@@ -104,6 +114,8 @@ def train(
     retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
     device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
     skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+    spk_embed: Optional[Path] = typer.Option(None, "--spk-embed", help="Speaker embeddings of the training set (kaldiio scp keyed by utterance or speaker, e.g. `narspeech feats spk-embed` OUT/utt_embed.scp): turns on model.spk_embed_dim."),
+    valid_spk_embed: Optional[Path] = typer.Option(None, "--valid-spk-embed", help="Speaker embeddings of the validation set (default: the training speakers' means)."),
 ) -> None:
     """Train FastSpeech or FastSpeech 2 (model.type) on durations from the teacher.
 
@@ -122,10 +134,10 @@ def train(
     cfg = load_config(config, overrides)
     check_inputs(exp, {"tokens": tokens, "train_data": train_data, "train_dump": train_dump, "durations": durations,
                        "valid_data": valid_data, "valid_dump": valid_dump, "valid_durations": valid_durations,
-                       "kd_dump": kd_dump}, cfg, resume=resume, retrain=retrain)
+                       "kd_dump": kd_dump, **_speaker_inputs(spk_embed, valid_spk_embed)}, cfg, resume=resume, retrain=retrain)
     path = train_fastspeech(cfg, tokens=tokens, train_data=train_data, train_dump=train_dump, durations=durations, exp=exp,
                             valid_data=valid_data, valid_dump=valid_dump, valid_durations=valid_durations, kd_dump=kd_dump,
-                            resume=resume, device=device, skip_bad=skip_bad)
+                            resume=resume, device=device, skip_bad=skip_bad, spk_embed=spk_embed, valid_spk_embed=valid_spk_embed)
     typer.echo(f"{cfg.get('model', {}).get('type', 'fastspeech2')} trained -> {path}")
 
 
@@ -177,6 +189,9 @@ def synthesize(
     on_foreign: str = typer.Option("skip", "--on-foreign", help="Characters the model's language cannot speak (another script, emoji): skip (leave them out, warn) | spell (espeak-ng reads their names, warn) | fail (the line fails)."),
     teacher_forcing: Optional[Path] = typer.Option(None, "--teacher-forcing", help="AR teacher only, with --data: a feature dump of those recordings (e.g. dump/test); each decoder step is fed the recorded previous frame, so the output shows the teacher's spectrum without its free-running errors (a diagnosis: weak acoustic model or failing attention?)."),
     seed: int = typer.Option(0, "--seed", help="Seed for the AR teacher's always-on prenet dropout: the same seed gives the same speech."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="Multi-speaker model: the voice of every line, a speaker of its training set (EXP/spk2sid). With --data the default is each line's speaker in DATA/utt2spk."),
+    speaker_embedding: Optional[Path] = typer.Option(None, "--speaker-embedding", help="Model trained on speaker embeddings: a .npy vector or a kaldiio scp/ark (one entry for every line, or keyed by line id / speaker)."),
+    reference_audio: List[Path] = typer.Option([], "--reference-audio", help="Zero-shot, model trained on speaker embeddings: speak in the voice of this recording (its GE2E d-vector; repeat to average several)."),
 ) -> None:
     """Synthesize sentences in batches with a trained TTS model (FastSpeech 2 or the AR teacher).
 
@@ -185,12 +200,15 @@ def synthesize(
 
     Example: narspeech tts synthesize --model exp/arctic_fastspeech2 --data data/test --out exp/arctic_fastspeech2/synth_test
     Example: narspeech tts synthesize --model exp/teacher --data data/test --teacher-forcing dump/test --out exp/teacher/synth_tf/test
+    Example: narspeech tts synthesize --model exp/fastspeech2 --text lines.txt --speaker f0002 --out exp/fastspeech2/synth_f0002
     """
     from narspeech.errors import NarspeechError
     from narspeech.cli.vocoder import vocoder_options
     from narspeech.tts.synthesize.inference import Controls, load_model
     from narspeech.tts.synthesize.frontend import read_data_text, read_sentences
     from narspeech.tts.synthesize.writer import synthesize_to_dir
+    from narspeech.tts.synthesize.speakers import ModelSpeakers, SpeakerRequest, assign_voices
+    from narspeech.tts.speakers import read_utt2spk
 
     if (text is None) == (data is None):
         raise NarspeechError("give exactly one of --text FILE or --data DATA_DIR")
@@ -199,7 +217,11 @@ def synthesize(
     items = read_sentences(text, with_ids=with_ids) if text is not None else read_data_text(data)
     loaded = load_model(model, checkpoint=checkpoint, device=device)
     loaded.frontend.on_foreign = on_foreign
-    res = synthesize_to_dir(loaded, items, out, batch_size=batch_size,
+    request = SpeakerRequest(speaker, speaker_embedding, list(reference_audio))
+    utt2spk = read_utt2spk(data, required=False) if data is not None else None
+    voices = assign_voices(ModelSpeakers.of(loaded.cfg, loaded.model_dir), [u for u, _ in items], request, utt2spk,
+                           device=str(loaded.device))
+    res = synthesize_to_dir(loaded, items, out, batch_size=batch_size, voices=voices,
                             controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
                             vocoder=vocoder, vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters), write_wavs=not no_wav,
                             source=str(text if text is not None else data), teacher_dump=teacher_forcing, seed=seed)
@@ -224,9 +246,11 @@ def evaluate(
     asr_workers: Optional[int] = typer.Option(None, "--asr-workers", help="PocketSphinx worker processes (default: CPU count, at most 4)."),
     floor_db: float = typer.Option(40.0, "--floor-db", help="A frame is near the floor (silent) when more than this many dB below the recording's peak."),
     asr_cache: Optional[Path] = typer.Option(None, "--asr-cache", callback=out_dir, help="Folder keeping ASR transcripts by audio content, so the recordings are recognised once for all systems (e.g. exp/asr_cache)."),
+    spk_centroids: Optional[Path] = typer.Option(None, "--spk-centroids", help="The training speakers' mean embeddings (`feats spk-embed` OUT/spk_embed.scp of the training set): speaker identification. Speaker similarity and per-speaker scores run with it or when SYNTH has an utt2spk."),
 ) -> None:
     """Objective scores of a synthesis against recordings: intelligibility (ASR WER ratio), MCD with/without c0,
-    voicing F1, silence and stationarity checks, F0 RMSE, duration ratio.
+    voicing F1, silence and stationarity checks, F0 RMSE, duration ratio; for several voices speaker similarity
+    (wrong-speaker floor → recordings ceiling), speaker identification and mean F0 per speaker.
 
     Prints one headline line (see narspeech.evaluate.headline). MCD uses the DCT of the log-mel
     (not SPTK mcep): compare systems with each other under the same vocoder, not with MCD
@@ -241,10 +265,14 @@ def evaluate(
 
     recognizer = load_asr(asr, model=asr_model, device=device, num_workers=asr_workers)
     r = evaluate_synthesis(synth, ref, out=out, order=order, band=band, device=device, batch_size=batch_size, skip_bad=skip_bad,
-                           trim_db=trim_db, asr=recognizer, floor_db=floor_db, asr_cache=asr_cache)
+                           trim_db=trim_db, asr=recognizer, floor_db=floor_db, asr_cache=asr_cache, spk_centroids=spk_centroids)
     typer.echo(f"{r['utterances']} utterances: {format_line(r['headline'])}"
                + (f"; {len(r['missing_synth'])} references without synthesis" if r["missing_synth"] else "")
                + f" -> {out or synth / 'results.json'}")
+    if r.get("speaker"):
+        from narspeech.evaluate.speaker import format_speaker_table
+
+        typer.echo(format_speaker_table(r["speaker"], r.get("intelligibility")))
 
 
 def spectrograms(

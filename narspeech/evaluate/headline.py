@@ -158,6 +158,14 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append((n, headline(json.loads(Path(p).read_text())), json.loads(info.read_text()) if info.is_file() else None))
     table, lines = mean_over_draws(rows)
     print("\n".join([format_table(table)] + lines))
+    for n, p in zip(names, paths):  # multi-speaker systems: whose voice, per speaker
+        res = json.loads(Path(p).read_text())
+        sp = res.get("speaker")
+        if sp:
+            from narspeech.evaluate.speaker import format_speaker_table
+
+            print(f"\n{n}: speakers (similarity floor → ceiling, position, identification accuracy, mean F0 Hz)")
+            print(format_speaker_table(sp, res.get("intelligibility")))
 
 
 if __name__ == "__main__":

@@ -237,13 +237,15 @@ def _transcribe_cached(recognizer: Recognizer, wavs: Sequence[np.ndarray], sr: i
 
 
 def intelligibility(texts: Mapping[str, str], synth: Mapping[str, np.ndarray], ref: Mapping[str, np.ndarray], sr: int,
-                    recognizer: Recognizer, out_dir: str | Path | None = None, cache_dir: str | Path | None = None) -> dict:
+                    recognizer: Recognizer, out_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+                    utt2spk: Mapping[str, str] | None = None) -> dict:
     """WER/CER of `recognizer` on the synthesis and on the recordings of the same utterances, and their ratio.
 
     `texts`, `synth` and `ref` are keyed by utterance id (waveforms at rate `sr`). With
     `out_dir`, writes Kaldi-style ``hyp_synth``, ``hyp_ref`` (raw recogniser output) and
     ``text_scored`` (the normalised references) there. `cache_dir`: keep transcripts by audio
-    content there, so the recordings are decoded once for all systems of a recipe.
+    content there, so the recordings are decoded once for all systems of a recipe. `utt2spk`: also score each
+    speaker's utterances on their own (``per_speaker``: WER of synthesis and recordings, ratio).
     """
     utts = [u for u in synth if u in ref and u in texts]
     if not utts:
@@ -258,5 +260,14 @@ def intelligibility(texts: Mapping[str, str], synth: Mapping[str, np.ndarray], r
         write_table(out_dir / "hyp_synth", {u: hyp_syn[u] for u in sorted(utts)})
         write_table(out_dir / "hyp_ref", {u: hyp_ref[u] for u in sorted(utts)})
         write_table(out_dir / "text_scored", {u: normalize_for_scoring(refs[u]) for u in sorted(utts)})
-    return {"asr": recognizer.name, "utterances": len(utts), "synth": s, "ref": r,
-            "wer_ratio": _ratio(s["wer"], r["wer"]), "cer_ratio": _ratio(s["cer"], r["cer"])}
+    out = {"asr": recognizer.name, "utterances": len(utts), "synth": s, "ref": r,
+           "wer_ratio": _ratio(s["wer"], r["wer"]), "cer_ratio": _ratio(s["cer"], r["cer"])}
+    if utt2spk:
+        per = {}
+        for spk in sorted({utt2spk[u] for u in utts if u in utt2spk}):
+            us = [u for u in utts if utt2spk.get(u) == spk]
+            ss = score_transcripts({u: refs[u] for u in us}, hyp_syn)
+            rr = score_transcripts({u: refs[u] for u in us}, hyp_ref)
+            per[spk] = {"utterances": len(us), "wer_synth": ss["wer"], "wer_ref": rr["wer"], "wer_ratio": _ratio(ss["wer"], rr["wer"])}
+        out["per_speaker"] = per
+    return out

@@ -18,7 +18,10 @@ are resampled to the synthesis feature rate and analysed with the **same**
   temporal variance ratio of the mel (a stationary blur is << 1);
 * the duration ratio (synthesis frames / recording frames);
 * intelligibility: WER/CER of an ASR on the synthesis and on the recordings, and their
-  ratio — :mod:`narspeech.evaluate.intelligibility` (per-utterance ``hyp_synth``/``hyp_ref``).
+  ratio — :mod:`narspeech.evaluate.intelligibility` (per-utterance ``hyp_synth``/``hyp_ref``);
+* for several voices (a synthesis with ``utt2spk``, or training-speaker centroids given): speaker similarity
+  on the wrong-speaker → recordings scale, speaker identification and mean F0, per speaker and overall, and
+  the WER ratio per speaker — :mod:`narspeech.evaluate.speaker` (per-utterance ``spk_scores.json``).
 
 Summary statistics are means (and std) over utterances; voicing and WER are corpus-level
 (summed counts). ``results["headline"]`` holds the numbers a report leads with
@@ -43,6 +46,7 @@ from narspeech.evaluate.headline import headline
 from narspeech.evaluate.intelligibility import intelligibility
 from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.f0 import f0_errors, voicing_f1
+from narspeech.evaluate.speaker import mean_voiced_f0
 from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum, speech_span
 from narspeech.metrics.spectral import DEFAULT_FLOOR_DB, level_scores
 from narspeech.progress import progress
@@ -83,7 +87,8 @@ def analyse(wavs: Sequence[np.ndarray], cfg, device: torch.device, batch_size: i
 def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str | Path | None = None, order: int = DEFAULT_ORDER,
                        band: int | None = None, device: str | torch.device = "cpu", batch_size: int = 16,
                        skip_bad: bool = False, trim_db: float | None = None, asr=None,
-                       floor_db: float = DEFAULT_FLOOR_DB, asr_cache: str | Path | None = None) -> dict:
+                       floor_db: float = DEFAULT_FLOOR_DB, asr_cache: str | Path | None = None,
+                       spk_centroids: str | Path | None = None) -> dict:
     """Score ``synth_dir`` against the recordings of data dir ``ref_dir``; write results and per-utterance scores.
 
     Writes `out` (default ``SYNTH/results.json``) and, beside it, ``mcd`` (``utt dB``) and
@@ -96,6 +101,8 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     it transcribes the untrimmed synthesis and recordings, scored against ``REF/text``.
     `floor_db`: a frame is "near the floor" when more than this many dB below the recording's peak.
     `asr_cache`: a folder keeping transcripts by audio content (the recordings are decoded once per recipe).
+    `spk_centroids`: the training speakers' mean embeddings (``spk_embed.scp``) for speaker identification;
+    speaker scores run with it or when the synthesis has an ``utt2spk`` (a multi-speaker model).
     """
     synth_dir, ref_dir = Path(synth_dir), Path(ref_dir)
     out = Path(out) if out is not None else synth_dir / "results.json"
@@ -134,17 +141,32 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     feats = analyse([p[1] for p in pairs] + [p[2] for p in pairs], cfg, dev, batch_size)
     n = len(pairs)
     per_utt: dict[str, dict] = {}
+    mean_f0: dict[str, tuple] = {}
     for k, (utt, _, _) in enumerate(progress(pairs, desc="score", unit="utt")):
         (ref_mel, ref_f0), (syn_mel, syn_f0) = feats[k], feats[n + k]
         if trim_db is not None:
             rs, ss = speech_span(ref_mel, trim_db), speech_span(syn_mel, trim_db)
             ref_mel, ref_f0, syn_mel, syn_f0 = ref_mel[rs], ref_f0[rs], syn_mel[ss], syn_f0[ss]
+        mean_f0[utt] = (mean_voiced_f0(ref_f0), mean_voiced_f0(syn_f0))
         mcd, path = mcd_dtw(mel_cepstrum(ref_mel, order), mel_cepstrum(syn_mel, order), band=band)
         mcd_c0, path0 = mcd_dtw(mel_cepstrum(ref_mel, order, with_c0=True), mel_cepstrum(syn_mel, order, with_c0=True), band=band)
         v = f0_errors(ref_f0, syn_f0, path0)
         per_utt[utt] = {"mcd": mcd, **f0_errors(ref_f0, syn_f0, path), "duration_ratio": len(syn_mel) / len(ref_mel),
                         "mcd_c0": mcd_c0, "voicing": {"both": v["voiced_pairs"], "ref": v["ref_voiced"], "syn": v["syn_voiced"]},
                         **level_scores(ref_mel, syn_mel, path0, floor_db)}
+
+    utt2spk = _speakers_of(synth_dir, ref_dir) if (spk_centroids is not None or (synth_dir / "utt2spk").is_file()) else None
+    spk = None
+    if utt2spk is not None:
+        from narspeech.audio.speaker_encoder import embed_waveforms
+        from narspeech.audio.spk_embed import read_embeddings
+        from narspeech.evaluate.speaker import speaker_scores
+
+        utts = [p[0] for p in pairs]
+        syn_e = embed_waveforms([p[2] for p in pairs], cfg.sample_rate, str(dev), pad_short=True)
+        ref_e = embed_waveforms([p[1] for p in pairs], cfg.sample_rate, str(dev))
+        spk = speaker_scores(dict(zip(utts, syn_e)), dict(zip(utts, ref_e)), utt2spk,
+                             read_embeddings(spk_centroids) if spk_centroids is not None else None, mean_f0)
 
     intel = None
     if asr is not None:
@@ -153,7 +175,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
             raise NarspeechError("intelligibility needs the references' text (or use --asr none)", path=text_path)
         texts = read_table(text_path)
         intel = intelligibility(texts, {p[0]: p[2] for p in pairs}, {p[0]: p[1] for p in pairs},
-                                cfg.sample_rate, asr, out_dir=out.parent, cache_dir=asr_cache)
+                                cfg.sample_rate, asr, out_dir=out.parent, cache_dir=asr_cache, utt2spk=utt2spk)
 
     write_table(out.parent / "mcd", {u: f"{s['mcd']:.4f}" for u, s in per_utt.items()})
     write_table(out.parent / "f0_rmse", {u: f"{s['f0_rmse_hz']:.3f} {s['f0_rmse_cents']:.2f} {s['vde']:.4f} {s['voiced_pairs']}"
@@ -180,6 +202,7 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
         "level_corr": _stats([s["level_corr"] for s in scores]),
         "variance_ratio": _stats([s["variance_ratio"] for s in scores]),
         "intelligibility": intel,
+        "speaker": None if spk is None else {k: v for k, v in spk.items() if k != "per_utterance"},
         "missing_synth": missing_synth,
         "synth_without_ref": no_ref,
         "skipped": skipped,
@@ -191,9 +214,23 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     results["headline"] = headline(results)
     with atomic_write(out.parent / "utt_scores.json") as f:
         json.dump(_no_nan(per_utt), f, indent=0)
+    if spk is not None:
+        with atomic_write(out.parent / "spk_scores.json") as f:
+            json.dump(_no_nan(spk["per_utterance"]), f, indent=0)
     with atomic_write(out) as f:
         json.dump(_no_nan(results), f, indent=1)
     return results
+
+
+def _speakers_of(synth_dir: Path, ref_dir: Path) -> dict[str, str]:
+    """The voice each line was synthesised as: SYNTH/utt2spk where it names a speaker of the recordings,
+    else the recording's speaker (REF/utt2spk)."""
+    if not (ref_dir / "utt2spk").is_file():
+        raise NarspeechError("speaker scores need the recordings' speakers", path=ref_dir / "utt2spk")
+    ref = read_table(ref_dir / "utt2spk")
+    syn = read_table(synth_dir / "utt2spk") if (synth_dir / "utt2spk").is_file() else {}
+    known = set(ref.values())
+    return {u: (syn[u] if syn.get(u) in known else s) for u, s in ref.items()}
 
 
 def _no_nan(x):

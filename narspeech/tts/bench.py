@@ -30,6 +30,7 @@ from narspeech.errors import NarspeechError
 from narspeech.metrics.timing import Timer, real_time_factor, summarize
 from narspeech.progress import progress
 from narspeech.tts.synthesize.inference import Controls, LoadedModel, batch_encoded, generate_mels, load_model, vocode
+from narspeech.tts.synthesize.speakers import ModelSpeakers, SpeakerRequest, assign_voices
 from narspeech.vocoder.registry import make_vocoder
 
 
@@ -38,11 +39,31 @@ def _text_batches(items: Sequence[tuple[str, str]], batch_size: int) -> list[lis
     return [[items[i] for i in b] for b in make_batches([len(t) for _, t in items], max_items=batch_size, longest_first=True)]
 
 
+def _set_voices(encoded, voices) -> list:
+    for e in encoded if voices else ():
+        e.sid, e.spemb = voices[e.utt].sid, voices[e.utt].spemb
+    return encoded
+
+
+def sentence_voices(loaded: LoadedModel, n: int, speakers: Sequence[str] | None) -> tuple[dict, list[str]]:
+    """Voices of benchmark sentences ``s00000``…: round robin over `speakers` (default: every training speaker),
+    so batches mix them; ({}, []) for a single-speaker model."""
+    ms = ModelSpeakers.of(loaded.cfg, loaded.model_dir)
+    if not ms.multi:
+        return {}, []
+    names = list(speakers) if speakers else ms.known()
+    utts = [f"s{i:05d}" for i in range(n)]
+    return assign_voices(ms, utts, SpeakerRequest(), {u: names[i % len(names)] for i, u in enumerate(utts)}), names
+
+
 def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_sizes: Sequence[int], repeat: int = 3, warmup: int = 1,
-                    vocoder=None) -> list[dict]:
-    """Timing rows (one per batch size) for one model; sentences the frontend rejects are left out."""
+                    vocoder=None, speakers: Sequence[str] | None = None) -> list[dict]:
+    """Timing rows (one per batch size) for one model; sentences the frontend rejects are left out. A multi-speaker
+    model speaks the sentences in turn as each of `speakers` (default: all its speakers), in mixed batches."""
     items = [(f"s{i:05d}", s) for i, s in enumerate(sentences)]
+    voices, names = sentence_voices(loaded, len(items), speakers)
     encoded, failed = loaded.frontend.encode(items)
+    _set_voices(encoded, voices)
     ok = {e.utt for e in encoded}
     items = [it for it in items if it[0] in ok]
     if not encoded:
@@ -63,6 +84,7 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
             samples = 0
             for chunk in text_batches:
                 enc, _ = loaded.frontend.encode(chunk)
+                _set_voices(enc, voices)
                 if not enc:
                     continue
                 mels = generate_mels(loaded.model, enc, controls, dev)
@@ -85,6 +107,7 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
         audio_mel = frames * frame_seconds
         row = {
             "model": None, "model_type": loaded.model_type, "batch_size": b, "sentences": len(encoded),
+            "speakers": names or None,
             "batches": len(batches), "audio_seconds": round(audio_mel, 3),
             "mel": summarize(mel_times), "mel_rtf": real_time_factor(fmean(mel_times), audio_mel),
             "mel_latency_per_sentence": fmean(mel_times) / len(encoded),
@@ -99,7 +122,7 @@ def benchmark_model(loaded: LoadedModel, sentences: Sequence[str], *, batch_size
 
 
 def benchmark_loaded(models: dict[str, LoadedModel], sentences: Sequence[str], *, batch_sizes: Sequence[int] = (1, 0),
-                     repeat: int = 3, warmup: int = 1, vocoder_factory=None) -> dict:
+                     repeat: int = 3, warmup: int = 1, vocoder_factory=None, speakers: Sequence[str] | None = None) -> dict:
     """Benchmark already-loaded models (e.g. ``{"student": …, "teacher": …}``) on the same sentences.
 
     A batch size of 0 means "all sentences in one batch". `vocoder_factory(loaded)` gives the
@@ -110,7 +133,8 @@ def benchmark_loaded(models: dict[str, LoadedModel], sentences: Sequence[str], *
     rows = []
     for name, loaded in models.items():
         voc = vocoder_factory(loaded) if vocoder_factory is not None else None
-        for row in benchmark_model(loaded, sentences, batch_sizes=sizes, repeat=repeat, warmup=warmup, vocoder=voc):
+        for row in benchmark_model(loaded, sentences, batch_sizes=sizes, repeat=repeat, warmup=warmup, vocoder=voc,
+                                   speakers=speakers):
             row["model"] = name
             rows.append(row)
     speedups = []
@@ -141,8 +165,9 @@ def benchmark_loaded(models: dict[str, LoadedModel], sentences: Sequence[str], *
 
 def benchmark_tts(student: str, teacher: str | None, sentences: Sequence[str], *, device: str = "auto",
                   batch_sizes: Sequence[int] = (1, 0), repeat: int = 3, warmup: int = 1, vocoder: str | None = "griffin-lim",
-                  vocoder_options: dict | None = None) -> dict:
-    """Load the student (and teacher) exp dirs and :func:`benchmark_loaded` them; ``vocoder=None`` skips end-to-end."""
+                  vocoder_options: dict | None = None, speakers: Sequence[str] | None = None) -> dict:
+    """Load the student (and teacher) exp dirs and :func:`benchmark_loaded` them; ``vocoder=None`` skips end-to-end.
+    `speakers`: the voices of a multi-speaker model, in turn (default: all of them)."""
     models = {"student": load_model(student, device=device)}
     if teacher is not None:
         models["teacher"] = load_model(teacher, device=device)
@@ -150,7 +175,8 @@ def benchmark_tts(student: str, teacher: str | None, sentences: Sequence[str], *
     if vocoder is not None:
         def factory(m: LoadedModel):
             return make_vocoder(vocoder, m.feats, m.device, **(vocoder_options or {}))
-    result = benchmark_loaded(models, sentences, batch_sizes=batch_sizes, repeat=repeat, warmup=warmup, vocoder_factory=factory)
+    result = benchmark_loaded(models, sentences, batch_sizes=batch_sizes, repeat=repeat, warmup=warmup, vocoder_factory=factory,
+                              speakers=speakers)
     result["vocoder"] = {"name": vocoder, **(vocoder_options or {})} if vocoder else None
     return result
 
@@ -164,7 +190,8 @@ def markdown_table(result: dict) -> str:
     for r in result["rows"]:
         e2e = (f"{r['e2e']['mean']:.3f} | {r['e2e_rtf']:.4f} | {1000 * r['e2e_latency_per_sentence']:.1f}"
                if "e2e" in r else "– | – | –")
-        lines.append(f"| {r['model']} | {r['model_type']} | {r['batch_size']} | {r['audio_seconds']:.1f} | {r['mel']['mean']:.3f} | "
+        voices = f" ({'+'.join(r['speakers'])})" if r.get("speakers") else ""
+        lines.append(f"| {r['model']}{voices} | {r['model_type']} | {r['batch_size']} | {r['audio_seconds']:.1f} | {r['mel']['mean']:.3f} | "
                      f"{r['mel_rtf']:.4f} | {1000 * r['mel_latency_per_sentence']:.1f} | {e2e} |")
     if result["speedup"]:
         lines += ["", "Speed-up of the student over the teacher (teacher / student; RTF ratio in brackets):", "",

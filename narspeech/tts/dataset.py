@@ -68,12 +68,13 @@ class TTSDataset(torch.utils.data.Dataset):
     used as targets instead of the dump's (sequence-level knowledge distillation; durations
     must then be the ones re-extracted on those mels). `variance`: also give token-level pitch
     and energy (FastSpeech 2; needs durations). `frame_f0`: also give the frame-level F0 track in Hz, 0 where
-    unvoiced (the Tacotron 2 teacher's F0 feedback).
+    unvoiced (the Tacotron 2 teacher's F0 feedback). `speakers`: a :class:`narspeech.tts.speakers.SpeakerInputs`
+    (multi-speaker models): items also give ``sid`` and/or ``spemb``.
     """
 
     def __init__(self, data_dir: str | Path, dump_dir: str | Path, token_list, *, durations: str | Path | None = None,
                  kd_dump: str | Path | None = None, variance: bool = False, frame_f0: bool = False,
-                 skip_bad: bool = False, utts: list[str] | None = None):
+                 skip_bad: bool = False, utts: list[str] | None = None, speakers=None):
         self.data_dir, self.dump_dir = Path(data_dir), Path(dump_dir)
         token_path = self.data_dir / "token"
         if not token_path.is_file():
@@ -105,6 +106,8 @@ class TTSDataset(torch.utils.data.Dataset):
             dur_table = read_durations(durations)
             filtered = read_filtered(durations)
         wanted = list(texts) if utts is None else utts
+        self.speakers = speakers
+        self.speaker_of: dict[str, tuple] = {}
         self.utts, self.tokens, self.durations, lengths = [], [], [], []
         filtered_dropped = []
         for utt in wanted:
@@ -123,6 +126,8 @@ class TTSDataset(torch.utils.data.Dataset):
                         raise NarspeechError("utterance has no durations (and was not filtered by the teacher)", utt=utt, path=durations)
                     d = dur_table[utt]
                     check_durations(utt, d, len(ids), n_frames[utt], durations)
+                if speakers is not None:
+                    self.speaker_of[utt] = speakers.get(utt)
             except NarspeechError as e:
                 if not skip_bad:
                     if e.utt is None:  # unknown token: name the token file too
@@ -162,6 +167,12 @@ class TTSDataset(torch.utils.data.Dataset):
         d = self.durations[i]
         if d is not None:
             item["durations"] = torch.from_numpy(d)
+        if self.speakers is not None:
+            sid, emb = self.speaker_of[utt]
+            if sid is not None:
+                item["sid"] = torch.tensor(sid, dtype=torch.long)
+            if emb is not None:
+                item["spemb"] = torch.from_numpy(np.asarray(emb, dtype=np.float32))
         if self.variance or self.frame_f0:
             f0 = np.array(self.dump.f0[utt], dtype=np.float32).reshape(-1)
             if len(f0) != self.lengths[i]:
@@ -179,8 +190,8 @@ class TTSDataset(torch.utils.data.Dataset):
 
 def collate(items: list[dict]) -> dict:
     """Pad a list of items: tokens (B, N) with 0, mels (B, T, n_mels) with 0, token-level
-    durations/pitch/energy (B, N) with 0, a frame-level f0 (B, T) with 0; plus token_lengths, mel_lengths and the
-    utt ids."""
+    durations/pitch/energy (B, N) with 0, a frame-level f0 (B, T) with 0; speaker ids ``sids`` (B,) and embeddings
+    ``spembs`` (B, D) stacked; plus token_lengths, mel_lengths and the utt ids."""
     b = len(items)
     tl = torch.tensor([len(it["tokens"]) for it in items])
     ml = torch.tensor([it["mels"].shape[0] for it in items])
@@ -192,6 +203,10 @@ def collate(items: list[dict]) -> dict:
             out[key] = torch.zeros(b, n, dtype=dtype)
     if "f0" in items[0]:
         out["f0"] = torch.zeros(b, t)
+    if "sid" in items[0]:
+        out["sids"] = torch.stack([it["sid"] for it in items])
+    if "spemb" in items[0]:
+        out["spembs"] = torch.stack([it["spemb"] for it in items])
     for k, it in enumerate(items):
         out["tokens"][k, : tl[k]] = it["tokens"]
         out["mels"][k, : ml[k]] = it["mels"]

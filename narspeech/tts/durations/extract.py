@@ -29,6 +29,8 @@ from narspeech.tts.durations.attention import durations_from_attention, focus_ra
 from narspeech.tts.durations.files import read_durations
 from narspeech.tts.durations.quality import boundary_agreement, duration_quality, format_spread, spread_summary
 from narspeech.tts.models.build import TEACHERS, load_tts_model
+from narspeech.tts.models.speaker import speaker_inputs
+from narspeech.tts.speakers import speaker_inputs_for
 from narspeech.tts.plots import attention_figure, save_figure
 
 log = logging.getLogger("narspeech.tts")
@@ -111,7 +113,7 @@ def _write_ark(out_dir: Path, mels: dict[str, np.ndarray]) -> None:
 def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str | Path, out_dir: str | Path, *,
                       focus_threshold: float = 0.3, batch_size: int = 16, n_plots: int = 4, kd: bool = False,
                       device: str = "auto", skip_bad: bool = False, seed: int = 0, monotonic: bool = False,
-                      reference: str | Path | None = None) -> ExtractionResult:
+                      reference: str | Path | None = None, spk_embed: str | Path | None = None) -> ExtractionResult:
     """Write OUT/durations, OUT/focus_rates, OUT/filtered, OUT/attn/*.png (and OUT/kd/ with `kd`),
     and the duration-quality report: OUT/spread (``utt`` and the six numbers of
     :func:`~narspeech.tts.durations.quality.duration_quality`: within-token spread and boundary contrast of these
@@ -120,7 +122,8 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     agreement with it.
 
     `monotonic`: read durations off the best monotonic path through the chosen head
-    (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech."""
+    (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech. A multi-speaker teacher takes the
+    set's speakers from its ``utt2spk`` (and `spk_embed`, else the teacher's speaker means)."""
     teacher, out_dir, dump_dir = Path(teacher), Path(out_dir), Path(dump_dir)
     exp_dir = teacher if teacher.is_dir() else teacher.parent
     dev = resolve_device(device)
@@ -131,7 +134,8 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     tokens_path = exp_dir / "tokens.txt"
     token_list = TokenList(tokens_path)
     needs_f0 = bool(getattr(model, "needs_f0", False))  # teacher forcing on the recordings' F0 too
-    ds = TTSDataset(data_dir, dump_dir, token_list, frame_f0=needs_f0, skip_bad=skip_bad)
+    ds = TTSDataset(data_dir, dump_dir, token_list, frame_f0=needs_f0, skip_bad=skip_bad,
+                    speakers=speaker_inputs_for(cfg, exp_dir, data_dir, spk_embed))
     check_feature_match(ds.feature_config.to_dict(), cfg.get("feats", {}), dump_dir)
     r = model.r
     to_durations = monotonic_durations if monotonic else durations_from_attention
@@ -148,7 +152,8 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
         batch = {k: v.to(dev) for k, v in batch.items()}
         tok, tl, ml = batch["tokens"], batch["token_lengths"], batch["mel_lengths"]
         with autocast(dev):
-            out = model.teacher_forced(tok, tl, batch["mels"], ml, **({"f0": batch["f0"]} if needs_f0 else {}))
+            out = model.teacher_forced(tok, tl, batch["mels"], ml, **({"f0": batch["f0"]} if needs_f0 else {}),
+                                       **speaker_inputs(batch))
         a, fr, best = _best_head(out["attns"], out["steps"], tl)
         for b, utt in enumerate(utts):
             h = int(best[b])
@@ -168,8 +173,8 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
                 save_figure(fig, out_dir / "attn" / f"{utt}.png")
         if kd:
             with autocast(dev):
-                gen, gen_len = model.inference(tok, tl)
-                out2 = model.teacher_forced(tok, tl, gen.float(), gen_len)
+                gen, gen_len = model.inference(tok, tl, **speaker_inputs(batch))
+                out2 = model.teacher_forced(tok, tl, gen.float(), gen_len, **speaker_inputs(batch))
             a2, fr2, best2 = _best_head(out2["attns"], out2["steps"], tl)
             max_frames = (tl.float() * model.c["max_len_ratio"]).ceil().long()
             for b, utt in enumerate(utts):

@@ -13,6 +13,7 @@ from torch import nn
 
 from narspeech.nets.masks import pad_mask
 from narspeech.tts.models.losses import masked_l1, masked_mse, stop_loss
+from narspeech.tts.models.speaker import speaker_inputs
 from narspeech.tts.models.stats import PAD_LOG_MEL
 
 
@@ -43,7 +44,9 @@ class ARTeacher(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         """Teacher-forced pass: reconstruction + stop losses, the subclass's auxiliary loss (if any), plus its
         attention loss at the current guided-attention weight."""
-        extra = {"f0": batch.get("f0")} if self.needs_f0 else {}
+        extra = speaker_inputs(batch)
+        if self.needs_f0:
+            extra["f0"] = batch.get("f0")
         out = self.teacher_forced(batch["tokens"], batch["token_lengths"], batch["mels"], batch["mel_lengths"], **extra)
         loss, stats = self.reconstruction_loss(out, batch["mel_lengths"])
         aux = self.auxiliary_loss(out, batch)

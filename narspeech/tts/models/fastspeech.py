@@ -41,6 +41,7 @@ from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import FFTBlock
 from narspeech.nets.length_regulator import regulate_length, scale_durations
 from narspeech.tts.models.losses import duration_loss, masked_l1, masked_mse
+from narspeech.tts.models.speaker import SPEAKER_DEFAULTS, SpeakerConditioning
 from narspeech.tts.models.stats import PAD_LOG_MEL, FeatureStats
 
 
@@ -51,6 +52,7 @@ DEFAULTS = dict(
     pitch_bins=256, energy_bins=256, pitch_range=[-4.0, 4.0], energy_range=[-4.0, 4.0],
     postnet_layers=0, postnet_channels=256, postnet_kernel=5, postnet_dropout=0.5,
     duration_weight=1.0, sentence_duration_weight=0.0, pitch_weight=1.0, energy_weight=1.0,
+    **SPEAKER_DEFAULTS,
 )
 
 
@@ -58,7 +60,8 @@ class FastSpeech(nn.Module):
     """FastSpeech (``variance=False``) or FastSpeech 2 (``variance=True``).
 
     ``forward(batch) -> (loss, stats)`` with batch keys tokens, token_lengths, mels, mel_lengths,
-    durations and, for FastSpeech 2, pitch and energy (token level, Hz / energy units).
+    durations and, for FastSpeech 2, pitch and energy (token level, Hz / energy units); a multi-speaker
+    model (``spks``, ``spk_embed_dim``: :mod:`narspeech.tts.models.speaker`) also sids and/or spembs.
     ``inference(tokens, token_lengths, speed=, pitch_shift=, energy_scale=) -> (mels, lengths)``.
     """
 
@@ -76,6 +79,7 @@ class FastSpeech(nn.Module):
         self.encoder = nn.ModuleList(FFTBlock(d, c["n_heads"], c["d_ff"], c["ffn_kernel"], c["dropout"], c["attn_dropout"])
                                      for _ in range(c["enc_layers"]))
         self.enc_norm = nn.LayerNorm(d)
+        self.speaker = SpeakerConditioning(d, c["spks"], c["spk_embed_dim"], c["spk_embed_integration"])
         pred = lambda: VariancePredictor(d, c["predictor_channels"], c["predictor_kernel"], 2, c["predictor_dropout"])  # noqa: E731
         self.duration_predictor = pred()
         if variance:
@@ -100,12 +104,15 @@ class FastSpeech(nn.Module):
             if c["postnet_layers"] > 0 else None
 
     # -- pieces ---------------------------------------------------------------------------------
-    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor, sids: torch.Tensor | None = None,
+               spembs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoder output with the speaker added (multi-speaker models) → (x (B, N, d), padding mask)."""
         pad = pad_mask(token_lengths, tokens.size(1))
         x = self.enc_pos(self.embed(tokens))
         for layer in self.encoder:
             x, _ = layer(x, pad)
-        return self.enc_norm(x).masked_fill(pad[..., None], 0.0), pad
+        x = self.speaker(self.enc_norm(x), sids, spembs)
+        return x.masked_fill(pad[..., None], 0.0), pad
 
     def norm_pitch(self, hz: torch.Tensor) -> torch.Tensor:
         return (hz - self.stats.f0_mean) / self.stats.f0_std
@@ -144,7 +151,7 @@ class FastSpeech(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict]:
         c = self.c
         tokens, tl, dur = batch["tokens"], batch["token_lengths"], batch["durations"]
-        x, tpad = self.encode(tokens, tl)
+        x, tpad = self.encode(tokens, tl, batch.get("sids"), batch.get("spembs"))
         valid = ~tpad
         logd_pred = self.duration_predictor(x, valid)
         stats = {}
@@ -181,10 +188,12 @@ class FastSpeech(nn.Module):
 
     @torch.no_grad()
     def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
-                  energy_scale: float = 1.0, durations: torch.Tensor | None = None, return_durations: bool = False):
+                  energy_scale: float = 1.0, durations: torch.Tensor | None = None, return_durations: bool = False,
+                  sids: torch.Tensor | None = None, spembs: torch.Tensor | None = None):
         """Parallel synthesis -> (denormalised log-mels (B, T, n_mels), lengths (B,)); pass `durations` to
-        force them (e.g. the teacher's), `return_durations` to also get the ones used."""
-        x, tpad = self.encode(tokens, token_lengths)
+        force them (e.g. the teacher's), `return_durations` to also get the ones used; `sids` (B,) and/or
+        `spembs` (B, spk_embed_dim) for a multi-speaker model."""
+        x, tpad = self.encode(tokens, token_lengths, sids, spembs)
         valid = ~tpad
         logd = self.duration_predictor(x, valid)
         if self.variance:

@@ -40,6 +40,7 @@ from narspeech.nets.conv import Conv1dStack, Postnet
 from narspeech.nets.masks import pad_mask
 from narspeech.tts.models.ar_teacher import ARTeacher
 from narspeech.tts.models.losses import (alignment_prior_weights, guided_attention_loss, masked_l1, masked_mean, prior_attention_loss)
+from narspeech.tts.models.speaker import SPEAKER_DEFAULTS, SpeakerConditioning
 from narspeech.tts.models.stats import FeatureStats
 
 DEFAULTS = dict(
@@ -53,6 +54,7 @@ DEFAULTS = dict(
     stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0, stop_margin_tokens=1, stop_tail_frames=30,
     attn_window_backward=-1, attn_window_forward=-1,  # inference only; -1 = no window
     f0_feedback=False, f0_weight=1.0, forward_attention=False, sampling_prob=0.0,
+    **SPEAKER_DEFAULTS,
 )
 
 
@@ -127,6 +129,7 @@ class Tacotron2(ARTeacher):
         enc_in = c["enc_conv_channels"] if c["enc_conv_layers"] > 0 else c["d_emb"]
         self.enc_lstm = nn.LSTM(enc_in, c["enc_lstm_units"], batch_first=True, bidirectional=True)
         mem = 2 * c["enc_lstm_units"]
+        self.speaker = SpeakerConditioning(mem, c["spks"], c["spk_embed_dim"], c["spk_embed_integration"])
         dims = [n_mels] + [c["prenet_units"]] * c["prenet_layers"]
         self.prenet = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.attn_rnn = ZoneoutLSTMCell(dims[-1] + mem, c["attn_rnn_units"], c["zoneout"])
@@ -144,8 +147,9 @@ class Tacotron2(ARTeacher):
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
 
     # -- building blocks -------------------------------------------------------------------
-    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """tokens (B, N) → memory (B, N, 2·enc_lstm_units) (0 at padding), pad mask (B, N)."""
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor, sids: torch.Tensor | None = None,
+               spembs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """tokens (B, N) → memory (B, N, 2·enc_lstm_units) (0 at padding, the speaker added), pad mask (B, N)."""
         pad = pad_mask(token_lengths, tokens.size(1))
         x = self.embed(tokens)
         if self.enc_convs is not None:
@@ -153,6 +157,8 @@ class Tacotron2(ARTeacher):
         packed = pack_padded_sequence(x, token_lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.enc_lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))
+        if self.speaker.enabled:
+            out = self.speaker(out, sids, spembs).masked_fill(pad[..., None], 0.0)
         return out, pad
 
     def run_prenet(self, x: torch.Tensor) -> torch.Tensor:
@@ -211,7 +217,8 @@ class Tacotron2(ARTeacher):
         return torch.stack([pred[:, 0] * voiced, voiced], -1)
 
     def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
-                       mel_lengths: torch.Tensor, f0: torch.Tensor | None = None) -> dict[str, torch.Tensor | list]:
+                       mel_lengths: torch.Tensor, f0: torch.Tensor | None = None, sids: torch.Tensor | None = None,
+                       spembs: torch.Tensor | None = None) -> dict[str, torch.Tensor | list]:
         """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
         `stop` logits (frame rate, S·r frames), `attns` ([(B, 1, S, N)]), `steps` (B,), `frame_mask`; with
         ``f0_feedback`` also `f0` (B, S·r, 2): predicted normalised F0 and voicing logit. `f0` (B, T) in Hz, the
@@ -219,7 +226,7 @@ class Tacotron2(ARTeacher):
         model's own F0 predictions are fed back."""
         y = self.stats.norm_mel(mels)
         y = y.masked_fill(pad_mask(mel_lengths, y.size(1))[..., None], 0.0)
-        memory, pad = self.encode(tokens, token_lengths)
+        memory, pad = self.encode(tokens, token_lengths, sids, spembs)
         keys = self.attention.memory(memory)
         dec_in, s = self._decoder_inputs(y)
         sampling = float(self.c["sampling_prob"]) if self.training else 0.0
@@ -292,7 +299,7 @@ class Tacotron2(ARTeacher):
     @torch.no_grad()
     def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
                   energy_scale: float = 1.0, max_len_ratio: float | None = None, stop_threshold: float | None = None,
-                  return_attention: bool = False):
+                  return_attention: bool = False, sids: torch.Tensor | None = None, spembs: torch.Tensor | None = None):
         """Autoregressive decoding, batched, until the stop token fires (sigmoid > threshold) or
         ``max_len_ratio × tokens`` frames. With ``stop_margin_tokens`` k ≥ 0 the stop token only counts once the
         attention's peak has reached one of the last k + 1 tokens (a stop token that fires early, as a young
@@ -308,7 +315,7 @@ class Tacotron2(ARTeacher):
         ratio = c["max_len_ratio"] if max_len_ratio is None else max_len_ratio
         thr = c["stop_threshold"] if stop_threshold is None else stop_threshold
         b, dev = tokens.size(0), tokens.device
-        memory, pad = self.encode(tokens, token_lengths)
+        memory, pad = self.encode(tokens, token_lengths, sids, spembs)
         keys = self.attention.memory(memory)
         state = self.init_state(memory)
         max_frames = (token_lengths.float() * ratio).ceil().long().clamp(min=self.r)

@@ -26,6 +26,7 @@ from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
 from narspeech.tts.models.ar_teacher import ARTeacher
 from narspeech.tts.models.losses import guided_attention_loss
+from narspeech.tts.models.speaker import SPEAKER_DEFAULTS, SpeakerConditioning
 from narspeech.tts.models.stats import FeatureStats
 
 
@@ -38,6 +39,7 @@ DEFAULTS = dict(
     guided_attn_sigma=0.2, guided_attn_weight=10.0, guided_attn_layers=2, guided_attn_heads=2,
     guided_attn_halflife=0, guided_attn_min_weight=0.0,
     stop_threshold=0.5, max_len_ratio=20.0, min_len_ratio=0.0,
+    **SPEAKER_DEFAULTS,
 )
 
 
@@ -59,6 +61,7 @@ class TransformerTTS(ARTeacher):
         self.encoder = nn.ModuleList(EncoderLayer(d, c["n_heads"], c["d_ff"], 1, c["dropout"], c["attn_dropout"])
                                      for _ in range(c["enc_layers"]))
         self.enc_norm = nn.LayerNorm(d)
+        self.speaker = SpeakerConditioning(d, c["spks"], c["spk_embed_dim"], c["spk_embed_integration"])
         self.dec_prenet = DecoderPrenet(n_mels, c["dec_prenet_units"], d, c["dec_prenet_layers"], c["dec_prenet_dropout"])
         self.dec_pos = PositionalEncoding(d, c["dropout"], scaled=True)
         self.decoder = nn.ModuleList(DecoderLayer(d, c["n_heads"], c["d_ff"], c["dropout"], c["attn_dropout"])
@@ -71,12 +74,16 @@ class TransformerTTS(ARTeacher):
         self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
 
     # -- building blocks -------------------------------------------------------------------
-    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor, sids: torch.Tensor | None = None,
+               spembs: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         pad = pad_mask(token_lengths, tokens.size(1))
         x = self.enc_pos(self.enc_prenet(tokens, ~pad))
         for layer in self.encoder:
             x, _ = layer(x, pad)
-        return self.enc_norm(x), pad
+        x = self.enc_norm(x)
+        if self.speaker.enabled:
+            x = self.speaker(x, sids, spembs).masked_fill(pad[..., None], 0.0)
+        return x, pad
 
     def decode(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_pad: torch.Tensor,
                step_pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
@@ -94,12 +101,14 @@ class TransformerTTS(ARTeacher):
         return mel, stop, attns
 
     def teacher_forced(self, tokens: torch.Tensor, token_lengths: torch.Tensor, mels: torch.Tensor,
-                       mel_lengths: torch.Tensor) -> dict[str, torch.Tensor | list]:
+                       mel_lengths: torch.Tensor, sids: torch.Tensor | None = None,
+                       spembs: torch.Tensor | None = None) -> dict[str, torch.Tensor | list]:
         """Run on ground-truth (denormalised) mels. Returns normalised target `y`, `before`, `after`,
-        `stop` logits (all at frame rate, S·r frames), `attns` (per layer (B,H,S,N)), `steps` (B,)."""
+        `stop` logits (all at frame rate, S·r frames), `attns` (per layer (B,H,S,N)), `steps` (B,).
+        `sids` / `spembs`: the speakers of a multi-speaker teacher."""
         y = self.stats.norm_mel(mels)
         y = y.masked_fill(pad_mask(mel_lengths, y.size(1))[..., None], 0.0)
-        memory, mpad = self.encode(tokens, token_lengths)
+        memory, mpad = self.encode(tokens, token_lengths, sids, spembs)
         dec_in, s = self._decoder_inputs(y)
         steps = torch.div(mel_lengths + self.r - 1, self.r, rounding_mode="floor")
         before, stop, attns = self.decode(dec_in, memory, mpad, pad_mask(steps, s))
@@ -132,7 +141,7 @@ class TransformerTTS(ARTeacher):
     @torch.no_grad()
     def inference(self, tokens: torch.Tensor, token_lengths: torch.Tensor, *, speed: float = 1.0, pitch_shift: float = 0.0,
                   energy_scale: float = 1.0, max_len_ratio: float | None = None, stop_threshold: float | None = None,
-                  return_attention: bool = False):
+                  return_attention: bool = False, sids: torch.Tensor | None = None, spembs: torch.Tensor | None = None):
         """Autoregressive decoding, batched, with cached decoder states, until the stop token fires
         (sigmoid > threshold) or ``max_len_ratio × tokens`` frames. The NAR controls (speed, pitch,
         energy) are ignored. Returns denormalised (mels (B, T, n_mels), mel_lengths); with
@@ -141,7 +150,7 @@ class TransformerTTS(ARTeacher):
         ratio = c["max_len_ratio"] if max_len_ratio is None else max_len_ratio
         thr = c["stop_threshold"] if stop_threshold is None else stop_threshold
         b, dev = tokens.size(0), tokens.device
-        memory, mpad = self.encode(tokens, token_lengths)
+        memory, mpad = self.encode(tokens, token_lengths, sids, spembs)
         max_frames = (token_lengths.float() * ratio).ceil().long().clamp(min=self.r)
         min_frames = (token_lengths.float() * c["min_len_ratio"]).floor().long()
         max_steps = int(-(-int(max_frames.max()) // self.r))

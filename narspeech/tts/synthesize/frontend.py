@@ -73,12 +73,15 @@ def read_data_text(data_dir: str | Path) -> list[tuple[str, str]]:
 
 @dataclass
 class Encoded:
-    """One input that survived the frontend: its id, text, tokens and token ids."""
+    """One input that survived the frontend: its id, text, tokens and token ids (and, for a multi-speaker
+    model, its speaker id and/or embedding)."""
 
     utt: str
     text: str
     tokens: list[str]
     ids: list[int]
+    sid: int | None = None
+    spemb: "object" = None  # np.ndarray (spk_embed_dim,)
 
 
 @dataclass

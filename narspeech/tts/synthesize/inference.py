@@ -50,6 +50,16 @@ class Synthesized:
     wav: np.ndarray | None = None
 
 
+def speaker_kwargs(batch: Sequence[Encoded], device: torch.device) -> dict:
+    """``sids`` (B,) and/or ``spembs`` (B, D) of a batch whose lines carry speakers (none: {})."""
+    out = {}
+    if batch and batch[0].sid is not None:
+        out["sids"] = torch.tensor([e.sid for e in batch], dtype=torch.long, device=device)
+    if batch and batch[0].spemb is not None:
+        out["spembs"] = torch.from_numpy(np.stack([np.asarray(e.spemb, dtype=np.float32) for e in batch])).to(device)
+    return out
+
+
 def pad_tokens(batch: Sequence[Encoded], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(B, N) LongTensor padded with 0 (``<blank>``) and the lengths (B,)."""
     lengths = torch.tensor([len(e.ids) for e in batch], dtype=torch.long)
@@ -100,22 +110,23 @@ def generate_mels(model: torch.nn.Module, batch: Sequence[Encoded], controls: Co
     """Run the acoustic model on one batch → per-utterance float32 log-mels (T_i, n_mels). With
     `teacher_mels` (utt → recorded log-mel) an AR teacher runs teacher-forced on them instead of free."""
     tokens, lengths = pad_tokens(batch, device)
+    spk = speaker_kwargs(batch, device)
     with torch.no_grad(), autocast(device):
         if teacher_mels is not None:
-            mels, mel_lengths = _teacher_forced(model, tokens, lengths, [teacher_mels[e.utt] for e in batch], device)
+            mels, mel_lengths = _teacher_forced(model, tokens, lengths, [teacher_mels[e.utt] for e in batch], device, spk)
         else:
             mels, mel_lengths = model.inference(tokens, lengths, speed=controls.speed, pitch_shift=controls.pitch_shift,
-                                                energy_scale=controls.energy_scale)
+                                                energy_scale=controls.energy_scale, **spk)
     mels = mels.float().cpu().numpy()
     return [np.ascontiguousarray(mels[i, : int(n)]) for i, n in enumerate(mel_lengths.cpu().tolist())]
 
 
 def _teacher_forced(model, tokens: torch.Tensor, lengths: torch.Tensor, targets: Sequence[np.ndarray],
-                    device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+                    device: torch.device, spk: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The AR teacher's postnet output when each step is fed the recorded previous frame (denormalised)."""
     pad, mel_lengths = pad_mels(targets, PAD_LOG_MEL)
     mel_lengths = mel_lengths.to(device)
-    out = model.teacher_forced(tokens, lengths, pad.to(device), mel_lengths)
+    out = model.teacher_forced(tokens, lengths, pad.to(device), mel_lengths, **(spk or {}))
     return model.stats.denorm_mel(out["after"].float())[:, : pad.size(1)], mel_lengths
 
 

@@ -4,6 +4,7 @@
 * ``wav/<utt>.wav`` (PCM16 at the feature sample rate), ``wav.scp`` (absolute paths),
   ``text`` (what was synthesised), ``token``;
 * ``failed`` — ``utt reason`` for every input left out (empty file when none);
+* ``utt2spk`` — the voice of every line (multi-speaker models);
 * ``synth_info.json`` — model dir, checkpoint, config hash, controls, vocoder, timings:
   what ``narspeech tts evaluate`` copies into its results.
 
@@ -16,7 +17,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import kaldiio
 import numpy as np
@@ -29,6 +30,7 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
 from narspeech.tts.synthesize.frontend import MAX_CHARS, Encoded, split_items, stderr_warning
 from narspeech.tts.synthesize.inference import Controls, LoadedModel, Synthesized, join_pieces, synthesize_batches
+from narspeech.tts.synthesize.speakers import Voice
 from narspeech.vocoder.registry import make_vocoder
 
 def config_hash(cfg: dict) -> str:
@@ -53,7 +55,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
                       vocoder: str = "griffin-lim", vocoder_options: dict | None = None,
                       write_wavs: bool = True, source: str | None = None,
                       warn: Callable[[str, str], None] = stderr_warning, max_chars: int = MAX_CHARS,
-                      teacher_dump: str | Path | None = None, seed: int | None = 0) -> SynthesisResult:
+                      teacher_dump: str | Path | None = None, seed: int | None = 0,
+                      voices: Mapping[str, Voice] | None = None) -> SynthesisResult:
     """Synthesise `items` (``(utt, text)``) with a :func:`load_model` result into `out_dir`.
 
     See the module docstring for the files written. Inputs that cannot be synthesised are
@@ -63,6 +66,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     spectrum without its own free-running errors, to tell a weak acoustic model from a failing attention.
     `seed` seeds torch's generators first: an AR teacher's prenet dropout stays on at inference, so without
     it two runs of the same checkpoint give different speech (and scores); None leaves them as they are.
+    `voices`: utt → :class:`~narspeech.tts.synthesize.speakers.Voice` for a multi-speaker model
+    (:func:`~narspeech.tts.synthesize.speakers.assign_voices`); lines of different voices share batches.
     """
     controls = controls or Controls()
     controls.check()
@@ -84,6 +89,10 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         max_chars = 0  # the recording is one piece
     split, parent_of = split_items(items, max_chars, warn)
     encoded, failed = frontend.encode(split)
+    for e in encoded if voices else ():
+        v = voices.get(parent_of[e.utt][0] if e.utt in parent_of else e.utt)
+        if v is not None:
+            e.sid, e.spemb = v.sid, v.spemb
     failed.update(tf_failed)
     for p in [p for p in failed if p in parent_of]:  # a piece the frontend refused: the whole line fails
         parent, k, n = parent_of[p]
@@ -138,6 +147,10 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     write_table(out_dir / "utt2num_frames", frames)
     write_table(out_dir / "text", {u: by_utt[u].text for u in scp})
     write_table(out_dir / "token", {u: " ".join(by_utt[u].tokens) for u in scp})
+    if voices:
+        write_table(out_dir / "utt2spk", {u: voices[u].label for u in scp if u in voices})
+    else:
+        (out_dir / "utt2spk").unlink(missing_ok=True)
     if write_wavs:
         write_table(out_dir / "wav.scp", wav_scp)
     with atomic_write(out_dir / "failed") as f:
@@ -157,6 +170,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         "text": {"kind": frontend.kind, "language": frontend.language},
         "device": str(dev),
         "batch_size": batch_size,
+        "speakers": sorted({v.label for v in voices.values()}) if voices else None,
         "source": source,
         "inputs": len(items),
         "synthesized": len(scp),
@@ -192,7 +206,7 @@ def _teacher_mels(dump_dir: str | Path, items, fcfg, failed: dict[str, str]):
         dump.close()
 
 
-EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored")
+EVAL_OUTPUTS = ("results.json", "utt_scores.json", "mcd", "f0_rmse", "hyp_synth", "hyp_ref", "text_scored", "spk_scores.json")
 
 
 def _remove_stale_wavs(wav_dir: Path, keep: set[str]) -> None:
