@@ -131,3 +131,21 @@ def test_stack_frames_keeps_alignment_spans():
     assert out.shape == (3, 6) and out[2].tolist() == [12, 13, 12, 13, 12, 13]  # last frame repeats
     assert a.tolist() == [[0, 2], [1, 2], [1, 2]]  # the first position holds frames of both tokens
     assert mask_chunk("tts", 3) == 3 and mask_chunk("tts") == 10 and mask_chunk("asr", 3) == 1
+
+
+def test_correction_train_measure_and_kd(tmp_path):
+    """Correction end to end from `utt text` files; --kd swaps the references for the AR corrector's outputs."""
+    from narspeech.analyze.comma_run import TaskInputs, measure, train
+
+    refs = {f"u{k:02d}": " ".join(["THE", "CAT", "SAT", "ON", "A", "MAT"][: 3 + k % 4]) for k in range(12)}
+    hyp, ref, kd = tmp_path / "hyp", tmp_path / "ref", tmp_path / "kd"
+    hyp.write_text("".join(f"{u} {t.replace('CAT', 'CAP')}\n" for u, t in refs.items()))
+    ref.write_text("".join(f"{u} {t}\n" for u, t in refs.items()))
+    kd.write_text("".join(f"{u} {t.replace('CAT', 'KAT')}\n" for u, t in refs.items()))
+    cfg = {"model": {"d_model": 16, "n_heads": 2, "n_layers": 2, "d_ff": 32}, "train": {"steps": 3, "log_every": 10}}
+    s = train("correct", TaskInputs(hyp=str(hyp), ref=str(ref), kd=str(kd)), tmp_path / "kd_exp", cfg, align=True)
+    assert s["meta"]["variant"] == "kd+align" and "KAT" in s["meta"]["vocab"] and "CAT" not in s["meta"]["vocab"]
+    r = measure(tmp_path / "kd_exp", "correct", TaskInputs(hyp=str(hyp), ref=str(ref), kd=str(kd)), ps=[0.5], n_boot=10)
+    assert r["variant"] == "kd+align" and r["points"][0]["sentences"] == 12 and (tmp_path / "kd_exp" / "comma.json").is_file()
+    with pytest.raises(NarspeechError, match="word units, not char"):
+        measure(tmp_path / "kd_exp", "correct", TaskInputs(hyp=str(hyp), ref=str(ref), unit="char"), ps=[0.5])

@@ -56,13 +56,14 @@ def _plot(results: list[dict], title: str, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    colours = {t: f"C{i}" for i, t in enumerate(dict.fromkeys(r["task"] for r in results))}  # one colour per task
     for r in results:
         ps = [pt["p"] for pt in r["points"]]
         rs = [pt["R"] for pt in r["points"]]
         lo = [pt["R"] - pt["ci95"][0] for pt in r["points"]]
         hi = [pt["ci95"][1] - pt["R"] for pt in r["points"]]
         label = r["task"].upper() + ("" if r.get("variant", "base") == "base" else f" ({r['variant']})")
-        ax.errorbar(ps, rs, yerr=[lo, hi], marker="o", capsize=3, label=label,
+        ax.errorbar(ps, rs, yerr=[lo, hi], marker="o", capsize=3, label=label, color=colours[r["task"]],
                     linestyle="-" if r.get("variant", "base") == "base" else "--")
     ax.set_xlabel("mask probability p")
     ax.set_ylabel("attention density ratio R(p)")
