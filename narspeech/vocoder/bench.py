@@ -6,9 +6,9 @@ and vocoded ``repeat`` times after a warm-up; the clocks are wall time (CUDA syn
 and, on CPU, this process's CPU time, which a loaded shared machine inflates less.
 RTF = seconds / seconds of audio produced (< 1 is faster than real time).
 
-Vocoder specs: anything ``make_vocoder`` takes, plus ``random:v1`` / ``random:v3`` (a HiFi-GAN
-generator of that size with random weights, for speed only: there are no released V3 weights
-here).
+Vocoder specs: anything ``make_vocoder`` takes, plus ``random:v1`` / ``random:v2`` / ``random:v3`` /
+``random:istft`` (a generator of that size with random weights, for speed only: there are no
+released V2/V3 weights here).
 """
 from __future__ import annotations
 
@@ -30,10 +30,13 @@ def _vocoder(spec: str, device: torch.device, options: dict):
 
     if spec.startswith("random:"):
         from narspeech.vocoder.hifigan import Generator
+        from narspeech.vocoder.istft import IstftGenerator, is_istft
         from narspeech.vocoder.neural import GeneratorVocoder
 
         torch.manual_seed(0)
-        return GeneratorVocoder(Generator(spec.split(":", 1)[1]).remove_weight_norm(), hifigan_features(), device, name=spec, **options)
+        size = spec.split(":", 1)[1]
+        gen = IstftGenerator(size) if is_istft(size) else Generator(size).remove_weight_norm()
+        return GeneratorVocoder(gen, hifigan_features(), device, name=spec, **options)
     return make_vocoder(spec, hifigan_features(), device, **options)
 
 

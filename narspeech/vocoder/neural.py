@@ -55,7 +55,7 @@ class GeneratorVocoder:
         self.context = int(context_frames if context_frames is not None else getattr(generator, "context_frames", lambda: 0)())
         self.max_batch_frames = int(max_batch_frames or DEFAULT_BATCH_FRAMES.get(self.device.type, 200_000))
         self.pad_value = math.log(feature_config.mel_floor)
-        self.offset = int(self.hop * OUTPUT_DELAY)
+        self.offset = int(self.hop * getattr(generator, "output_delay", OUTPUT_DELAY))
         self.context = max(self.context, 1)  # the offset needs samples past the last frame
 
     def _autocast(self):

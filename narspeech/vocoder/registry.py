@@ -7,7 +7,8 @@ from narspeech.audio.features import FeatureConfig
 from narspeech.errors import NarspeechError
 from narspeech.vocoder.base import Vocoder, check_features
 
-VOCODERS = ("griffin-lim", "hifigan:universal", "hifigan:ljspeech", "PATH (a `narspeech vocoder train` exp dir or checkpoint)")
+VOCODERS = ("griffin-lim", "hifigan:universal", "hifigan:ljspeech",
+            "PATH (a `narspeech vocoder train` exp dir or checkpoint: HiFi-GAN or the iSTFT generator)")
 GL_NAMES = ("griffin-lim", "griffinlim", "gl")
 
 
@@ -41,7 +42,11 @@ def make_vocoder(name: str, feature_config: FeatureConfig | None = None, device:
 
     for k in ("n_iter", "momentum", "nnls_iter", "sharpen", "seed"):  # Griffin-Lim knobs the callers pass through
         options.pop(k, None)
-    gen, own, info = load_generator(s, generator=options.pop("generator", None))
+    from narspeech.vocoder.istft import load_istft_run
+
+    size = options.pop("generator", None)
+    found = load_istft_run(s)
+    gen, own, info = found if found is not None else load_generator(s, generator=size)
     if feature_config is not None:
         check_features(feature_config, own, info["name"])
     voc = GeneratorVocoder(gen, own, device, name=info["name"], **options)
