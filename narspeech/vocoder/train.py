@@ -53,6 +53,7 @@ VOCODER_DEFAULTS = {
     "discriminator_width": 1.0,  # channel scale of MPD and MSD (1 = released; small for tests and smoke runs)
     "adversarial": True,  # false: no discriminators, the generator alone on mel L1 + lambda_stft x multi-resolution STFT
     "lambda_stft": 0.0,  # multi-resolution STFT loss (spectral convergence + log magnitude)
+    "cache_audio": False,  # keep every (waveform, mel) in memory after its first read (small corpora, CPU runs)
 }
 
 TRAIN_PRESET = {  # the released recipe (AdamW 2e-4, betas 0.8/0.99; no clipping), constant lr
@@ -69,7 +70,7 @@ class VocoderDataset(torch.utils.data.Dataset):
     """(waveform at the feature rate, log-mel (T, n_mels)) per utterance of a data dir."""
 
     def __init__(self, data_dir: str | Path, feature_config: FeatureConfig, *, mels: str | Path | None = None,
-                 base: str | Path | None = None, limit: int | None = None):
+                 base: str | Path | None = None, limit: int | None = None, cache: bool = False):
         from narspeech.audio.io import audio_info, guess_base, resolve_entry
         from narspeech.fileio import read_table
 
@@ -97,11 +98,20 @@ class VocoderDataset(torch.utils.data.Dataset):
             self.lengths = [feature_config.num_frames(int(audio_info(e, utt=u)[1] * feature_config.sample_rate))
                             for u, e in zip(self.utts, self.entries)]
         self.keys = self.utts
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.utts)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        item = self._read(i)
+        if self.cache is not None:
+            self.cache[i] = item
+        return item
+
+    def _read(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         from narspeech.audio.io import load_audio
 
         utt = self.utts[i]
@@ -283,6 +293,7 @@ def train_vocoder(cfg: dict, *, train_data: str | Path, exp: str | Path, valid_d
     seed_everything(int(cfg["train"].get("seed", 1)))
     model = build_gan(cfg)
     fcfg = model.cfg
-    train_set = VocoderDataset(train_data, fcfg, mels=mels, limit=limit)
-    valid_set = VocoderDataset(valid_data, fcfg, mels=valid_mels, limit=limit) if valid_data is not None else None
+    cache = bool(model.options["cache_audio"])
+    train_set = VocoderDataset(train_data, fcfg, mels=mels, limit=limit, cache=cache)
+    valid_set = VocoderDataset(valid_data, fcfg, mels=valid_mels, limit=limit, cache=cache) if valid_data is not None else None
     return fit(cfg, model, train_set, valid_set, vocoder_collate, exp, resume=resume)
