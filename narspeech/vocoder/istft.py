@@ -4,7 +4,7 @@ HiFi-GAN spends its compute upsampling to the sample rate through transposed con
 dilated residual stacks. This generator never leaves the frame rate: a stack of ConvNeXt blocks
 (depthwise conv, LayerNorm, pointwise MLP) predicts, per frame, the log-magnitude and the phase
 of an ``n_fft``-point spectrum, and an inverse STFT (windowed inverse DFT as a matrix product,
-overlap-add as a transposed convolution with an identity kernel) turns them into samples. The
+overlap-add as ``fold``) turns them into samples. The
 cost per second of audio is that of a few frame-rate MLPs, and every op (matmul, conv, cos/sin)
 exports to ONNX (``torch.istft`` does not).
 
@@ -107,8 +107,8 @@ class ConvNeXtBlock(nn.Module):
 class InverseStft(nn.Module):
     """(real, imag) spectra (B, n_fft//2+1, T) → (B, 1, T * hop) samples, frame t centred on sample t * hop.
 
-    A Hann-windowed inverse real DFT (one matrix product) and overlap-add (transposed convolution with
-    an identity kernel), divided by the window's squared overlap; equal to ``torch.istft(center=True)``
+    A Hann-windowed inverse real DFT (one matrix product) and overlap-add (``fold``), divided by the
+    window's squared overlap; equal to ``torch.istft(center=True)``
     on the samples both produce.
     """
 
@@ -125,14 +125,14 @@ class InverseStft(nn.Module):
         ang = 2 * math.pi * n * k / n_fft
         basis = torch.cat([torch.cos(ang) * scale, -torch.sin(ang) * scale], dim=1) * window / n_fft  # (n_fft, 2 F)
         self.register_buffer("basis", basis.float(), persistent=False)
-        self.register_buffer("eye", torch.eye(n_fft, dtype=torch.float32)[:, None], persistent=False)
-        self.register_buffer("win_sq", (window[:, 0] ** 2).float().view(1, 1, n_fft), persistent=False)
+        self.register_buffer("win_sq", (window[:, 0] ** 2).float().view(1, n_fft, 1), persistent=False)
 
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         t = real.shape[-1]
         frames = torch.matmul(self.basis, torch.cat([real, imag], dim=1))  # (B, n_fft, T)
-        wav = F.conv_transpose1d(frames, self.eye, stride=self.hop)  # (B, 1, (T - 1) hop + n_fft)
-        env = F.conv_transpose1d(torch.ones_like(real[:1, :1]), self.win_sq, stride=self.hop)
+        size = (1, (t - 1) * self.hop + self.n_fft)
+        wav = F.fold(frames, size, (1, self.n_fft), stride=(1, self.hop))[:, 0]  # overlap-add: (B, 1, (T - 1) hop + n_fft)
+        env = F.fold(self.win_sq.expand(1, self.n_fft, t), size, (1, self.n_fft), stride=(1, self.hop))[:, 0]
         start = self.n_fft // 2
         end = start + t * self.hop
         return wav[..., start:end] / env[..., start:end].clamp(min=1e-8)
