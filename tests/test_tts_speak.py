@@ -23,18 +23,19 @@ TOKENS = TokenList(["<blank>", "<unk>", *string.ascii_lowercase, "<space>", ",",
 FPT = 6  # frames per token of the pinned duration predictor
 
 
-def _fs2_exp(root, feats=FEATS):
+def _fs2_exp(root, feats=FEATS, seed=0, **options):
+    """A tiny untrained FastSpeech 2 saved as the trainer saves one, FPT frames per token."""
     from narspeech.tts.models.build import build_tts_model
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     mcfg = {"type": "fastspeech2", "n_tokens": len(TOKENS), "n_mels": 80, "d_model": 32, "n_heads": 2, "enc_layers": 1,
-            "dec_layers": 1, "d_ff": 64, "predictor_channels": 16}
+            "dec_layers": 1, "d_ff": 64, "predictor_channels": 16, **options}
     model = build_tts_model(mcfg)
     with torch.no_grad():
         model.duration_predictor.out.weight.zero_()
         model.duration_predictor.out.bias.fill_(math.log(FPT + 1))
     exp = root / "fs2"
-    exp.mkdir()
+    exp.mkdir(parents=True)
     cfg = {"model": mcfg, "text": {"kind": "char", "language": "en-us"}, "feats": feats.to_dict()}
     torch.save({"model": model.state_dict(), "config": cfg, "step": 1}, exp / "best.pt")
     (exp / "tokens.txt").write_text("\n".join(TOKENS.tokens) + "\n", encoding="utf-8")

@@ -17,7 +17,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from narspeech.cli import asr, bench, correct, data, feats, text, train, tts, vocoder
+    from narspeech.cli import asr, bench, correct, data, export, feats, text, train, tts, vocoder
 
     app.add_typer(data.app, name="data")
     app.add_typer(text.app, name="text")
@@ -28,6 +28,7 @@ def _register() -> None:
     app.add_typer(asr.app, name="asr")
     app.add_typer(correct.app, name="correct")
     app.add_typer(bench.app, name="bench")
+    app.add_typer(export.app, name="export")
 
 
 _register()

@@ -220,6 +220,8 @@ def speak(
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
     on_foreign: str = typer.Option("skip", "--on-foreign", help="As `tts synthesize --on-foreign`: skip | spell | fail."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE + " (cpu by default: one sentence at a time is latency, not throughput)."),
+    engine: str = typer.Option("torch", "--engine", help="torch, or onnx: the model's `narspeech export onnx` files (MODEL/onnx) through onnxruntime, CPU."),
+    onnx_dir: Optional[Path] = typer.Option(None, "--onnx-dir", help="With --engine onnx: where the exports are (default MODEL/onnx)."),
 ) -> None:
     """Speak text: split into paragraphs and sentences, each synthesised and vocoded in streamed chunks.
 
@@ -235,9 +237,21 @@ def speak(
 
     if text is None or text == "-":
         text = "" if sys.stdin.isatty() and text is None else sys.stdin.read()
-    loaded = load_model(model, checkpoint=checkpoint, device=device)
+    from narspeech.errors import NarspeechError
+    from narspeech.vocoder.registry import is_griffin_lim
+
+    if engine not in ("torch", "onnx"):
+        raise NarspeechError(f"--engine must be torch or onnx (got {engine!r})")
+    loaded = load_model(model, checkpoint=checkpoint, device="cpu" if engine == "onnx" else device)
     loaded.frontend.on_foreign = on_foreign
-    voc = make_vocoder(vocoder, loaded.feats, loaded.device, **vocoder_options(vocoder, gl_iters=gl_iters))
+    if engine == "onnx":
+        from narspeech.tts.synthesize.onnx_engine import onnx_vocoder, use_onnx
+
+        use_onnx(loaded, onnx_dir)
+    if engine == "onnx" and not is_griffin_lim(vocoder):
+        voc = onnx_vocoder(loaded, vocoder, onnx_dir)
+    else:
+        voc = make_vocoder(vocoder, loaded.feats, loaded.device, **vocoder_options(vocoder, gl_iters=gl_iters))
     spk = Speaker(loaded, voc, controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale), speaker=speaker)
     stats = SpeakStats()
     pieces = spk.stream(text, stats)

@@ -4,7 +4,7 @@ HiFi-GAN spends its compute upsampling to the sample rate through transposed con
 dilated residual stacks. This generator never leaves the frame rate: a stack of ConvNeXt blocks
 (depthwise conv, LayerNorm, pointwise MLP) predicts, per frame, the log-magnitude and the phase
 of an ``n_fft``-point spectrum, and an inverse STFT (windowed inverse DFT as a matrix product,
-overlap-add as ``fold``) turns them into samples. The
+overlap-add as shifted sums) turns them into samples. The
 cost per second of audio is that of a few frame-rate MLPs, and every op (matmul, conv, cos/sin)
 exports to ONNX (``torch.istft`` does not).
 
@@ -107,8 +107,8 @@ class ConvNeXtBlock(nn.Module):
 class InverseStft(nn.Module):
     """(real, imag) spectra (B, n_fft//2+1, T) → (B, 1, T * hop) samples, frame t centred on sample t * hop.
 
-    A Hann-windowed inverse real DFT (one matrix product) and overlap-add (``fold``), divided by the
-    window's squared overlap; equal to ``torch.istft(center=True)``
+    A Hann-windowed inverse real DFT (one matrix product) and overlap-add (shifted sums), divided by
+    the window's squared overlap; equal to ``torch.istft(center=True)``
     on the samples both produce.
     """
 
@@ -130,12 +130,23 @@ class InverseStft(nn.Module):
     def forward(self, real: torch.Tensor, imag: torch.Tensor) -> torch.Tensor:
         t = real.shape[-1]
         frames = torch.matmul(self.basis, torch.cat([real, imag], dim=1))  # (B, n_fft, T)
-        size = (1, (t - 1) * self.hop + self.n_fft)
-        wav = F.fold(frames, size, (1, self.n_fft), stride=(1, self.hop))[:, 0]  # overlap-add: (B, 1, (T - 1) hop + n_fft)
-        env = F.fold(self.win_sq.expand(1, self.n_fft, t), size, (1, self.n_fft), stride=(1, self.hop))[:, 0]
+        wav = self._overlap_add(frames)
+        env = self._overlap_add(self.win_sq.expand(1, self.n_fft, t))
         start = self.n_fft // 2
         end = start + t * self.hop
         return wav[..., start:end] / env[..., start:end].clamp(min=1e-8)
+
+    def _overlap_add(self, frames: torch.Tensor) -> torch.Tensor:
+        """(B, n_fft, T) → (B, 1, (T + R - 1) hop), R = n_fft / hop: the R hop-long slices of every frame,
+        each laid end to end and shifted by its slice index, summed (pads and adds: exports to any opset)."""
+        b, _, t = frames.shape
+        r = self.n_fft // self.hop
+        out = None
+        for i in range(r):
+            piece = frames[:, i * self.hop : (i + 1) * self.hop].transpose(1, 2).reshape(b, 1, -1)  # (B, 1, T hop)
+            piece = F.pad(piece, (i * self.hop, (r - 1 - i) * self.hop))
+            out = piece if out is None else out + piece
+        return out
 
 
 class IstftGenerator(nn.Module):
