@@ -24,7 +24,9 @@ from narspeech.audio.features import log_mel
 from narspeech.errors import NarspeechError
 
 
-def _vocoder(spec: str, device: torch.device, options: dict):
+def bench_vocoder_spec(spec: str, device: torch.device | str, options: dict | None = None):
+    """The vocoder of a bench spec: anything ``make_vocoder`` takes, or ``random:SIZE`` (speed only)."""
+    options = dict(options or {})
     from narspeech.vocoder.pretrained import hifigan_features
     from narspeech.vocoder.registry import make_vocoder
 
@@ -68,7 +70,7 @@ def bench_vocoder(data_dir, vocoders: Sequence[str] = ("hifigan:universal", "ran
     order = sorted(mels, key=lambda m: -len(m))
     rows = []
     for spec in vocoders:
-        voc = _vocoder(spec, dev, dict(options or {}))
+        voc = bench_vocoder_spec(spec, dev, options)
         pad = math.log(voc.feature_config.mel_floor)
         for b in batch_sizes:
             b = len(order) if int(b) <= 0 else min(int(b), len(order))
