@@ -74,7 +74,7 @@ def tts(
 @app.command("e2e")
 def e2e(
     text: Path = typer.Option(..., "--text", help="Sentences, one per line (the first --batch1 time batch 1; all of them the throughput unless --data)."),
-    data: Optional[Path] = typer.Option(None, "--data", help="A data dir whose `text` gives the throughput sentences instead (e.g. arctic_fb/train)."),
+    throughput_data: Optional[Path] = typer.Option(None, "--throughput-data", help="A data dir whose `text` gives the throughput sentences instead (e.g. arctic_fb/train)."),
     model: str = typer.Option("random:fastspeech2", "--model", help="FastSpeech 2 exp dir, or random:fastspeech2 (paper size, random weights, --frames-per-token frames per phoneme)."),
     vocoder_name: str = typer.Option("random:istft", "--vocoder", help="As --vocoder elsewhere, or random:v1|v2|v3|istft (that generator with random weights: speed only)."),
     engine: str = typer.Option("torch", "--engine", help="torch, onnx (exported into --workdir and run by onnxruntime), or both."),
@@ -85,6 +85,7 @@ def e2e(
     frames_per_token: int = typer.Option(6, "--frames-per-token", help="random:fastspeech2: frames per phoneme (ARCTIC at hop 256: about 6)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, auto (torch engine)."),
     workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where the random model and ONNX files go (default: a temporary dir)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most N sentences anywhere (smoke runs)."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """End to end as a user hears it: time to first audio, text → wav RTF and each stage's share at batch 1 per thread count; batch throughput (× real time).
@@ -105,10 +106,12 @@ def e2e(
     except ValueError:
         raise NarspeechError(f"--threads must be integers, got {threads!r}") from None
     many = texts
-    if data is not None:
+    if throughput_data is not None:
         from narspeech.tts.synthesize.frontend import read_data_text
 
-        many = [s for _, s in read_data_text(data) if s]
+        many = [s for _, s in read_data_text(throughput_data) if s]
+    if limit:
+        texts, many, batch1 = texts[:limit], many[:limit], min(batch1, limit)
     engines = ["torch", "onnx"] if engine == "both" else [engine]
     results, tables = {}, []
     with tempfile.TemporaryDirectory() as tmp:
