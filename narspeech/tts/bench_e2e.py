@@ -98,20 +98,21 @@ def throughput(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, batch_
     """All `sentences` through the batched synthesis path: × real time (audio seconds per wall second)."""
     items = [(f"s{i:05d}", s) for i, s in enumerate(sentences)]
 
-    def run() -> tuple[float, float]:
-        t0 = time.perf_counter()
+    def run() -> tuple[float, float, float]:
+        c0, t0 = time.process_time(), time.perf_counter()
         enc, _ = loaded.frontend.encode(items)
         samples = sum(len(r.wav) for r in synthesize_batches(loaded.model, enc, batch_size=batch_size, device=loaded.device,
                                                                vocoder=vocoder, show_progress=False))
         _sync(loaded.device)
-        return time.perf_counter() - t0, samples / vocoder.sample_rate
+        return time.perf_counter() - t0, samples / vocoder.sample_rate, time.process_time() - c0
 
     if warmup:
         n = min(len(items), batch_size)
         enc, _ = loaded.frontend.encode(items[:n])
         list(synthesize_batches(loaded.model, enc, batch_size=batch_size, device=loaded.device, vocoder=vocoder, show_progress=False))
-    wall, audio = run()
-    return {"sentences": len(items), "batch_size": batch_size, "audio_seconds": round(audio, 2), "wall": wall, "x_real_time": audio / wall}
+    wall, audio, cpu = run()
+    return {"sentences": len(items), "batch_size": batch_size, "audio_seconds": round(audio, 2), "wall": wall, "x_real_time": audio / wall,
+            "cpu_seconds": cpu, "x_real_time_per_cpu_second": audio / cpu if loaded.device.type == "cpu" else None}
 
 
 def bench_e2e(make: Callable[[int], tuple[LoadedModel, object]], sentences: Sequence[str], *, threads: Sequence[int] = (1, 2),
@@ -151,7 +152,8 @@ def format_table(result: dict, engine: str = "torch") -> str:
                      f"{sh['frontend']:.0%} / {sh['acoustic']:.0%} / {sh['vocoder']:.0%} |")
     t = result["throughput"]
     lines += ["", f"throughput: {t['sentences']} sentences, batch {t['batch_size']}, {t['threads']} thread(s): "
-                  f"{t['audio_seconds']:.1f} s of audio in {t['wall']:.2f} s = {t['x_real_time']:.1f}x real time"]
+                  f"{t['audio_seconds']:.1f} s of audio in {t['wall']:.2f} s = {t['x_real_time']:.1f}x real time"
+                  + (f" ({t['x_real_time_per_cpu_second']:.1f} s of audio per CPU second)" if t.get("x_real_time_per_cpu_second") else "")]
     return "\n".join(lines) + "\n"
 
 
