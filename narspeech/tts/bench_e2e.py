@@ -74,16 +74,16 @@ def batch1(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, warmup: in
         mel = generate_mels(loaded.model, enc, controls, dev)[0]
         _sync(dev)
         t2 = time.perf_counter()
-        first, samples = None, 0
+        first, first_cpu, samples = None, None, 0
         for piece in stream_vocode(vocoder, mel):
             _sync(dev)
             if first is None:
-                first = time.perf_counter()
+                first, first_cpu = time.perf_counter(), time.process_time()
             samples += len(piece)
         t3 = time.perf_counter()
         if k >= 0:
             rows.append({"words": len(text.split()), "frontend": t1 - t0, "acoustic": t2 - t1, "vocoder": t3 - t2,
-                         "first_audio": first - t0, "audio_seconds": samples / vocoder.sample_rate, "cpu": time.process_time() - c0})
+                         "first_audio": first - t0, "first_audio_cpu": first_cpu - c0, "audio_seconds": samples / vocoder.sample_rate, "cpu": time.process_time() - c0})
     total = {s: sum(r[s] for r in rows) for s in ("frontend", "acoustic", "vocoder")}
     wall, audio = sum(total.values()), sum(r["audio_seconds"] for r in rows)
     near20 = min(rows, key=lambda r: (abs(r["words"] - 20), -r["words"]))
@@ -91,6 +91,7 @@ def batch1(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, warmup: in
             "cpu_rtf": sum(r["cpu"] for r in rows) / audio if loaded.device.type == "cpu" else None,
             "first_audio_mean": fmean(r["first_audio"] for r in rows), "first_audio_max": max(r["first_audio"] for r in rows),
             "ttfa_20_words": near20["first_audio"], "ttfa_20_words_words": near20["words"],
+            "ttfa_20_words_cpu": near20["first_audio_cpu"] if loaded.device.type == "cpu" else None,
             "share": {s: v / wall for s, v in total.items()}}
 
 
@@ -142,13 +143,14 @@ def bench_e2e(make: Callable[[int], tuple[LoadedModel, object]], sentences: Sequ
 def format_table(result: dict, engine: str = "torch") -> str:
     lines = [f"end to end on {result['device']} ({result['device_name']}, torch {result['torch']}), vocoder {result['vocoder']}, "
              f"engine {engine}", "",
-             "| threads | sentences | RTF (text → wav) | CPU-time RTF | first audio mean / max (ms) | first audio, ~20 words (ms) | frontend / acoustic / vocoder |",
-             "| ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+             "| threads | sentences | RTF (text → wav) | CPU-time RTF | first audio mean / max (ms) | first audio, ~20 words (ms) | same, CPU time (ms) | frontend / acoustic / vocoder |",
+             "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in result["batch1"]:
         sh = r["share"]
         cpu = f"{r['cpu_rtf']:.4f}" if r.get("cpu_rtf") is not None else "-"
         lines.append(f"| {r['threads']} | {r['sentences']} | {r['rtf']:.4f} | {cpu} | {r['first_audio_mean'] * 1000:.0f} / "
                      f"{r['first_audio_max'] * 1000:.0f} | {r['ttfa_20_words'] * 1000:.0f} ({r['ttfa_20_words_words']} words) | "
+                     f"{r['ttfa_20_words_cpu'] * 1000 if r.get('ttfa_20_words_cpu') is not None else float('nan'):.0f} | "
                      f"{sh['frontend']:.0%} / {sh['acoustic']:.0%} / {sh['vocoder']:.0%} |")
     t = result["throughput"]
     lines += ["", f"throughput: {t['sentences']} sentences, batch {t['batch_size']}, {t['threads']} thread(s): "
