@@ -21,7 +21,7 @@ GPU_TOOLS = ROOT / "benchmarks" / "gpu"
 MINUTES = 1.5
 STATUSES = {"ok", "failed", "timeout", "skipped"}
 PLAN = ["wheels", "import", "env", "selftest_hang", "features", "pytest_gpu", "tts_models", "bench_tts", "feats_device",
-        "feats_cpu", "bench_train", "bench_asr", "bench_correct", "bench_align", "bench_vocoder", "align",
+        "feats_cpu", "bench_train", "bench_asr", "bench_correct", "bench_align", "bench_vocoder", "bench_e2e", "align",
         "train_fastspeech2", "train_teacher", "durations", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2", "eval_teacher"]
 
 
@@ -105,7 +105,8 @@ def test_cpu_form_reports_every_step_within_its_minutes(smoke_run):
         assert {s["batch_size"] for s in steps["bench_tts"]["numbers"]["speedup"]} == {1, 2}
     assert steps["feats_cpu"]["status"] == "skipped" and "CPU" in steps["feats_cpu"]["reason"]
     assert {t["name"] for t in r["targets"]} == {"feats_xrt", "tts_mel_speedup_b1", "tts_e2e_speedup_b1", "train_bf16_over_fp32",
-                                                 "asr_maskctc_speedup_b1", "asr_maskctc_rtf_batched", "correct_speedup_b1"}
+                                                 "asr_maskctc_speedup_b1", "asr_maskctc_rtf_batched", "correct_speedup_b1",
+                                                 "tts_e2e_xrt_batched"}
     assert all(t["met"] is None for t in r["targets"])  # a CPU run never claims a GPU target
     md = (smoke_run["tmp"] / "out" / "report.md").read_text()
     for name in PLAN:

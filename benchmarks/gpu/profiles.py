@@ -12,12 +12,14 @@ TARGETS = {  # name -> (what, op, value)
     "asr_maskctc_speedup_b1": ("Mask-CTC speed-up over AR beam 10 (same encoder), batch 1, the prepared trained ASR models", ">=", 20.0),
     "asr_maskctc_rtf_batched": ("Mask-CTC RTF with every prepared utterance in one batch", "<=", 0.001),
     "correct_speedup_b1": ("FastCorrect speed-up over the AR corrector (beam 5), batch 1, the prepared trained correctors", ">=", 10.0),
+    "tts_e2e_xrt_batched": ("text to wav × real time, batched (random paper-size FastSpeech 2 + iSTFT vocoder, arctic train text)", ">=", 1000.0),
 }
 PROBES = {  # bench commands other parts add; each joins the run once it exists
     "asr": "Mask-CTC vs AR beam 10 (≥ 20× at batch 1; batched GPU RTF ≤ 0.001)",
     "correct": "FastCorrect vs the AR corrector (≥ 10× at batch 1 on GPU)",
     "align": "edit alignment for FastCorrect",
     "vocoder": "vocoder RTF (HiFi-GAN batched GPU RTF ≤ 0.002)",
+    "e2e": "text to wav end to end: time to first audio, RTF, batch throughput (≥ 1000× real time on a GPU)",
 }
 MODEL_BENCHES = {  # benches that time trained models (prepare.sh carries them): the options that name them
     "asr": "--asr_maskctc EXP --asr_ar EXP --asr_dump DUMP",

@@ -60,6 +60,9 @@ def targets(steps: list[dict], device: str) -> list[dict]:
     cs = ((nums.get("bench_correct") or {}).get("result") or {}).get("speedup_fastcorrect_over_ar") or {}
     if "1" in cs:
         measured["correct_speedup_b1"] = cs["1"]
+    e2e = ((nums.get("bench_e2e") or {}).get("result") or {}).get("torch") or {}
+    if e2e.get("throughput"):
+        measured["tts_e2e_xrt_batched"] = e2e["throughput"]["x_real_time"]
     out = []
     for k, (what, op, val) in TARGETS.items():
         m = measured[k]
@@ -108,6 +111,12 @@ def markdown(r: dict) -> str:
         elif s["name"] == "bench_correct" and nums.get("result"):
             brief = "; ".join(f"b{x['batch_size']} {x['model']} {_fmt(x['ms_per_sentence'])} ms/sent" for x in nums["result"].get("rows", []))
             brief += "; FastCorrect speed-up " + ", ".join(f"b{b} {_fmt(v)}×" for b, v in nums["result"].get("speedup_fastcorrect_over_ar", {}).items())
+        elif s["name"] == "bench_e2e" and nums.get("result"):
+            e = nums["result"].get("torch") or {}
+            brief = "; ".join(f"{x['threads']} thr: RTF {_fmt(x['rtf'])}, first audio {_fmt(x['first_audio_mean'] * 1000)} ms"
+                              for x in e.get("batch1", []))
+            if e.get("throughput"):
+                brief += f"; batched {_fmt(e['throughput']['x_real_time'])}× real time ({e['throughput']['sentences']} sentences)"
         elif s["name"] == "pytest_gpu" and nums:
             brief = nums.get("summary", "")
         elif s["name"] == "durations" and nums:

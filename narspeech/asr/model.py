@@ -30,6 +30,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from narspeech.asr.ctc_align import ctc_forced_frames
 from narspeech.asr.specaug import spec_augment
 from narspeech.errors import NarspeechError
 from narspeech.nets.conformer import ConformerEncoder
@@ -236,8 +237,6 @@ class ASRModel(nn.Module):
             ys_in, target_mask = self.mask_targets(ys, ylen)
             dec_len, ys_out = ylen, ys
             if self.align_proj is not None:
-                from narspeech.asr.ctc_align import ctc_forced_frames
-
                 with torch.no_grad():
                     frames = ctc_forced_frames(torch.log_softmax(self.ctc(enc).float(), -1), elen, ys, ylen, self.blank)
                 extra = self.aligned(enc, frames)

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from narspeech.asr.beam_search import attention_greedy, beam_search
+from narspeech.asr.ctc_align import ctc_greedy_frames
 from narspeech.asr.ctc_decode import ctc_greedy
 from narspeech.asr.maskctc import mask_ctc_refine
 from narspeech.asr.model import build_asr_model
@@ -121,8 +122,6 @@ class Recognizer:
             if opts.method == "maskctc":
                 frames = None
                 if getattr(m, "align_proj", None) is not None or opts.ctc_fusion:
-                    from narspeech.asr.ctc_align import ctc_greedy_frames
-
                     frames = ctc_greedy_frames(lp, elen, m.blank)[:, : toks.size(1)]
 
                 def dec(ys, yl, fr=None):

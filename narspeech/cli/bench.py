@@ -75,6 +75,59 @@ def tts(
     _report(result, table, out)
 
 
+@app.command("e2e")
+def e2e(
+    text: Path = typer.Option(..., "--text", help="Sentences, one per line (the first --batch1 time batch 1; all of them the throughput unless --data)."),
+    throughput_data: Optional[Path] = typer.Option(None, "--throughput-data", help="A data dir whose `text` gives the throughput sentences instead (e.g. arctic_fb/train)."),
+    model: str = typer.Option("random:fastspeech2", "--model", help="FastSpeech 2 exp dir, or random:fastspeech2 (paper size, random weights, --frames-per-token frames per phoneme)."),
+    vocoder_name: str = typer.Option("random:istft", "--vocoder", help="As --vocoder elsewhere, or random:v1|v2|v3|istft (that generator with random weights: speed only)."),
+    engine: str = typer.Option("torch", "--engine", help="torch, onnx (exported into --workdir and run by onnxruntime), or both."),
+    threads: str = typer.Option("1,2", "--threads", help="Comma-separated CPU thread counts for the batch-1 rows; the throughput row uses the last."),
+    batch1: int = typer.Option(10, "--batch1", help="Sentences timed one at a time."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Sentences per batch in the throughput row."),
+    sentences: Optional[int] = typer.Option(None, "--sentences", help="Sentences in the throughput row (default: all)."),
+    frames_per_token: int = typer.Option(6, "--frames-per-token", help="random:fastspeech2: frames per phoneme (ARCTIC at hop 256: about 6)."),
+    device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, auto (torch engine)."),
+    workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where the random model and ONNX files go (default: a temporary dir)."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="At most N sentences anywhere (smoke runs)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+) -> None:
+    """End to end as a user hears it: time to first audio, text → wav RTF and each stage's share at batch 1 per thread count; batch throughput (× real time).
+
+    Example: narspeech bench e2e --text sentences.txt --model exp/fastspeech2 --vocoder egs/arctic/voc1/exp/istft_spectral --engine both --out exp/bench_e2e.json
+    """
+    import tempfile
+
+    from narspeech.errors import NarspeechError
+    from narspeech.tts.bench_e2e import bench_e2e, factory, format_table
+    from narspeech.tts.synthesize.frontend import read_sentences
+
+    texts = [s for _, s in read_sentences(text) if s]
+    if not texts:
+        raise NarspeechError("no sentences", path=text)
+    try:
+        counts = [int(t) for t in threads.split(",") if t.strip()]
+    except ValueError:
+        raise NarspeechError(f"--threads must be integers, got {threads!r}") from None
+    many = texts
+    if throughput_data is not None:
+        from narspeech.tts.synthesize.frontend import read_data_text
+
+        many = [s for _, s in read_data_text(throughput_data) if s]
+    if limit:
+        texts, many, batch1 = texts[:limit], many[:limit], min(batch1, limit)
+    engines = ["torch", "onnx"] if engine == "both" else [engine]
+    results, tables = {}, []
+    with tempfile.TemporaryDirectory() as tmp:
+        for eng in engines:
+            make = factory(model, vocoder_name, texts + many, device=device, engine=eng, workdir=(workdir or Path(tmp)) / eng,
+                           frames_per_token=frames_per_token)
+            results[eng] = bench_e2e(make, texts, threads=counts, batch1_sentences=batch1, batch_size=batch_size,
+                                     throughput_sentences=sentences, throughput_texts=many)
+            tables.append(format_table(results[eng], eng))
+    _report(results, "\n".join(tables), out)
+
+
 @app.command("vocoder")
 def vocoder(
     data: Path = typer.Argument(..., help="Data dir whose recordings give the mels (e.g. ../shared/data/arctic_fb/test)."),

@@ -18,7 +18,7 @@ app = typer.Typer(
 
 
 def _register() -> None:
-    from narspeech.cli import asr, bench, correct, data, feats, text, train, tts, vocoder
+    from narspeech.cli import analyze, asr, bench, correct, data, export, feats, text, train, tts, vocoder
 
     app.add_typer(data.app, name="data")
     app.add_typer(text.app, name="text")
@@ -29,7 +29,8 @@ def _register() -> None:
     app.add_typer(asr.app, name="asr")
     app.add_typer(correct.app, name="correct")
     app.add_typer(bench.app, name="bench")
-    from narspeech.cli import analyze; app.add_typer(analyze.app, name="analyze")  # noqa: E702
+    app.add_typer(export.app, name="export")
+    app.add_typer(analyze.app, name="analyze")
 
 
 _register()

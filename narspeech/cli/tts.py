@@ -231,6 +231,65 @@ def synthesize(
                f"mels {i['mel_seconds']:.2f} s, vocoder {i['vocoder_seconds']:.2f} s -> {out}")
 
 
+def speak(
+    text: Optional[str] = typer.Argument(None, help="Text to speak (quote it); none or '-': read stdin. Blank lines separate paragraphs."),
+    model: Path = typer.Option(..., "--model", help="Experiment dir of a trained TTS model (config.yaml, tokens.txt, best.pt/last.pt)."),
+    out: Path = typer.Option(..., "--out", help="A .wav file to write, or '-': raw PCM16 (mono, little-endian, the model's rate) to stdout as it is made, for a pipe."),
+    vocoder: str = typer.Option("griffin-lim", "--vocoder", help="As `tts synthesize --vocoder`; a neural vocoder (hifigan:universal, a `vocoder train` exp dir) streams in chunks."),
+    speaker: Optional[str] = typer.Option(None, "--speaker", help="Speaker of a multi-speaker model."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file to use instead of the exp dir's best.pt/last.pt."),
+    speed: float = typer.Option(1.0, "--speed", help="Speaking rate (FastSpeech: durations / speed; 2 = twice as fast)."),
+    pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="FastSpeech 2 pitch shift in semitones."),
+    energy_scale: float = typer.Option(1.0, "--energy-scale", help="FastSpeech 2 energy multiplier."),
+    gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
+    on_foreign: str = typer.Option("skip", "--on-foreign", help="As `tts synthesize --on-foreign`: skip | spell | fail."),
+    device: str = typer.Option("cpu", "--device", help=_DEVICE + " (cpu by default: one sentence at a time is latency, not throughput)."),
+    engine: str = typer.Option("torch", "--engine", help="torch, or onnx: the model's `narspeech export onnx` files (MODEL/onnx) through onnxruntime, CPU."),
+    onnx_dir: Optional[Path] = typer.Option(None, "--onnx-dir", help="With --engine onnx: where the exports are (default MODEL/onnx)."),
+) -> None:
+    """Speak text: split into paragraphs and sentences, each synthesised and vocoded in streamed chunks.
+
+    Example: narspeech tts speak "Hello there. How are you?" --model exp/fastspeech2 --vocoder hifigan:universal --out hello.wav
+    Example: narspeech tts speak --model exp/fastspeech2 --vocoder hifigan:universal --out - < story.txt | aplay -f S16_LE -r 22050 -c 1
+    """
+    import sys
+
+    from narspeech.cli.vocoder import vocoder_options
+    from narspeech.tts.synthesize.inference import Controls, load_model
+    from narspeech.tts.synthesize.speak import SpeakStats, Speaker, write_pcm16, write_wav_file
+    from narspeech.vocoder.registry import make_vocoder
+
+    if text is None or text == "-":
+        text = "" if sys.stdin.isatty() and text is None else sys.stdin.read()
+    from narspeech.errors import NarspeechError
+    from narspeech.vocoder.registry import is_griffin_lim
+
+    if engine not in ("torch", "onnx"):
+        raise NarspeechError(f"--engine must be torch or onnx (got {engine!r})")
+    loaded = load_model(model, checkpoint=checkpoint, device="cpu" if engine == "onnx" else device)
+    loaded.frontend.on_foreign = on_foreign
+    if engine == "onnx":
+        from narspeech.tts.synthesize.onnx_engine import onnx_vocoder, use_onnx
+
+        use_onnx(loaded, onnx_dir)
+    if engine == "onnx" and not is_griffin_lim(vocoder):
+        voc = onnx_vocoder(loaded, vocoder, onnx_dir)
+    else:
+        voc = make_vocoder(vocoder, loaded.feats, loaded.device, **vocoder_options(vocoder, gl_iters=gl_iters))
+    spk = Speaker(loaded, voc, controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale), speaker=speaker)
+    stats = SpeakStats()
+    pieces = spk.stream(text, stats)
+    if str(out) == "-":
+        write_pcm16(pieces, sys.stdout.buffer)
+        where = f"stdout (raw PCM16 mono, {spk.sample_rate} Hz)"
+    else:
+        write_wav_file(pieces, out, spk.sample_rate)
+        where = str(out)
+    first = f", first audio after {stats.first_audio_seconds * 1000:.0f} ms" if stats.first_audio_seconds is not None else ""
+    typer.echo(f"spoke {stats.sentences} sentence(s) ({len(stats.failed)} skipped), {stats.samples / spk.sample_rate:.1f} s of audio"
+               f"{first} -> {where}", err=True)
+
+
 def evaluate(
     synth: Path = typer.Option(..., "--synth", help="Output dir of `narspeech tts synthesize` (wav.scp, synth_info.json)."),
     ref: Path = typer.Option(..., "--ref", help="Data dir with the held-out recordings (wav.scp) of the same utterance ids. `cmd |` entries of wav.scp run that shell command (Kaldi); `narspeech --no-pipes` refuses them."),
@@ -300,5 +359,6 @@ app.command("durations")(durations)
 app.command("align")(align)
 app.command("train")(train)
 app.command("synthesize")(synthesize)
+app.command("speak")(speak)
 app.command("evaluate")(evaluate)
 app.command("spectrograms")(spectrograms)

@@ -328,8 +328,6 @@ def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_s
             "batch_size": batch_size, "oov": oov,
             "beam": beam if loaded.model.kind == "ar" else None, "device": str(loaded.device), "seconds": seconds}
     if ref is not None:
-        from narspeech.metrics.scoring import score
-
         sub = {u: refs[u] for u in hyps}
         info["wer_before"] = score(sub, hyps).wer.error_rate
         info["wer_after"] = score(sub, final).wer.error_rate

@@ -33,6 +33,8 @@ import sys
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from narspeech.evaluate.speaker import format_speaker_table
+
 # name -> (label, lower is better)
 HEADLINE: dict[str, tuple[str, bool]] = {
     "wer_ratio": ("WER ratio", True),
@@ -162,8 +164,6 @@ def main(argv: Sequence[str] | None = None) -> None:
         res = json.loads(Path(p).read_text())
         sp = res.get("speaker")
         if sp:
-            from narspeech.evaluate.speaker import format_speaker_table
-
             print(f"\n{n}: speakers (similarity floor → ceiling, position, identification accuracy, mean F0 Hz)")
             print(format_speaker_table(sp, res.get("intelligibility")))
 

@@ -40,13 +40,15 @@ import torch
 
 from narspeech.audio.features import FeatureConfig, compute_features
 from narspeech.audio.io import audio_info, guess_base, load_audio, resolve_entry
+from narspeech.audio.speaker_encoder import embed_waveforms
+from narspeech.audio.spk_embed import read_embeddings
 from narspeech.device import resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.evaluate.headline import headline
 from narspeech.evaluate.intelligibility import intelligibility
+from narspeech.evaluate.speaker import mean_voiced_f0, speaker_scores
 from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.f0 import f0_errors, voicing_f1
-from narspeech.evaluate.speaker import mean_voiced_f0
 from narspeech.metrics.mcd import DEFAULT_ORDER, mcd_dtw, mel_cepstrum, speech_span
 from narspeech.metrics.spectral import DEFAULT_FLOOR_DB, level_scores
 from narspeech.progress import progress
@@ -158,10 +160,6 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
     utt2spk = _speakers_of(synth_dir, ref_dir) if (spk_centroids is not None or (synth_dir / "utt2spk").is_file()) else None
     spk = None
     if utt2spk is not None:
-        from narspeech.audio.speaker_encoder import embed_waveforms
-        from narspeech.audio.spk_embed import read_embeddings
-        from narspeech.evaluate.speaker import speaker_scores
-
         utts = [p[0] for p in pairs]
         syn_e = embed_waveforms([p[2] for p in pairs], cfg.sample_rate, str(dev), pad_short=True)
         ref_e = embed_waveforms([p[1] for p in pairs], cfg.sample_rate, str(dev))

@@ -6,9 +6,9 @@ and vocoded ``repeat`` times after a warm-up; the clocks are wall time (CUDA syn
 and, on CPU, this process's CPU time, which a loaded shared machine inflates less.
 RTF = seconds / seconds of audio produced (< 1 is faster than real time).
 
-Vocoder specs: anything ``make_vocoder`` takes, plus ``random:v1`` / ``random:v3`` (a HiFi-GAN
-generator of that size with random weights, for speed only: there are no released V3 weights
-here).
+Vocoder specs: anything ``make_vocoder`` takes, plus ``random:v1`` / ``random:v2`` / ``random:v3`` /
+``random:istft`` (a generator of that size with random weights, for speed only: there are no
+released V2/V3 weights here).
 """
 from __future__ import annotations
 
@@ -29,15 +29,21 @@ from narspeech.fileio import read_table
 from narspeech.metrics.timing import Timer
 from narspeech.vocoder.base import pad_mels
 from narspeech.vocoder.hifigan import Generator
+from narspeech.vocoder.istft import IstftGenerator, is_istft
 from narspeech.vocoder.neural import GeneratorVocoder
 from narspeech.vocoder.pretrained import hifigan_features
 from narspeech.vocoder.registry import make_vocoder
 
 
-def _vocoder(spec: str, device: torch.device, options: dict):
+def bench_vocoder_spec(spec: str, device: torch.device | str, options: dict | None = None):
+    """The vocoder of a bench spec: anything ``make_vocoder`` takes, or ``random:SIZE`` (speed only)."""
+    options = dict(options or {})
+
     if spec.startswith("random:"):
         torch.manual_seed(0)
-        return GeneratorVocoder(Generator(spec.split(":", 1)[1]).remove_weight_norm(), hifigan_features(), device, name=spec, **options)
+        size = spec.split(":", 1)[1]
+        gen = IstftGenerator(size) if is_istft(size) else Generator(size).remove_weight_norm()
+        return GeneratorVocoder(gen, hifigan_features(), device, name=spec, **options)
     return make_vocoder(spec, hifigan_features(), device, **options)
 
 
@@ -60,7 +66,7 @@ def bench_vocoder(data_dir, vocoders: Sequence[str] = ("hifigan:universal", "ran
     order = sorted(mels, key=lambda m: -len(m))
     rows = []
     for spec in vocoders:
-        voc = _vocoder(spec, dev, dict(options or {}))
+        voc = bench_vocoder_spec(spec, dev, options)
         pad = math.log(voc.feature_config.mel_floor)
         for b in batch_sizes:
             b = len(order) if int(b) <= 0 else min(int(b), len(order))

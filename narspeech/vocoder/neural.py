@@ -55,10 +55,11 @@ class GeneratorVocoder:
         self.context = int(context_frames if context_frames is not None else getattr(generator, "context_frames", lambda: 0)())
         self.max_batch_frames = int(max_batch_frames or DEFAULT_BATCH_FRAMES.get(self.device.type, 200_000))
         self.pad_value = math.log(feature_config.mel_floor)
-        self.offset = int(self.hop * OUTPUT_DELAY)
+        self.offset = int(self.hop * getattr(generator, "output_delay", OUTPUT_DELAY))
         self.context = max(self.context, 1)  # the offset needs samples past the last frame
 
-    def _autocast(self):
+    def autocast(self):
+        """The autocast context of this vocoder's precision (fp32 on CPU)."""
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
@@ -80,7 +81,7 @@ class GeneratorVocoder:
             for j, i in enumerate(idx):
                 x[j, : lens[i]] = mels[i, : lens[i]].float().cpu()
             x = x.to(self.device).transpose(1, 2)
-            with self._autocast():
+            with self.autocast():
                 wav = self.generator(x)
             wav = wav.float()[:, 0].cpu().numpy()
             for j, i in enumerate(idx):

@@ -7,10 +7,12 @@ from narspeech.audio.features import FeatureConfig
 from narspeech.errors import NarspeechError
 from narspeech.vocoder.base import Vocoder, check_features
 from narspeech.vocoder.griffin_lim import GriffinLim
+from narspeech.vocoder.istft import load_istft_run
 from narspeech.vocoder.neural import GeneratorVocoder
 from narspeech.vocoder.pretrained import load_generator
 
-VOCODERS = ("griffin-lim", "hifigan:universal", "hifigan:ljspeech", "PATH (a `narspeech vocoder train` exp dir or checkpoint)")
+VOCODERS = ("griffin-lim", "hifigan:universal", "hifigan:ljspeech",
+            "PATH (a `narspeech vocoder train` exp dir or checkpoint: HiFi-GAN or the iSTFT generator)")
 GL_NAMES = ("griffin-lim", "griffinlim", "gl")
 
 
@@ -40,7 +42,10 @@ def make_vocoder(name: str, feature_config: FeatureConfig | None = None, device:
 
     for k in ("n_iter", "momentum", "nnls_iter", "sharpen", "seed"):  # Griffin-Lim knobs the callers pass through
         options.pop(k, None)
-    gen, own, info = load_generator(s, generator=options.pop("generator", None))
+
+    size = options.pop("generator", None)
+    found = load_istft_run(s)
+    gen, own, info = found if found is not None else load_generator(s, generator=size)
     if feature_config is not None:
         check_features(feature_config, own, info["name"])
     voc = GeneratorVocoder(gen, own, device, name=info["name"], **options)

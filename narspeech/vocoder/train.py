@@ -1,5 +1,10 @@
 """Train or fine-tune HiFi-GAN through the engine: mel L1 (×45) + feature matching + LSGAN.
 
+* The generator is a HiFi-GAN (``vocoder.generator: v1|v2|v3``) or the frame-rate iSTFT generator
+  (``istft``, :mod:`narspeech.vocoder.istft`). ``adversarial: false`` drops the discriminators and
+  trains the generator alone on spectral losses (mel L1 + ``lambda_stft`` × multi-resolution STFT,
+  :mod:`narspeech.vocoder.stft_loss`): no GAN, far fewer FLOPs per step, the CPU route.
+
 * Data: a data dir (``wav.scp``) resampled to the feature rate; mels computed from the audio, or
   read from a dump (``--mels DUMP``: e.g. FastSpeech 2's ground-truth-aligned mels, ESPnet's
   fine-tuning recipe), which must have the audio's frame count.
@@ -41,8 +46,10 @@ from narspeech.vocoder.hifigan import (
     generator_adv_loss,
     load_generator_state,
 )
+from narspeech.vocoder.istft import IstftGenerator, is_istft
 from narspeech.vocoder.neural import OUTPUT_DELAY
 from narspeech.vocoder.pretrained import hifigan_features, load_generator
+from narspeech.vocoder.stft_loss import MultiResolutionStftLoss
 
 VOCODER_DEFAULTS = {
     "generator": "v1",  # v1 | v2 | v3 | {preset: v1, upsample_initial_channel: …}
@@ -53,6 +60,9 @@ VOCODER_DEFAULTS = {
     "loss_fmax": None,  # mel loss band top (Hz); None = sample_rate / 2 as released
     "periods": [2, 3, 5, 7, 11],
     "discriminator_width": 1.0,  # channel scale of MPD and MSD (1 = released; small for tests and smoke runs)
+    "adversarial": True,  # false: no discriminators, the generator alone on mel L1 + lambda_stft x multi-resolution STFT
+    "lambda_stft": 0.0,  # multi-resolution STFT loss (spectral convergence + log magnitude)
+    "cache_audio": False,  # keep every (waveform, mel) in memory after its first read (small corpora, CPU runs)
 }
 
 TRAIN_PRESET = {  # the released recipe (AdamW 2e-4, betas 0.8/0.99; no clipping), constant lr
@@ -69,7 +79,7 @@ class VocoderDataset(torch.utils.data.Dataset):
     """(waveform at the feature rate, log-mel (T, n_mels)) per utterance of a data dir."""
 
     def __init__(self, data_dir: str | Path, feature_config: FeatureConfig, *, mels: str | Path | None = None,
-                 base: str | Path | None = None, limit: int | None = None):
+                 base: str | Path | None = None, limit: int | None = None, cache: bool = False):
         self.data_dir, self.cfg = Path(data_dir), feature_config
         scp = read_table(self.data_dir / "wav.scp")
         self.base = Path(base) if base is not None else guess_base(self.data_dir, scp)
@@ -91,11 +101,20 @@ class VocoderDataset(torch.utils.data.Dataset):
             self.lengths = [feature_config.num_frames(int(audio_info(e, utt=u)[1] * feature_config.sample_rate))
                             for u, e in zip(self.utts, self.entries)]
         self.keys = self.utts
+        self.cache: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = {} if cache else None
 
     def __len__(self) -> int:
         return len(self.utts)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.cache is not None and i in self.cache:
+            return self.cache[i]
+        item = self._read(i)
+        if self.cache is not None:
+            self.cache[i] = item
+        return item
+
+    def _read(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         utt = self.utts[i]
         wav, _ = load_audio(self.entries[i], utt=utt, target_sr=self.cfg.sample_rate)
         wav = torch.from_numpy(np.ascontiguousarray(wav, dtype=np.float32))
@@ -132,15 +151,18 @@ class HifiganGAN(nn.Module):
             raise NarspeechError(f"unknown vocoder option(s) {', '.join(unknown)}; known: {', '.join(VOCODER_DEFAULTS)}")
         self.options = o
         self.cfg = feature_config
-        self.generator = Generator(o["generator"])
+        self.generator = IstftGenerator(o["generator"]) if is_istft(o["generator"]) else Generator(o["generator"])
         if self.generator.hop_length != feature_config.hop_length:
             raise NarspeechError(f"the generator upsamples by {self.generator.hop_length} but the features' hop is {feature_config.hop_length}")
-        width = float(o["discriminator_width"])
-        self.mpd = MultiPeriodDiscriminator(tuple(int(p) for p in o["periods"]), width=width)
-        self.msd = MultiScaleDiscriminator(width=width)
+        self.adversarial = bool(o["adversarial"])
+        if self.adversarial:
+            width = float(o["discriminator_width"])
+            self.mpd = MultiPeriodDiscriminator(tuple(int(p) for p in o["periods"]), width=width)
+            self.msd = MultiScaleDiscriminator(width=width)
+        self.stft_loss = MultiResolutionStftLoss() if float(o["lambda_stft"]) > 0 else None
         self.segment = int(o["segment_frames"])
         self.hop = feature_config.hop_length
-        self.delay = int(self.hop * OUTPUT_DELAY)
+        self.delay = int(self.hop * getattr(self.generator, "output_delay", OUTPUT_DELAY))
         fmax = o["loss_fmax"] or feature_config.sample_rate / 2
         self.loss_cfg = feature_config.replace(fmax=float(fmax))
 
@@ -149,6 +171,8 @@ class HifiganGAN(nn.Module):
         self._cache: tuple[int, torch.Tensor] | None = None
 
     def optimizer_groups(self) -> dict[str, list[nn.Parameter]]:
+        if not self.adversarial:
+            return {"generator": list(self.generator.parameters())}
         return {"discriminator": list(self.mpd.parameters()) + list(self.msd.parameters()),
                 "generator": list(self.generator.parameters())}
 
@@ -201,15 +225,23 @@ class HifiganGAN(nn.Module):
         if phase == "generator":
             y_hat = self._fake(batch, mels)
             mel_l1 = F.l1_loss(self._loss_mel(y_hat[:, 0]), self._loss_mel(y[:, 0]))
+            o = self.options
+            stats = {"mel_l1": mel_l1.detach()}
+            loss = float(o["lambda_mel"]) * mel_l1
+            if self.stft_loss is not None:
+                stft = self.stft_loss(y_hat[:, 0], y[:, 0])
+                loss = loss + float(o["lambda_stft"]) * stft
+                stats["stft"] = stft.detach()
+            if not self.adversarial:
+                return loss, stats
             mp_r, fm_r = self.mpd(y)
             mp_g, fm_g = self.mpd(y_hat)
             ms_r, fs_r = self.msd(y)
             ms_g, fs_g = self.msd(y_hat)
             fm = feature_matching_loss(fm_r, fm_g) + feature_matching_loss(fs_r, fs_g)
             adv = generator_adv_loss(mp_g) + generator_adv_loss(ms_g)
-            o = self.options
-            loss = adv + float(o["lambda_fm"]) * fm + float(o["lambda_mel"]) * mel_l1
-            return loss, {"mel_l1": mel_l1.detach(), "g_fm": fm.detach(), "g_adv": adv.detach()}
+            loss = loss + adv + float(o["lambda_fm"]) * fm
+            return loss, {**stats, "g_fm": fm.detach(), "g_adv": adv.detach()}
         raise ValueError(f"unknown phase {phase!r}")
 
     def _validation_loss(self, batch: dict) -> tuple[torch.Tensor, dict]:
@@ -235,6 +267,9 @@ def build_gan(cfg: dict) -> HifiganGAN:
     model = HifiganGAN(fcfg, cfg.get("vocoder") or {})
     init = (cfg.get("vocoder") or {}).get("init")
     if init:
+        if is_istft(model.options["generator"]):
+            raise NarspeechError("vocoder.init: the iSTFT generator starts from scratch (released weights are HiFi-GAN's)")
+
         gen, own, info = load_generator(init, generator=model.options["generator"])
         check_features(fcfg, own, info["name"])
         load_generator_state(model.generator, gen.state_dict(), source=str(init))
@@ -253,6 +288,7 @@ def train_vocoder(cfg: dict, *, train_data: str | Path, exp: str | Path, valid_d
     seed_everything(int(cfg["train"].get("seed", 1)))
     model = build_gan(cfg)
     fcfg = model.cfg
-    train_set = VocoderDataset(train_data, fcfg, mels=mels, limit=limit)
-    valid_set = VocoderDataset(valid_data, fcfg, mels=valid_mels, limit=limit) if valid_data is not None else None
+    cache = bool(model.options["cache_audio"])
+    train_set = VocoderDataset(train_data, fcfg, mels=mels, limit=limit, cache=cache)
+    valid_set = VocoderDataset(valid_data, fcfg, mels=valid_mels, limit=limit, cache=cache) if valid_data is not None else None
     return fit(cfg, model, train_set, valid_set, vocoder_collate, exp, resume=resume)
