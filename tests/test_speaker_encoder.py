@@ -69,7 +69,7 @@ def test_our_network_matches_resemblyzer(encoder, shared_data):
 
 def test_spk_embed_command_writes_utterance_and_speaker_tables(encoder, shared_data, tmp_path):
     from narspeech.fileio import write_table
-    from narspeech.tts.speakers import read_embeddings
+    from narspeech.audio.spk_embed import read_embeddings
 
     paths, u2s = _subset(shared_data / "multispeaker", "test", 2, 2)
     data = tmp_path / "data"

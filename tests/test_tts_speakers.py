@@ -69,7 +69,8 @@ def test_wrong_embedding_size_is_refused():
 
 
 def test_setup_speakers_writes_spk2sid_and_speaker_means(tmp_path):
-    from narspeech.tts.speakers import read_embeddings, read_spk2sid, write_embeddings
+    from narspeech.audio.spk_embed import read_embeddings, write_embeddings
+    from narspeech.tts.speakers import read_spk2sid
     from narspeech.tts.train import setup_speakers
 
     data = tmp_path / "data"
@@ -111,7 +112,7 @@ class _Loaded:
         self.model_dir = tmp_path
         write_table(tmp_path / "spk2sid", {"ann": "0", "bob": "1"})
         if dim:
-            from narspeech.tts.speakers import write_embeddings
+            from narspeech.audio.spk_embed import write_embeddings
 
             write_embeddings(tmp_path / "spk_embed.scp", {"ann": np.ones(dim, np.float32), "bob": -np.ones(dim, np.float32)})
 

@@ -7,6 +7,8 @@ from typing import List, Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
 app = typer.Typer(help="Studies across tasks: CoMMA target-token dependency (why NAR trails AR).", no_args_is_help=True)
 comma_app = typer.Typer(help="CoMMA (Ren et al. 2020): masked prediction with mix-attention and the attention density ratio R(p).",
                         no_args_is_help=True)
@@ -45,7 +47,7 @@ _KD = typer.Option(None, "--kd", help="Knowledge distillation targets from the A
 @comma_app.command("train")
 def train(
     task: str = typer.Option(..., "--task", help=_TASK),
-    exp: Path = typer.Option(..., "--exp", help="Output dir (model.pt, train.json)."),
+    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Output dir (model.pt, train.json)."),
     config: Optional[Path] = typer.Option(None, "--config", help="YAML with `model` (d_model, n_heads, n_layers, d_ff, dropout) and `train` (steps, batch_items, batch_positions, lr, warmup, seed)."),
     override: Optional[List[str]] = typer.Option(None, "--set", help="Config override key.path=value (repeatable)."),
     align: bool = typer.Option(False, "--align", help="Alignment constraint: each target position sees only its aligned source window."),
@@ -74,7 +76,7 @@ def train(
 @comma_app.command("measure")
 def measure(
     task: str = typer.Option(..., "--task", help=_TASK),
-    exp: Path = typer.Option(..., "--exp", help="A trained CoMMA exp dir."),
+    comma_exp: Path = typer.Option(..., "--exp", help="A trained CoMMA exp dir (input)."),
     p: str = typer.Option("0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9", "--p", help="Mask probabilities, each inside (0, 1)."),
     layers: Optional[int] = typer.Option(None, "--layers", help="Average the attention of the last N layers (default: the last half)."),
     data: Optional[Path] = _DATA, dump: Optional[Path] = _DUMP, tokens: Optional[Path] = _TOKENS,
@@ -82,7 +84,7 @@ def measure(
     kd: Optional[Path] = _KD,
     bootstrap: int = typer.Option(1000, "--bootstrap", help="Bootstrap resamples of the sentences for the 95 % interval."),
     seed: int = typer.Option(0, "--seed", help="Seed of the measurement masks and the bootstrap."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Result file (default EXP/comma.json)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Result file (default EXP/comma.json)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
 ) -> None:
     """Attention density ratio R(p) of a trained CoMMA on a test set, at fixed mask probabilities.
@@ -94,7 +96,7 @@ def measure(
     from narspeech.device import resolve_device
 
     ps = check_ps(_ps(p))
-    r = run_measure(exp, task, _inputs(data, dump, tokens, durations, hyp, ref, unit, kd), ps=ps, layers=layers, seed=seed,
+    r = run_measure(comma_exp, task, _inputs(data, dump, tokens, durations, hyp, ref, unit, kd), ps=ps, layers=layers, seed=seed,
                     n_boot=bootstrap, device=str(resolve_device(device)), out=out)
     typer.echo(f"{task} ({r['variant']}), layers {r['layers_averaged']} of {r['n_layers']}, {r['points'][0]['sentences']} sentences")
     for pt in r["points"]:
@@ -104,7 +106,7 @@ def measure(
 @comma_app.command("report")
 def report(
     results: List[Path] = typer.Argument(..., help="comma.json files or exp dirs holding one."),
-    out: Path = typer.Option(..., "--out", help="Output dir: comma.json, comma.md and the PNGs."),
+    out: Path = typer.Option(..., "--out", callback=out_dir, help="Output dir: comma.json, comma.md and the PNGs."),
 ) -> None:
     """One table and the paper's figures (R(p) per task, with/without KD, with/without the alignment constraint).
 
@@ -123,7 +125,7 @@ def ctc_align(
     asr_exp: Path = typer.Option(..., "--asr-exp", help="A trained narspeech ASR exp (Mask-CTC or AR: its CTC head)."),
     data: Path = typer.Option(..., "--data", help="Data dir with the ASR `token` file."),
     dump: Path = typer.Option(..., "--dump", help="Log-mel dump of the same set."),
-    out: Path = typer.Option(..., "--out", help="Durations file to write (input frames per token)."),
+    out: Path = typer.Option(..., "--out", callback=out_file, help="Durations file to write (input frames per token)."),
     device: str = typer.Option("cpu", "--device", help="cpu | cuda | auto."),
 ) -> None:
     """CTC forced alignment of the transcripts: the ASR alignment of `comma train --align` (as --durations).
@@ -146,7 +148,7 @@ def tradeoff(
     tts_set: str = typer.Option("test", "--tts-set"),
     asr_set: str = typer.Option("test", "--asr-set"),
     correct_set: str = typer.Option("dev", "--correct-set"),
-    out: Optional[Path] = typer.Option(None, "--out", help="Folder for tradeoff.md, tradeoff.json and tradeoff.png."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_dir, help="Folder for tradeoff.md, tradeoff.json and tradeoff.png."),
 ) -> None:
     """AR vs NAR: quality gap to AR and speed-up at batch 1 GPU / full batch GPU / batch 1 CPU, from the recipes' results files.
 

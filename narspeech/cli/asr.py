@@ -211,7 +211,7 @@ def tune(
     model: Path = typer.Option(..., "--model", help="The Mask-CTC experiment dir the settings are stored in."),
     dirs: Optional[List[Path]] = typer.Argument(None, help="Its scored dev decode dirs: greedy CTC (method ctc) and a grid of Mask-CTC settings."),
     metric: str = typer.Option("cer", "--metric", help="cer | wer: the rate to minimise (the other breaks ties)."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Also write the dev curve here (markdown)."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Also write the dev curve here (markdown)."),
     show: bool = typer.Option(False, "--show", help="Only print MODEL's stored settings as `--threshold X --iterations N` (nothing if untuned)."),
 ) -> None:
     """Choose the Mask-CTC threshold, iterations and length adjustment on dev and store them in MODEL/decode_defaults.json,

@@ -90,7 +90,7 @@ def e2e(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, auto (torch engine)."),
     workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where the random model and ONNX files go (default: a temporary dir)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N sentences anywhere (smoke runs)."),
-    out: Optional[Path] = typer.Option(None, "--out", "--json", help="Write the results JSON here (and the table beside it as .md)."),
+    out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """End to end as a user hears it: time to first audio, text → wav RTF and each stage's share at batch 1 per thread count; batch throughput (× real time).
 

@@ -67,7 +67,7 @@ def import_librispeech(src: Path = typer.Argument(..., help="A subset folder (Li
 
 @import_app.command("vctk")
 def import_vctk(src: Path = typer.Argument(..., help="VCTK-Corpus-0.92 folder (wav48_silence_trimmed/, txt/, speaker-info.txt)."),
-                out: Path = typer.Argument(..., help="Output data dir."),
+                out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
                 mic: str = typer.Option("mic2", "--mic", help="mic1 | mic2 | both (ids get _mic1/_mic2)."),
                 speaker: Optional[list[str]] = typer.Option(None, "--speaker", help="Only this speaker (e.g. p225); repeatable."),
                 skip_bad: bool = _SKIP) -> None:
@@ -84,7 +84,7 @@ def import_vctk(src: Path = typer.Argument(..., help="VCTK-Corpus-0.92 folder (w
 
 @import_app.command("libritts")
 def import_libritts(src: Path = typer.Argument(..., help="A LibriTTS or LibriTTS-R subset folder (LibriTTS_R/train-clean-100) or the root."),
-                    out: Path = typer.Argument(..., help="Output data dir."),
+                    out: Path = typer.Argument(..., callback=out_dir, help="Output data dir."),
                     subset: Optional[list[str]] = typer.Option(None, "--subset", help="Subset(s) under a LibriTTS root; repeatable."),
                     text_kind: str = typer.Option("normalized", "--text", help="normalized (.normalized.txt) | original (.original.txt)."),
                     skip_bad: bool = _SKIP) -> None:

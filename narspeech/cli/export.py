@@ -6,6 +6,13 @@ from typing import Optional
 
 import typer
 
+from narspeech.outputs import out_dir, out_file
+
+
+def _onnx_out(value):
+    """An .onnx file (a vocoder alone), else the output folder; checked before the export."""
+    return value if value is None else (out_file(value) if str(value).endswith(".onnx") else out_dir(value))
+
 app = typer.Typer(help="Export trained models (ONNX) for onnxruntime and other runtimes.", no_args_is_help=True)
 
 
@@ -13,7 +20,7 @@ app = typer.Typer(help="Export trained models (ONNX) for onnxruntime and other r
 def onnx(
     model: Optional[Path] = typer.Option(None, "--model", help="Experiment dir of a trained FastSpeech / FastSpeech 2."),
     vocoder: Optional[str] = typer.Option(None, "--vocoder", help="A neural vocoder to export too: hifigan:universal, hifigan:ljspeech or a `vocoder train` exp dir."),
-    out: Optional[Path] = typer.Option(None, "--out", help="Output dir (default MODEL/onnx): acoustic.onnx, vocoder.onnx; without --model, the vocoder's .onnx file."),
+    out: Optional[Path] = typer.Option(None, "--out", callback=_onnx_out, help="Output dir (default MODEL/onnx): acoustic.onnx, vocoder.onnx; without --model, the vocoder's .onnx file."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file instead of the exp dir's best.pt/last.pt."),
 ) -> None:
     """Export FastSpeech 2 (tokens → log-mels) and a vocoder (log-mels → waveform) to ONNX, dynamic batch and length axes.

@@ -52,7 +52,7 @@ def extract(
 @app.command("spk-embed")
 def spk_embed(
     data: Path = typer.Argument(..., help="Kaldi data dir with wav.scp and utt2spk."),
-    out: Path = typer.Argument(..., help="Output dir: utt_embed.scp/.ark (per utterance), spk_embed.scp/.ark (per speaker)."),
+    out: Path = typer.Argument(..., callback=out_dir, help="Output dir: utt_embed.scp/.ark (per utterance), spk_embed.scp/.ark (per speaker)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     batch_size: int = typer.Option(32, "--batch-size", help="Utterances whose 1.6 s windows run through the encoder together."),
 ) -> None:

@@ -9,6 +9,11 @@ import typer
 
 from narspeech.outputs import out_dir, out_file
 
+def _speak_out(value):
+    """`tts speak --out`: '-' is standard output; anything else an output file, checked before the work."""
+    return value if str(value) == "-" else out_file(value)
+
+
 app = typer.Typer(help="Text-to-speech: AR teacher → durations → FastSpeech 2 → synthesis.", no_args_is_help=True)
 
 
@@ -234,7 +239,7 @@ def synthesize(
 def speak(
     text: Optional[str] = typer.Argument(None, help="Text to speak (quote it); none or '-': read stdin. Blank lines separate paragraphs."),
     model: Path = typer.Option(..., "--model", help="Experiment dir of a trained TTS model (config.yaml, tokens.txt, best.pt/last.pt)."),
-    out: Path = typer.Option(..., "--out", help="A .wav file to write, or '-': raw PCM16 (mono, little-endian, the model's rate) to stdout as it is made, for a pipe."),
+    out: Path = typer.Option(..., "--out", callback=_speak_out, help="A .wav file to write, or '-': raw PCM16 (mono, little-endian, the model's rate) to stdout as it is made, for a pipe."),
     vocoder: str = typer.Option("griffin-lim", "--vocoder", help="As `tts synthesize --vocoder`; a neural vocoder (hifigan:universal, a `vocoder train` exp dir) streams in chunks."),
     speaker: Optional[str] = typer.Option(None, "--speaker", help="Speaker of a multi-speaker model."),
     checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", help="Checkpoint file to use instead of the exp dir's best.pt/last.pt."),

@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from narspeech.audio.dump import read_dump
-from narspeech.audio.spk_embed import speaker_means, write_embeddings
+from narspeech.audio.spk_embed import read_embeddings, speaker_means, write_embeddings
 from narspeech.config import merge
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, read_table, write_table
@@ -31,7 +31,7 @@ from narspeech.tts.models.build import TEACHERS, build_tts_model, model_defaults
 from narspeech.tts.models.speaker import speaker_inputs
 from narspeech.tts.models.stats import load_stats
 from narspeech.tts.plots import add_figure, attention_grid_figure, mel_figure
-from narspeech.tts.speakers import SPK2SID, SPK_EMBED, build_spk2sid, read_embeddings, read_spk2sid, read_utt2spk, speaker_inputs_for
+from narspeech.tts.speakers import SPK2SID, SPK_EMBED, build_spk2sid, read_spk2sid, read_utt2spk, speaker_inputs_for
 
 log = logging.getLogger("narspeech.tts")
 

@@ -24,20 +24,17 @@ tts_args="--set train.steps=400 --set train.batch_items=16"  # TTS and ASR batch
 asr_args="--set train.steps=500 --set train.batch_items=16"  # fewer, smaller steps keep the recipe within its CPU budget
 ps="0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9"
 layers=""               # last layers whose attention is averaged ("" = the last half)
-asr_model=""             # a trained narspeech ASR exp (e.g. ../asr1/exp/maskctc, same 16 kHz log-mel): its CTC head aligns
-                        # the ASR characters for the constraint; "" = the HMM aligner of `tts align` on characters
+asr_model=""            # a trained ASR exp (e.g. ../asr1/exp/maskctc): its CTC aligns the characters; "" = the HMM aligner
 tts_teacher=""          # a trained `tts train-teacher` exp: stage 5 takes its free-running mels as the KD targets
-asr_ar_model=""         # a trained narspeech AR ASR exp (e.g. ../asr1/exp/ar): stage 5 decodes the ASR sets with it (beam 5),
-                        # the KD targets of ASR
+asr_ar_model=""         # a trained AR ASR exp (e.g. ../asr1/exp/ar): stage 5 decodes the ASR sets with it, ASR's KD targets
 correct_kd_train=""     # an AR corrector's outputs (`utt text`) on data/correct_train/hyp, data/correct_test/hyp
 correct_kd_test=""
 data_args=""            # options for local/data.sh (e.g. "--tts_utts 600")
 out=exp/comma_report
 
 . ../../../recipes/parse_options.sh
+. ../../../recipes/lib.sh
 export OMP_NUM_THREADS=$nthreads
-log() { echo -e "$(date '+%F %T') [comma1] $*" >&2; }
-run_stage() { [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; }
 has() { case " $1 " in *" $2 "*) return 0 ;; *) return 1 ;; esac; }
 
 if run_stage 1; then

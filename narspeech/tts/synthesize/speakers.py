@@ -18,7 +18,8 @@ import numpy as np
 from narspeech.audio.io import load_audio
 from narspeech.audio.speaker_encoder import SAMPLE_RATE, embed_waveforms
 from narspeech.errors import NarspeechError
-from narspeech.tts.speakers import SPK2SID, SPK_EMBED, read_embeddings, read_spk2sid
+from narspeech.tts.speakers import SPK2SID, SPK_EMBED, read_spk2sid
+from narspeech.audio.spk_embed import read_embeddings
 
 
 @dataclass
