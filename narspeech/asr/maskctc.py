@@ -39,15 +39,19 @@ class MaskCTCResult:
     passes: int  # decoder passes run for the batch
 
 
+def _run_heads(ys: torch.Tensor, lengths: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(positions kept when each run of consecutive masks is merged into its first, the masks, the non-padding) of `ys` (B, L)."""
+    b, lmax = ys.shape
+    valid = torch.arange(lmax, device=ys.device)[None, :] < lengths[:, None]
+    is_mask = (ys == mask_id) & valid
+    prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=ys.device), is_mask[:, :-1]], 1)
+    return valid & ~(is_mask & prev), is_mask, valid
+
+
 def merge_mask_runs(ys: torch.Tensor, lengths: torch.Tensor, mask_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Each run of consecutive ``mask_id`` in `ys` (B, L) becomes a single ``mask_id``; returns (ids,
     lengths, run lengths (B, L'): how many masks each merged one replaced, 1 at other tokens)."""
-    b, lmax = ys.shape
-    dev = ys.device
-    valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
-    is_mask = (ys == mask_id) & valid
-    prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), is_mask[:, :-1]], 1)
-    keep = valid & ~(is_mask & prev)
+    keep, _, valid = _run_heads(ys, lengths, mask_id)
     out, new_len = _compact(ys, keep)
     slot = (torch.cumsum(keep.long(), 1) - 1).clamp(min=0)  # merged position of every input position
     runs = torch.zeros_like(out).scatter_add_(1, slot, valid.long())
@@ -88,12 +92,8 @@ def _carry_frames(ys: torch.Tensor, lengths: torch.Tensor, frames: torch.Tensor,
     """The frames of :func:`adjust_mask_lengths`' output: a run of masks re-expanded to m tokens spreads them
     evenly from the run's first frame up to the next token's (m copies of one frame would ask the decoder
     for the same sound m times)."""
-    b, lmax = ys.shape
-    dev = ys.device
-    valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
-    is_mask = (ys == mask_id) & valid
-    prev = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=dev), is_mask[:, :-1]], 1)
-    keep = valid & ~(is_mask & prev)
+    b, dev = ys.size(0), ys.device
+    keep, is_mask, valid = _run_heads(ys, lengths, mask_id)
     mframes, mlen = _compact(frames, keep)
     merged, _ = _compact(ys, keep)
     slot = (torch.cumsum(keep.long(), 1) - 1).clamp(min=0)

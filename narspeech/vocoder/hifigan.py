@@ -226,6 +226,17 @@ def load_generator_state(gen: Generator, state: dict, *, source: str = "checkpoi
 # --------------------------------------------------------------------------- discriminators
 
 
+def _conv_stack(convs: nn.ModuleList, conv_post: nn.Module, x: torch.Tensor,
+                fmap: list[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """A discriminator's conv stack (leaky ReLU after each) and output conv: (flattened scores, feature maps)."""
+    for conv in convs:
+        x = F.leaky_relu(conv(x), LRELU_SLOPE)
+        fmap.append(x)
+    x = conv_post(x)
+    fmap.append(x)
+    return torch.flatten(x, 1, -1), fmap
+
+
 class PeriodDiscriminator(nn.Module):
     """Looks at every `period`-th sample: (B, 1, N) → 2-D (B, 1, N/p, p) → strided 2-D convs."""
 
@@ -248,12 +259,7 @@ class PeriodDiscriminator(nn.Module):
             x = F.pad(x, (0, n_pad), "reflect")
             t += n_pad
         x = x.view(b, c, t // self.period, self.period)
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(self.convs, self.conv_post, x, fmap)
 
 
 class MultiPeriodDiscriminator(nn.Module):
@@ -287,12 +293,7 @@ class ScaleDiscriminator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         fmap = []
-        for conv in self.convs:
-            x = F.leaky_relu(conv(x), LRELU_SLOPE)
-            fmap.append(x)
-        x = self.conv_post(x)
-        fmap.append(x)
-        return torch.flatten(x, 1, -1), fmap
+        return _conv_stack(self.convs, self.conv_post, x, fmap)
 
 
 class MultiScaleDiscriminator(nn.Module):
