@@ -4,6 +4,7 @@ Mask-CTC over the AR beam search (`narspeech bench asr`)."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,24 +48,27 @@ def time_decoding(rec: Recognizer, mels: list[np.ndarray], opts: DecodeOptions, 
 
 
 def benchmark_asr(maskctc: Recognizer, ar: Recognizer | None, mels: list[np.ndarray], *, batch_sizes: list[int],
-                  threshold: float = 0.999, iterations: int = 10, beam: int = 10, ctc_weight: float = 0.3,
+                  threshold: float | None = None, iterations: int | None = None, beam: int = 10, ctc_weight: float = 0.3,
                   repeat: int = 1) -> dict:
+    """Time greedy CTC, Mask-CTC (the model's settings tuned on dev unless `threshold`/`iterations` are given) and AR beam."""
+    mask = maskctc.default_options("maskctc", threshold=threshold, iterations=iterations)
     order = sorted(range(len(mels)), key=lambda i: mels[i].shape[0])
     mels = [mels[i] for i in order]
     rows = []
     for bs in batch_sizes:
         rows.append({"system": "ctc_greedy", **time_decoding(maskctc, mels, DecodeOptions("ctc"), bs, repeat=repeat)})
-        rows.append({"system": "maskctc", **time_decoding(maskctc, mels, DecodeOptions("maskctc", threshold, iterations), bs, repeat=repeat)})
+        rows.append({"system": "maskctc", **time_decoding(maskctc, mels, mask, bs, repeat=repeat)})
         if getattr(maskctc.model, "length_head", None) is not None:
             rows.append({"system": "maskctc_length_adjust", **time_decoding(
-                maskctc, mels, DecodeOptions("maskctc", threshold, iterations, length_adjust=True), bs, repeat=repeat)})
+                maskctc, mels, replace(mask, length_adjust=True), bs, repeat=repeat)})
         if ar is not None:
             rows.append({"system": f"ar_beam{beam}", **time_decoding(ar, mels, DecodeOptions("beam", beam=beam, ctc_weight=ctc_weight), bs, repeat=repeat)})
     for r in rows:
         ref = next((x for x in rows if x["system"].startswith("ar_beam") and x["batch_size"] == r["batch_size"]), None)
         r["speedup_vs_ar"] = ref["seconds"] / r["seconds"] if ref else None
     return {"device": str(maskctc.device), "threads": torch.get_num_threads(), "utterances": len(mels),
-            "options": {"threshold": threshold, "iterations": iterations, "beam": beam, "ctc_weight": ctc_weight},
+            "options": {"threshold": mask.threshold, "iterations": mask.iterations, "ctc_fusion": mask.ctc_fusion, "beam": beam,
+                        "ctc_weight": ctc_weight},
             "maskctc": maskctc.info, "ar": None if ar is None else ar.info, "rows": rows,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
 
