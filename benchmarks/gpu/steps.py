@@ -343,8 +343,8 @@ class Steps:
             argv += ["--vocoders", "random:v3" if self.profile_name == "smoke" else "random:v1,random:v3"]
         if self.profile_name == "smoke" and "limit" in opts:
             argv += ["--limit", "2"]
-        if name == "e2e":  # the design card's batch synthesis: up to 500 sentences of the carried train text
-            argv += ["--throughput-data", w / "data" / "train", "--sentences", "500", "--threads", "1"]
+        if name == "e2e":  # the design card's batch synthesis of 500 sentences: the test text (phonemes prepared), cycled
+            argv += ["--throughput-data", w / "data" / "test", "--sentences", "500", "--threads", "1"]
         argv += extra
         if missing:
             self.skip(step, "speed", f"`narspeech bench {name}` needs {', '.join(missing)}, which this run cannot give (it gives "

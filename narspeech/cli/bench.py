@@ -85,7 +85,7 @@ def e2e(
     threads: str = typer.Option("1,2", "--threads", help="Comma-separated CPU thread counts for the batch-1 rows; the throughput row uses the last."),
     batch1: int = typer.Option(10, "--batch1", help="Sentences timed one at a time."),
     batch_size: int = typer.Option(16, "--batch-size", help="Sentences per batch in the throughput row."),
-    sentences: Optional[int] = typer.Option(None, "--sentences", help="Sentences in the throughput row (default: all)."),
+    sentences: Optional[int] = typer.Option(None, "--sentences", help="Sentences in the throughput row (default: all; more than there are: cycled)."),
     frames_per_token: int = typer.Option(6, "--frames-per-token", help="random:fastspeech2: frames per phoneme (ARCTIC at hop 256: about 6)."),
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, auto (torch engine)."),
     workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where the random model and ONNX files go (default: a temporary dir)."),
@@ -116,6 +116,7 @@ def e2e(
         many = [s for _, s in read_data_text(throughput_data) if s]
     if limit:
         texts, many, batch1 = texts[:limit], many[:limit], min(batch1, limit)
+        sentences = min(sentences or limit, limit)
     engines = ["torch", "onnx"] if engine == "both" else [engine]
     results, tables = {}, []
     with tempfile.TemporaryDirectory() as tmp:

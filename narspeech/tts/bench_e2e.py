@@ -136,7 +136,9 @@ def bench_e2e(make: Callable[[int], tuple[LoadedModel, object]], sentences: Sequ
             loaded, voc = make(int(n))
             rows.append({"threads": int(n), **batch1(loaded, voc, list(sentences[:batch1_sentences]))})
         many = list(throughput_texts or sentences)
-        tp = throughput(loaded, voc, many[: throughput_sentences or len(many)], batch_size=batch_size)
+        n = throughput_sentences or len(many)
+        many = (many * -(-n // len(many)))[:n]  # fewer texts than asked: cycled
+        tp = throughput(loaded, voc, many, batch_size=batch_size)
         tp["threads"] = int(threads[-1])
     finally:
         torch.set_num_threads(keep)
