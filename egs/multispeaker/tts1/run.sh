@@ -3,8 +3,9 @@
 # RESULTS.md. Durations from the teacher-free aligner; a learned embedding per speaker (conf/fastspeech2.yaml,
 # spks: auto); stage 3 also writes GE2E d-vectors (dump/spk_embed/<set>) that stage 8 scores speakers with.
 #   ./run.sh                                   # everything (CPU: ~1 h of training)
-#   ./run.sh --hold_out m0005 --spk_embed true --fs_exp exp/fastspeech2_zeroshot_m0005 \
-#     --fs_conf conf/fastspeech2_dvector.yaml --test_sets "test test_m0005"   # zero-shot: one speaker never trained on
+#   ./run.sh --hold_out m0005 --spk_embed true --fs_conf conf/fastspeech2_dvector.yaml --stop_stage 6
+#     # zero-shot: m0005 never trained on (its test set: data/test_m0005), a model on d-vectors; then synthesise it
+#     # from a few seconds of its audio with `tts synthesize --data data/test_m0005 --reference-audio WAV` (RESULTS.md)
 # Paper-size models for a GPU: --fs_conf conf/gpu/fastspeech2.yaml (--teacher transformer for the AR teacher too).
 # Options of this script: --src --hold_out --nj; all others go to recipes/tts.sh.
 set -euo pipefail
