@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from narspeech.nets.conv import Postnet
 from narspeech.nets.masks import pad_mask
 from narspeech.tts.models.losses import masked_l1, masked_mse, stop_loss
 from narspeech.tts.models.speaker import speaker_inputs
@@ -23,6 +24,18 @@ class ARTeacher(nn.Module):
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.setdefault(prefix + "batches_seen", torch.zeros((), dtype=torch.long))  # checkpoints from before it
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _init_postnet_and_counter(self, n_mels: int) -> None:
+        """The postnet (None with ``postnet_layers`` 0) and the batch counter that drives the guided-attention schedule."""
+        c = self.c
+        self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
+            if c["postnet_layers"] > 0 else None
+        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))
+
+    def _with_speaker(self, memory: torch.Tensor, pad: torch.Tensor, sids: torch.Tensor | None,
+                      spembs: torch.Tensor | None) -> torch.Tensor:
+        """The encoder output with the speaker added (0 at padding); unchanged for a single-speaker model."""
+        return self.speaker(memory, sids, spembs).masked_fill(pad[..., None], 0.0) if self.speaker.enabled else memory
 
     def guided_attn_weight(self) -> float:
         """The guided-attention weight at the current point of training: ``guided_attn_weight``, halved every

@@ -36,7 +36,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from narspeech.nets.conv import Conv1dStack, Postnet
+from narspeech.nets.conv import Conv1dStack
 from narspeech.nets.masks import pad_mask
 from narspeech.tts.models.ar_teacher import ARTeacher
 from narspeech.tts.models.losses import (alignment_prior_weights, guided_attention_loss, masked_l1, masked_mean, prior_attention_loss)
@@ -142,9 +142,7 @@ class Tacotron2(ARTeacher):
             self.f0_in = nn.Linear(2, dims[-1])
         if c["forward_attention"]:  # the transition agent of forward attention
             self.transition = nn.Linear(c["attn_rnn_units"] + mem + dims[-1], 1)
-        self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
-            if c["postnet_layers"] > 0 else None
-        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
+        self._init_postnet_and_counter(n_mels)
 
     # -- building blocks -------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor, sids: torch.Tensor | None = None,
@@ -157,9 +155,7 @@ class Tacotron2(ARTeacher):
         packed = pack_padded_sequence(x, token_lengths.cpu(), batch_first=True, enforce_sorted=False)
         out, _ = self.enc_lstm(packed)
         out, _ = pad_packed_sequence(out, batch_first=True, total_length=tokens.size(1))
-        if self.speaker.enabled:
-            out = self.speaker(out, sids, spembs).masked_fill(pad[..., None], 0.0)
-        return out, pad
+        return self._with_speaker(out, pad, sids, spembs), pad
 
     def run_prenet(self, x: torch.Tensor) -> torch.Tensor:
         for fc in self.prenet:  # dropout stays on at inference (the paper's bottleneck against copying the last frame)

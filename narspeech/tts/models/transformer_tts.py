@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from narspeech.nets.conv import DecoderPrenet, EncoderPrenet, Postnet
+from narspeech.nets.conv import DecoderPrenet, EncoderPrenet
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
@@ -69,9 +69,7 @@ class TransformerTTS(ARTeacher):
         self.dec_norm = nn.LayerNorm(d)
         self.mel_out = nn.Linear(d, n_mels * self.r)
         self.stop_out = nn.Linear(d, self.r)
-        self.postnet = Postnet(n_mels, c["postnet_channels"], c["postnet_layers"], c["postnet_kernel"], c["postnet_dropout"]) \
-            if c["postnet_layers"] > 0 else None
-        self.register_buffer("batches_seen", torch.zeros((), dtype=torch.long))  # drives the guided-attention schedule
+        self._init_postnet_and_counter(n_mels)
 
     # -- building blocks -------------------------------------------------------------------
     def encode(self, tokens: torch.Tensor, token_lengths: torch.Tensor, sids: torch.Tensor | None = None,
@@ -81,9 +79,7 @@ class TransformerTTS(ARTeacher):
         for layer in self.encoder:
             x, _ = layer(x, pad)
         x = self.enc_norm(x)
-        if self.speaker.enabled:
-            x = self.speaker(x, sids, spembs).masked_fill(pad[..., None], 0.0)
-        return x, pad
+        return self._with_speaker(x, pad, sids, spembs), pad
 
     def decode(self, dec_in: torch.Tensor, memory: torch.Tensor, memory_pad: torch.Tensor,
                step_pad: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
