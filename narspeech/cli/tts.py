@@ -26,6 +26,19 @@ def _speaker_inputs(spk_embed, valid_spk_embed) -> dict:
     return {k: v for k, v in (("spk_embed", spk_embed), ("valid_spk_embed", valid_spk_embed)) if v is not None}
 
 
+# options that several tts commands share
+_TRAIN_DATA = typer.Option(..., "--train-data", help="Training data dir with a `token` file.")
+_VALID_DATA = typer.Option(None, "--valid-data", help="Validation data dir.")
+_VALID_DUMP = typer.Option(None, "--valid-dump", help="Feature dump of the validation set.")
+_EXP = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard).")
+_RESUME = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain).")
+_RETRAIN = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh.")
+_TRAIN_DEVICE = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto).")
+_SKIP_BAD = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping.")
+_SPK_EMBED = typer.Option(None, "--spk-embed", help="Speaker embeddings of the training set (kaldiio scp keyed by utterance or speaker, e.g. `narspeech feats spk-embed` OUT/utt_embed.scp): turns on model.spk_embed_dim.")
+_VALID_SPK_EMBED = typer.Option(None, "--valid-spk-embed", help="Speaker embeddings of the validation set (default: the training speakers' means).")
+
+
 def _setup_logging() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
 
@@ -33,20 +46,20 @@ def _setup_logging() -> None:
 def train_teacher(
     config: Path = typer.Option(..., "--config", help="YAML with `model` (type transformer_tts, the default, or tacotron2, and its options) and `train` (engine) sections."),
     tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt) of the training text."),
-    train_data: Path = typer.Option(..., "--train-data", help="Training data dir with a `token` file."),
+    train_data: Path = _TRAIN_DATA,
     train_dump: Path = typer.Option(..., "--train-dump", help="Feature dump of the training set (feats.scp, stats.npz)."),
-    valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir."),
-    valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
+    valid_data: Optional[Path] = _VALID_DATA,
+    valid_dump: Optional[Path] = _VALID_DUMP,
     durations: Optional[Path] = typer.Option(None, "--durations", help="Durations of the training set (e.g. `tts align`'s) for model.guided_attn_prior durations (Tacotron 2); ignored otherwise."),
     valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Durations of the validation set, with --durations."),
-    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
+    exp: Path = _EXP,
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.d_model=256 --set train.max_steps=2000."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
-    retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
-    device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
-    spk_embed: Optional[Path] = typer.Option(None, "--spk-embed", help="Speaker embeddings of the training set (kaldiio scp keyed by utterance or speaker, e.g. `narspeech feats spk-embed` OUT/utt_embed.scp): turns on model.spk_embed_dim."),
-    valid_spk_embed: Optional[Path] = typer.Option(None, "--valid-spk-embed", help="Speaker embeddings of the validation set (default: the training speakers' means)."),
+    resume: bool = _RESUME,
+    retrain: bool = _RETRAIN,
+    device: Optional[str] = _TRAIN_DEVICE,
+    skip_bad: bool = _SKIP_BAD,
+    spk_embed: Optional[Path] = _SPK_EMBED,
+    valid_spk_embed: Optional[Path] = _VALID_SPK_EMBED,
 ) -> None:
     """Train the autoregressive teacher (Transformer-TTS or Tacotron 2, `model.type`) with guided-attention loss.
 
@@ -80,7 +93,7 @@ def durations(
     plots: int = typer.Option(4, "--plots", help="Attention PNGs for the first N utterance ids (OUT/attn/)."),
     kd: bool = typer.Option(False, "--kd", help="Also synthesise free-running teacher mels as student targets (OUT/kd/feats.scp, durations)."),
     device: str = typer.Option("auto", "--device", help=_DEVICE),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+    skip_bad: bool = _SKIP_BAD,
     seed: int = typer.Option(0, "--seed", help="Seed for the teacher's always-on prenet dropout."),
     reference: Optional[Path] = typer.Option(None, "--reference", help="A durations file of the same set (e.g. `tts align`'s) to report boundary agreement with."),
     monotonic: bool = typer.Option(False, "--monotonic", help="Durations from the best monotonic path through the attention (Viterbi) instead of the per-step argmax: robust to stray steps, leading/trailing silence goes to the first/last token."),
@@ -106,21 +119,21 @@ def durations(
 def train(
     config: Path = typer.Option(..., "--config", help="YAML with `model` (type fastspeech | fastspeech2 and options) and `train` sections."),
     tokens: Path = typer.Option(..., "--tokens", help="Token list (tokens.txt); the same one the teacher used."),
-    train_data: Path = typer.Option(..., "--train-data", help="Training data dir with a `token` file."),
+    train_data: Path = _TRAIN_DATA,
     train_dump: Path = typer.Option(..., "--train-dump", help="Feature dump of the training set (feats, f0, energy, stats.npz)."),
     durations: Path = typer.Option(..., "--durations", help="Teacher durations of the training set (`tts durations` OUT/durations)."),
-    valid_data: Optional[Path] = typer.Option(None, "--valid-data", help="Validation data dir."),
-    valid_dump: Optional[Path] = typer.Option(None, "--valid-dump", help="Feature dump of the validation set."),
+    valid_data: Optional[Path] = _VALID_DATA,
+    valid_dump: Optional[Path] = _VALID_DUMP,
     valid_durations: Optional[Path] = typer.Option(None, "--valid-durations", help="Teacher durations of the validation set."),
     kd_dump: Optional[Path] = typer.Option(None, "--kd-dump", help="Teacher mels as targets (`tts durations --kd` OUT/kd); use with --durations OUT/kd/durations; model.type fastspeech."),
-    exp: Path = typer.Option(..., "--exp", callback=out_dir, help="Experiment dir (config.yaml, tokens.txt, stats.npz, checkpoints, tensorboard)."),
+    exp: Path = _EXP,
     overrides: List[str] = typer.Option([], "--set", help="Override a config key, e.g. --set model.type=fastspeech --set train.max_steps=3000."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from EXP/last.pt (stops if its inputs or config changed; see --retrain)."),
-    retrain: bool = typer.Option(False, "--retrain", help="With --resume: if the inputs or config changed since EXP was trained, move the old run to EXP/stale-*/ and train afresh."),
-    device: Optional[str] = typer.Option(None, "--device", help=_DEVICE + " Default: train.device of the config (auto)."),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
-    spk_embed: Optional[Path] = typer.Option(None, "--spk-embed", help="Speaker embeddings of the training set (kaldiio scp keyed by utterance or speaker, e.g. `narspeech feats spk-embed` OUT/utt_embed.scp): turns on model.spk_embed_dim."),
-    valid_spk_embed: Optional[Path] = typer.Option(None, "--valid-spk-embed", help="Speaker embeddings of the validation set (default: the training speakers' means)."),
+    resume: bool = _RESUME,
+    retrain: bool = _RETRAIN,
+    device: Optional[str] = _TRAIN_DEVICE,
+    skip_bad: bool = _SKIP_BAD,
+    spk_embed: Optional[Path] = _SPK_EMBED,
+    valid_spk_embed: Optional[Path] = _VALID_SPK_EMBED,
 ) -> None:
     """Train FastSpeech or FastSpeech 2 (model.type) on durations from the teacher.
 
@@ -157,7 +170,7 @@ def align(
     edge_silence: bool = typer.Option(False, "--edge-silence", help="Optional silence states before and after the text, so the first and last phone models do not learn the edge silence (its frames still go to the first/last token)."),
     word_pauses: bool = typer.Option(False, "--word-pauses", help="Word boundaries may hold a pause, scored by the silence model (Kaldi's optional silence): a pause between words goes to the boundary token instead of the neighbouring phone."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE),
-    skip_bad: bool = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping."),
+    skip_bad: bool = _SKIP_BAD,
 ) -> None:
     """Durations without a teacher: flat-start monotonic alignment (a diagonal Gaussian per token, or per HMM state
     with --states, over mel cepstra).
