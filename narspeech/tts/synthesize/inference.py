@@ -206,8 +206,9 @@ def _run_batch(model, batch, controls, device, vocoder, failed, timings, Timer, 
         timings["vocoder_seconds"] += t.seconds
     out = []
     for i, w in zip(keep, wavs):
-        if w is not None and audio_problem(w) is not None:
-            failed[batch[i].utt] = f"vocoder output: {audio_problem(w)}"
+        why = None if w is None else audio_problem(w)
+        if why is not None:
+            failed[batch[i].utt] = f"vocoder output: {why}"
         else:
             out.append(Synthesized(batch[i].utt, mels[i], w))
     return out
