@@ -8,24 +8,15 @@ from __future__ import annotations
 
 import json
 import math
-import statistics
 from pathlib import Path
 
 import torch
 
 from narspeech.audio.io import guess_base, load_audio, resolve_entry
-from narspeech.evaluate.synthesis import evaluate_synthesis
+from narspeech.evaluate.synthesis import evaluate_synthesis, summary_stats
 from narspeech.fileio import atomic_write, read_table, write_table
 from narspeech.metrics.quality import quality_scores
 from narspeech.progress import progress
-
-
-def _summary(values: list[float]) -> dict[str, float]:
-    vals = [v for v in values if v == v]
-    if not vals:
-        return {"mean": float("nan"), "std": float("nan"), "n": 0}
-    return {"mean": statistics.fmean(vals), "std": statistics.pstdev(vals) if len(vals) > 1 else 0.0,
-            "median": statistics.median(vals), "n": len(vals)}
 
 
 def score_copy(out_dir: str | Path, data_dir: str | Path, *, device: str | torch.device = "auto",
@@ -42,8 +33,8 @@ def score_copy(out_dir: str | Path, data_dir: str | Path, *, device: str | torch
         per[u] = quality_scores(ref, syn, ref_sr, sr, utt=u)
     write_table(out_dir / "quality", {u: f"{v['pesq_wb']:.4f} {v['stoi']:.4f}" for u, v in per.items()})
     results = evaluate_synthesis(out_dir, data_dir, out=out_dir / "results.json", device=device, trim_db=trim_db)
-    results["pesq_wb"] = _summary([v["pesq_wb"] for v in per.values()])
-    results["stoi"] = _summary([v["stoi"] for v in per.values()])
+    results["pesq_wb"] = summary_stats([v["pesq_wb"] for v in per.values()])
+    results["stoi"] = summary_stats([v["stoi"] for v in per.values()])
     results["quality_note"] = "PESQ wide-band (P.862.2) and STOI at 16 kHz on the time-aligned copy (pesq, pystoi packages)"
     with atomic_write(out_dir / "results.json") as f:
         json.dump(results, f, indent=1, default=lambda x: None if isinstance(x, float) and math.isnan(x) else str(x))

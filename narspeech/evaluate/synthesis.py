@@ -58,7 +58,8 @@ METHOD_NOTE = ("MCD from the cosine-series cepstrum (SPTK scale: DCT-II / 2N) of
                "under the same vocoder and feature config are valid")
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
+def summary_stats(values: Sequence[float]) -> dict[str, float]:
+    """mean / std / median / n of the values that are not NaN (NaN fields when none)."""
     vals = [v for v in values if v == v]  # drop NaN (e.g. no voiced frame pairs)
     if not vals:
         return {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n": 0}
@@ -184,21 +185,21 @@ def evaluate_synthesis(synth_dir: str | Path, ref_dir: str | Path, *, out: str |
         "synth_dir": str(synth_dir.resolve()),
         "ref_dir": str(ref_dir.resolve()),
         "utterances": len(per_utt),
-        "mcd_db": _stats([s["mcd"] for s in scores]),
-        "f0_rmse_hz": _stats([s["f0_rmse_hz"] for s in scores]),
-        "f0_rmse_cents": _stats([s["f0_rmse_cents"] for s in scores]),
-        "vde": _stats([s["vde"] for s in scores]),
-        "duration_ratio": _stats([s["duration_ratio"] for s in scores]),
-        "mcd_c0_db": _stats([s["mcd_c0"] for s in scores]),
+        "mcd_db": summary_stats([s["mcd"] for s in scores]),
+        "f0_rmse_hz": summary_stats([s["f0_rmse_hz"] for s in scores]),
+        "f0_rmse_cents": summary_stats([s["f0_rmse_cents"] for s in scores]),
+        "vde": summary_stats([s["vde"] for s in scores]),
+        "duration_ratio": summary_stats([s["duration_ratio"] for s in scores]),
+        "mcd_c0_db": summary_stats([s["mcd_c0"] for s in scores]),
         "voiced_pairs": sum(s["voiced_pairs"] for s in scores),
         "utterances_without_voiced_pairs": sum(s["voiced_pairs"] == 0 for s in scores),
         "voicing": {**voicing_f1(counts["both"], counts["ref"], counts["syn"]), "both_voiced": counts["both"],
                     "ref_voiced": counts["ref"], "syn_voiced": counts["syn"]},
-        "silence": {"synth": _stats([s["silence_synth"] for s in scores]), "ref": _stats([s["silence_ref"] for s in scores]),
+        "silence": {"synth": summary_stats([s["silence_synth"] for s in scores]), "ref": summary_stats([s["silence_ref"] for s in scores]),
                     "floor_db": floor_db},
-        "floor_error": _stats([s["floor_error"] for s in scores]),
-        "level_corr": _stats([s["level_corr"] for s in scores]),
-        "variance_ratio": _stats([s["variance_ratio"] for s in scores]),
+        "floor_error": summary_stats([s["floor_error"] for s in scores]),
+        "level_corr": summary_stats([s["level_corr"] for s in scores]),
+        "variance_ratio": summary_stats([s["variance_ratio"] for s in scores]),
         "intelligibility": intel,
         "speaker": None if spk is None else {k: v for k, v in spk.items() if k != "per_utterance"},
         "missing_synth": missing_synth,
