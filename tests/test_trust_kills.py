@@ -1,6 +1,7 @@
 """Class 2 of issue 36: a killed run leaves nothing behind that blocks the next one."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -133,28 +134,35 @@ def test_lock_of_a_dead_holder_is_taken_over_even_if_its_children_hold_it(tmp_pa
         os.kill(child, signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def _held_elsewhere(module: str, lock: str, path: Path):
+    """Another process holding `module.lock(path)` until the block ends; yields that process."""
+    code = textwrap.dedent(f"""
+        import sys
+        from {module} import {lock}
+        with {lock}({str(path)!r}):
+            print("held", flush=True)
+            sys.stdin.read()
+    """)
+    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert other.stdout.readline().strip() == "held"
+        yield other
+    finally:
+        other.communicate("")
+
+
 def test_two_trainings_into_one_exp_dir_cannot_both_run(tmp_path):
     from narspeech.train.engine import fit
     from narspeech.train.toy import ToySeqDataset, ToySeqModel, toy_collate
 
     exp = tmp_path / "exp"
-    code = textwrap.dedent(f"""
-        import sys, time
-        from narspeech.train.checkpoint import exp_lock
-        with exp_lock({str(exp)!r}):
-            print("training", flush=True)
-            sys.stdin.read()
-    """)
-    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline().strip() == "training"
-        cfg = {"train": {"max_steps": 1, "batch_bins": 200, "num_workers": 0, "tensorboard": False,
-                         "log_to_stderr": False, "device": "cpu"}}
+    cfg = {"train": {"max_steps": 1, "batch_bins": 200, "num_workers": 0, "tensorboard": False,
+                     "log_to_stderr": False, "device": "cpu"}}
+    with _held_elsewhere("narspeech.train.checkpoint", "exp_lock", exp) as other:
         with pytest.raises(NarspeechError, match=f"locked by another training run.*pid {other.pid}"):
             fit(cfg, ToySeqModel(), ToySeqDataset(4), None, toy_collate, exp)
         assert not (exp / "train.log").exists() and not (exp / "config.yaml").exists()
-    finally:
-        other.communicate("")
     fit(cfg, ToySeqModel(), ToySeqDataset(4), None, toy_collate, exp)  # free again
     assert (exp / "last.pt").is_file()
 
@@ -164,18 +172,7 @@ def test_task_trainings_take_the_exp_lock_before_writing(tmp_path):
     from narspeech.asr.train import train_asr
 
     exp = tmp_path / "exp"
-    code = textwrap.dedent(f"""
-        import sys
-        from narspeech.fileio import dir_lock
-        with dir_lock({str(exp)!r}):
-            print("held", flush=True)
-            sys.stdin.read()
-    """)
-    other = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert other.stdout.readline().strip() == "held"
+    with _held_elsewhere("narspeech.fileio", "dir_lock", exp):
         with pytest.raises(NarspeechError, match="locked by another training run"):
             train_asr({}, tokens=tmp_path / "no_tokens", train_data=tmp_path / "d", train_dump=tmp_path / "dump", exp=exp)
         assert not exp.exists()
-    finally:
-        other.communicate("")
