@@ -21,7 +21,8 @@ GPU_TOOLS = ROOT / "benchmarks" / "gpu"
 MINUTES = 1.5
 STATUSES = {"ok", "failed", "timeout", "skipped"}
 PLAN = ["wheels", "import", "env", "selftest_hang", "features", "pytest_gpu", "tts_models", "bench_tts", "feats_device",
-        "feats_cpu", "bench_train", "bench_asr", "bench_correct", "bench_align", "bench_vocoder", "bench_e2e", "align",
+        "feats_cpu", "bench_train", "bench_asr", "bench_correct", "bench_align", "bench_vocoder", "bench_e2e", "bench_train_speakers", "tts_spk_model",
+        "bench_tts_speakers", "comma_train", "comma_measure", "align",
         "train_fastspeech2", "train_teacher", "durations", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2", "eval_teacher"]
 
 
@@ -94,7 +95,8 @@ def test_cpu_form_reports_every_step_within_its_minutes(smoke_run):
     # setup and the first speed step run whatever the load; every step that ran has its numbers in the report
     for name in ("import", "env", "features", "pytest_gpu", "tts_models"):
         assert steps[name]["status"] == "ok", steps[name]
-    for name in ("features", "pytest_gpu", "tts_models", "bench_tts", "feats_device", "bench_train", "align", "train_teacher",
+    for name in ("features", "pytest_gpu", "tts_models", "bench_tts", "feats_device", "bench_train", "bench_train_speakers",
+                 "tts_spk_model", "bench_tts_speakers", "comma_train", "comma_measure", "align", "train_teacher",
                  "durations", "train_fastspeech2", "synth_fastspeech2", "synth_teacher", "eval_fastspeech2", "eval_teacher"):
         assert steps[name]["status"] != "ok" or steps[name].get("numbers"), steps[name]
     if steps["feats_device"]["status"] == "ok":

@@ -49,3 +49,20 @@ def test_bench_runs_fp32_only_on_cpu():
     assert r["frames_per_s"] == pytest.approx(r["steps_per_s"] * sum(data.lengths) / len(data) * 2)
     assert r["params_m"] == pytest.approx(sum(p.numel() for p in ReferenceFastSpeech(**kw).parameters()) / 1e6)
     assert "fp32" in format_results(res) and f"{r['steps_per_s']:.3f}" in format_results(res)
+
+
+def test_speaker_table_conditions_the_reference_model():
+    """--speakers N: utterances are dealt to N voices and the model's output depends on the voice."""
+    torch.manual_seed(0)
+    data = RandomTTSData(4, seed=1, speakers=2)
+    batch = collate_tts([data[i] for i in range(4)])
+    assert batch["speakers"].tolist() == [0, 1, 0, 1]
+    model = ReferenceFastSpeech(d=32, heads=2, layers=1, ffn=64, dropout=0.0, speakers=2)
+    with torch.no_grad():
+        a = float(model(batch)[0])
+        b = float(model({**batch, "speakers": 1 - batch["speakers"]})[0])
+    assert a != pytest.approx(b, rel=1e-6)
+    res = bench_train(device="cpu", batch_sizes=(2,), steps=1, warmup=1, num_workers=0,
+                      model_kw=dict(d=32, heads=2, layers=1, ffn=64), speakers=3)
+    assert res[0]["speakers"] == 3
+    assert res[0]["params_m"] == pytest.approx(sum(p.numel() for p in ReferenceFastSpeech(d=32, heads=2, layers=1, ffn=64, speakers=3).parameters()) / 1e6)

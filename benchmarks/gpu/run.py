@@ -49,6 +49,7 @@ from profiles import PROFILES  # noqa: E402
 from report import markdown, now, read_json, write_atomic
 from report import targets as score_targets  # noqa: E402
 from steps import Steps  # noqa: E402
+from task_steps import TaskSteps  # noqa: E402
 from timebox import run_boxed  # noqa: E402
 
 
@@ -61,7 +62,7 @@ def _git(*args: str) -> str:
 
 
 
-class GpuRun(Steps):
+class GpuRun(Steps, TaskSteps):
     """The plan, the clock and the report."""
 
     def __init__(self, a: argparse.Namespace):
@@ -214,6 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                 reserve = (1 - run.p["speed_share"]) * run.remaining()
             if "speed" in run.suites:
                 run.speed(reserve)
+                run.multispeaker(reserve)
+                run.comma(reserve)
             if "quality" in run.suites:
                 run.quality()
     except KeyboardInterrupt:

@@ -166,6 +166,7 @@ def train(
     steps: Optional[int] = typer.Option(None, "--steps", help="Timed updates per setting (default 30 on CUDA, 3 on CPU)."),
     warmup: Optional[int] = typer.Option(None, "--warmup", help="Untimed updates first (default 5 on CUDA, 1 on CPU)."),
     num_workers: int = typer.Option(2, "--num-workers", help="DataLoader workers."),
+    speakers: int = typer.Option(0, "--speakers", min=0, help="Add a speaker table with this many voices (utterances dealt round-robin): the multi-speaker training cost."),
     out: Optional[Path] = typer.Option(None, "--out", callback=out_file, help="Write the results JSON here."),
 ) -> None:
     """Training throughput (steps/s, frames/s) and peak GPU memory of the engine on a FastSpeech-sized reference model, per batch size and precision.
@@ -179,7 +180,8 @@ def train(
 
     sizes = tuple(int(b) for b in batch_sizes.split(",")) if batch_sizes else None
     precs = tuple(p.strip() for p in precisions.split(",")) if precisions else None
-    res = bench_train(device=device, batch_sizes=sizes, precisions=precs, steps=steps, warmup=warmup, num_workers=num_workers)
+    res = bench_train(device=device, batch_sizes=sizes, precisions=precs, steps=steps, warmup=warmup, num_workers=num_workers,
+                      speakers=speakers)
     if res and res[0]["peak_mem_gib"] is None:
         typer.echo("CPU run: fp32 only (bf16 autocast is CUDA-only in narspeech); no GPU memory to report.", err=True)
     typer.echo(format_results(res))

@@ -64,10 +64,13 @@ def length_regulate(x: torch.Tensor, dur: torch.Tensor, T: int) -> torch.Tensor:
 class ReferenceFastSpeech(nn.Module):
     """FastSpeech-sized benchmark model (about 20M parameters at the defaults)."""
 
-    def __init__(self, vocab: int = 80, d: int = 256, heads: int = 2, layers: int = 4, ffn: int = 1024, kernel: int = 9, n_mels: int = 80, dropout: float = 0.1):
+    def __init__(self, vocab: int = 80, d: int = 256, heads: int = 2, layers: int = 4, ffn: int = 1024, kernel: int = 9, n_mels: int = 80,
+                 dropout: float = 0.1, speakers: int = 0):
         super().__init__()
         self.d = d
         self.emb = nn.Embedding(vocab, d, padding_idx=0)
+        # a learned speaker vector added to every token state (how narspeech's FastSpeech 2 takes a speaker id)
+        self.spk = nn.Embedding(speakers, d) if speakers else None
         self.encoder = nn.ModuleList(_FFTBlock(d, heads, ffn, kernel, dropout) for _ in range(layers))
         self.decoder = nn.ModuleList(_FFTBlock(d, heads, ffn, kernel, dropout) for _ in range(layers))
         self.dur = nn.Sequential(nn.Conv1d(d, d, 3, padding=1), nn.ReLU(), nn.Conv1d(d, d, 3, padding=1), nn.ReLU())
@@ -81,6 +84,8 @@ class ReferenceFastSpeech(nn.Module):
         x = self.emb(tok) * math.sqrt(self.d) + _positions(N, self.d, tok.device)
         for blk in self.encoder:
             x = blk(x, tmask)
+        if self.spk is not None:
+            x = x + self.spk(batch["speakers"])[:, None, :]
         logd = self.dur_out(self.dur(x.transpose(1, 2)).transpose(1, 2)).squeeze(-1)
         T = mels.shape[1]
         h = length_regulate(x, dur, T)
@@ -99,9 +104,9 @@ class ReferenceFastSpeech(nn.Module):
 class RandomTTSData(torch.utils.data.Dataset):
     """Random utterances of LJSpeech shape; ``lengths`` are mel frames (what bucketing bounds)."""
 
-    def __init__(self, n: int, seed: int = 0, vocab: int = 80, n_mels: int = 80):
+    def __init__(self, n: int, seed: int = 0, vocab: int = 80, n_mels: int = 80, speakers: int = 0):
         g = torch.Generator().manual_seed(seed)
-        self.n_mels = n_mels
+        self.n_mels, self.speakers = n_mels, speakers
         self.items = []
         for _ in range(n):
             N = int(torch.randint(20, 151, (1,), generator=g))
@@ -116,22 +121,22 @@ class RandomTTSData(torch.utils.data.Dataset):
     def __getitem__(self, i: int):
         tok, dur = self.items[i]
         g = torch.Generator().manual_seed(i)
-        return tok, dur, torch.randn(int(dur.sum()), self.n_mels, generator=g)
+        return tok, dur, torch.randn(int(dur.sum()), self.n_mels, generator=g), i % max(self.speakers, 1)
 
 
 def collate_tts(items: list) -> dict[str, torch.Tensor]:
     B = len(items)
-    N = max(t.shape[0] for t, _, _ in items)
-    T = max(m.shape[0] for _, _, m in items)
+    N = max(it[0].shape[0] for it in items)
+    T = max(it[2].shape[0] for it in items)
     tok = torch.zeros(B, N, dtype=torch.long)
     dur = torch.zeros(B, N, dtype=torch.long)
     mels = torch.zeros(B, T, items[0][2].shape[1])
-    for b, (t, d, m) in enumerate(items):
+    for b, (t, d, m, _) in enumerate(items):
         tok[b, : t.shape[0]], dur[b, : d.shape[0]], mels[b, : m.shape[0]] = t, d, m
     return {
-        "tokens": tok, "durations": dur, "mels": mels,
-        "token_lengths": torch.tensor([t.shape[0] for t, _, _ in items]),
-        "mel_lengths": torch.tensor([m.shape[0] for _, _, m in items]),
+        "tokens": tok, "durations": dur, "mels": mels, "speakers": torch.tensor([it[3] for it in items]),
+        "token_lengths": torch.tensor([it[0].shape[0] for it in items]),
+        "mel_lengths": torch.tensor([it[2].shape[0] for it in items]),
     }
 
 
@@ -154,12 +159,14 @@ def bench_train(
     num_workers: int = 2,
     seed: int = 0,
     model_kw: dict | None = None,
+    speakers: int = 0,
 ) -> list[dict]:
     """Run the engine on the reference model for each (batch size, precision); one result dict each.
 
     Defaults: CUDA — batch sizes (16, 32), bf16 and fp32, 30 timed steps; CPU — (1, 2), fp32 only
     (autocast is CUDA-only in narspeech), 3 timed steps. ``model_kw`` overrides the reference
-    model's sizes (:class:`ReferenceFastSpeech` arguments).
+    model's sizes (:class:`ReferenceFastSpeech` arguments); ``speakers`` > 0 adds a speaker table and
+    deals the utterances round-robin to that many voices (the multi-speaker training cost).
     """
     dev = resolve_device(device)
     cuda = dev.type == "cuda"
@@ -173,10 +180,10 @@ def bench_train(
         raise NarspeechError("bench train needs --warmup >= 1 and --steps >= 1")
     results = []
     for bs in batch_sizes:
-        data = RandomTTSData(bs * (warmup + steps + 2), seed=seed)
+        data = RandomTTSData(bs * (warmup + steps + 2), seed=seed, speakers=speakers)
         for prec in precisions:
             seed_everything(seed)
-            model = ReferenceFastSpeech(**(model_kw or {}))
+            model = ReferenceFastSpeech(**{**(model_kw or {}), "speakers": speakers})
             n_par = sum(p.numel() for p in model.parameters())
             cfg = {"train": {
                 "seed": seed, "device": str(dev), "amp": prec, "max_steps": warmup + steps, "max_epochs": 0,
@@ -197,7 +204,7 @@ def bench_train(
                 "device": torch.cuda.get_device_name(dev) if cuda else f"cpu ({torch.get_num_threads()} threads)",
                 "batch_size": bs, "precision": prec, "steps_per_s": sps, "frames_per_s": sps * frames,
                 "peak_mem_gib": torch.cuda.max_memory_allocated(dev) / 2**30 if cuda else None,
-                "params_m": n_par / 1e6, "timed_steps": steps,
+                "params_m": n_par / 1e6, "timed_steps": steps, "speakers": speakers,
             })
             del model
     return results
