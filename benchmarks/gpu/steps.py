@@ -53,6 +53,19 @@ def ns(*argvs: list[str]) -> Callable[[], int]:
     return body
 
 
+def tiny_bench_train(out: Path, speakers: int = 0) -> Callable[[], int]:
+    """A step body: `bench train`'s engine path on CPU with a tiny reference model (the smoke form), results to OUT."""
+    def body() -> int:
+        from narspeech.train.bench import bench_train
+
+        res = bench_train(device="cpu", batch_sizes=(2,), steps=1, warmup=1, num_workers=0, speakers=speakers,
+                          model_kw=dict(d=32, heads=2, layers=1, ffn=64, kernel=3))
+        out.write_text(json.dumps(res, indent=1))
+        return 0
+    body.argv = [f"narspeech.train.bench.bench_train(tiny model, speakers={speakers})"]  # type: ignore[attr-defined]
+    return body
+
+
 class Steps:
     """What GpuRun runs; each method records its steps with self.step / self.skip."""
 
@@ -284,15 +297,7 @@ class Steps:
                       for b in sorted({r["batch_size"] for r in rows}) if (b, "bf16") in by and (b, "fp32") in by}
             return {"rows": rows, "bf16_over_fp32": ratios}
         if smoke:  # the reference model at CPU size would take minutes: the same engine path with a tiny model
-            def train_body() -> int:
-                from narspeech.train.bench import bench_train
-
-                res = bench_train(device="cpu", batch_sizes=(2,), steps=1, warmup=1, num_workers=0,
-                                  model_kw=dict(d=32, heads=2, layers=1, ffn=64, kernel=3))
-                (sp / "train.json").write_text(json.dumps(res, indent=1))
-                return 0
-            train_body.argv = ["narspeech.train.bench.bench_train(tiny model)"]  # type: ignore[attr-defined]
-            target = train_body
+            target = tiny_bench_train(sp / "train.json")
         else:
             target = ns(["bench", "train", "--device", dev, "--batch-sizes", self.p["train_batches"], "--out", sp / "train.json"])
         self.step("bench_train", "speed", target, box=box["bench_train"], needs=("import",), parse=train_parse, reserve=reserve)

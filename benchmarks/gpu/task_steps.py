@@ -8,7 +8,7 @@ from pathlib import Path
 
 from profiles import TINY
 from report import read_json, table
-from steps import ns
+from steps import ns, tiny_bench_train
 
 PSEUDO_SPEAKERS = 4  # voices a one-speaker corpus is split into, so mixed-voice batches can be timed
 
@@ -47,15 +47,7 @@ class TaskSteps:
             return {"rows": spk, "speakers_over_one_voice": {f"{r['batch_size']}/{r['precision']}": round(r["steps_per_s"] / base[k], 3)
                                                              for r in spk if (k := (r["batch_size"], r["precision"])) in base}}
         if smoke:  # as bench_train's smoke form: the same engine path with a tiny model
-            def train_body() -> int:
-                from narspeech.train.bench import bench_train
-
-                res = bench_train(device="cpu", batch_sizes=(2,), steps=1, warmup=1, num_workers=0, speakers=PSEUDO_SPEAKERS,
-                                  model_kw=dict(d=32, heads=2, layers=1, ffn=64, kernel=3))
-                (sp / "train_spk.json").write_text(json.dumps(res, indent=1))
-                return 0
-            train_body.argv = ["narspeech.train.bench.bench_train(tiny model, speakers=4)"]  # type: ignore[attr-defined]
-            target = train_body
+            target = tiny_bench_train(sp / "train_spk.json", PSEUDO_SPEAKERS)
         else:
             target = ns(["bench", "train", "--device", dev, "--batch-sizes", self.p["train_batches"], "--speakers", PSEUDO_SPEAKERS,
                          "--out", sp / "train_spk.json"])
