@@ -50,10 +50,10 @@ def test_rerun_into_the_same_dir_leaves_no_stale_wavs(tmp_path):
 
 
 def test_long_line_is_split_at_sentences_and_short_lines_do_not_pay_for_it(tmp_path, monkeypatch):
-    import narspeech.tts.synthesize.writer as writer
+    import narspeech.tts.synthesize.onnx_engine as engine  # where synthesis makes its vocoder
 
     spy = _SpyVocoder()
-    monkeypatch.setattr(writer, "make_vocoder", lambda name, fcfg, dev, **kw: spy)
+    monkeypatch.setattr(engine, "make_vocoder", lambda name, fcfg, dev, **kw: spy)
     sentence = "the quick brown cat jumps over the lazy dog, and runs far away. "
     long_text = (sentence * 80)[:5000].strip()
     assert len(long_text) > 4990 and "x" not in long_text  # the stub cannot say x

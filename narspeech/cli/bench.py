@@ -90,6 +90,7 @@ def e2e(
     device: str = typer.Option("cpu", "--device", help="cpu, cuda, cuda:N, auto (torch engine)."),
     workdir: Optional[Path] = typer.Option(None, "--workdir", help="Where the random model and ONNX files go (default: a temporary dir)."),
     limit: Optional[int] = typer.Option(None, "--limit", help="At most N sentences anywhere (smoke runs)."),
+    clauses: bool = typer.Option(True, "--clauses/--whole-sentences", help="Batch 1 speaks long sentences in clause pieces, as `tts speak` does (its default); --whole-sentences: one piece each."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
 ) -> None:
     """End to end as a user hears it: time to first audio, text → wav RTF and each stage's share at batch 1 per thread count; batch throughput (× real time).
@@ -124,7 +125,7 @@ def e2e(
             make = factory(model, vocoder_name, texts + many, device=device, engine=eng, workdir=(workdir or Path(tmp)) / eng,
                            frames_per_token=frames_per_token)
             results[eng] = bench_e2e(make, texts, threads=counts, batch1_sentences=batch1, batch_size=batch_size,
-                                     throughput_sentences=sentences, throughput_texts=many)
+                                     throughput_sentences=sentences, throughput_texts=many, clauses=clauses)
             tables.append(format_table(results[eng], eng))
     _report(results, "\n".join(tables), out)
 

@@ -37,6 +37,8 @@ _TRAIN_DEVICE = typer.Option(None, "--device", help=_DEVICE + " Default: train.d
 _SKIP_BAD = typer.Option(False, "--skip-bad", help="Leave out (and list) utterances with bad input instead of stopping.")
 _SPK_EMBED = typer.Option(None, "--spk-embed", help="Speaker embeddings of the training set (kaldiio scp keyed by utterance or speaker, e.g. `narspeech feats spk-embed` OUT/utt_embed.scp): turns on model.spk_embed_dim.")
 _VALID_SPK_EMBED = typer.Option(None, "--valid-spk-embed", help="Speaker embeddings of the validation set (default: the training speakers' means).")
+_ENGINE = typer.Option("torch", "--engine", help="torch, or onnx: the model's `narspeech export onnx` files (MODEL/onnx) through onnxruntime, CPU.")
+_ONNX_DIR = typer.Option(None, "--onnx-dir", help="With --engine onnx: where the exports are (default MODEL/onnx).")
 
 
 def _setup_logging() -> None:
@@ -210,6 +212,8 @@ def synthesize(
     speaker: Optional[str] = typer.Option(None, "--speaker", help="Multi-speaker model: the voice of every line, a speaker of its training set (EXP/spk2sid). With --data the default is each line's speaker in DATA/utt2spk."),
     speaker_embedding: Optional[Path] = typer.Option(None, "--speaker-embedding", help="Model trained on speaker embeddings: a .npy vector or a kaldiio scp/ark (one entry for every line, or keyed by line id / speaker)."),
     reference_audio: List[Path] = typer.Option([], "--reference-audio", help="Zero-shot, model trained on speaker embeddings: speak in the voice of this recording (its GE2E d-vector; repeat to average several)."),
+    engine: str = _ENGINE,
+    onnx_dir: Optional[Path] = _ONNX_DIR,
 ) -> None:
     """Synthesize sentences in batches with a trained TTS model (FastSpeech 2 or the AR teacher).
 
@@ -219,6 +223,7 @@ def synthesize(
     Example: narspeech tts synthesize --model exp/arctic_fastspeech2 --data data/test --out exp/arctic_fastspeech2/synth_test
     Example: narspeech tts synthesize --model exp/teacher --data data/test --teacher-forcing dump/test --out exp/teacher/synth_tf/test
     Example: narspeech tts synthesize --model exp/fastspeech2 --text lines.txt --speaker f0002 --out exp/fastspeech2/synth_f0002
+    Example: narspeech tts synthesize --model exp/fastspeech2 --data data/test --vocoder exp/istft --engine onnx --out exp/fastspeech2/synth_onnx
     """
     from narspeech.errors import NarspeechError
     from narspeech.cli.vocoder import vocoder_options
@@ -227,13 +232,15 @@ def synthesize(
     from narspeech.tts.synthesize.writer import synthesize_to_dir
     from narspeech.tts.synthesize.speakers import ModelSpeakers, SpeakerRequest, assign_voices
     from narspeech.tts.speakers import read_utt2spk
+    from narspeech.tts.synthesize.onnx_engine import check_engine
 
     if (text is None) == (data is None):
         raise NarspeechError("give exactly one of --text FILE or --data DATA_DIR")
     if teacher_forcing is not None and data is None:
         raise NarspeechError("--teacher-forcing needs --data (the utterances of the dump)")
+    check_engine(engine)
     items = read_sentences(text, with_ids=with_ids) if text is not None else read_data_text(data)
-    loaded = load_model(model, checkpoint=checkpoint, device=device)
+    loaded = load_model(model, checkpoint=checkpoint, device="cpu" if engine == "onnx" else device)
     loaded.frontend.on_foreign = on_foreign
     request = SpeakerRequest(speaker, speaker_embedding, list(reference_audio))
     utt2spk = read_utt2spk(data, required=False) if data is not None else None
@@ -242,10 +249,11 @@ def synthesize(
     res = synthesize_to_dir(loaded, items, out, batch_size=batch_size, voices=voices,
                             controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale),
                             vocoder=vocoder, vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters), write_wavs=not no_wav,
-                            source=str(text if text is not None else data), teacher_dump=teacher_forcing, seed=seed)
+                            source=str(text if text is not None else data), teacher_dump=teacher_forcing, seed=seed,
+                            engine=engine, onnx_dir=onnx_dir)
     i = res.info
     typer.echo(f"synthesized {i['synthesized']}/{i['inputs']} ({i['failed']} failed, see {out / 'failed'}) "
-               f"with {i['model_type']} on {i['device']}: {i['audio_seconds']:.1f} s of audio, "
+               f"with {i['model_type']} ({engine}) on {i['device']}: {i['audio_seconds']:.1f} s of audio, "
                f"mels {i['mel_seconds']:.2f} s, vocoder {i['vocoder_seconds']:.2f} s -> {out}")
 
 
@@ -262,10 +270,11 @@ def speak(
     gl_iters: int = typer.Option(32, "--gl-iters", help="Griffin-Lim iterations."),
     on_foreign: str = typer.Option("skip", "--on-foreign", help="As `tts synthesize --on-foreign`: skip | spell | fail."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE + " (cpu by default: one sentence at a time is latency, not throughput)."),
-    engine: str = typer.Option("torch", "--engine", help="torch, or onnx: the model's `narspeech export onnx` files (MODEL/onnx) through onnxruntime, CPU."),
-    onnx_dir: Optional[Path] = typer.Option(None, "--onnx-dir", help="With --engine onnx: where the exports are (default MODEL/onnx)."),
+    engine: str = _ENGINE,
+    onnx_dir: Optional[Path] = _ONNX_DIR,
+    clauses: bool = typer.Option(True, "--clauses/--whole-sentences", help="Speak a long sentence (over 12 words) in clause pieces, cut at , ; : and dashes, then before a conjunction, joined with a short pause: its first audio comes after the first clause's mel, not the whole sentence's. --whole-sentences: one piece per sentence."),
 ) -> None:
-    """Speak text: split into paragraphs and sentences, each synthesised and vocoded in streamed chunks.
+    """Speak text: split into paragraphs, sentences and (long ones) clauses, each synthesised and vocoded in streamed chunks.
 
     Example: narspeech tts speak "Hello there. How are you?" --model exp/fastspeech2 --vocoder hifigan:universal --out hello.wav
     Example: narspeech tts speak --model exp/fastspeech2 --vocoder hifigan:universal --out - < story.txt | aplay -f S16_LE -r 22050 -c 1
@@ -274,27 +283,17 @@ def speak(
 
     from narspeech.cli.vocoder import vocoder_options
     from narspeech.tts.synthesize.inference import Controls, load_model
+    from narspeech.tts.synthesize.onnx_engine import check_engine, prepare_engine
     from narspeech.tts.synthesize.speak import SpeakStats, Speaker, write_pcm16, write_wav_file
-    from narspeech.vocoder.registry import make_vocoder
 
     if text is None or text == "-":
         text = "" if sys.stdin.isatty() and text is None else sys.stdin.read()
-    from narspeech.errors import NarspeechError
-    from narspeech.vocoder.registry import is_griffin_lim
-
-    if engine not in ("torch", "onnx"):
-        raise NarspeechError(f"--engine must be torch or onnx (got {engine!r})")
+    check_engine(engine)
     loaded = load_model(model, checkpoint=checkpoint, device="cpu" if engine == "onnx" else device)
     loaded.frontend.on_foreign = on_foreign
-    if engine == "onnx":
-        from narspeech.tts.synthesize.onnx_engine import onnx_vocoder, use_onnx
-
-        use_onnx(loaded, onnx_dir)
-    if engine == "onnx" and not is_griffin_lim(vocoder):
-        voc = onnx_vocoder(loaded, vocoder, onnx_dir)
-    else:
-        voc = make_vocoder(vocoder, loaded.feats, loaded.device, **vocoder_options(vocoder, gl_iters=gl_iters))
-    spk = Speaker(loaded, voc, controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale), speaker=speaker)
+    voc = prepare_engine(loaded, engine, vocoder, directory=onnx_dir, vocoder_options=vocoder_options(vocoder, gl_iters=gl_iters))
+    spk = Speaker(loaded, voc, controls=Controls(speed=speed, pitch_shift=pitch_shift, energy_scale=energy_scale), speaker=speaker,
+                  clauses=clauses)
     stats = SpeakStats()
     pieces = spk.stream(text, stats)
     if str(out) == "-":
@@ -304,7 +303,7 @@ def speak(
         write_wav_file(pieces, out, spk.sample_rate)
         where = str(out)
     first = f", first audio after {stats.first_audio_seconds * 1000:.0f} ms" if stats.first_audio_seconds is not None else ""
-    typer.echo(f"spoke {stats.sentences} sentence(s) ({len(stats.failed)} skipped), {stats.samples / spk.sample_rate:.1f} s of audio"
+    typer.echo(f"spoke {stats.sentences} sentence(s) in {stats.pieces} piece(s) ({len(stats.failed)} skipped), {stats.samples / spk.sample_rate:.1f} s of audio"
                f"{first} -> {where}", err=True)
 
 

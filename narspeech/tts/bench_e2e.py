@@ -1,8 +1,10 @@
 """End-to-end speed as a user hears it (``narspeech bench e2e``): text → frontend → FastSpeech 2 → vocoder → audio.
 
-* **Batch 1**, per CPU thread count: each sentence alone, as ``tts speak`` runs it (frontend,
-  mel, streamed vocoding). Time to first audio = frontend + mel + the first vocoder chunk;
-  end-to-end RTF = all three stages / seconds of audio; each stage's share of the time.
+* **Batch 1**, per CPU thread count: each sentence alone through ``tts speak``'s
+  :class:`~narspeech.tts.synthesize.speak.Speaker` (frontend, mel, streamed vocoding; long
+  sentences in clause pieces unless ``clauses=False``). Time to first audio = frontend + the first
+  piece's mel + its first vocoder chunk; end-to-end RTF = all three stages / seconds of audio
+  (the pauses between clause pieces included, as the listener hears them); each stage's share of the time.
   ``ttfa_20_words``: the time to first audio of the sentence closest to 20 words.
 * **Throughput**: all sentences through ``synthesize_batches`` (length-sorted batches,
   batched frontend call, one padded vocoder call per batch) at the largest thread count;
@@ -28,14 +30,14 @@ import torch
 from narspeech.errors import NarspeechError
 from narspeech.text.tokenize import tokenize
 from narspeech.tts.models.build import build_tts_model
-from narspeech.tts.synthesize.inference import Controls, LoadedModel, generate_mels, load_model, synthesize_batches
+from narspeech.tts.synthesize.inference import LoadedModel, load_model, synthesize_batches
 from narspeech.tts.synthesize.onnx_engine import export_model, use_onnx
+from narspeech.tts.synthesize.speak import SpeakStats, Speaker
 from narspeech.vocoder.base import check_features
 from narspeech.vocoder.bench import bench_vocoder_spec
 from narspeech.vocoder.onnx import export_generator, load_onnx_vocoder
 from narspeech.vocoder.pretrained import hifigan_features
 from narspeech.vocoder.registry import is_griffin_lim
-from narspeech.vocoder.stream import stream_vocode
 
 ARCTIC_FRAMES_PER_TOKEN = 6  # phoneme tokens of CMU ARCTIC at hop 256 / 22.05 kHz, rounded
 
@@ -65,30 +67,28 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def batch1(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, warmup: int = 1) -> dict:
-    """Batch-1 latency over `sentences`, each alone: frontend, mel, streamed vocoder; first audio, RTF, shares."""
-    dev, controls = loaded.device, Controls()
+def batch1(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, warmup: int = 1, clauses: bool = True) -> dict:
+    """Batch-1 latency over `sentences`, each alone as ``tts speak`` says it: first audio, RTF, stage shares."""
+    dev = loaded.device
+    speaker = Speaker(loaded, vocoder, clauses=clauses)
     rows = []
     for k in range(-max(0, warmup), len(sentences)):
         text = sentences[max(k, 0)]
+        stats = SpeakStats()
         c0, t0 = time.process_time(), time.perf_counter()
-        enc, failed = loaded.frontend.encode([("s", text)])
-        if not enc:
-            raise NarspeechError(f"benchmark sentence {text[:50]!r} cannot be synthesized: {failed.get('s')}")
-        t1 = time.perf_counter()
-        mel = generate_mels(loaded.model, enc, controls, dev)[0]
-        _sync(dev)
-        t2 = time.perf_counter()
-        first, first_cpu, samples = None, None, 0
-        for piece in stream_vocode(vocoder, mel):
-            _sync(dev)
-            if first is None:
-                first, first_cpu = time.perf_counter(), time.process_time()
-            samples += len(piece)
+        try:
+            for _ in speaker.stream(text, stats):
+                _sync(dev)
+        except NarspeechError as e:
+            raise NarspeechError(f"benchmark sentence {text[:50]!r} cannot be synthesized: {e}") from None
         t3 = time.perf_counter()
+        if stats.failed:
+            raise NarspeechError(f"benchmark sentence {text[:50]!r} cannot be synthesized: {next(iter(stats.failed.values()))}")
         if k >= 0:
-            rows.append({"words": len(text.split()), "frontend": t1 - t0, "acoustic": t2 - t1, "vocoder": t3 - t2,
-                         "first_audio": first - t0, "first_audio_cpu": first_cpu - c0, "audio_seconds": samples / vocoder.sample_rate, "cpu": time.process_time() - c0})
+            rows.append({"words": len(text.split()), "pieces": stats.pieces, "frontend": stats.frontend_seconds,
+                         "acoustic": stats.mel_seconds, "vocoder": stats.vocoder_seconds,
+                         "first_audio": stats.first_audio_seconds, "first_audio_cpu": stats.first_audio_cpu_seconds,
+                         "audio_seconds": stats.samples / vocoder.sample_rate, "wall": t3 - t0, "cpu": time.process_time() - c0})
     total = {s: sum(r[s] for r in rows) for s in ("frontend", "acoustic", "vocoder")}
     wall, audio = sum(total.values()), sum(r["audio_seconds"] for r in rows)
     near20 = min(rows, key=lambda r: (abs(r["words"] - 20), -r["words"]))
@@ -97,7 +97,7 @@ def batch1(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, warmup: in
             "first_audio_mean": fmean(r["first_audio"] for r in rows), "first_audio_max": max(r["first_audio"] for r in rows),
             "ttfa_20_words": near20["first_audio"], "ttfa_20_words_words": near20["words"],
             "ttfa_20_words_cpu": near20["first_audio_cpu"] if loaded.device.type == "cpu" else None,
-            "share": {s: v / wall for s, v in total.items()}}
+            "clauses": clauses, "pieces": sum(r["pieces"] for r in rows), "share": {s: v / wall for s, v in total.items()}}
 
 
 def throughput(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, batch_size: int = 16, warmup: bool = True) -> dict:
@@ -123,9 +123,10 @@ def throughput(loaded: LoadedModel, vocoder, sentences: Sequence[str], *, batch_
 
 def bench_e2e(make: Callable[[int], tuple[LoadedModel, object]], sentences: Sequence[str], *, threads: Sequence[int] = (1, 2),
               batch1_sentences: int = 10, batch_size: int = 16, throughput_sentences: int | None = None,
-              throughput_texts: Sequence[str] | None = None) -> dict:
+              throughput_texts: Sequence[str] | None = None, clauses: bool = True) -> dict:
     """Rows per thread count (batch 1) and one throughput row at the largest count. `make(threads)` gives the
-    loaded model and vocoder for that many threads (an ONNX session is built for a thread count)."""
+    loaded model and vocoder for that many threads (an ONNX session is built for a thread count). `clauses`:
+    batch 1 speaks long sentences in clause pieces, as ``tts speak`` does by default."""
     if not sentences:
         raise NarspeechError("no benchmark sentences")
     rows, keep = [], torch.get_num_threads()
@@ -134,7 +135,7 @@ def bench_e2e(make: Callable[[int], tuple[LoadedModel, object]], sentences: Sequ
         for n in threads:
             torch.set_num_threads(int(n))
             loaded, voc = make(int(n))
-            rows.append({"threads": int(n), **batch1(loaded, voc, list(sentences[:batch1_sentences]))})
+            rows.append({"threads": int(n), **batch1(loaded, voc, list(sentences[:batch1_sentences]), clauses=clauses)})
         many = list(throughput_texts or sentences)
         n = throughput_sentences or len(many)
         many = (many * -(-n // len(many)))[:n]  # fewer texts than asked: cycled
@@ -149,13 +150,13 @@ def bench_e2e(make: Callable[[int], tuple[LoadedModel, object]], sentences: Sequ
 
 def format_table(result: dict, engine: str = "torch") -> str:
     lines = [f"end to end on {result['device']} ({result['device_name']}, torch {result['torch']}), vocoder {result['vocoder']}, "
-             f"engine {engine}", "",
+             f"engine {engine}, long sentences {'in clause pieces' if result['batch1'][0].get('clauses', True) else 'whole'}", "",
              "| threads | sentences | RTF (text → wav) | CPU-time RTF | first audio mean / max (ms) | first audio, ~20 words (ms) | same, CPU time (ms) | frontend / acoustic / vocoder |",
              "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for r in result["batch1"]:
         sh = r["share"]
         cpu = f"{r['cpu_rtf']:.4f}" if r.get("cpu_rtf") is not None else "-"
-        lines.append(f"| {r['threads']} | {r['sentences']} | {r['rtf']:.4f} | {cpu} | {r['first_audio_mean'] * 1000:.0f} / "
+        lines.append(f"| {r['threads']} | {r['sentences']} ({r.get('pieces', r['sentences'])} pieces) | {r['rtf']:.4f} | {cpu} | {r['first_audio_mean'] * 1000:.0f} / "
                      f"{r['first_audio_max'] * 1000:.0f} | {r['ttfa_20_words'] * 1000:.0f} ({r['ttfa_20_words_words']} words) | "
                      f"{r['ttfa_20_words_cpu'] * 1000 if r.get('ttfa_20_words_cpu') is not None else float('nan'):.0f} | "
                      f"{sh['frontend']:.0%} / {sh['acoustic']:.0%} / {sh['vocoder']:.0%} |")

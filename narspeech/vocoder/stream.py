@@ -21,6 +21,11 @@ FIRST_CHUNK_FRAMES = 16  # ~0.19 s of audio at hop 256 / 22.05 kHz: the first pi
 CHUNK_FRAMES = 64  # later pieces: long enough that the overlap on both sides is a small share
 
 
+def stream_length(vocoder, mel) -> int | None:
+    """Samples :func:`stream_vocode` yields for `mel` in all, or None for a vocoder that yields one piece."""
+    return (len(mel) - 1) * vocoder.hop if getattr(vocoder, "generator", None) is not None else None
+
+
 def stream_vocode(vocoder, mel: np.ndarray | torch.Tensor, *, first_frames: int = FIRST_CHUNK_FRAMES,
                   chunk_frames: int = CHUNK_FRAMES, overlap: int | None = None) -> Iterator[np.ndarray]:
     """Consecutive float32 pieces of the waveform of `mel` (T, n_mels); together ``(T - 1) * hop`` samples.

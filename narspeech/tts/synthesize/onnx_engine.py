@@ -20,6 +20,30 @@ from narspeech.vocoder.registry import is_griffin_lim, make_vocoder
 
 ACOUSTIC_FILE = "acoustic.onnx"
 VOCODER_FILE = "vocoder.onnx"
+ENGINES = ("torch", "onnx")
+
+
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise NarspeechError(f"--engine must be torch or onnx (got {engine!r})")
+
+
+def prepare_engine(loaded: LoadedModel, engine: str, vocoder: str | None, *, directory: str | Path | None = None,
+                   vocoder_options: dict | None = None, threads: int | None = None):
+    """Set `loaded` up for `engine` and return vocoder `vocoder` as that engine runs it (None: no vocoder).
+
+    ``torch``: `loaded` unchanged, ``make_vocoder``. ``onnx``: the acoustic model swapped for its checked
+    export (:func:`use_onnx`) and a neural vocoder for the export beside it (:func:`onnx_vocoder`); Griffin-Lim
+    has no network and runs as it is.
+    """
+    check_engine(engine)
+    if engine == "onnx":
+        use_onnx(loaded, directory, threads)
+    if vocoder is None:
+        return None
+    if engine == "onnx" and not is_griffin_lim(vocoder):
+        return onnx_vocoder(loaded, vocoder, directory, threads)
+    return make_vocoder(vocoder, loaded.feats, loaded.device, **(vocoder_options or {}))
 
 
 def onnx_dir(loaded: LoadedModel, given: str | Path | None = None) -> Path:

@@ -30,8 +30,8 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_path, atomic_write, write_table
 from narspeech.tts.synthesize.frontend import MAX_CHARS, Encoded, split_items, stderr_warning
 from narspeech.tts.synthesize.inference import Controls, LoadedModel, Synthesized, join_pieces, synthesize_batches
+from narspeech.tts.synthesize.onnx_engine import check_engine, prepare_engine
 from narspeech.tts.synthesize.speakers import Voice
-from narspeech.vocoder.registry import make_vocoder
 
 def config_hash(cfg: dict) -> str:
     """Short SHA-256 of the resolved config (canonical YAML), to tell runs apart."""
@@ -56,7 +56,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
                       write_wavs: bool = True, source: str | None = None,
                       warn: Callable[[str, str], None] = stderr_warning, max_chars: int = MAX_CHARS,
                       teacher_dump: str | Path | None = None, seed: int | None = 0,
-                      voices: Mapping[str, Voice] | None = None) -> SynthesisResult:
+                      voices: Mapping[str, Voice] | None = None, engine: str = "torch",
+                      onnx_dir: str | Path | None = None) -> SynthesisResult:
     """Synthesise `items` (``(utt, text)``) with a :func:`load_model` result into `out_dir`.
 
     See the module docstring for the files written. Inputs that cannot be synthesised are
@@ -68,6 +69,8 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     it two runs of the same checkpoint give different speech (and scores); None leaves them as they are.
     `voices`: utt → :class:`~narspeech.tts.synthesize.speakers.Voice` for a multi-speaker model
     (:func:`~narspeech.tts.synthesize.speakers.assign_voices`); lines of different voices share batches.
+    `engine` ``onnx``: the model's ``narspeech export onnx`` files (`onnx_dir`, default ``EXP/onnx``) run through
+    onnxruntime (:func:`~narspeech.tts.synthesize.onnx_engine.prepare_engine`; `loaded` keeps the ONNX model).
     """
     controls = controls or Controls()
     controls.check()
@@ -78,6 +81,12 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     dup = _first_duplicate(u for u, _ in items)
     if dup is not None:
         raise NarspeechError("duplicated utterance id", utt=dup, path=source)
+    check_engine(engine)
+    if engine == "onnx" and teacher_dump is not None:
+        raise NarspeechError("--teacher-forcing runs the PyTorch teacher; leave out --engine onnx")
+    if engine == "onnx" and voices:
+        raise NarspeechError("--engine onnx: the ONNX export has no speaker inputs; synthesize a multi-speaker model with --engine torch")
+    voc = prepare_engine(loaded, engine, vocoder if write_wavs else None, directory=onnx_dir, vocoder_options=vocoder_options)
     model, cfg, fcfg, frontend, dev = loaded.model, loaded.cfg, loaded.feats, loaded.frontend, loaded.device
     texts = dict(items)
     teacher_mels, tf_failed = None, {}
@@ -100,7 +109,6 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
     pieces = [e for e in encoded if e.utt in parent_of and parent_of[e.utt][0] not in failed]
     encoded = [e for e in encoded if e.utt not in parent_of]
 
-    voc = make_vocoder(vocoder, fcfg, dev, **(vocoder_options or {})) if write_wavs else None
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     wav_dir = out_dir / "wav"
@@ -169,6 +177,7 @@ def synthesize_to_dir(loaded: LoadedModel, items: Sequence[tuple[str, str]], out
         "feats": fcfg.to_dict(),
         "text": {"kind": frontend.kind, "language": frontend.language},
         "device": str(dev),
+        "engine": engine,
         "batch_size": batch_size,
         "speakers": sorted({v.label for v in voices.values()}) if voices else None,
         "source": source,
