@@ -6,7 +6,7 @@ import torch
 
 from narspeech.tts.durations.aligner import align
 from narspeech.tts.durations.speaker_norm import set_speakers, speaker_cmvn
-from narspeech.tts.durations.speaker_report import duration_change
+from narspeech.tts.durations.speaker_report import duration_change, speaker_report
 
 
 def _two_voice_corpus(seed=0, n_a=30, n_b=10, offset=6.0):
@@ -54,3 +54,16 @@ def test_speaker_cmvn_and_the_speaker_table(tmp_path):
     ch = duration_change({"a1": np.array([2, 3]), "b1": np.array([4])}, {"a1": np.array([3, 2]), "b1": np.array([4])},
                          {"a1": "A", "b1": "B"})
     assert ch["A"]["mean_abs_delta"] == 1.0 and ch["B"]["changed"] == 0.0 and ch["all"]["n_tokens"] == 3
+
+
+def test_speaker_report_counts_squeezed_phones_and_pauses_per_speaker():
+    toks = {"a1": np.array([3, 4, 1]), "b1": np.array([3, 1, 4])}  # token 1: punctuation
+    durs = {"a1": np.array([3, 5, 2]), "b1": np.array([4, 0, 3])}
+    mels = {u: np.where(np.repeat(toks[u] == 1, durs[u])[:, None], -5.0, 0.0) * np.ones((1, 4)) for u in toks}
+    spread = {u: (0.3, 0.2, 0.4, 1.3, 1.0, 1.0) for u in toks}
+    r = speaker_report(durs, toks, mels, {"a1": "A", "b1": "B"}, pause_ids={1}, spread=spread,
+                       log_likelihood={"a1": (-20.0, 10), "b1": (-7.0, 7)}, min_frames=3)
+    assert r["A"]["at_minimum"] == 0.5 and r["B"]["at_minimum"] == 0.5
+    assert r["A"]["pause_share"] == 1.0 and r["B"]["pause_share"] == 0.0
+    assert r["A"]["pause_level"] == -5.0 and np.isnan(r["B"]["pause_level"])
+    assert r["A"]["log_likelihood_per_frame"] == -2.0 and r["B"]["spread"] == 0.3

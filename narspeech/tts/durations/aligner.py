@@ -358,7 +358,8 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
                "method": "flat-start monotonic aligner", **layout}
     if spk is not None:
         quality["by_speaker"] = speaker_report(res.durations, toks, {u: m.numpy() for u, m in mels.items()}, spk,
-                                               pause_ids=skip_ids, spread=spread, log_likelihood=res.utt_log_likelihood)
+                                               pause_ids=skip_ids | pause_ids, spread=spread, log_likelihood=res.utt_log_likelihood,
+                                               min_frames=states)
     with atomic_write(out_dir / "quality.json") as f:
         json.dump(quality, f, indent=1)
     with atomic_path(out_dir / "models.pt") as tmp:

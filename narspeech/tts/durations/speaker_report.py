@@ -3,7 +3,7 @@
 A pooled aligner can serve one voice well and another badly while the set's means look fine: the
 report splits its signals by speaker (``utt2spk``): the within-token spread and boundary contrast
 (:mod:`narspeech.tts.durations.quality`), the log-likelihood per frame under the token models, the
-share of sounded tokens given a single frame (a phone squeezed out by its neighbours' models), and the
+share of sounded tokens given the fewest frames allowed (a phone squeezed out by its neighbours' models), and the
 pauses: how many punctuation tokens hold one and how much quieter their frames are than the phones'.
 """
 from __future__ import annotations
@@ -24,11 +24,12 @@ def _speaker_groups(utts, utt2spk: Mapping[str, str]) -> dict[str, list[str]]:
 
 def speaker_report(durations: Mapping[str, np.ndarray], tokens: Mapping[str, np.ndarray], mels: Mapping[str, np.ndarray],
                    utt2spk: Mapping[str, str], *, pause_ids: set[int], spread: Mapping[str, tuple[float, ...]],
-                   log_likelihood: Mapping[str, tuple[float, int]] | None = None) -> dict[str, dict[str, float]]:
+                   log_likelihood: Mapping[str, tuple[float, int]] | None = None,
+                   min_frames: int = 1) -> dict[str, dict[str, float]]:
     """Per speaker: `spread`/`contrast` and how often they beat the permuted durations (from `spread`, the
     per-utterance :func:`~narspeech.tts.durations.quality.duration_quality` rows), ``log_likelihood_per_frame``
-    (from `log_likelihood`: utt → (sum, frames)), ``one_frame`` (share of the sounded tokens with frames that
-    have exactly one), ``pause_share`` (share of `pause_ids` tokens given frames) and ``pause_level``
+    (from `log_likelihood`: utt → (sum, frames)), ``at_minimum`` (share of the sounded tokens with frames
+    that have only `min_frames`, the fewest the aligner allows: one per HMM state), ``pause_share`` (share of `pause_ids` tokens given frames) and ``pause_level``
     (mean log-mel of the pauses' frames minus the phones', lower: pauses sit in quieter frames)."""
     out = {}
     for spk, us in _speaker_groups(durations, utt2spk).items():
@@ -43,14 +44,14 @@ def speaker_report(durations: Mapping[str, np.ndarray], tokens: Mapping[str, np.
             d, t = np.asarray(durations[u]), np.asarray(tokens[u])
             is_pause = np.isin(t, list(pause_ids))
             sounded += int(((d > 0) & ~is_pause).sum())
-            ones += int(((d == 1) & ~is_pause).sum())
+            ones += int(((d == min_frames) & ~is_pause).sum())
             pauses += int(is_pause.sum())
             held += int((is_pause & (d > 0)).sum())
             level = np.asarray(mels[u]).mean(1)
             owner = np.repeat(is_pause, d)
             pause_lv.append(level[owner])
             phone_lv.append(level[~owner])
-        row["one_frame"] = ones / max(sounded, 1)
+        row["at_minimum"] = ones / max(sounded, 1)
         row["pause_share"] = held / pauses if pauses else float("nan")
         p = np.concatenate(pause_lv)
         row["pause_level"] = float(p.mean() - np.concatenate(phone_lv).mean()) if len(p) else float("nan")
