@@ -5,7 +5,7 @@ import numpy as np
 import torch
 
 from narspeech.tts.durations.aligner import align
-from narspeech.tts.durations.speaker_norm import set_speakers, speaker_cmvn
+from narspeech.tts.durations.speaker_norm import set_speakers, speaker_cmvn, speaker_norm_wanted
 from narspeech.tts.durations.speaker_report import duration_change, speaker_report
 
 
@@ -51,6 +51,10 @@ def test_speaker_cmvn_and_the_speaker_table(tmp_path):
     assert set_speakers(tmp_path, ["a1", "a2"]) is None  # one speaker: nothing to normalise
     (tmp_path / "utt2spk").write_text("a1 A\na2 A\nb1 B\n")
     assert set_speakers(tmp_path, ["a1", "b1"]) == {"a1": "A", "b1": "B"}
+    two = {"a1": "A", "b1": "B"}  # auto: on for several voices, off for one, as given models were made when there are
+    assert speaker_norm_wanted(None, two, None) and not speaker_norm_wanted(None, None, None)
+    assert not speaker_norm_wanted(None, two, False) and speaker_norm_wanted(None, None, True)
+    assert not speaker_norm_wanted(False, two, None) and speaker_norm_wanted(True, None, None)
     ch = duration_change({"a1": np.array([2, 3]), "b1": np.array([4])}, {"a1": np.array([3, 2]), "b1": np.array([4])},
                          {"a1": "A", "b1": "B"})
     assert ch["A"]["mean_abs_delta"] == 1.0 and ch["B"]["changed"] == 0.0 and ch["all"]["n_tokens"] == 3

@@ -34,7 +34,7 @@ from narspeech.text.vocab import TokenList
 from narspeech.trust import torch_load
 from narspeech.tts.dataset import TTSDataset
 from narspeech.tts.durations.quality import duration_quality, spread_summary
-from narspeech.tts.durations.speaker_norm import set_speakers, speaker_cmvn
+from narspeech.tts.durations.speaker_norm import set_speakers, speaker_cmvn, speaker_norm_wanted
 from narspeech.tts.durations.speaker_report import speaker_report
 
 #: tokens that are never sounds (word boundary, stress marks, specials): they get 0 frames
@@ -298,8 +298,8 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     OUT/models.pt (the token models). `models_from`: an earlier OUT whose models align this set in one
     pass (a dev set is too small to estimate its own). `states`, `edge_silence`: see :func:`align`;
     `word_pauses`: word boundaries may hold a pause (:func:`align`'s `pause_ids`). `speaker_norm`: subtract
-    each speaker's mean cepstrum (:mod:`~narspeech.tts.durations.speaker_norm`); None (auto): when the set's
-    utt2spk names more than one speaker, or the `models_from` models were made so. A multi-speaker set's
+    each speaker's mean cepstrum (:mod:`~narspeech.tts.durations.speaker_norm`); None (auto): as the `models_from`
+    models were made, else when the set's utt2spk names more than one speaker. A multi-speaker set's
     quality.json also reports each speaker (``by_speaker``, :func:`speaker_report`).
     Returns the result and the quality summary."""
     out_dir, dump_dir = Path(out_dir), Path(dump_dir)
@@ -333,8 +333,7 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         saved = torch_load(path, "cpu", what="aligner models")
         if saved.get("tokens") != token_list.tokens or saved.get("order") != order:
             raise NarspeechError("the aligner models were made with another token list or cepstral order", path=path)
-    if speaker_norm is None:  # auto: several voices here, or models made on normalised features
-        speaker_norm = spk is not None or bool(saved and saved.get("speaker_norm", False))
+    speaker_norm = speaker_norm_wanted(speaker_norm, spk, None if saved is None else saved.get("speaker_norm", False))
     if saved is not None:
         had = {"states": saved.get("states", 1), "edge_silence": saved.get("edge_silence", False),
                "word_pauses": saved.get("word_pauses", False), "speaker_norm": saved.get("speaker_norm", False)}

@@ -28,6 +28,16 @@ def set_speakers(data_dir: str | Path, utts: list[str]) -> dict[str, str] | None
     return spk if len(set(spk.values())) > 1 else None
 
 
+def speaker_norm_wanted(asked: bool | None, speakers: Mapping[str, str] | None, models_normalised: bool | None) -> bool:
+    """Whether to normalise: as `asked`; else (auto) as the given token models were made (`models_normalised`,
+    None: no models given); else when the set has several speakers (`speakers`: :func:`set_speakers`)."""
+    if asked is not None:
+        return asked
+    if models_normalised is not None:
+        return bool(models_normalised)
+    return speakers is not None
+
+
 def speaker_means(feats: Mapping[str, torch.Tensor], utt2spk: Mapping[str, str]) -> dict[str, torch.Tensor]:
     """Each speaker's mean feature vector over all frames of its utterances in `feats`."""
     sums: dict[str, torch.Tensor] = {}
