@@ -171,6 +171,7 @@ def align(
     states: int = typer.Option(1, "--states", help="HMM states per phone (left to right, at least one frame each; 3 = onset, middle, offset)."),
     edge_silence: bool = typer.Option(False, "--edge-silence", help="Optional silence states before and after the text, so the first and last phone models do not learn the edge silence (its frames still go to the first/last token)."),
     word_pauses: bool = typer.Option(False, "--word-pauses", help="Word boundaries may hold a pause, scored by the silence model (Kaldi's optional silence): a pause between words goes to the boundary token instead of the neighbouring phone."),
+    speaker_norm: Optional[bool] = typer.Option(None, "--speaker-norm/--no-speaker-norm", help="Subtract each speaker's mean cepstrum (Kaldi's per-speaker CMVN, from utt2spk) before the phone models are pooled. Default: as --models-from was made, else on when utt2spk names several speakers."),
     device: str = typer.Option("cpu", "--device", help=_DEVICE),
     skip_bad: bool = _SKIP_BAD,
 ) -> None:
@@ -187,7 +188,7 @@ def align(
 
     _, quality = align_data_dir(data, dump, tokens, out, iterations=iterations, device=device, skip_bad=skip_bad,
                                 models_from=models_from, states=states, edge_silence=edge_silence,
-                                word_pauses=word_pauses)
+                                word_pauses=word_pauses, speaker_norm=speaker_norm)
     typer.echo(f"aligned {quality['n']} utterances -> {out}/durations\n{format_spread(quality)}")
 
 

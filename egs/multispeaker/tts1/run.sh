@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Multi-speaker FastSpeech 2 on 4 real voices (2 women, 2 men, ~1 h of 16 kHz phone recordings, SLR45); results:
-# RESULTS.md. Durations from the teacher-free aligner; a learned embedding per speaker (conf/fastspeech2.yaml,
-# spks: auto); stage 3 also writes GE2E d-vectors (dump/spk_embed/<set>) that stage 8 scores speakers with.
+# RESULTS.md. Durations from the teacher-free aligner (each speaker's cepstra mean-normalised: its default for
+# several voices); a learned embedding per speaker (conf/fastspeech2.yaml, spks: auto); stage 3 also writes GE2E
+# d-vectors (dump/spk_embed/<set>) that stage 8 scores speakers with.
 #   ./run.sh                                   # everything (CPU: ~1 h of training)
 #   ./run.sh --hold_out m0005 --spk_embed true --fs_conf conf/fastspeech2_dvector.yaml --stop_stage 6
 #     # zero-shot: m0005 never trained on (its test set: data/test_m0005), a model on d-vectors; then synthesise it

@@ -34,6 +34,8 @@ from narspeech.text.vocab import TokenList
 from narspeech.trust import torch_load
 from narspeech.tts.dataset import TTSDataset
 from narspeech.tts.durations.quality import duration_quality, spread_summary
+from narspeech.tts.durations.speaker_norm import set_speakers, speaker_cmvn, speaker_norm_wanted
+from narspeech.tts.durations.speaker_report import speaker_report
 
 #: tokens that are never sounds (word boundary, stress marks, specials): they get 0 frames
 SILENT = frozenset({"<space>", "ˈ", "ˌ", "<blank>", "<unk>", "<sos/eos>"})
@@ -139,6 +141,7 @@ class AlignResult:
     durations: dict[str, np.ndarray]
     log_likelihood: list[float] = field(default_factory=list)  # mean per frame, per iteration
     model: GaussianTokens | None = None  # the token models of the last round
+    utt_log_likelihood: dict[str, tuple[float, int]] = field(default_factory=dict)  # last round: (sum, frames)
 
 
 def expand_states(tokens: np.ndarray, skippable_ids: set[int], states: int, sil_id: int | None,
@@ -277,7 +280,9 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
                 durs[u] = d
             for i, u in enumerate(names):
                 seg = torch.repeat_interleave(torch.arange(len(durs[u]), device=dev), torch.as_tensor(durs[u], device=dev))
-                total += float(ll[i, torch.arange(len(seg), device=dev), seg].sum())
+                utt_ll = float(ll[i, torch.arange(len(seg), device=dev), seg].sum())
+                result.utt_log_likelihood[u] = (utt_ll, len(seg))
+                total += utt_ll
                 frames += len(seg)
         result.log_likelihood.append(total / max(frames, 1))
     result.model = GaussianTokens(model.mean.cpu(), model.var.cpu())
@@ -286,12 +291,16 @@ def align(feats: dict[str, torch.Tensor], tokens: dict[str, np.ndarray], skippab
 
 def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int = 10, order: int = 20,
                    device: str = "cpu", skip_bad: bool = False, models_from=None, states: int = 1,
-                   edge_silence: bool = False, word_pauses: bool = False) -> tuple[AlignResult, dict[str, float]]:
+                   edge_silence: bool = False, word_pauses: bool = False,
+                   speaker_norm: bool | None = None) -> tuple[AlignResult, dict[str, float]]:
     """Align every utterance of `data_dir` (its `token` file) to its features in `dump_dir`; write
     OUT/durations (the TTS durations format), OUT/spread, OUT/quality.json (the teacher's report) and
     OUT/models.pt (the token models). `models_from`: an earlier OUT whose models align this set in one
     pass (a dev set is too small to estimate its own). `states`, `edge_silence`: see :func:`align`;
-    `word_pauses`: word boundaries may hold a pause (:func:`align`'s `pause_ids`).
+    `word_pauses`: word boundaries may hold a pause (:func:`align`'s `pause_ids`). `speaker_norm`: subtract
+    each speaker's mean cepstrum (:mod:`~narspeech.tts.durations.speaker_norm`); None (auto): as the `models_from`
+    models were made, else when the set's utt2spk names more than one speaker. A multi-speaker set's
+    quality.json also reports each speaker (``by_speaker``, :func:`speaker_report`).
     Returns the result and the quality summary."""
     out_dir, dump_dir = Path(out_dir), Path(dump_dir)
     token_list = TokenList(tokens_path)
@@ -314,7 +323,8 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     silent_ids = {i for i, t in enumerate(token_list.tokens) if t in SILENT}
     pause_ids = {i for i, t in enumerate(token_list.tokens) if t == WORD_BOUNDARY} if word_pauses else set()
     layout = {"states": states, "edge_silence": edge_silence, "word_pauses": word_pauses}
-    given = None
+    spk = set_speakers(data_dir, ds.utts)
+    given, saved = None, None
     if models_from is not None:
         path = Path(models_from) / "models.pt"
         if not path.is_file():
@@ -323,11 +333,17 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
         saved = torch_load(path, "cpu", what="aligner models")
         if saved.get("tokens") != token_list.tokens or saved.get("order") != order:
             raise NarspeechError("the aligner models were made with another token list or cepstral order", path=path)
+    speaker_norm = speaker_norm_wanted(speaker_norm, spk, None if saved is None else saved.get("speaker_norm", False))
+    if saved is not None:
         had = {"states": saved.get("states", 1), "edge_silence": saved.get("edge_silence", False),
-               "word_pauses": saved.get("word_pauses", False)}
-        if had != layout:
-            raise NarspeechError(f"the aligner models were made with {had}; asked for {layout}", path=path)
+               "word_pauses": saved.get("word_pauses", False), "speaker_norm": saved.get("speaker_norm", False)}
+        asked = {**layout, "speaker_norm": speaker_norm}
+        if had != asked:
+            raise NarspeechError(f"the aligner models were made with {had}; asked for {asked}", path=path)
         given = GaussianTokens(saved["mean"], saved["var"])
+    if speaker_norm:  # one voice in this set (e.g. a dev set of normalised models): its own mean all the same
+        feats = speaker_cmvn(feats, spk or {u: "_" for u in feats})
+        layout["speaker_norm"] = True  # written only when on: single-voice outputs stay as they were
     try:
         res = align(feats, toks, skip_ids, len(token_list), silent_ids=silent_ids, iterations=iterations, device=device,
                     model=given, states=states, edge_silence=edge_silence, pause_ids=pause_ids)
@@ -339,6 +355,10 @@ def align_data_dir(data_dir, dump_dir, tokens_path, out_dir, *, iterations: int 
     write_table(out_dir / "spread", {u: " ".join(f"{v:.4f}" for v in vals) for u, vals in spread.items()})
     quality = {**spread_summary(list(spread.values())), "log_likelihood_per_frame": res.log_likelihood,
                "method": "flat-start monotonic aligner", **layout}
+    if spk is not None:
+        quality["by_speaker"] = speaker_report(res.durations, toks, {u: m.numpy() for u, m in mels.items()}, spk,
+                                               pause_ids=skip_ids | pause_ids, spread=spread, log_likelihood=res.utt_log_likelihood,
+                                               min_frames=states)
     with atomic_write(out_dir / "quality.json") as f:
         json.dump(quality, f, indent=1)
     with atomic_path(out_dir / "models.pt") as tmp:
