@@ -225,3 +225,35 @@ def test_train_init_modules_moves_the_encoder_to_other_tokens(trained):
         _load_init(model, {"model": dict(cfg["model"])}, tl, exp, ["encoder", "decoder.out."])
     with pytest.raises(NarspeechError, match="no tensors under"):
         _load_init(model, {"model": dict(cfg["model"])}, tl, exp, ["enc0der."])
+
+
+def test_subsample_two_trains_decodes_and_old_configs_init(trained, tmp_path):
+    """`model.subsample: 2` trains and decodes end to end, the too-short reasons name its factor; a checkpoint
+    from before the option (no key in its config) still initialises a ×4 model, and not a ×2 one."""
+    import torch
+
+    from narspeech.asr.dataset import ASRDataset
+    from narspeech.asr.model import build_asr_model
+    from narspeech.asr.train import _load_init
+    from narspeech.text.vocab import TokenList, load_token_list
+    from narspeech.train.checkpoint import load_checkpoint
+
+    root, data, dump, exp = trained
+    exp2 = tmp_path / "sub2"
+    ok(["asr", "train", "--config", root / "conf.yaml", "--tokens", root / "tokens.txt", "--train-data", data,
+        "--train-dump", dump, "--exp", exp2, "--set", "model.subsample=2"])
+    assert "subsample: 2" in (exp2 / "config.yaml").read_text()
+    out = tmp_path / "dec"
+    ok(["asr", "decode", "--model", exp2, "--dump", dump, "--out", out, "--method", "ctc", "--device", "cpu"])
+    assert (out / "skipped").read_text().startswith("u6 too short: 6 frames, the x2 subsampling")
+    tl = TokenList(load_token_list(exp / "tokens.txt"))
+    ds = ASRDataset(data, dump, tl, subsample=2)
+    assert [d.utt for d in ds.dropped] == ["u6"] and "(x2 subsampling)" in ds.dropped[0].reason
+    ckpt = load_checkpoint(exp)
+    old = {**ckpt, "config": {**ckpt["config"], "model": {k: v for k, v in ckpt["config"]["model"].items() if k != "subsample"}}}
+    torch.save(old, tmp_path / "old.pt")
+    cfg = {"model": dict(ckpt["config"]["model"])}
+    _load_init(build_asr_model(cfg["model"]), cfg, tl, tmp_path / "old.pt")
+    with pytest.raises(NarspeechError, match="subsample 4 vs 2"):
+        cfg2 = {"model": {**cfg["model"], "subsample": 2}}
+        _load_init(build_asr_model(cfg2["model"]), cfg2, tl, tmp_path / "old.pt")

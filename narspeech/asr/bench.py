@@ -14,7 +14,7 @@ from narspeech.asr.recognize import DecodeOptions, Recognizer
 from narspeech.audio.dump import read_dump
 from narspeech.batching import chunks
 from narspeech.metrics.timing import Timer
-from narspeech.nets.subsampling import MIN_FRAMES
+from narspeech.nets.subsampling import FACTORS, min_frames
 
 
 def time_decoding(rec: Recognizer, mels: list[np.ndarray], opts: DecodeOptions, batch_size: int, *, repeat: int = 1,
@@ -85,5 +85,6 @@ def markdown_table(res: dict) -> str:
 
 def load_mels(dump_dir: str | Path, limit: int | None = None) -> list[np.ndarray]:
     d = read_dump(dump_dir)
-    utts = [u for u in d.num_frames if d.num_frames[u] >= MIN_FRAMES][: limit or None]
+    shortest = max(min_frames(f) for f in FACTORS)  # long enough for any model's subsampling
+    utts = [u for u in d.num_frames if d.num_frames[u] >= shortest][: limit or None]
     return [np.asarray(d.feats[u], dtype=np.float32) for u in utts]

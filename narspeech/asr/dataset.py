@@ -1,7 +1,7 @@
 """ASR training data: ``data/<set>/token`` (from ``narspeech asr tokenize``) + a feature dump.
 
 Items are (log-mel (T, n_mels), token ids); ``lengths`` are frame counts for the engine's
-bucketing. Utterances too short for the ×4 subsampling, or with fewer encoder frames than CTC
+bucketing. Utterances too short for the model's subsampling (×4 or ×2), or with fewer encoder frames than CTC
 needs for their tokens, are dropped and reported (they cannot train CTC); unknown tokens and
 missing features are errors naming the utterance and file, or dropped with ``skip_bad``.
 """
@@ -18,7 +18,7 @@ from narspeech.asr.specaug import speed_perturb_mel
 from narspeech.audio.dump import read_dump
 from narspeech.errors import NarspeechError, Skipped
 from narspeech.fileio import read_table
-from narspeech.nets.subsampling import MIN_FRAMES
+from narspeech.nets.subsampling import subsampled_length
 
 log = logging.getLogger("narspeech.asr")
 
@@ -28,16 +28,18 @@ def ctc_min_frames(tokens: list[int]) -> int:
     return len(tokens) + sum(a == b for a, b in zip(tokens, tokens[1:]))
 
 
-def enc_frames(n: int) -> int:
-    return max(0, ((n - 1) // 2 - 1) // 2)
+def enc_frames(n: int, factor: int = 4) -> int:
+    """Encoder frames of `n` feature frames after the ×`factor` conv front-end."""
+    return subsampled_length(n, factor)
 
 
 class ASRDataset(torch.utils.data.Dataset):
     """Utterances of `data_dir` with features in `dump_dir`; `speed_perturb` factors (e.g. [0.9, 1.0, 1.1])
-    pick one factor per item and epoch (feature-domain approximation, :func:`speed_perturb_mel`)."""
+    pick one factor per item and epoch (feature-domain approximation, :func:`speed_perturb_mel`); `subsample` is the
+    model's time subsampling, which decides how many encoder frames CTC gets."""
 
     def __init__(self, data_dir: str | Path, dump_dir: str | Path, token_list, *, skip_bad: bool = False,
-                 speed_perturb: list[float] | None = None, utts: list[str] | None = None):
+                 speed_perturb: list[float] | None = None, utts: list[str] | None = None, subsample: int = 4):
         self.data_dir = Path(data_dir)
         token_path = self.data_dir / "token"
         if not token_path.is_file():
@@ -46,6 +48,7 @@ class ASRDataset(torch.utils.data.Dataset):
         self.dump = read_dump(dump_dir)
         self.config = self.dump.config
         self.speed_perturb = [float(f) for f in speed_perturb] if speed_perturb else None
+        self.subsample = subsample
         self.dropped: list[Skipped] = []
         self.utts, self.tokens, self.lengths = [], [], []
         for utt in (list(texts) if utts is None else utts):
@@ -63,9 +66,10 @@ class ASRDataset(torch.utils.data.Dataset):
                 continue
             n = self.dump.num_frames[utt]
             need = ctc_min_frames(ids)
-            if n < MIN_FRAMES or enc_frames(n) < need:
+            got = enc_frames(n, subsample)
+            if got < max(1, need):
                 self.dropped.append(Skipped(utt, str(Path(dump_dir) / "utt2num_frames"),
-                                            f"too short: {n} frames give {enc_frames(n)} encoder frames, CTC needs {need}"))
+                                            f"too short: {n} frames give {got} encoder frames (x{subsample} subsampling), CTC needs {need}"))
                 continue
             self.utts.append(utt)
             self.tokens.append(np.asarray(ids, dtype=np.int64))
@@ -85,7 +89,7 @@ class ASRDataset(torch.utils.data.Dataset):
             f = random.choice(self.speed_perturb)
             c = self.config
             shorter = speed_perturb_mel(mel, f, sample_rate=c.sample_rate, fmin=c.fmin, fmax=c.fmax or c.sample_rate / 2)
-            if enc_frames(len(shorter)) >= ctc_min_frames(self.tokens[i].tolist()):
+            if enc_frames(len(shorter), self.subsample) >= ctc_min_frames(self.tokens[i].tolist()):
                 mel = shorter
         return {"utt": utt, "feats": torch.from_numpy(mel), "tokens": torch.from_numpy(self.tokens[i])}
 

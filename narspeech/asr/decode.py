@@ -27,7 +27,6 @@ from narspeech.batching import make_batches
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
 from narspeech.metrics.timing import Timer
-from narspeech.nets.subsampling import MIN_FRAMES
 from narspeech.progress import progress
 
 log = logging.getLogger("narspeech.asr")
@@ -109,12 +108,12 @@ def _decode_batches(rec: Recognizer, frames: dict[str, int], load, opts: DecodeO
     timing: dict[str, tuple[float, float, int]] = {}
 
     def too_short(u: str, n: int) -> None:
-        skipped[u] = f"too short: {n} frames, the x4 subsampling needs at least {MIN_FRAMES}"
+        skipped[u] = rec.too_short(n)
         hyps[u] = tok_hyps[u] = ""
 
     todo = []
     for u, n in frames.items():
-        if n < MIN_FRAMES:
+        if n < rec.min_frames:
             too_short(u, n)
         else:
             todo.append(u)
@@ -126,7 +125,7 @@ def _decode_batches(rec: Recognizer, frames: dict[str, int], load, opts: DecodeO
     for batch in progress(batches, total=len(batches), desc="decode"):
         us = [todo[i] for i in batch]
         x, lens = load(us)
-        keep = [i for i, n in enumerate(lens.tolist()) if n >= MIN_FRAMES]
+        keep = [i for i, n in enumerate(lens.tolist()) if n >= rec.min_frames]
         for i in set(range(len(us))) - set(keep):
             too_short(us[i], int(lens[i]))
         if not keep:

@@ -36,7 +36,7 @@ from narspeech.errors import NarspeechError
 from narspeech.nets.conformer import ConformerEncoder
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
-from narspeech.nets.subsampling import Conv2dSubsampling4
+from narspeech.nets.subsampling import FACTORS, Conv2dSubsampling, min_frames
 from narspeech.nets.transformer import DecoderLayer, decode_last
 
 MODEL_TYPES = ("mask_ctc", "ar")
@@ -49,6 +49,7 @@ MODEL_DEFAULTS: dict[str, Any] = {
     "enc_ff": 1024,
     "conv_kernel": 15,
     "conv_norm": "layer",
+    "subsample": 4,  # time subsampling of the conv front-end: 4 (ESPnet's Conv2dSubsampling) or 2 (Conv2dSubsampling2)
     "subsample_channels": 0,  # 0: d_model
     "dec_layers": 6,
     "dec_ff": 2048,
@@ -111,7 +112,7 @@ class TokenDecoder(nn.Module):
 
 
 class ASRModel(nn.Module):
-    """Log-mel → global mean/variance normalisation → (SpecAugment) → conv2d ×4 → Conformer → CTC
+    """Log-mel → global mean/variance normalisation → (SpecAugment) → conv2d ×4 or ×2 (``subsample``) → Conformer → CTC
     head, plus a token decoder (non-causal CMLM for ``mask_ctc``, causal for ``ar``).
 
     ``forward(batch) -> (loss, stats)`` for the engine; ``encode``, ``ctc_log_probs`` and
@@ -130,7 +131,9 @@ class ASRModel(nn.Module):
         d = c["d_model"]
         self.register_buffer("mel_mean", torch.zeros(n_mels) if mel_mean is None else torch.as_tensor(mel_mean, dtype=torch.float32))
         self.register_buffer("mel_std", torch.ones(n_mels) if mel_std is None else torch.as_tensor(mel_std, dtype=torch.float32))
-        self.subsample = Conv2dSubsampling4(n_mels, d, c["subsample_channels"] or None)
+        self.subsample_factor = _factor(c["subsample"])
+        self.min_frames = min_frames(self.subsample_factor)  # shorter input gives no encoder frame
+        self.subsample = Conv2dSubsampling(n_mels, d, c["subsample_channels"] or None, self.subsample_factor)
         self.pos = PositionalEncoding(d, c["dropout"], scaled=False)
         self.scale = math.sqrt(d)
         self.encoder = ConformerEncoder(d, c["n_heads"], c["enc_ff"], c["enc_layers"], c["conv_kernel"], c["dropout"], c["conv_norm"])
@@ -328,6 +331,20 @@ def merge_masked_spans(ys: torch.Tensor, ylen: torch.Tensor, masked: torch.Tenso
     out_ids[rows[slots_keep], pos[slots_keep]] = slot_ids[slots_keep]
     out_tgt[rows[slots_keep], pos[slots_keep]] = slot_tgt[slots_keep]
     return out_ids, new_len, out_tgt
+
+
+def _factor(value) -> int:
+    if value not in FACTORS:  # 2.0 == 2 passes; "2", 3, None do not
+        raise ValueError(f"model.subsample must be one of {', '.join(map(str, FACTORS))}, got {value!r}")
+    return int(value)
+
+
+def subsample_factor(cfg: dict) -> int:
+    """The conv front-end's time subsampling of the ``model`` section `cfg` (4 where it names none)."""
+    try:
+        return _factor({**MODEL_DEFAULTS, **cfg}["subsample"])
+    except ValueError as e:
+        raise NarspeechError(f"model config: {e}") from None
 
 
 def build_asr_model(cfg: dict, stats: dict | None = None) -> ASRModel:

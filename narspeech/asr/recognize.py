@@ -87,6 +87,20 @@ class Recognizer:
     def model_type(self) -> str:
         return self.model.type
 
+    @property
+    def subsample_factor(self) -> int:
+        """The model's time subsampling (×4 or ×2)."""
+        return int(getattr(self.model, "subsample_factor", 4))
+
+    @property
+    def min_frames(self) -> int:
+        """Fewest feature frames that give the model one encoder frame."""
+        return int(getattr(self.model, "min_frames", MIN_FRAMES))
+
+    def too_short(self, n: int) -> str:
+        """Why an input of `n` feature frames is not decoded."""
+        return f"too short: {n} frames, the x{self.subsample_factor} subsampling needs at least {self.min_frames}"
+
     def default_options(self, method: str | None = None, **given) -> DecodeOptions:
         """Decoding options: `given` (those not None) over the stored Mask-CTC defaults over
         :class:`DecodeOptions`' own; `method` defaults to maskctc for Mask-CTC models, beam for AR."""
@@ -173,7 +187,7 @@ class Recognizer:
     def transcribe(self, wavs: list[np.ndarray], sr: int, *, options: DecodeOptions | None = None,
                    batch_size: int = 32) -> list[str]:
         """Word strings for waveforms at rate `sr` (batched; in input order). Audio too short for the
-        ×4 subsampling gives "" and is listed in ``self.skipped`` (index, reason) with a warning."""
+        model's subsampling gives "" and is listed in ``self.skipped`` (index, reason) with a warning."""
         opts = options or self.default_options()
         self.check_method(opts)
         self.skipped = []
@@ -182,10 +196,10 @@ class Recognizer:
         for s in range(0, len(order), max(1, batch_size)):
             idx = order[s: s + batch_size]
             mel, frames = self.features([wavs[i] for i in idx], sr)
-            keep = [j for j, n in enumerate(frames.tolist()) if n >= MIN_FRAMES]
+            keep = [j for j, n in enumerate(frames.tolist()) if n >= self.min_frames]
             for j, n in enumerate(frames.tolist()):
-                if n < MIN_FRAMES:
-                    self.skipped.append((idx[j], f"too short: {n} frames, the x4 subsampling needs {MIN_FRAMES}"))
+                if n < self.min_frames:
+                    self.skipped.append((idx[j], self.too_short(n)))
             if not keep:
                 continue
             kt = torch.tensor(keep, device=mel.device)

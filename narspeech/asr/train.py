@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Sequence
 
 from narspeech.asr.dataset import ASRDataset, collate
-from narspeech.asr.model import MODEL_DEFAULTS, MODEL_TYPES, build_asr_model
+from narspeech.asr.model import MODEL_DEFAULTS, MODEL_TYPES, build_asr_model, subsample_factor
 from narspeech.asr.text import asr_token_list
 from narspeech.audio.dump import read_feature_config
 from narspeech.audio.stats import load_stats
@@ -75,12 +75,13 @@ def train_asr(cfg: dict, *, tokens, train_data, train_dump, exp, valid_data=None
                                                 subword_model=subword_model, device=device)
     sp = cfg["data"].get("speed_perturb")
     cfg["data"].update(train_data=str(train_data), train_dump=str(train_dump), tokens=str(tokens))
-    train_set = ASRDataset(train_data, train_dump, token_list, skip_bad=skip_bad, speed_perturb=sp)
+    factor = subsample_factor(cfg["model"])
+    train_set = ASRDataset(train_data, train_dump, token_list, skip_bad=skip_bad, speed_perturb=sp, subsample=factor)
     valid_set = None
     if valid_data is not None:
         if valid_dump is None:
             raise NarspeechError("--valid-data needs --valid-dump")
-        valid_set = ASRDataset(valid_data, valid_dump, token_list, skip_bad=skip_bad)
+        valid_set = ASRDataset(valid_data, valid_dump, token_list, skip_bad=skip_bad, subsample=factor)
     seed_everything(int(resolve_config(cfg)["train"]["seed"]))
     model = build_asr_model(cfg["model"], stats)
     if init is not None:
@@ -116,7 +117,7 @@ def _load_init(model, cfg: dict, token_list: TokenList, init, modules: Sequence[
             raise NarspeechError("--init-modules: tensors differ from this model's: " + "; ".join(bad[:5]), path=init)
     else:
         keys = list(ckpt["model"])
-        theirs = (ckpt.get("config") or {}).get("model") or {}
+        theirs = {**MODEL_DEFAULTS, **((ckpt.get("config") or {}).get("model") or {})}  # options added since: their defaults
         differ = sorted(k for k in set(theirs) | set(cfg["model"]) if theirs.get(k) != cfg["model"].get(k)
                         and k not in ("specaug", "lsm_weight", "ctc_weight", "interctc_weight", "dropout", "length_insert_prob"))
         if differ:

@@ -28,7 +28,6 @@ from narspeech.asr.specaug import spec_augment, speed_perturb_mel
 from narspeech.audio.dump import read_dump
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write
-from narspeech.nets.subsampling import MIN_FRAMES
 from narspeech.progress import progress
 
 
@@ -53,7 +52,7 @@ def perturbed_decode(asr_exp: str | Path, dump_dir: str | Path, out_dir: str | P
         m = np.asarray(dump.feats[u], dtype=np.float32)
         if speeds:
             m = speed_perturb_mel(m, rng.choice(list(speeds)), sample_rate=fc.sample_rate, fmin=fc.fmin, fmax=fc.fmax or fc.sample_rate / 2)
-        if m.shape[0] >= MIN_FRAMES:
+        if m.shape[0] >= rec.min_frames:
             mels[u] = m
     order = sorted(mels, key=lambda u: mels[u].shape[0])
     mean, std = rec.model.mel_mean.cpu(), rec.model.mel_std.cpu()
