@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -229,24 +229,62 @@ def asr(
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
+    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR model's greedy search (attention argmax) instead of beam."),
+    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR model (beam; greedy too with --ar-greedy). CPU only."),
+    ar_variant: List[Path] = typer.Option([], "--ar-variant", help="Another trained AR exp dir (e.g. fewer decoder layers), timed with the same beam search; repeatable."),
+    checkpoint_name: Optional[str] = typer.Option(None, "--checkpoint-name", help="Load EXP/NAME of every exp dir (e.g. avg5.pt, the decoded checkpoint) instead of its best.pt."),
+    mask_iterations: Optional[str] = typer.Option(None, "--mask-iterations", help="Also time Mask-CTC at these iteration counts (comma-separated, 0 = greedy CTC) at --threshold."),
 ) -> None:
-    """Time CTC greedy, Mask-CTC and AR beam search on the same utterances: seconds, RTF, latency, speed-up over AR.
+    """Time CTC greedy, Mask-CTC and AR beam search on the same utterances: seconds, RTF, latency, speed-up over AR;
+    optionally the speed-ups users would pick instead of NAR (AR greedy, int8 AR, a smaller AR, Mask-CTC iterations).
 
     Example: narspeech bench asr --maskctc exp/maskctc --ar exp/ar --dump dump/test --limit 20 --batch-sizes 1,20 --out exp/speed_test.json
     """
 
-    from narspeech.asr.recognize import load_recognizer
-    from narspeech.asr.bench import benchmark_asr, load_mels, markdown_table
+    from dataclasses import replace
+
+    from narspeech.asr.recognize import DecodeOptions, load_recognizer
+    from narspeech.asr.bench import Variant, benchmark_asr, load_mels, markdown_table
     from narspeech.errors import NarspeechError
+    from narspeech.nets.quantize import check_quantize
 
     sizes = _batch_sizes(batch_sizes)
+    try:
+        its = [int(x) for x in (mask_iterations or "").split(",") if x.strip()]
+    except ValueError:
+        raise NarspeechError(f"--mask-iterations must be comma-separated integers, got {mask_iterations!r}") from None
+    if any(i < 0 for i in its):
+        raise NarspeechError(f"--mask-iterations must be 0 or more, got {mask_iterations!r}")
+    if (ar_greedy or ar_variant or check_quantize(quantize, "cpu") != "none") and ar is None:
+        raise NarspeechError("--ar-greedy, --quantize and --ar-variant time AR variants: give --ar too")
     mels = load_mels(dump, limit)
     if not mels:
         raise NarspeechError("no utterances to decode", path=dump)
-    rm = load_recognizer(maskctc, device)
-    ra = None if ar is None else load_recognizer(ar, device)
+    def ck(e: Path) -> Path | None:
+        if checkpoint_name is None:
+            return None
+        if not (e / checkpoint_name).is_file():
+            raise NarspeechError(f"no {checkpoint_name} in the exp dir (--checkpoint-name)", path=e)
+        return e / checkpoint_name
+
+    rm = load_recognizer(maskctc, device, ck(maskctc))
+    ra = None if ar is None else load_recognizer(ar, device, ck(ar))
+    variants = []
+    beam_opts = DecodeOptions("beam", beam=beam, ctc_weight=ctc_weight)
+    if ar_greedy:
+        variants.append(Variant("ar_greedy", ra, DecodeOptions("greedy")))
+    if ra is not None and check_quantize(quantize, ra.device) != "none":
+        rq = load_recognizer(ar, device, ck(ar), quantize=quantize)
+        variants.append(Variant(f"ar_beam{beam}_{quantize}", rq, beam_opts))
+        if ar_greedy:
+            variants.append(Variant(f"ar_greedy_{quantize}", rq, DecodeOptions("greedy")))
+    for v in ar_variant:
+        variants.append(Variant(f"{v.name}_beam{beam}", load_recognizer(v, device, ck(v)), beam_opts))
+    mask = rm.default_options("maskctc", threshold=threshold)
+    for i in its:
+        variants.append(Variant(f"maskctc_it{i}", rm, replace(mask, iterations=i)))
     res = benchmark_asr(rm, ra, mels, batch_sizes=sizes, threshold=threshold, iterations=iterations, beam=beam,
-                        ctc_weight=ctc_weight, repeat=repeat)
+                        ctc_weight=ctc_weight, repeat=repeat, variants=variants)
     table = markdown_table(res)
     _report(res, table, out)
 
