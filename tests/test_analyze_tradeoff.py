@@ -113,3 +113,17 @@ def test_tts_ar_name_is_an_option(tmp_path):
     with pytest.raises(NarspeechError, match="no AR counterpart"):
         gather(tts=root)
     assert [s.name for s in gather(tts=root, tts_ar="tacotron2")] == ["fastspeech2", "tacotron2"]
+
+
+def test_correction_variants_are_picked_up(tmp_path):
+    root = tmp_path / "ec1"
+    for d, w in (("asr", 0.30), ("fc", 0.27), ("ar", 0.25), ("ar_greedy", 0.26), ("ar_int8", 0.25), ("ar_snap", 0.20)):
+        _write(root / f"exp/score_dev/maskctc_ctc/{d}/result.json", {"wer": {"error_rate": w}})
+    _write(root / "exp/speed_dev.json", {"device": "cpu", "rows": [
+        {"decode": d, "batch_size": b, "speedup_vs_ar": x} for d, b, x in
+        (("fc", 1, 9.0), ("ar", 1, 1.0), ("ar_greedy", 1, 3.0), ("ar_int8", 1, 1.4), ("fc", 50, 20.0))]})
+    systems = {s.name: s for s in gather(correct=root)}
+    assert set(systems) == {"fc (maskctc_ctc)", "ar (maskctc_ctc)", "ar_greedy (maskctc_ctc)", "ar_int8 (maskctc_ctc)"}
+    assert systems["ar_greedy (maskctc_ctc)"].role == "ar-variant" and systems["ar_greedy (maskctc_ctc)"].speedup["cpu_b1"] == 3.0
+    assert systems["ar_int8 (maskctc_ctc)"].gap == pytest.approx(0.0) and systems["fc (maskctc_ctc)"].speedup["cpu_b1"] == 9.0
+    assert systems["ar_int8 (maskctc_ctc)"].sources[-1].endswith("speed_dev.json")

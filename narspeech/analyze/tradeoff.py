@@ -168,8 +168,13 @@ def gather_asr(recipe: str | Path, test_set: str = "test", nar: str = "maskctc",
     return out + [ar_sys]
 
 
+CORRECT_VARIANTS = ("_greedy", "_int8", "_greedy_int8")  # score dirs <ar><suffix> beside <ar>: AR speed-ups
+
+
 def gather_correct(recipe: str | Path, test_set: str = "dev", nar: str = "fc", ar: str = "ar") -> list[System]:
-    """FastCorrect against the AR corrector on the first scored hypothesis set: WER after correction (primary)."""
+    """FastCorrect against the AR corrector on the first scored hypothesis set: WER after correction (primary).
+    Score dirs ``<ar>_greedy``, ``<ar>_int8``, ``<ar>_greedy_int8`` beside ``<ar>`` are AR variants; a speed
+    row with ``decode`` (`bench correct`) gives that system its speed-up over the AR corrector."""
     recipe = Path(recipe)
     hyp_sets = sorted(p for p in (recipe / "exp" / f"score_{test_set}").glob("*") if p.is_dir())
     if not hyp_sets:
@@ -185,15 +190,34 @@ def gather_correct(recipe: str | Path, test_set: str = "dev", nar: str = "fc", a
     ar_s = System("correct", f"{ar} ({d.name})", "ar", {"wer": w_ar, "wer_before": before}, sources=[str(ar_p)])
     if before is not None and w_ar > before:
         ar_s.degenerate = f"AR raises the WER ({100 * before:.1f} -> {100 * w_ar:.1f} %): it does not correct"
+    by_dir = {nar: nar_s}
+    for suffix in CORRECT_VARIANTS:
+        p = d / f"{ar}{suffix}" / "result.json"
+        if p.is_file():
+            w = _json(p)["wer"]["error_rate"]
+            by_dir[f"{ar}{suffix}"] = System("correct", f"{ar}{suffix} ({d.name})", "ar-variant", {"wer": w, "wer_before": before},
+                                             gap=w - w_ar, sources=[str(p)])
     for p, res in _speed_files(recipe, test_set):
+        rows = res.get("rows", [])
+        full = max((int(r["batch_size"]) for r in rows), default=0)
+        keyed = [r for r in rows if "decode" in r and r.get("speedup_vs_ar") is not None]
+        if keyed:  # rows naming their score dir
+            for r in keyed:
+                col = _column(res.get("device", "cpu"), int(r["batch_size"]), full)
+                if col and r["decode"] in by_dir:
+                    by_dir[r["decode"]].speedup[col] = r["speedup_vs_ar"]
+                    by_dir[r["decode"]].speed_sources[col] = str(p)
+            continue
         sp = res.get("speedup_fastcorrect_over_ar", {})
         full = max((int(b) for b in sp), default=0)
         for b, x in sp.items():
             col = _column(res.get("device", "cpu"), int(b), full)
             if col:
                 nar_s.speedup[col] = x
-                nar_s.sources.append(str(p))
-    return [nar_s, ar_s]
+                nar_s.speed_sources[col] = str(p)
+    for s in by_dir.values():
+        s.sources += sorted(set(s.speed_sources.values()))
+    return [nar_s, *[s for k, s in by_dir.items() if k != nar], ar_s]
 
 
 def gather(tts: str | Path | None = None, asr: str | Path | None = None, correct: str | Path | None = None, *,

@@ -300,8 +300,11 @@ def correct(
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
+    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR corrector's greedy search (beam 1): row ar_greedy."),
+    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR corrector (rows ar_int8, ar_greedy_int8). CPU only."),
 ) -> None:
-    """Correction latency at batch 1 and full batch: FastCorrect vs the AR corrector, and the speed-up.
+    """Correction latency at batch 1 and full batch: FastCorrect vs the AR corrector, and the speed-up;
+    optionally the AR speed-ups a user could pick instead (greedy search, int8), against the same AR beam search.
 
     Example: narspeech bench correct --fastcorrect exp/fc --ar exp/ar --hyp ../asr1/exp/maskctc/decode_dev/maskctc_th0.999_it10/hyp --out exp/speed_dev.json
     """
@@ -317,8 +320,17 @@ def correct(
     items = [(u, t) for u, t in read_table(hyp, allow_empty_value=True).items() if t.strip()][:limit]
     if not items:
         raise NarspeechError("no non-empty hypotheses", path=hyp)
+    from narspeech.nets.quantize import check_quantize
+
+    q = check_quantize(quantize, "cpu")
+    if (ar_greedy or q != "none") and ar is None:
+        raise NarspeechError("--ar-greedy and --quantize time AR corrector variants: give --ar too")
     fc = None if fastcorrect is None else load_corrector(fastcorrect, device=device)
     arm = None if ar is None else load_corrector(ar, device=device)
-    res = benchmark_correctors(fc, arm, items, batch_sizes=sizes, beam=beam, repeat=repeat)
+    variants = [("ar_greedy", arm, 1)] if ar_greedy else []
+    if q != "none":
+        arq = load_corrector(ar, device=device, quantize=q)
+        variants += [(f"ar_{q}", arq, beam)] + ([(f"ar_greedy_{q}", arq, 1)] if ar_greedy else [])
+    res = benchmark_correctors(fc, arm, items, batch_sizes=sizes, beam=beam, repeat=repeat, variants=variants)
     table = markdown_table(res)
     _report(res, table, out)
