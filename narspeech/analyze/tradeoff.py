@@ -116,8 +116,8 @@ def gather_asr(recipe: str | Path, test_set: str = "test", nar: str = "maskctc",
                decodes: list[str] | None = None) -> list[System]:
     """Mask-CTC decodes (and CTC greedy) against the AR beam search: WER (primary).
 
-    The AR baseline is ``exp/<ar>/decode_<set>/beam<N>``; every other scored decode of ``exp/<ar>``
-    (greedy, ``*_int8``, …) and of ``exp/<ar>_*`` (trained smaller ARs, e.g. ``ar_dec1``) is an
+    The AR baseline is ``exp/<ar>/decode_<set>/beam<N>`` (the largest N); every other scored decode of ``exp/<ar>``
+    (greedy, beam1, ``*_int8``, …) and of ``exp/<ar>_*`` (trained smaller ARs, e.g. ``ar_dec1``) is an
     ``ar-variant``: a speed-up a user could pick instead of NAR. `decodes`: shell patterns on
     ``<exp>/<decode>`` names keeping only those systems (the baseline always stays). A speed file row
     with ``decode`` gives that system its speed-up; older rows are matched by their system name."""
@@ -126,7 +126,8 @@ def gather_asr(recipe: str | Path, test_set: str = "test", nar: str = "maskctc",
     nar_dirs = sorted((exp / nar / f"decode_{test_set}").glob("*/result.json"))
     if not nar_dirs:
         raise NarspeechError(f"no scored decodes under exp/{nar}/decode_{test_set} (run the ASR recipe's stages 6-7)", path=recipe)
-    ar_dirs = sorted(p for p in (exp / ar / f"decode_{test_set}").glob("beam*/result.json") if re.fullmatch(r"beam\d+", p.parent.name))
+    ar_dirs = sorted((p for p in (exp / ar / f"decode_{test_set}").glob("beam*/result.json") if re.fullmatch(r"beam\d+", p.parent.name)),
+                     key=lambda p: -int(p.parent.name[4:]))  # the widest beam is the baseline; narrower ones are variants
     if not ar_dirs:
         raise NarspeechError(f"exp/{nar} has no AR counterpart: no exp/{ar}/decode_{test_set}/beam*/result.json", path=recipe)
     base = ar_dirs[0]

@@ -229,8 +229,8 @@ def asr(
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
-    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR model's greedy search (attention argmax) instead of beam."),
-    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR model (beam; greedy too with --ar-greedy). CPU only."),
+    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR model's greedy searches: attention argmax (ar_greedy) and joint CTC/attention with beam 1 (ar_beam1)."),
+    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR model (beam; the greedy searches too with --ar-greedy). CPU only."),
     ar_variant: List[Path] = typer.Option([], "--ar-variant", help="Another trained AR exp dir (e.g. fewer decoder layers), timed with the same beam search; repeatable."),
     checkpoint_name: Optional[str] = typer.Option(None, "--checkpoint-name", help="Load EXP/NAME of every exp dir (e.g. avg5.pt, the decoded checkpoint) instead of its best.pt."),
     mask_iterations: Optional[str] = typer.Option(None, "--mask-iterations", help="Also time Mask-CTC at these iteration counts (comma-separated, 0 = greedy CTC) at --threshold."),
@@ -271,13 +271,11 @@ def asr(
     ra = None if ar is None else load_recognizer(ar, device, ck(ar))
     variants = []
     beam_opts = DecodeOptions("beam", beam=beam, ctc_weight=ctc_weight)
-    if ar_greedy:
-        variants.append(Variant("ar_greedy", ra, DecodeOptions("greedy")))
+    greedy = [("greedy", DecodeOptions("greedy")), ("beam1", replace(beam_opts, beam=1))] if ar_greedy else []
+    variants += [Variant(f"ar_{n}", ra, o) for n, o in greedy]
     if ra is not None and check_quantize(quantize, ra.device) != "none":
         rq = load_recognizer(ar, device, ck(ar), quantize=quantize)
-        variants.append(Variant(f"ar_beam{beam}_{quantize}", rq, beam_opts))
-        if ar_greedy:
-            variants.append(Variant(f"ar_greedy_{quantize}", rq, DecodeOptions("greedy")))
+        variants += [Variant(f"ar_{n}_{quantize}", rq, o) for n, o in [(f"beam{beam}", beam_opts), *greedy]]
     for v in ar_variant:
         variants.append(Variant(f"{v.name}_beam{beam}", load_recognizer(v, device, ck(v)), beam_opts))
     mask = rm.default_options("maskctc", threshold=threshold)

@@ -2,10 +2,12 @@
 # The AR-vs-NAR trade-off on ../asr1's trained models (issue 35): next to Mask-CTC, the speed-ups a user would pick
 # instead of NAR, each decoded and scored on the test set and timed at batch 1 on CPU against the AR beam search:
 # AR greedy search, the AR model int8-quantized (dynamic, linear layers), an AR trained with one decoder layer,
-# and Mask-CTC with 0 (= greedy CTC), 1, 2, 5, 10 iterations. Outputs go into ../asr1/exp (where the report reads them)
-# and exp/tradeoff here (tradeoff.md, tradeoff.json, tradeoff.png). Run ../asr1 first (stages 1-7).
-#   ./run.sh                                         # stages 1-4
-#   ./run.sh --stage 4 --tts ../../../../tts_recipe  # the report again, with a TTS recipe dir beside
+# and Mask-CTC with 0 (= greedy CTC), 1, 2, 5, 10 iterations; then the tiniest correction run (FastCorrect vs an AR
+# corrector on the Mask-CTC's hypotheses of sentences no model has seen) with the AR corrector's greedy and int8 variants.
+# ASR outputs go into ../asr1/exp (where the report reads them), correction outputs into data/ and exp/ here, the report
+# into exp/tradeoff (tradeoff.md, tradeoff.json, tradeoff.png). Run ../asr1 first (stages 1-7).
+#   ./run.sh                                   # stages 1-6
+#   ./run.sh --stage 6 --tts ../tts1           # the report again, with a TTS recipe dir (its exp/fastspeech2, exp/<tts_ar>)
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -22,14 +24,19 @@ beam=10
 ctc_weight=0.3
 bench_utts=40            # test utterances timed at batch 1
 bench_repeat=1
+c_set=test_unseen        # correction: ../asr1's set whose sentences are in no other part (no corrector has seen them)
+c_decode=maskctc/decode_{set}/ctc   # the ASR hypotheses corrected (Mask-CTC's greedy CTC)
+c_beam=5
+c_bench=100              # sentences timed at batch 1
 tts=""                   # optional TTS recipe dir for the report (its exp/<nar>, exp/<tts_ar> results and speed files)
 tts_ar=teacher
-decodes="maskctc/ctc maskctc/maskctc_th${threshold}_it* ar/* ar_*/*"   # the systems the report lists
+decodes=""               # the systems the report lists (default: greedy CTC, the iteration sweep, the AR variants)
 
 . ../../../recipes/parse_options.sh
 . ../../../recipes/lib.sh
 export OMP_NUM_THREADS=1
 a=$asr_dir
+[ -n "$decodes" ] || decodes="maskctc/ctc maskctc/maskctc_th${threshold}_it* ar/greedy* ar/beam1* ar/beam*_int8 ar_*/*"
 ckpt() { if [ "$average_num" -gt 0 ]; then echo "--checkpoint $a/exp/$1/avg$average_num.pt"; fi; }
 
 dec() {  # $1 exp, $2 decode dir name, rest: options of `asr decode`
@@ -41,10 +48,13 @@ dec() {  # $1 exp, $2 decode dir name, rest: options of `asr decode`
 }
 
 if run_stage 1; then
-  banner 1 "decode + score $test_set: AR greedy, AR int8 (beam, greedy), Mask-CTC iterations"
-  dec ar greedy --method greedy
+  banner 1 "decode + score $test_set: AR greedy (attention argmax; CTC/attention beam 1), AR int8, Mask-CTC iterations"
+  for q in none int8; do
+    x=""; [ "$q" = none ] || x=_$q
+    dec ar "greedy$x" --method greedy --quantize "$q"                                         # attention argmax
+    dec ar "beam1$x" --method beam --beam 1 --ctc-weight "$ctc_weight" --quantize "$q"          # joint CTC/attention, beam 1
+  done
   dec ar "beam${beam}_int8" --method beam --beam "$beam" --ctc-weight "$ctc_weight" --quantize int8
-  dec ar greedy_int8 --method greedy --quantize int8
   for it in $iterations; do
     dec maskctc "maskctc_th${threshold}_it$it" --method maskctc --threshold "$threshold" --iterations "$it" --ctc-fusion 0 --no-length-adjust
   done
@@ -67,8 +77,34 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-  banner 4 "report -> exp/tradeoff"
-  tts_opt=(); [ -n "$tts" ] && tts_opt=(--tts "$tts" --tts-ar "$tts_ar")
-  ns analyze tradeoff --asr "$a" --asr-set "$test_set" --asr-decodes "$decodes" "${tts_opt[@]+"${tts_opt[@]}"}" --out exp/tradeoff
+  banner 4 "the tiniest correction run (recipes/correct.sh, character units, conf/tuning/correct_*_tiny.yaml) on ../asr1's Mask-CTC"
+  mkdir -p data
+  cut -d' ' -f2- "$a/data/train/text_asr" | LC_ALL=C sort -u > data/correct_text.txt   # ../asr1's training prompts only
+  ../../../recipes/correct.sh --pretrain_text data/correct_text.txt --heldout_sentences 200 --indomain_copies 0 --unit char \
+    --asr_dir "$a" --asr_exp exp/maskctc --asr_method ctc --asr_ckpts "checkpoints/step00000750.pt avg5.pt" --tune_speakers_mod 6 \
+    --fc_conf conf/tuning/correct_fastcorrect_tiny.yaml --ar_conf conf/tuning/correct_ar_tiny.yaml --ft_steps 300 \
+    --eval_sets "$c_set" --eval_decodes "$c_decode" --score_by "" --beam "$c_beam" --bench_batch_sizes 1 \
+    --bench_sentences "$c_bench" --device cpu
+fi
+
+if run_stage 5; then
+  banner 5 "AR corrector variants (greedy = beam 1, int8) on $c_set: correct + score, then time them against the AR beam"
+  h=$a/exp/${c_decode//\{set\}/$c_set}
+  name=$(basename "$(dirname "$(dirname "$h")")")_$(basename "$h")
+  ref=$a/data/$c_set/text_asr
+  for v in "ar_greedy --beam 1" "ar_int8 --beam $c_beam --quantize int8" "ar_greedy_int8 --beam 1 --quantize int8"; do
+    set -- $v; n=$1; shift
+    ns correct decode --model exp/ar --hyp "$h/hyp" --ref "$ref" --out "exp/ar/decode_$c_set/${name}_$n" --oov correct --device cpu "$@"
+    ns asr score "$ref" "exp/ar/decode_$c_set/${name}_$n/hyp" --out "exp/score_$c_set/$name/$n" > /dev/null
+  done
+  ns bench correct --fastcorrect exp/fc --ar exp/ar --hyp "$h/hyp" --limit "$c_bench" --batch-sizes 1 --beam "$c_beam" \
+    --ar-greedy --quantize int8 --device cpu --out "exp/speed_$c_set.tradeoff.json"
+fi
+
+if run_stage 6; then
+  banner 6 "report -> exp/tradeoff"
+  opt=(); [ -n "$tts" ] && opt=(--tts "$tts" --tts-ar "$tts_ar")
+  [ -d "exp/score_$c_set" ] && opt+=(--correct . --correct-set "$c_set")
+  ns analyze tradeoff --asr "$a" --asr-set "$test_set" --asr-decodes "$decodes" "${opt[@]+"${opt[@]}"}" --out exp/tradeoff
 fi
 log "done (stages $stage..$stop_stage)"
