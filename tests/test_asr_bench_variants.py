@@ -62,3 +62,24 @@ def test_variants_are_timed_against_the_fp32_beam(recs):
         assert x["batch_size"] == 1 and x["batches"] == 3 and x["cpu_seconds"] > 0
         assert x["speedup_vs_ar"] == pytest.approx(base["seconds"] / x["seconds"])
     assert set(res["variants"]) == {"ar_greedy", "ar_beam3_int8", "maskctc_it0"}
+
+
+@pytest.mark.slow
+def test_cli_bench_asr_variants(tiny_asr, tmp_path):
+    """`bench asr` with every variant option: one row per system, each naming its decode dir."""
+    import json
+
+    from conftest import cli_ok
+
+    root, dump = tiny_asr
+    ar = tmp_path / "ar"
+    cli_ok("asr", "train", "--config", root / "conf.yaml", "--tokens", root / "tokens.txt", "--train-data", root / "data",
+           "--train-dump", dump, "--exp", ar, "--set", "model.type=ar")
+    out = tmp_path / "speed_test.tradeoff.json"
+    cli_ok("bench", "asr", "--maskctc", root / "exp", "--ar", ar, "--dump", dump, "--limit", "2", "--batch-sizes", "1",
+           "--threshold", "0.999", "--iterations", "2", "--mask-iterations", "0,2", "--ar-greedy", "--ar-beams", "1",
+           "--quantize", "int8", "--ar-variant", ar, "--beam", "2", "--checkpoint-name", "last.pt", "--device", "cpu", "--out", out)
+    rows = {r["system"]: r["decode"] for r in json.loads(out.read_text())["rows"]}
+    assert rows == {"ctc_greedy": "exp/ctc", "maskctc": "exp/maskctc_th0.999_it2", "ar_beam2": "ar/beam2", "ar_greedy": "ar/greedy",
+                    "ar_beam1": "ar/beam1", "ar_beam2_int8": "ar/beam2_int8", "ar_greedy_int8": "ar/greedy_int8",
+                    "ar_beam1_int8": "ar/beam1_int8", "maskctc_it0": "exp/maskctc_th0.999_it0"}, rows

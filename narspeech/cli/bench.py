@@ -229,8 +229,9 @@ def asr(
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
-    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR model's greedy searches: attention argmax (ar_greedy) and joint CTC/attention with beam 1 (ar_beam1)."),
-    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR model (beam; the greedy searches too with --ar-greedy). CPU only."),
+    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR model's greedy search (attention argmax): row ar_greedy."),
+    ar_beams: Optional[str] = typer.Option(None, "--ar-beams", help="Also time the AR joint CTC/attention search at these narrower beams (comma-separated, e.g. 1,3): rows ar_beamN."),
+    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR model, with each AR search timed. CPU only."),
     ar_variant: List[Path] = typer.Option([], "--ar-variant", help="Another trained AR exp dir (e.g. fewer decoder layers), timed with the same beam search; repeatable."),
     checkpoint_name: Optional[str] = typer.Option(None, "--checkpoint-name", help="Load EXP/NAME of every exp dir (e.g. avg5.pt, the decoded checkpoint) instead of its best.pt."),
     mask_iterations: Optional[str] = typer.Option(None, "--mask-iterations", help="Also time Mask-CTC at these iteration counts (comma-separated, 0 = greedy CTC) at --threshold."),
@@ -249,14 +250,18 @@ def asr(
     from narspeech.nets.quantize import check_quantize
 
     sizes = _batch_sizes(batch_sizes)
-    try:
-        its = [int(x) for x in (mask_iterations or "").split(",") if x.strip()]
-    except ValueError:
-        raise NarspeechError(f"--mask-iterations must be comma-separated integers, got {mask_iterations!r}") from None
-    if any(i < 0 for i in its):
-        raise NarspeechError(f"--mask-iterations must be 0 or more, got {mask_iterations!r}")
-    if (ar_greedy or ar_variant or check_quantize(quantize, "cpu") != "none") and ar is None:
-        raise NarspeechError("--ar-greedy, --quantize and --ar-variant time AR variants: give --ar too")
+    def ints(spec: str | None, opt: str, least: int) -> list[int]:
+        try:
+            out = [int(x) for x in (spec or "").split(",") if x.strip()]
+        except ValueError:
+            raise NarspeechError(f"{opt} must be comma-separated integers, got {spec!r}") from None
+        if any(i < least for i in out):
+            raise NarspeechError(f"{opt} must be {least} or more, got {spec!r}")
+        return out
+
+    its, beams = ints(mask_iterations, "--mask-iterations", 0), ints(ar_beams, "--ar-beams", 1)
+    if (ar_greedy or beams or ar_variant or check_quantize(quantize, "cpu") != "none") and ar is None:
+        raise NarspeechError("--ar-greedy, --ar-beams, --quantize and --ar-variant time AR variants: give --ar too")
     mels = load_mels(dump, limit)
     if not mels:
         raise NarspeechError("no utterances to decode", path=dump)
@@ -271,7 +276,7 @@ def asr(
     ra = None if ar is None else load_recognizer(ar, device, ck(ar))
     variants = []
     beam_opts = DecodeOptions("beam", beam=beam, ctc_weight=ctc_weight)
-    greedy = [("greedy", DecodeOptions("greedy")), ("beam1", replace(beam_opts, beam=1))] if ar_greedy else []
+    greedy = ([("greedy", DecodeOptions("greedy"))] if ar_greedy else []) + [(f"beam{b}", replace(beam_opts, beam=b)) for b in beams]
     variants += [Variant(f"ar_{n}", ra, o) for n, o in greedy]
     if ra is not None and check_quantize(quantize, ra.device) != "none":
         rq = load_recognizer(ar, device, ck(ar), quantize=quantize)

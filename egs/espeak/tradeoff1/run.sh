@@ -21,6 +21,7 @@ dec1_conf=conf/tuning/ar_dec1.yaml
 threshold=0.999          # Mask-CTC threshold of the iteration sweep (ESPnet's default: the tuned 0 masks nothing)
 iterations="0 1 2 5 10"  # Mask-CTC iteration counts (0 = greedy CTC through the Mask-CTC path)
 beam=10
+narrow_beams="1 3"       # the AR's joint CTC/attention search at narrower beams (cheaper than $beam)
 ctc_weight=0.3
 bench_utts=40            # test utterances timed at batch 1
 bench_repeat=1
@@ -36,7 +37,7 @@ decodes=""               # the systems the report lists (default: greedy CTC, th
 . ../../../recipes/lib.sh
 export OMP_NUM_THREADS=1
 a=$asr_dir
-[ -n "$decodes" ] || decodes="maskctc/ctc maskctc/maskctc_th${threshold}_it* ar/greedy* ar/beam1* ar/beam*_int8 ar_*/*"
+[ -n "$decodes" ] || decodes="maskctc/ctc maskctc/maskctc_th${threshold}_it* ar/greedy* ar/beam* ar_*/*"
 ckpt() { if [ "$average_num" -gt 0 ]; then echo "--checkpoint $a/exp/$1/avg$average_num.pt"; fi; }
 
 dec() {  # $1 exp, $2 decode dir name, rest: options of `asr decode`
@@ -48,11 +49,13 @@ dec() {  # $1 exp, $2 decode dir name, rest: options of `asr decode`
 }
 
 if run_stage 1; then
-  banner 1 "decode + score $test_set: AR greedy (attention argmax; CTC/attention beam 1), AR int8, Mask-CTC iterations"
+  banner 1 "decode + score $test_set: AR greedy (attention argmax), narrower AR beams, AR int8, Mask-CTC iterations"
   for q in none int8; do
     x=""; [ "$q" = none ] || x=_$q
     dec ar "greedy$x" --method greedy --quantize "$q"                                         # attention argmax
-    dec ar "beam1$x" --method beam --beam 1 --ctc-weight "$ctc_weight" --quantize "$q"          # joint CTC/attention, beam 1
+    for b in $narrow_beams; do
+      dec ar "beam$b$x" --method beam --beam "$b" --ctc-weight "$ctc_weight" --quantize "$q"    # joint CTC/attention
+    done
   done
   dec ar "beam${beam}_int8" --method beam --beam "$beam" --ctc-weight "$ctc_weight" --quantize int8
   for it in $iterations; do
@@ -72,7 +75,7 @@ fi
 if run_stage 3; then
   banner 3 "speed at batch 1 on CPU, every system against the AR beam search in one run -> $a/exp/speed_$test_set.tradeoff.json"
   ns bench asr --maskctc "$a/exp/maskctc" --ar "$a/exp/ar" --dump "$a/dump/$test_set" --limit "$bench_utts" --batch-sizes 1 \
-    --threshold "$threshold" --iterations 10 --mask-iterations "${iterations// /,}" --ar-greedy --quantize int8 --ar-variant "$a/exp/ar_dec1" \
+    --threshold "$threshold" --iterations 10 --mask-iterations "${iterations// /,}" --ar-greedy --ar-beams "${narrow_beams// /,}" --quantize int8 --ar-variant "$a/exp/ar_dec1" \
     --beam "$beam" --ctc-weight "$ctc_weight" --repeat "$bench_repeat" --checkpoint-name "avg$average_num.pt" --device cpu --out "$a/exp/speed_$test_set.tradeoff.json"
 fi
 
