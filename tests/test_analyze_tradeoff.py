@@ -73,7 +73,7 @@ def _asr_variants(root: Path) -> Path:
             ("ar_beam10", "ar/beam10", 1.0), ("ar_greedy", "ar/greedy", 6.0), ("ar_beam10_int8", "ar/beam10_int8", 1.5),
             ("ar_dec1_beam10", "ar_dec1/beam10", 1.2)]
     _write(root / "exp/speed_test.tradeoff.json", {"device": "cpu", "rows": [
-        {"system": s, "decode": d, "batch_size": 1, "speedup_vs_ar": x} for s, d, x in rows]})
+        {"system": s, "decode": d, "batch_size": 1, "speedup_vs_ar": x, "cpu_speedup_vs_ar": x / 2} for s, d, x in rows]})
     _write(root / "exp/speed_test.json", {"device": "cpu", "options": {"threshold": 0.0, "iterations": 10}, "rows": [
         {"system": "ctc_greedy", "batch_size": 1, "speedup_vs_ar": 70.0}]})  # the ASR recipe's own (older) timing
     _write(root / "exp/speed_test_unseen.tradeoff.json", {"device": "cpu", "rows": [  # another test set: not this one's
@@ -96,7 +96,8 @@ def test_variants_are_picked_up_by_decode_name(tmp_path):
     picked = {s.name for s in gather(asr=root, asr_decodes=["maskctc/ctc", "ar_*/*"])}
     assert picked == {"maskctc/ctc", "ar_dec1/beam10", "ar/beam10"}
     table = markdown_table(list(systems.values()))
-    assert "| asr | ar/beam10_int8 | ar-variant |" in table and "1.50x" in table and "99.00x" not in table
+    assert "| asr | ar/beam10_int8 | ar-variant |" in table and "1.50x (CPU time 0.75x)" in table and "99.00x" not in table
+    assert systems["maskctc/ctc"].cpu_speedup == {"cpu_b1": 20.0}  # the older row's wall figure had no CPU time beside it
 
 
 def test_plot_has_one_marker_per_system(tmp_path):

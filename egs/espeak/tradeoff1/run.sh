@@ -23,7 +23,7 @@ iterations="0 1 2 5 10"  # Mask-CTC iteration counts (0 = greedy CTC through the
 beam=10
 narrow_beams="1 3"       # the AR's joint CTC/attention search at narrower beams (cheaper than $beam)
 ctc_weight=0.3
-bench_utts=40            # test utterances timed at batch 1
+bench_utts=20            # test utterances timed at batch 1 (as ../asr1 stage 8: the AR beam search is slow on CPU)
 bench_repeat=1
 c_set=test_unseen        # correction: ../asr1's set whose sentences are in no other part (no corrector has seen them)
 c_decode=maskctc/decode_{set}/ctc   # the ASR hypotheses corrected (Mask-CTC's greedy CTC)
