@@ -37,7 +37,10 @@ decodes=""               # the systems the report lists (default: greedy CTC, th
 . ../../../recipes/lib.sh
 export OMP_NUM_THREADS=1
 a=$asr_dir
-[ -n "$decodes" ] || decodes="maskctc/ctc maskctc/maskctc_th${threshold}_it* ar/greedy* ar/beam* ar_*/*"
+if [ -z "$decodes" ]; then
+  decodes="maskctc/ctc ar/greedy* ar/beam* ar_*/*"
+  for it in $iterations; do decodes+=" maskctc/maskctc_th${threshold}_it$it"; done
+fi
 ckpt() { if [ "$average_num" -gt 0 ]; then echo "--checkpoint $a/exp/$1/avg$average_num.pt"; fi; }
 
 dec() {  # $1 exp, $2 decode dir name, rest: options of `asr decode`
