@@ -128,3 +128,14 @@ def test_correction_variants_are_picked_up(tmp_path):
     assert systems["ar_greedy (maskctc_ctc)"].role == "ar-variant" and systems["ar_greedy (maskctc_ctc)"].speedup["cpu_b1"] == 3.0
     assert systems["ar_int8 (maskctc_ctc)"].gap == pytest.approx(0.0) and systems["fc (maskctc_ctc)"].speedup["cpu_b1"] == 9.0
     assert systems["ar_int8 (maskctc_ctc)"].sources[-1].endswith("speed_dev.json")
+
+
+def test_an_ar_corrector_that_changes_nothing_is_degenerate(tmp_path):
+    """A detector that never lets the AR corrector change a sentence leaves the WER where it was: no speed-up over it."""
+    root = tmp_path / "ec1"
+    for d, w in (("asr", 0.30), ("fc", 0.30), ("ar", 0.30)):
+        _write(root / f"exp/score_dev/h/{d}/result.json", {"wer": {"error_rate": w}})
+    _write(root / "exp/speed_dev.json", {"device": "cpu", "speedup_fastcorrect_over_ar": {"1": 5.0}})
+    systems = gather(correct=root)
+    assert "does not correct" in systems[-1].degenerate and "degenerate AR" in systems[0].degenerate
+    assert "5.00x" not in markdown_table(systems)
