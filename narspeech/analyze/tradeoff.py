@@ -294,6 +294,9 @@ def plot(systems: list[System], path: str | Path) -> int:
                 continue
             if s.role == "ar":
                 ax.scatter([1.0], [0.0], marker="*", s=140, color="black", label=f"{s.name} (AR baseline)")
+                if s.degenerate:
+                    ax.text(0.5, 0.3, f"degenerate AR baseline:\n{s.degenerate}\n(no speed-up over it is drawn)",
+                            transform=ax.transAxes, ha="center", fontsize=8, wrap=True)
                 continue
             col = next((c for c in SPEED_COLUMNS if s.speedup[c] is not None), None)
             if s.degenerate or s.gap is None or col is None:
