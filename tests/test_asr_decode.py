@@ -91,6 +91,16 @@ def test_mask_ctc_threshold_zero_is_greedy_ctc():
     assert res.tokens[0, : int(res.lengths[0])].tolist() == [A, C, C]
 
 
+def test_mask_ctc_zero_iterations_is_greedy_ctc():
+    """Iterations 0 (the zero point of the trade-off sweep) masks nothing: greedy CTC, the decoder never runs;
+    1 and 2 iterations take different decoder paths (one pass vs two) and give different tokens."""
+    res, stub = run_mask_ctc(0.8, 0)
+    assert res.passes == 0 and not stub.calls and not bool(res.masked.any())
+    assert res.tokens[0, : int(res.lengths[0])].tolist() == [A, C, C]
+    one, two = run_mask_ctc(0.8, 1)[0], run_mask_ctc(0.8, 2)[0]
+    assert (one.passes, two.passes) == (1, 2) and one.tokens[0].tolist() != two.tokens[0].tolist()
+
+
 def test_mask_ctc_batch_equals_single_with_stub():
     lp1 = posterior(HAND)
     lp2 = posterior([(B, 0.3), (BLANK, 0.9), (A, 0.95), (C, 0.2), (BLANK, 0.9)])

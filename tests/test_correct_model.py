@@ -147,3 +147,30 @@ def test_bench_correct_reports_both_models(synthetic, tmp_path):
     assert {(r["model"], r["batch_size"]) for r in res["rows"]} == {("fastcorrect", 1), ("ar", 1), ("fastcorrect", 6), ("ar", 6)}
     assert set(res["speedup_fastcorrect_over_ar"]) == {"1", "6"} and "speed-up" in out
     assert all(r["cpu_seconds"] > 0 for r in res["rows"]) and set(res["cpu_time_speedup"]) == {"1", "6"}
+
+
+def test_int8_corrector_decodes_like_fp32(synthetic, tmp_path):
+    """`correct decode --quantize int8`: the quantized FastCorrect corrects (nearly) as the fp32 one does."""
+    d = synthetic
+    common = ["correct", "decode", "--model", d / "fc", "--hyp", d / "heldout" / "hyp", "--ref", d / "heldout" / "text", "--device", "cpu"]
+    _run(*common, "--out", tmp_path / "fp32")
+    _run(*common, "--out", tmp_path / "int8", "--quantize", "int8")
+    fp, i8 = (json.loads((tmp_path / x / "correct_info.json").read_text()) for x in ("fp32", "int8"))
+    assert (fp["quantize"], i8["quantize"]) == ("none", "int8")
+    assert fp["wer_after"] < fp["wer_before"] and abs(i8["wer_after"] - fp["wer_after"]) <= 0.03
+    same = sum(a == b for a, b in zip((tmp_path / "fp32" / "hyp").read_text().splitlines(), (tmp_path / "int8" / "hyp").read_text().splitlines()))
+    assert same >= 0.9 * len((tmp_path / "fp32" / "hyp").read_text().splitlines())
+
+
+def test_bench_correct_times_ar_variants_against_the_ar_beam(synthetic, tmp_path):
+    if not (synthetic / "ar" / "config.yaml").is_file():
+        pytest.skip("needs the AR corrector of test_batched_decode_equals_one_at_a_time")
+    _run("bench", "correct", "--fastcorrect", synthetic / "fc", "--ar", synthetic / "ar", "--hyp", synthetic / "heldout" / "hyp",
+         "--limit", "4", "--batch-sizes", "1", "--beam", "3", "--device", "cpu", "--ar-greedy", "--quantize", "int8",
+         "--out", tmp_path / "speed.json")
+    res = json.loads((tmp_path / "speed.json").read_text())
+    rows = {r["decode"]: r for r in res["rows"]}
+    assert set(rows) == {"fc", "ar", "ar_greedy", "ar_int8", "ar_greedy_int8"}
+    assert (rows["ar_greedy"]["beam"], rows["ar_int8"]["beam"], rows["ar_greedy_int8"]["beam"]) == (1, 3, 1)
+    assert rows["ar"]["speedup_vs_ar"] == pytest.approx(1.0)
+    assert rows["fc"]["speedup_vs_ar"] == pytest.approx(res["speedup_fastcorrect_over_ar"]["1"])

@@ -148,7 +148,8 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
                     frames: torch.Tensor | None = None) -> MaskCTCResult:
     """Refine greedy-CTC `tokens` (B, L) with confidences `conf`: positions with ``conf < threshold``
     become ``mask_id`` and are filled by `decoder_fn` over `iterations` (K ≥ 1) passes at most.
-    Threshold 0 masks nothing (the greedy CTC output comes back and the decoder never runs).
+    Threshold 0 masks nothing, and so does ``iterations=0``: the greedy CTC output comes back and the
+    decoder never runs (the zero point of an iteration-count sweep).
     `length_fn` (Improved Mask-CTC) first re-sizes every run of masks (:func:`adjust_mask_lengths`,
     within ``length_slack`` of its CTC length). With `frames` (B, L) the decoder is called
     ``decoder_fn(ys, lengths, frames)``."""
@@ -156,6 +157,8 @@ def mask_ctc_refine(tokens: torch.Tensor, conf: torch.Tensor, lengths: torch.Ten
     dev = tokens.device
     valid = torch.arange(lmax, device=dev)[None, :] < lengths[:, None]
     masked0 = (conf < threshold) & valid
+    if int(iterations) <= 0:
+        masked0 = torch.zeros_like(masked0)
     ys = tokens.masked_fill(masked0, mask_id)
     if lmax == 0 or not bool(masked0.any()):
         return MaskCTCResult(ys, lengths, masked0, 0)

@@ -27,6 +27,7 @@ from narspeech.audio.io import resample
 from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.nets.masks import pad_mask
+from narspeech.nets.quantize import check_quantize, quantize_linear
 from narspeech.nets.subsampling import MIN_FRAMES
 from narspeech.text.vocab import TokenList
 from narspeech.train.checkpoint import load_checkpoint
@@ -212,10 +213,12 @@ class Recognizer:
         return out
 
 
-def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None) -> Recognizer:
+def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str | Path | None = None,
+                    quantize: str | None = None) -> Recognizer:
     """Load ``EXP/config.yaml``, ``EXP/tokens.txt`` (and ``subword.model``), a checkpoint
     (`checkpoint`, else EXP's best.pt / last.pt; the model and the token list must match) and the
-    decoding defaults tuned on dev (``EXP/decode_defaults.json``, when present)."""
+    decoding defaults tuned on dev (``EXP/decode_defaults.json``, when present). ``quantize="int8"``:
+    the linear layers int8 dynamically quantized (CPU only; :mod:`narspeech.nets.quantize`)."""
     exp = Path(exp_dir)
     if not exp.is_dir():
         raise NarspeechError("ASR experiment dir not found", path=exp)
@@ -233,6 +236,7 @@ def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str |
     sub = text.get("subword_model")
     tokenizer = ASRTokenizer(text.get("unit", "char"), None if not sub else exp / sub)
     dev = resolve_device(device)
+    quantize = check_quantize(quantize, dev)
     model = build_asr_model(cfg["model"])
     try:
         model.load_state_dict(ckpt["model"])
@@ -240,6 +244,9 @@ def load_recognizer(exp_dir: str | Path, device: str = "auto", checkpoint: str |
         raise NarspeechError(f"checkpoint does not fit the configured model: {str(e).splitlines()[0]}", path=exp) from None
     model.to(dev).eval()
     info = {"exp": str(exp), "checkpoint": str(checkpoint or ""), "step": ckpt.get("step"), "model_type": model.type}
+    if quantize != "none":
+        model = quantize_linear(model, quantize)
+        info["quantize"] = quantize
     defaults = load_decode_defaults(exp) if model.type == "mask_ctc" else {}
     if defaults:
         info["decode_defaults"] = defaults

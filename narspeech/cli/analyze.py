@@ -148,6 +148,8 @@ def tradeoff(
     tts_set: str = typer.Option("test", "--tts-set"),
     asr_set: str = typer.Option("test", "--asr-set"),
     correct_set: str = typer.Option("dev", "--correct-set"),
+    tts_ar: str = typer.Option("teacher", "--tts-ar", help="The TTS recipe's AR exp dir name (exp/NAME/synth/<set>/results.json)."),
+    asr_decodes: Optional[str] = typer.Option(None, "--asr-decodes", help="Only these ASR systems: space-separated shell patterns on EXP/DECODE names, e.g. 'maskctc/ctc maskctc/maskctc_th0.999_it* ar/*' (the AR baseline always stays)."),
     out: Optional[Path] = typer.Option(None, "--out", callback=out_dir, help="Folder for tradeoff.md, tradeoff.json and tradeoff.png."),
 ) -> None:
     """AR vs NAR: quality gap to AR and speed-up at batch 1 GPU / full batch GPU / batch 1 CPU, from the recipes' results files.
@@ -160,7 +162,8 @@ def tradeoff(
     from narspeech.analyze.tradeoff import gather, markdown_table, plot
     from narspeech.fileio import atomic_write
 
-    systems = gather(tts, asr, correct, tts_set=tts_set, asr_set=asr_set, correct_set=correct_set)
+    systems = gather(tts, asr, correct, tts_set=tts_set, asr_set=asr_set, correct_set=correct_set, tts_ar=tts_ar,
+                     asr_decodes=asr_decodes.split() if asr_decodes else None)
     table = markdown_table(systems)
     typer.echo(table)
     if out is not None:

@@ -87,7 +87,7 @@ def train(
 _METHOD = typer.Option(None, "--method", help="ctc | maskctc | beam | greedy (default: maskctc for Mask-CTC models, beam for AR).")
 _TUNED = " Default: the value tuned on dev and stored with the model (`asr tune`), else "
 _THRESHOLD = typer.Option(None, "--threshold", help="Mask-CTC: re-predict tokens whose CTC confidence is below this (0 = greedy CTC)." + _TUNED + "0.999.")
-_ITERATIONS = typer.Option(None, "--iterations", help="Mask-CTC: decoder passes at most." + _TUNED + "10.")
+_ITERATIONS = typer.Option(None, "--iterations", help="Mask-CTC: decoder passes at most (0 = greedy CTC: nothing is masked)." + _TUNED + "10.")
 _LENGTH_ADJUST = typer.Option(None, "--length-adjust/--no-length-adjust", help="Mask-CTC: re-size masked spans with the length predictor first (Improved Mask-CTC; model.length_predictor: true)." + _TUNED + "off.")
 _LENGTH_SLACK = typer.Option(None, "--length-slack", help="With --length-adjust: a run of n masked tokens may become n-k .. n+k tokens (-1: any length the predictor says)." + _TUNED + "1.")
 _CTC_FUSION = typer.Option(None, "--ctc-fusion", help="Mask-CTC: add this x CTC's log-posteriors at a mask's frame to the decoder's when filling it (0 = decoder alone)." + _TUNED + "0.")
@@ -96,6 +96,7 @@ _CTC_WEIGHT = typer.Option(0.3, "--ctc-weight", help="AR beam search: weight of 
 _PENALTY = typer.Option(0.0, "--penalty", help="AR beam search: score added per output token.")
 _BATCH_SIZE = typer.Option(32, "--batch-size", help="Utterances per batch (1 = one at a time).")
 _CHECKPOINT = typer.Option(None, "--checkpoint", help="Checkpoint file (default EXP/best.pt, else last.pt).")
+_QUANTIZE = typer.Option("none", "--quantize", help="none | int8: int8 dynamic quantization of the model's linear layers before decoding (CPU only).")
 
 
 def _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion=None):
@@ -133,6 +134,7 @@ def decode(
     checkpoint: Optional[Path] = _CHECKPOINT,
     device: str = typer.Option("auto", "--device", help=_DEVICE),
     limit: Optional[int] = typer.Option(None, "--limit", help="Decode only the first N utterances."),
+    quantize: str = _QUANTIZE,
 ) -> None:
     """Recognise a feature dump in batches; writes Kaldi-style OUT/hyp (atomically, when all is done) and per-utterance timing.
     Mask-CTC settings not given come from EXP/decode_defaults.json (`asr tune`) when the model has one.
@@ -142,7 +144,7 @@ def decode(
     from narspeech.asr.decode import decode_dump
     from narspeech.asr.recognize import load_recognizer
 
-    rec = load_recognizer(model, device, checkpoint)
+    rec = load_recognizer(model, device, checkpoint, quantize=quantize)
     opts = _options(rec, method, threshold, iterations, length_adjust, length_slack, beam, ctc_weight, penalty, ctc_fusion)
     s = decode_dump(rec, dump, out, opts, batch_size=batch_size, batch_frames=batch_frames, limit=limit)
     typer.echo(f"{_describe(opts)}: {s['decoded']} decoded, {s['empty']} empty, {s['skipped']} skipped, {s['decode_seconds']:.2f} s, RTF {s['rtf'] or 0:.4f} -> {out}/hyp")

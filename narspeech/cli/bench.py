@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -232,24 +232,65 @@ def asr(
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
+    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR model's greedy search (attention argmax): row ar_greedy."),
+    ar_beams: Optional[str] = typer.Option(None, "--ar-beams", help="Also time the AR joint CTC/attention search at these narrower beams (comma-separated, e.g. 1,3): rows ar_beamN."),
+    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR model, with each AR search timed. CPU only."),
+    ar_variant: List[Path] = typer.Option([], "--ar-variant", help="Another trained AR exp dir (e.g. fewer decoder layers), timed with the same beam search; repeatable."),
+    checkpoint_name: Optional[str] = typer.Option(None, "--checkpoint-name", help="Load EXP/NAME of every exp dir (e.g. avg5.pt, the decoded checkpoint) instead of its best.pt."),
+    mask_iterations: Optional[str] = typer.Option(None, "--mask-iterations", help="Also time Mask-CTC at these iteration counts (comma-separated, 0 = greedy CTC) at --threshold."),
 ) -> None:
-    """Time CTC greedy, Mask-CTC and AR beam search on the same utterances: seconds, RTF, latency, speed-up over AR.
+    """Time CTC greedy, Mask-CTC and AR beam search on the same utterances: seconds, RTF, latency, speed-up over AR;
+    optionally the speed-ups users would pick instead of NAR (AR greedy, int8 AR, a smaller AR, Mask-CTC iterations).
 
     Example: narspeech bench asr --maskctc exp/maskctc --ar exp/ar --dump dump/test --limit 20 --batch-sizes 1,20 --out exp/speed_test.json
     """
 
-    from narspeech.asr.recognize import load_recognizer
-    from narspeech.asr.bench import benchmark_asr, load_mels, markdown_table
+    from dataclasses import replace
+
+    from narspeech.asr.recognize import DecodeOptions, load_recognizer
+    from narspeech.asr.bench import Variant, benchmark_asr, load_mels, markdown_table
     from narspeech.errors import NarspeechError
+    from narspeech.nets.quantize import check_quantize
 
     sizes = _batch_sizes(batch_sizes)
+    def ints(spec: str | None, opt: str, least: int) -> list[int]:
+        try:
+            out = [int(x) for x in (spec or "").split(",") if x.strip()]
+        except ValueError:
+            raise NarspeechError(f"{opt} must be comma-separated integers, got {spec!r}") from None
+        if any(i < least for i in out):
+            raise NarspeechError(f"{opt} must be {least} or more, got {spec!r}")
+        return out
+
+    its, beams = ints(mask_iterations, "--mask-iterations", 0), ints(ar_beams, "--ar-beams", 1)
+    if (ar_greedy or beams or ar_variant or check_quantize(quantize, "cpu") != "none") and ar is None:
+        raise NarspeechError("--ar-greedy, --ar-beams, --quantize and --ar-variant time AR variants: give --ar too")
     mels = load_mels(dump, limit)
     if not mels:
         raise NarspeechError("no utterances to decode", path=dump)
-    rm = load_recognizer(maskctc, device)
-    ra = None if ar is None else load_recognizer(ar, device)
+    def ck(e: Path) -> Path | None:
+        if checkpoint_name is None:
+            return None
+        if not (e / checkpoint_name).is_file():
+            raise NarspeechError(f"no {checkpoint_name} in the exp dir (--checkpoint-name)", path=e)
+        return e / checkpoint_name
+
+    rm = load_recognizer(maskctc, device, ck(maskctc))
+    ra = None if ar is None else load_recognizer(ar, device, ck(ar))
+    variants = []
+    beam_opts = DecodeOptions("beam", beam=beam, ctc_weight=ctc_weight)
+    greedy = ([("greedy", DecodeOptions("greedy"))] if ar_greedy else []) + [(f"beam{b}", replace(beam_opts, beam=b)) for b in beams]
+    variants += [Variant(f"ar_{n}", ra, o) for n, o in greedy]
+    if ra is not None and check_quantize(quantize, ra.device) != "none":
+        rq = load_recognizer(ar, device, ck(ar), quantize=quantize)
+        variants += [Variant(f"ar_{n}_{quantize}", rq, o) for n, o in [(f"beam{beam}", beam_opts), *greedy]]
+    for v in ar_variant:
+        variants.append(Variant(f"{v.name}_beam{beam}", load_recognizer(v, device, ck(v)), beam_opts))
+    mask = rm.default_options("maskctc", threshold=threshold)
+    for i in its:
+        variants.append(Variant(f"maskctc_it{i}", rm, replace(mask, iterations=i)))
     res = benchmark_asr(rm, ra, mels, batch_sizes=sizes, threshold=threshold, iterations=iterations, beam=beam,
-                        ctc_weight=ctc_weight, repeat=repeat)
+                        ctc_weight=ctc_weight, repeat=repeat, variants=variants)
     table = markdown_table(res)
     _report(res, table, out)
 
@@ -265,8 +306,11 @@ def correct(
     repeat: int = typer.Option(1, "--repeat", help="Timed runs per setting (the fastest is kept)."),
     device: str = typer.Option("auto", "--device", help="auto (CUDA if present), cpu, cuda, cuda:N."),
     out: Optional[Path] = typer.Option(None, "--out", "--json", callback=out_file, help="Write the results JSON here (and the table beside it as .md)."),
+    ar_greedy: bool = typer.Option(False, "--ar-greedy", help="Also time the AR corrector's greedy search (beam 1): row ar_greedy."),
+    quantize: str = typer.Option("none", "--quantize", help="int8: also time an int8 dynamically quantized copy of the AR corrector (rows ar_int8, ar_greedy_int8). CPU only."),
 ) -> None:
-    """Correction latency at batch 1 and full batch: FastCorrect vs the AR corrector, and the speed-up.
+    """Correction latency at batch 1 and full batch: FastCorrect vs the AR corrector, and the speed-up;
+    optionally the AR speed-ups a user could pick instead (greedy search, int8), against the same AR beam search.
 
     Example: narspeech bench correct --fastcorrect exp/fc --ar exp/ar --hyp ../asr1/exp/maskctc/decode_dev/maskctc_th0.999_it10/hyp --out exp/speed_dev.json
     """
@@ -282,8 +326,17 @@ def correct(
     items = [(u, t) for u, t in read_table(hyp, allow_empty_value=True).items() if t.strip()][:limit]
     if not items:
         raise NarspeechError("no non-empty hypotheses", path=hyp)
+    from narspeech.nets.quantize import check_quantize
+
+    q = check_quantize(quantize, "cpu")
+    if (ar_greedy or q != "none") and ar is None:
+        raise NarspeechError("--ar-greedy and --quantize time AR corrector variants: give --ar too")
     fc = None if fastcorrect is None else load_corrector(fastcorrect, device=device)
     arm = None if ar is None else load_corrector(ar, device=device)
-    res = benchmark_correctors(fc, arm, items, batch_sizes=sizes, beam=beam, repeat=repeat)
+    variants = [("ar_greedy", arm, 1)] if ar_greedy else []
+    if q != "none":
+        arq = load_corrector(ar, device=device, quantize=q)
+        variants += [(f"ar_{q}", arq, beam)] + ([(f"ar_greedy_{q}", arq, 1)] if ar_greedy else [])
+    res = benchmark_correctors(fc, arm, items, batch_sizes=sizes, beam=beam, repeat=repeat, variants=variants)
     table = markdown_table(res)
     _report(res, table, out)

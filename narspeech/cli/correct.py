@@ -207,6 +207,7 @@ def decode(
     granularity: Optional[str] = typer.Option(None, "--granularity", help="FastCorrect detector: sentence (all edits or none) or region (each confident edit region); default detector.json, else sentence."),
     detector: Optional[Path] = typer.Option(None, "--detector", help="Detector settings file instead of EXP/detector.json (e.g. one tuned on another ASR system's hypotheses)."),
     device: str = typer.Option("auto", "--device"),
+    quantize: str = typer.Option("none", "--quantize", help="none | int8: int8 dynamic quantization of the model's linear layers (CPU only)."),
 ) -> None:
     """Correct ASR hypotheses in batches; a detector leaves a sentence alone when the model is unsure.
 
@@ -214,7 +215,7 @@ def decode(
     """
     from narspeech.correct.decode import decode_file, load_corrector
 
-    loaded = load_corrector(model, checkpoint=checkpoint, device=device, detector=detector)
+    loaded = load_corrector(model, checkpoint=checkpoint, device=device, detector=detector, quantize=quantize)
     i = decode_file(loaded, hyp, out, batch_size=batch_size, beam=beam, threshold=threshold,
                     detect_threshold=detect_threshold, max_tokens=max_tokens, ref=ref, oov=oov, granularity=granularity)
     wer = f", WER {100 * i['wer_before']:.2f} -> {100 * i['wer_after']:.2f} %" if "wer_before" in i else ""

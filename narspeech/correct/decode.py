@@ -45,6 +45,7 @@ from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, read_table
 from narspeech.metrics.scoring import score
+from narspeech.nets.quantize import check_quantize, quantize_linear
 from narspeech.text.vocab import TokenList, load_token_list
 from narspeech.train.checkpoint import load_checkpoint
 
@@ -62,6 +63,7 @@ class Loaded:
     exp_dir: Path
     checkpoint: str
     detector: dict
+    quantize: str = "none"
 
 
 @dataclass
@@ -101,9 +103,10 @@ class Correction:
 
 
 def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None, device: str = "auto",
-                   detector: str | Path | None = None) -> Loaded:
+                   detector: str | Path | None = None, quantize: str | None = None) -> Loaded:
     """Model, token list, units and detector settings of a trained corrector exp dir; `detector` names
-    another detector file than ``EXP/detector.json`` (one tuned on a different ASR system's errors)."""
+    another detector file than ``EXP/detector.json`` (one tuned on a different ASR system's errors);
+    ``quantize="int8"``: linear layers int8 dynamically quantized (CPU only)."""
     exp = Path(exp_dir)
     if not (exp / "config.yaml").is_file():
         raise NarspeechError("not a corrector exp dir (no config.yaml)", path=exp)
@@ -111,12 +114,14 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
     tokens = TokenList(load_token_list(exp / "tokens.txt"))
     ckpt = load_checkpoint(checkpoint or exp)
     dev = resolve_device(device)
+    quantize = check_quantize(quantize, dev)
     model = build_model(len(tokens), cfg["model"])
     try:
         model.load_state_dict(ckpt["model"])
     except RuntimeError as e:
         raise NarspeechError(f"checkpoint does not match the config/token list: {str(e).splitlines()[0]}", path=checkpoint or exp) from None
     model.to(dev).eval()
+    model = quantize_linear(model, quantize)
     det_path = exp / DETECTOR_FILE if detector is None else Path(detector)
     if detector is not None and not det_path.is_file():
         raise NarspeechError("detector file not found (write one with `narspeech correct tune --out`)", path=det_path)
@@ -124,7 +129,7 @@ def load_corrector(exp_dir: str | Path, *, checkpoint: str | Path | None = None,
     units = dict(cfg.get("units") or {})
     if units.get("spm_model") and not Path(units["spm_model"]).is_absolute():
         units["spm_model"] = str(exp / units["spm_model"])  # the copy training put in the exp dir
-    return Loaded(model, tokens, Units.from_dict(units), cfg, dev, exp, str(checkpoint or exp), settings)
+    return Loaded(model, tokens, Units.from_dict(units), cfg, dev, exp, str(checkpoint or exp), settings, quantize)
 
 
 def _source_batch(loaded: Loaded, toks: list[list[str]]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -326,7 +331,8 @@ def decode_file(loaded: Loaded, hyp: str | Path, out_dir: str | Path, *, batch_s
             "applied": sum(final[c.utt] != c.source for c in res), "passed": sum(bool(c.reason) for c in res),
             "threshold": t_thr, "detect_threshold": d_thr, "granularity": gran if loaded.model.kind == "fastcorrect" else "sentence",
             "batch_size": batch_size, "oov": oov,
-            "beam": beam if loaded.model.kind == "ar" else None, "device": str(loaded.device), "seconds": seconds}
+            "beam": beam if loaded.model.kind == "ar" else None, "device": str(loaded.device), "seconds": seconds,
+            "quantize": loaded.quantize}
     if ref is not None:
         sub = {u: refs[u] for u in hyps}
         info["wer_before"] = score(sub, hyps).wer.error_rate
