@@ -3,6 +3,7 @@
 # (2-core CPU, ~15 min with conf/*.yaml; conf/gpu/*.yaml are paper-size models for a GPU).
 #   ./run.sh                      # everything
 #   ./run.sh --stage 4 --stop_stage 6 --teacher_conf conf/gpu/teacher.yaml --fs_conf conf/gpu/fastspeech2.yaml
+#   ./run.sh --teacher tacotron2  # the AR side Tacotron 2 (conf/tacotron2.yaml) instead of Transformer-TTS (RESULTS.md)
 #   ./run.sh --voice en-us,en-us+f2,en-us+m3,en-us+f4 --teacher none   # quick multi-speaker smoke (in a copy of this folder):
 #        four voices of different pitch and timbre, a learned vector per voice (model.spks=auto; your own --fs_args replace it), speaker scores in stage 8
 # Stage 8 scores intelligibility with the espeak ASR recipe's model (../asr1, greedy CTC) when it has been
