@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 EXIT_TERMINATED = 128 + signal.SIGTERM
 _PR_SET_PDEATHSIG = 1
@@ -42,6 +44,22 @@ def terminate_like_interrupt() -> None:
         _MAIN_PID = os.getpid()
     except ValueError:  # not the main thread
         pass
+
+
+@contextmanager
+def children_die_on_sigterm() -> Iterator[None]:
+    """Fork worker processes inside this block: they get SIGTERM's default action (end at once), not the
+    parent's Python handler, which a child stuck in C (a lock inherited mid-use at fork) never runs, so
+    ``Pool.terminate()`` could wait on it forever. The parent's handler is back after the block."""
+    try:
+        old = signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread: nothing to change
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def die_with_parent(parent_pid: int | None = None) -> bool:

@@ -176,3 +176,33 @@ def test_task_trainings_take_the_exp_lock_before_writing(tmp_path):
         with pytest.raises(NarspeechError, match="locked by another training run"):
             train_asr({}, tokens=tmp_path / "no_tokens", train_data=tmp_path / "d", train_dump=tmp_path / "dump", exp=exp)
         assert not exp.exists()
+
+
+def _child_sigterm_is_default(conn) -> None:
+    conn.send(signal.getsignal(signal.SIGTERM) == signal.SIG_DFL)
+
+
+def test_pool_children_get_sigterms_default_action():
+    """A worker forked inside children_die_on_sigterm ends on SIGTERM even when stuck in C (where the parent's
+    inherited Python handler never runs, and Pool.terminate() would wait on it forever); the parent keeps its handler."""
+    import multiprocessing as mp
+
+    from narspeech.signals import children_die_on_sigterm, terminate_like_interrupt
+
+    old = signal.getsignal(signal.SIGTERM)
+    ctx = mp.get_context("fork")
+    try:
+        terminate_like_interrupt()
+        mine = signal.getsignal(signal.SIGTERM)
+        seen = []
+        for block in (contextlib.nullcontext(), children_die_on_sigterm()):
+            a, b = ctx.Pipe()
+            with block:
+                p = ctx.Process(target=_child_sigterm_is_default, args=(b,))
+                p.start()
+            seen.append(a.recv())
+            p.join(10)
+        assert seen == [False, True]
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -33,6 +33,7 @@ from narspeech.errors import NarspeechError
 from narspeech.fileio import atomic_write, write_table
 from narspeech.metrics.scoring import error_rate
 from narspeech.progress import progress
+from narspeech.signals import children_die_on_sigterm, die_with_parent
 from narspeech.text.normalize import normalize
 
 PS_RATE = 16000
@@ -82,6 +83,12 @@ def _ps_init() -> None:
     from pocketsphinx import Decoder
 
     _DECODER = Decoder(samprate=PS_RATE, loglevel="FATAL")
+
+
+def _ps_worker_init() -> None:
+    """A pool worker: end with the evaluation that made it, even if that is SIGKILLed; then load the decoder."""
+    die_with_parent()
+    _ps_init()
 
 
 def _ps_decode(job: tuple[int, bytes]) -> tuple[int, str]:
@@ -139,7 +146,9 @@ class PocketSphinx:
             # fork: spawn/forkserver would re-import the caller's __main__ (a script without a main
             # guard would recurse); the children only run pocketsphinx, never torch/OpenMP
             ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
-            with ctx.Pool(workers, initializer=_ps_init) as pool:
+            with children_die_on_sigterm():
+                pool = ctx.Pool(workers, initializer=_ps_worker_init)
+            with pool:
                 for i, text in pool.imap_unordered(_ps_decode, jobs):
                     out[i] = text
                     bar.update(1)
