@@ -110,7 +110,18 @@ def _make_tiny_asr(root):
     return root, dump
 
 
+# the longest test files (whole recipes end to end), started first so that with the suite on several workers
+# they run beside the short tests instead of forming its tail
+LONGEST_FIRST = ("test_recipe_asr.py", "test_recipe_tts.py", "test_data_import_multispk.py", "test_gpu_run.py")
+
+
+def _file_rank(item) -> int:
+    name = item.path.name
+    return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)
+
+
 def pytest_collection_modifyitems(config, items):
+    items.sort(key=_file_rank)  # stable: every file's own order is kept
     if not any("gpu" in item.keywords for item in items):
         return  # no torch import (and no CUDA probe) when nothing asks for a GPU
     import torch
