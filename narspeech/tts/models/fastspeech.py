@@ -41,6 +41,7 @@ from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import FFTBlock
 from narspeech.nets.length_regulator import regulate_length, scale_durations
 from narspeech.tts.models.losses import duration_loss, masked_l1, masked_mse
+from narspeech.tts.models.options import model_options
 from narspeech.tts.models.speaker import SPEAKER_DEFAULTS, SpeakerConditioning
 from narspeech.tts.models.stats import PAD_LOG_MEL, FeatureStats
 
@@ -67,10 +68,7 @@ class FastSpeech(nn.Module):
 
     def __init__(self, n_tokens: int, n_mels: int, stats: dict | None = None, variance: bool = True, **cfg):
         super().__init__()
-        unknown = set(cfg) - set(DEFAULTS) - {"type"}
-        if unknown:
-            raise ValueError(f"unknown fastspeech options: {sorted(unknown)}")
-        c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "type"}}
+        c = model_options(cfg, DEFAULTS, "fastspeech")
         self.c, self.n_mels, self.variance = c, n_mels, variance
         d = c["d_model"]
         self.stats = FeatureStats(n_mels, stats)

@@ -40,6 +40,7 @@ from narspeech.nets.conv import Conv1dStack
 from narspeech.nets.masks import pad_mask
 from narspeech.tts.models.ar_teacher import ARTeacher
 from narspeech.tts.models.losses import (alignment_prior_weights, guided_attention_loss, masked_l1, masked_mean, prior_attention_loss)
+from narspeech.tts.models.options import model_options
 from narspeech.tts.models.speaker import SPEAKER_DEFAULTS, SpeakerConditioning
 from narspeech.tts.models.stats import FeatureStats
 
@@ -115,10 +116,7 @@ class Tacotron2(ARTeacher):
 
     def __init__(self, n_tokens: int, n_mels: int, stats: dict | None = None, **cfg):
         super().__init__()
-        unknown = set(cfg) - set(DEFAULTS) - {"type"}
-        if unknown:
-            raise ValueError(f"unknown tacotron2 options: {sorted(unknown)}")
-        c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "type"}}
+        c = model_options(cfg, DEFAULTS, "tacotron2")
         if c["guided_attn_prior"] not in ("diagonal", "durations"):
             raise ValueError(f"guided_attn_prior must be diagonal or durations, got {c['guided_attn_prior']!r}")
         self.c, self.n_mels, self.r = c, n_mels, int(c["reduction_factor"])

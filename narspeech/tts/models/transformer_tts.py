@@ -26,6 +26,7 @@ from narspeech.nets.positional import PositionalEncoding
 from narspeech.nets.transformer import DecoderLayer, EncoderLayer, decode_last
 from narspeech.tts.models.ar_teacher import ARTeacher
 from narspeech.tts.models.losses import guided_attention_loss
+from narspeech.tts.models.options import model_options
 from narspeech.tts.models.speaker import SPEAKER_DEFAULTS, SpeakerConditioning
 from narspeech.tts.models.stats import FeatureStats
 
@@ -49,10 +50,7 @@ class TransformerTTS(ARTeacher):
 
     def __init__(self, n_tokens: int, n_mels: int, stats: dict | None = None, **cfg):
         super().__init__()
-        unknown = set(cfg) - set(DEFAULTS) - {"type"}
-        if unknown:
-            raise ValueError(f"unknown transformer_tts options: {sorted(unknown)}")
-        c = {**DEFAULTS, **{k: v for k, v in cfg.items() if k != "type"}}
+        c = model_options(cfg, DEFAULTS, "transformer_tts")
         self.c, self.n_mels, self.r = c, n_mels, int(c["reduction_factor"])
         d = c["d_model"]
         self.stats = FeatureStats(n_mels, stats)
