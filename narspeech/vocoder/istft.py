@@ -27,7 +27,7 @@ from narspeech.audio.features import FeatureConfig
 from narspeech.config import load_config
 from narspeech.errors import NarspeechError
 from narspeech.train.checkpoint import exp_dir_of, resolve_checkpoint
-from narspeech.vocoder.pretrained import _torch_load
+from narspeech.vocoder.pretrained import read_checkpoint
 
 KIND = "istft"
 
@@ -217,7 +217,7 @@ def load_istft_run(spec: str):
     if not conf.is_file() or not is_istft((load_config(conf).get("vocoder") or {}).get("generator")):
         return None
     ckpt = resolve_checkpoint(path)
-    ck = _torch_load(ckpt)
+    ck = read_checkpoint(ckpt)
     cfg = ck.get("config") or {}
     vcfg = cfg.get("vocoder") or {}
     if "model" not in ck or not is_istft(vcfg.get("generator")) or "feats" not in cfg:

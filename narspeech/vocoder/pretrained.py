@@ -48,7 +48,8 @@ def pretrained_path(name: str) -> Path:
     return path
 
 
-def _torch_load(path: Path) -> dict:
+def read_checkpoint(path: Path) -> dict:
+    """A vocoder checkpoint (a dict), loaded weights-only; one clear line when it is not one."""
     ck = torch_load(path, "cpu", what="vocoder checkpoint")  # weights only; an unsafe pickle needs the opt-in
     if not isinstance(ck, dict):
         raise NarspeechError("not a vocoder checkpoint (expected a dict)", path=path)
@@ -60,7 +61,7 @@ def load_generator(spec: str | Path, *, generator: str | dict | None = None) -> 
     s = str(spec)
     if s.lower().startswith("hifigan:"):
         path = pretrained_path(s.split(":", 1)[1])
-        ck = _torch_load(path)
+        ck = read_checkpoint(path)
         gen = Generator(generator or "v1")
         load_generator_state(gen, ck.get("generator", ck), source=str(path))
         return gen.remove_weight_norm().eval(), hifigan_features(), {"name": s.lower(), "path": str(path), "generator": "v1"}
@@ -70,7 +71,7 @@ def load_generator(spec: str | Path, *, generator: str | dict | None = None) -> 
     if not path.is_file():
         raise NarspeechError("vocoder checkpoint not found (give hifigan:universal, hifigan:ljspeech, griffin-lim, "
                              "or a `narspeech vocoder train` exp dir / checkpoint)", path=path)
-    ck = _torch_load(path)
+    ck = read_checkpoint(path)
     if "generator" in ck and isinstance(ck["generator"], dict):  # released format
         gcfg = generator or "v1"
         gen = Generator(gcfg)
