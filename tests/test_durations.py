@@ -199,3 +199,15 @@ def test_extractor_threshold_zero_keeps_every_utterance(tmp_path, monkeypatch):
     extract_durations(exp, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=5, n_plots=0, device="cpu")
     assert set(read_durations(tmp_path / "dur" / "durations")) == set(STUB_TRUE)
     assert read_filtered(tmp_path / "dur" / "durations") == {}
+
+
+def test_extractor_takes_a_step_checkpoint_and_reads_the_exp_dirs_tokens(tmp_path, monkeypatch):
+    """`--teacher EXP/checkpoints/stepN.pt`: the tokens are EXP's, not those of the checkpoints folder."""
+    from narspeech.tts.durations.extract import extract_durations
+
+    data, dump, exp = _stub_setup(tmp_path, monkeypatch)
+    (exp / "checkpoints").mkdir()
+    ckpt = exp / "checkpoints" / "step00000800.pt"
+    ckpt.write_bytes(b"")  # the stub loader never reads it
+    extract_durations(ckpt, data, dump, tmp_path / "dur", focus_threshold=0.0, batch_size=5, n_plots=0, device="cpu")
+    assert set(read_durations(tmp_path / "dur" / "durations")) == set(STUB_TRUE)

@@ -32,6 +32,7 @@ from narspeech.tts.models.build import TEACHERS, load_tts_model
 from narspeech.tts.models.speaker import speaker_inputs
 from narspeech.tts.speakers import speaker_inputs_for
 from narspeech.tts.plots import attention_figure, save_figure
+from narspeech.train.checkpoint import exp_dir_of
 
 log = logging.getLogger("narspeech.tts")
 
@@ -125,7 +126,7 @@ def extract_durations(teacher: str | Path, data_dir: str | Path, dump_dir: str |
     (:func:`monotonic_durations`) instead of the per-step argmax of FastSpeech. A multi-speaker teacher takes the
     set's speakers from its ``utt2spk`` (and `spk_embed`, else the teacher's speaker means)."""
     teacher, out_dir, dump_dir = Path(teacher), Path(out_dir), Path(dump_dir)
-    exp_dir = teacher if teacher.is_dir() else teacher.parent
+    exp_dir = exp_dir_of(teacher)
     dev = resolve_device(device)
     model, cfg = load_tts_model(teacher, dev)
     if cfg["model"].get("type") not in TEACHERS:

@@ -20,6 +20,7 @@ from narspeech.audio.speaker_encoder import SAMPLE_RATE, embed_waveforms
 from narspeech.errors import NarspeechError
 from narspeech.tts.speakers import SPK2SID, SPK_EMBED, read_spk2sid
 from narspeech.audio.spk_embed import read_embeddings
+from narspeech.train.checkpoint import exp_dir_of
 
 
 @dataclass
@@ -63,8 +64,7 @@ class ModelSpeakers:
     @classmethod
     def of(cls, cfg: dict, model_dir: str | Path) -> "ModelSpeakers":
         m = cfg.get("model") or {}
-        exp = Path(model_dir)
-        exp = exp if exp.is_dir() else exp.parent
+        exp = exp_dir_of(model_dir)
         spk2sid = read_spk2sid(_need(exp / SPK2SID)) if int(m.get("spks") or 0) else None
         dim = int(m.get("spk_embed_dim") or 0)
         means = read_embeddings(exp / f"{SPK_EMBED}.scp") if dim and (exp / f"{SPK_EMBED}.scp").is_file() else {}
