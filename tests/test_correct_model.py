@@ -3,8 +3,10 @@ noising -> align -> train -> correct), the detector, bad input, batched == one a
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from narspeech.cli.main import app
@@ -174,3 +176,33 @@ def test_bench_correct_times_ar_variants_against_the_ar_beam(synthetic, tmp_path
     assert (rows["ar_greedy"]["beam"], rows["ar_int8"]["beam"], rows["ar_greedy_int8"]["beam"]) == (1, 3, 1)
     assert rows["ar"]["speedup_vs_ar"] == pytest.approx(1.0)
     assert rows["fc"]["speedup_vs_ar"] == pytest.approx(res["speedup_fastcorrect_over_ar"]["1"])
+
+
+class _ScriptedOut(torch.nn.Module):
+    """The AR corrector's output layer replaced by a script: at step t the token t + 2 is the likeliest (p 0.3),
+    six others follow (p 0.1), <sos/eos> has p 0.05 until step 5, where it is the likeliest (p 0.9)."""
+
+    def __init__(self, vocab: int, eos: int):
+        super().__init__()
+        self.vocab, self.eos, self.t = vocab, eos, 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.full((self.vocab,), 1e-4)
+        if self.t < 5:
+            p[self.t + 2], p[8:14], p[self.eos] = 0.3, 0.1, 0.05
+        else:
+            p[self.eos] = 0.9
+        self.t += 1
+        return (p / p.sum()).log().expand(*x.shape[:-1], self.vocab)
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_ar_search_ends_only_where_eos_wins_a_beam_slot(beam):
+    # ending at step 0 sums fewer log-probabilities (log 0.05 > 5 x log 0.3), but there <sos/eos> ranks 8th:
+    # a search that let every step's end compete with the finished ones returned the empty sentence
+    from narspeech.correct.models import ARCorrector
+    m = ARCorrector(20, d_model=16, heads=2, d_ff=32, enc_layers=1, dec_layers=1).eval()
+    m.out = _ScriptedOut(20, m.eos)
+    (seq, score), = m.beam_search(torch.tensor([[2, 3, 4, 5, 6]]), torch.tensor([5]), beam=beam)
+    assert seq == [2, 3, 4, 5, 6]
+    assert score == pytest.approx(5 * math.log(0.3 / (0.3 + 0.6 + 0.05 + 12e-4)) + math.log(0.9 / (0.9 + 19e-4)), abs=1e-3)

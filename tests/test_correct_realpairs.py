@@ -49,6 +49,19 @@ def test_error_model_fits_and_reproduces_its_rates():
     assert set(out) <= set(fit.variants["ELEPHANT"])
 
 
+def test_error_model_char_model_ignores_merged_neighbours():
+    # IN ACCORDANCE -> INACORDENCE aligns as IN -> INACORDENCE (+ ACCORDANCE deleted): a substitution whose
+    # nine "inserted" characters are the next word, not a misspelling: neither the character model nor the
+    # misspellings may learn it (the word-level substitution rate still counts it)
+    clean = [("THE ELEFANT WENT HOME", "THE ELEPHANT WENT HOME")] * 4
+    merged = [("INACORDENCE WITH THE LAW", "IN ACCORDANCE WITH THE LAW")] * 4
+    only_clean, both = ErrorModel.fit(clean), ErrorModel.fit(clean + merged)
+    assert both.char_ins_rate == pytest.approx(only_clean.char_ins_rate)
+    assert both.char_out == only_clean.char_out
+    assert "IN" not in both.variants and both.variants["ELEPHANT"] == {"ELEFANT": 4}
+    assert both.sub_rate * 36 == pytest.approx(8)  # 4 ELEFANT + 4 INACORDENCE substitutions over 36 words
+
+
 def test_error_model_cli_noise_round_trip(tmp_path):
     (tmp_path / "ref").write_text("u1 THE ELEPHANT WENT INTO THE HOUSE\nu2 I WANT TO GO HOME\n")
     (tmp_path / "hyp").write_text("u1 THE ELEFANT WENT IN TO THE HOUS\nu2 I WAN TO GO\n")

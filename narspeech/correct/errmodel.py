@@ -12,7 +12,11 @@ perturbed checkpoints, never the test set) and then corrupts any amount of plain
   probability `variant_prob`), else a new one from a **character confusion model**: for each
   reference character of a substituted word the distribution of what the recogniser wrote
   (itself, another character, nothing), plus a per-character insertion rate and
-  distribution (from the character edit operations of every substituted word pair);
+  distribution (from the character edit operations of the substituted word pairs);
+  misspellings and character model come only from the substitutions that are near misses
+  (similarity >= `char_min_sim`): a word alignment also pairs a reference word with a merged
+  neighbour, ``IN`` -> ``INACORDENCE``, which is no misspelling of it and would make the
+  noise far longer in characters than the recogniser's errors;
 * inserted words are drawn from the inserted words observed.
 
 `scale` multiplies the word-level rates (the fitted ones reproduce the pairs' error rate).
@@ -58,8 +62,9 @@ class ErrorModel:
 
     # ------------------------------------------------------------------ fitting
     @classmethod
-    def fit(cls, pairs: Sequence[tuple[str, str]], *, variant_prob: float = 0.5) -> "ErrorModel":
-        """Fit on ``(hypothesis, reference)`` text pairs (words separated by spaces)."""
+    def fit(cls, pairs: Sequence[tuple[str, str]], *, variant_prob: float = 0.5, char_min_sim: float = 0.5) -> "ErrorModel":
+        """Fit on ``(hypothesis, reference)`` text pairs (words separated by spaces); misspellings and
+        the character model only from substitutions whose normalised similarity is >= `char_min_sim`."""
         pairs = [(h, r) for h, r in pairs if r.split()]
         if not pairs:
             raise NarspeechError("no (hypothesis, reference) pairs to fit an error model on")
@@ -93,6 +98,8 @@ class ErrorModel:
                                 inserted[h2] += 1
                             else:
                                 subs += 1
+                                if Levenshtein.normalized_similarity(r2, h2) < char_min_sim:
+                                    continue
                                 variants[r2][h2] += 1
                                 n_chars += len(r2)
                                 for ch in r2:

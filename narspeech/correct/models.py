@@ -175,7 +175,8 @@ class ARCorrector(nn.Module):
 
         All utterances and beams decode together; each decoder layer keeps the inputs it has
         seen (a cache), so one step costs one new position per layer. Scores are plain sums of
-        log-probabilities; search stops when no live beam can beat the best finished one.
+        log-probabilities; a hypothesis ends where <sos/eos> is among the `beam` best expansions
+        (beam 1 is greedy search); search stops when no live beam can beat the best finished one.
         """
         mem, mpad = self.encoder(src, src_len)
         B, dev = src.size(0), src.device
@@ -191,17 +192,21 @@ class ARCorrector(nn.Module):
             x, _ = decode_last(self.decoder, self._embed(seqs[:, -1:], offset=t), caches, mem, mpad)
             logp = self.out(self.dec_norm(x[:, -1])).float().log_softmax(-1).view(B, beam, -1)
             total = scores[..., None] + logp  # (B, beam, V)
-            eos_score = total[..., self.eos]  # finishing now
-            k_best = eos_score.argmax(1)
-            cand = eos_score.gather(1, k_best[:, None]).squeeze(1)
+            total[..., 0] = float("-inf")  # padding/<blank> is never produced
+            # <sos/eos> competes with the other tokens: a hypothesis ends only where its end is among the `beam`
+            # best expansions (beam 1: where it is the argmax), never because ending early sums fewer log-probabilities
+            cand_top, cand_idx = total.view(B, -1).topk(2 * beam, dim=1)
+            is_eos = cand_idx % self.vocab_size == self.eos
+            ends = cand_top.masked_fill(~is_eos, float("-inf"))
+            ends[:, beam:] = float("-inf")
+            cand, k_best = ends.max(1)
             better = cand > best_score
             if better.any():
                 for b in better.nonzero().flatten().tolist():
                     best_score[b] = cand[b]
-                    best_seq[b] = seqs[b * beam + int(k_best[b]), 1:].tolist()
-            total[..., self.eos] = float("-inf")
-            total[..., 0] = float("-inf")  # padding/<blank> is never produced
-            top, idx = total.view(B, -1).topk(beam, dim=1)
+                    best_seq[b] = seqs[b * beam + int(cand_idx[b, k_best[b]]) // self.vocab_size, 1:].tolist()
+            top, pos = cand_top.masked_fill(is_eos, float("-inf")).topk(beam, dim=1)  # at most `beam` of 2 * beam end
+            idx = cand_idx.gather(1, pos)
             if bool((top.max(1).values <= best_score).all()):
                 break
             src_beam = idx // self.vocab_size

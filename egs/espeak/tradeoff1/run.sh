@@ -2,7 +2,7 @@
 # The AR-vs-NAR trade-off on ../asr1's trained models (issue 35): next to Mask-CTC, the speed-ups a user would pick
 # instead of NAR, each decoded and scored on the test set and timed at batch 1 on CPU against the AR beam search:
 # AR greedy search, the AR model int8-quantized (dynamic, linear layers), an AR trained with one decoder layer,
-# and Mask-CTC with 0 (= greedy CTC), 1, 2, 5, 10 iterations; then the tiniest correction run (FastCorrect vs an AR
+# and Mask-CTC with 0 (= greedy CTC), 1, 2, 5, 10 iterations; then a small correction run (FastCorrect vs an AR
 # corrector on the Mask-CTC's hypotheses of sentences no model has seen) with the AR corrector's greedy and int8 variants.
 # ASR outputs go into ../asr1/exp (where the report reads them), correction outputs into data/ and exp/ here, the report
 # into exp/tradeoff (tradeoff.md, tradeoff.json, tradeoff.png). Run ../asr1 first (stages 1-7).
@@ -26,6 +26,12 @@ ctc_weight=0.3
 bench_utts=20            # test utterances timed at batch 1 (as ../asr1 stage 8: the AR beam search is slow on CPU)
 bench_repeat=1
 c_set=test_unseen        # correction: ../asr1's set whose sentences are in no other part (no corrector has seen them)
+c_text=../../../../shared/data/ljspeech_text/metadata.csv   # pretraining text (the prompts' source), less $c_set's sentences
+c_unit=bpe               # subword units: a character corrector of this size never learnt to copy in its budget
+c_bpe=1000
+c_fc_conf=conf/tuning/correct_fastcorrect_small.yaml
+c_ar_conf=conf/tuning/correct_ar_small.yaml
+c_ft_steps=400           # fine-tuning updates on the ASR pairs (each corrector)
 c_decode=maskctc/decode_{set}/ctc   # the ASR hypotheses corrected (Mask-CTC's greedy CTC)
 c_beam=5
 c_bench=100              # sentences timed at batch 1
@@ -83,12 +89,19 @@ if run_stage 3; then
 fi
 
 if run_stage 4; then
-  banner 4 "the tiniest correction run (recipes/correct.sh, character units, conf/tuning/correct_*_tiny.yaml) on ../asr1's Mask-CTC"
+  banner 4 "a small correction run (recipes/correct.sh, $c_unit units, $c_ar_conf) on ../asr1's Mask-CTC"
   mkdir -p data
-  cut -d' ' -f2- "$a/data/train/text_asr" | LC_ALL=C sort -u > data/correct_text.txt   # ../asr1's training prompts only
-  ../../../recipes/correct.sh --pretrain_text data/correct_text.txt --heldout_sentences 200 --indomain_copies 0 --unit char \
-    --asr_dir "$a" --asr_exp exp/maskctc --asr_method ctc --asr_ckpts "checkpoints/step00000750.pt avg5.pt" --tune_speakers_mod 6 \
-    --fc_conf conf/tuning/correct_fastcorrect_tiny.yaml --ar_conf conf/tuning/correct_ar_tiny.yaml --ft_steps 300 \
+  # the pretraining text without the sentences of $c_set (matched on their letters, the usual abbreviations spelt out)
+  awk -F'|' 'function key(s) {
+      s = toupper(s); gsub(/MRS\./, "MISSUS", s); gsub(/MR\./, "MISTER", s); gsub(/DR\./, "DOCTOR", s)
+      gsub(/REV\./, "REVEREND", s); gsub(/CO\./, "COMPANY", s); gsub(/&/, "AND", s); gsub(/[^A-Z]/, "", s); return s }
+    FNR == NR { sub(/^[^ ]+ /, ""); drop[key($0)] = 1; next }
+    { k = key($NF); if (k in drop) hit[k] = 1; else print }
+    END { for (k in drop) if (!(k in hit)) n++; if (n) print n " sentences of the evaluation set not found in the text" > "/dev/stderr" }' \
+    "$a/data/$c_set/text_asr" "$c_text" > data/correct_text.txt
+  ../../../recipes/correct.sh --pretrain_text data/correct_text.txt --heldout_sentences 200 --indomain_copies 0 --unit "$c_unit" \
+    --bpe_size "$c_bpe" --asr_dir "$a" --asr_exp exp/maskctc --asr_method ctc --asr_ckpts "checkpoints/step00000750.pt avg5.pt" \
+    --tune_speakers_mod 6 --fc_conf "$c_fc_conf" --ar_conf "$c_ar_conf" --ft_steps "$c_ft_steps" \
     --eval_sets "$c_set" --eval_decodes "$c_decode" --score_by "" --beam "$c_beam" --bench_batch_sizes 1 \
     --bench_sentences "$c_bench" --device cpu
 fi
