@@ -139,3 +139,11 @@ def test_an_ar_corrector_that_changes_nothing_is_degenerate(tmp_path):
     systems = gather(correct=root)
     assert "does not correct" in systems[-1].degenerate and "degenerate AR" in systems[0].degenerate
     assert "5.00x" not in markdown_table(systems)
+
+
+def test_speed_copy_of_an_old_run_in_a_subfolder_is_not_read(tmp_path):
+    """Only exp/speed_<set>*.json counts: a backup of an earlier run under exp/old/ must not give its speed-up."""
+    root = _tts(tmp_path / "tts1")
+    _write(root / "exp/old/speed_test.json", {"device": "cpu", "speedup": [{"batch_size": 1, "mel": 2.0, "e2e": 1.5}]})
+    fs = next(s for s in gather(root) if s.name == "fastspeech2")
+    assert fs.speedup["cpu_b1"] == 8.0 and not any("exp/old/" in p for p in fs.sources)

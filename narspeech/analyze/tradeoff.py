@@ -7,11 +7,11 @@ recognise / correct) is marked, and no speed-up over it is reported.
 
 Files read (recipe conventions, under the recipe dir):
   tts      exp/<nar>/synth/<set>/results.json, exp/<ar>/synth/<set>/results.json (`tts evaluate`);
-           exp/**/speed_<set>*.json (`bench tts`)
+           exp/speed_<set>*.json (`bench tts`)
   asr      exp/<nar>/decode_<set>/*/result.json, exp/<ar>/decode_<set>/beam<N>/result.json (`asr score`);
            AR variants: exp/<ar>/decode_<set>/<other>/ and exp/<ar>_*/decode_<set>/*/ (greedy, beam10_int8,
-           a smaller trained AR); exp/**/speed_<set>*.json (`bench asr`; a row's ``decode`` names its decode dir)
-  correct  exp/score_<set>/<hyps>/{asr,<nar>,<ar>}/result.json (`asr score`); exp/**/speed_<set>*.json (`bench correct`)
+           a smaller trained AR); exp/speed_<set>*.json (`bench asr`; a row's ``decode`` names its decode dir)
+  correct  exp/score_<set>/<hyps>/{asr,<nar>,<ar>}/result.json (`asr score`); exp/speed_<set>*.json (`bench correct`)
 """
 from __future__ import annotations
 
@@ -51,13 +51,14 @@ def _json(path: Path) -> dict:
 
 
 def _speed_files(recipe: Path, test_set: str) -> list[tuple[Path, dict]]:
-    """``exp/**/speed_<set>*.json`` (``speed_<set>.<tag>.json``: more timings of the same set), but not
-    another set's file (``speed_test_unseen.json`` when ``data/test_unseen`` exists)."""
+    """``exp/speed_<set>*.json`` (``speed_<set>.<tag>.json``: more timings of the same set), but not
+    another set's file (``speed_test_unseen.json`` when ``data/test_unseen`` exists). Only the exp dir's top
+    level, where the recipes' bench stages write: a copy kept in a subfolder (an old run) is not this run's."""
     def other_set(p: Path) -> bool:
         stem = p.name[len("speed_"):].split(".")[0]
         return stem != test_set and (recipe / "data" / stem).is_dir()
 
-    return [(p, _json(p)) for p in sorted((recipe / "exp").rglob(f"speed_{test_set}*.json")) if not other_set(p)]
+    return [(p, _json(p)) for p in sorted((recipe / "exp").glob(f"speed_{test_set}*.json")) if not other_set(p)]
 
 
 def _column(device: str, batch: int, full: int) -> str | None:
