@@ -115,6 +115,13 @@ def _make_tiny_asr(root):
 LONGEST_FIRST = ("test_recipe_asr.py", "test_recipe_tts.py", "test_data_import_multispk.py", "test_gpu_run.py")
 
 
+def pytest_configure(config):
+    """pytest-xdist (3.x) re-sorts `--dist loadfile` files by their number of tests, which put the one- and
+    two-test recipe files last and undid LONGEST_FIRST: keep the collection order instead."""
+    if hasattr(config.option, "loadscopereorder"):
+        config.option.loadscopereorder = False
+
+
 def _file_rank(item) -> int:
     name = item.path.name
     return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)

@@ -45,6 +45,8 @@ def _global_options(
                                   "command) instead of running them; for data dirs from others. Same as NARSPEECH_NO_PIPES=1."),
 ) -> None:
     """Options for every command (put them before the command group); as environment variables they reach subprocesses."""
+    if not (trust_checkpoint or no_pipes):
+        return  # narspeech.trust imports torch: seconds of start-up that text, data and scoring commands do without
     from narspeech import trust
 
     if trust_checkpoint:
