@@ -163,3 +163,18 @@ def test_asr_kd_tokens_must_share_the_token_list(tmp_path):
     check_kd_tokens({**chars, "u9": ["Z"]}, tl, tmp_path / "token_hyp")  # 1 of 361: a rare unknown character
     with pytest.raises(NarspeechError, match="2 of 3 KD tokens .* not in the token list"):
         check_kd_tokens({"u0": ["AB", "<space>", "CAB"]}, tl, tmp_path / "token_hyp")
+
+
+def test_ctc_align_with_a_trained_asr_exp(tiny_asr, tmp_path):
+    """`analyze comma ctc-align` end to end on a (tiny) ASR exp: one duration per token, summing to the frames."""
+    from narspeech.analyze.ctc_align import align_with_asr_model
+    from narspeech.audio.dump import ArkTable
+    from narspeech.fileio import read_table
+
+    root, dump = tiny_asr
+    r = align_with_asr_model(root / "exp", root / "data", dump, tmp_path / "durations")
+    assert r["aligned"] == 5 and not r["failed"]
+    feats, toks = ArkTable(dump / "feats.scp"), read_table(root / "data" / "token")
+    for u, d in read_table(tmp_path / "durations").items():
+        d = [int(x) for x in d.split()]
+        assert len(d) == len(toks[u].split()) and sum(d) == len(feats[u])
