@@ -149,3 +149,32 @@ def test_correction_train_measure_and_kd(tmp_path):
     assert r["variant"] == "kd+align" and r["points"][0]["sentences"] == 12 and (tmp_path / "kd_exp" / "comma.json").is_file()
     with pytest.raises(NarspeechError, match="word units, not char"):
         measure(tmp_path / "kd_exp", "correct", TaskInputs(hyp=str(hyp), ref=str(ref), unit="char"), ps=[0.5])
+
+
+def test_asr_kd_tokens_must_share_the_token_list(tmp_path):
+    """An AR recogniser's hypotheses in other units (here words) are one clear error, not a run on <unk>s;
+    a rare character the list lacks is let through as <unk>."""
+    from narspeech.analyze.comma_data import check_kd_tokens
+    from narspeech.text.vocab import TokenList
+
+    tl = TokenList(["<blank>", "<unk>", "<space>", "A", "B", "C", "<sos/eos>"])
+    chars = {f"u{k}": ["A", "B", "<space>", "C"] * 30 for k in range(3)}
+    check_kd_tokens(chars, tl, tmp_path / "token_hyp")
+    check_kd_tokens({**chars, "u9": ["Z"]}, tl, tmp_path / "token_hyp")  # 1 of 361: a rare unknown character
+    with pytest.raises(NarspeechError, match="2 of 3 KD tokens .* not in the token list"):
+        check_kd_tokens({"u0": ["AB", "<space>", "CAB"]}, tl, tmp_path / "token_hyp")
+
+
+def test_ctc_align_with_a_trained_asr_exp(tiny_asr, tmp_path):
+    """`analyze comma ctc-align` end to end on a (tiny) ASR exp: one duration per token, summing to the frames."""
+    from narspeech.analyze.ctc_align import align_with_asr_model
+    from narspeech.audio.dump import ArkTable
+    from narspeech.fileio import read_table
+
+    root, dump = tiny_asr
+    r = align_with_asr_model(root / "exp", root / "data", dump, tmp_path / "durations")
+    assert r["aligned"] == 5 and not r["failed"]
+    feats, toks = ArkTable(dump / "feats.scp"), read_table(root / "data" / "token")
+    for u, d in read_table(tmp_path / "durations").items():
+        d = [int(x) for x in d.split()]
+        assert len(d) == len(toks[u].split()) and sum(d) == len(feats[u])

@@ -180,12 +180,28 @@ def load_tts(data: str | Path, dump: str | Path, tokens: str | Path, *, duration
     return out
 
 
+KD_UNKNOWN_MAX = 0.01  # KD hypotheses may hold a few tokens the training transcripts lack; more means another token list
+
+
+def check_kd_tokens(table: dict[str, list[str]], tl: TokenList, path: str | Path) -> None:
+    """An AR recogniser's hypotheses must be in the token list's units (e.g. characters with ``<space>``): more than
+    1 % unknown tokens means its model used another unit or token list."""
+    toks = [t for v in table.values() for t in v]
+    unknown = [t for t in toks if t not in tl.index]
+    if toks and len(unknown) > KD_UNKNOWN_MAX * len(toks):
+        shown = " ".join(sorted(set(unknown))[:8])
+        raise NarspeechError(f"{len(unknown)} of {len(toks)} KD tokens ({shown} …) are not in the token list: the AR model's "
+                             "units or token list differ from this data's", path=path)
+
+
 def load_asr(data: str | Path, dump: str | Path, tokens: str | Path, *, alignment: str | Path | None = None,
              kd_token: str | Path | None = None) -> list[Example]:
     """Log-mel frames → token ids (the transcripts', or an AR recogniser's hypotheses with `kd_token`, a token file);
     `alignment`: frames per target token (a durations file: sum = frame count), e.g. a CTC forced alignment."""
     tl = TokenList(tokens)
     tok = _token_table(Path(kd_token) if kd_token is not None else Path(data) / "token")
+    if kd_token is not None:
+        check_kd_tokens(tok, tl, kd_token)
     feats = _feats_table(dump)
     dur = _durations(alignment)
     out = []

@@ -85,13 +85,13 @@ def align_with_asr_model(asr_exp: str | Path, data: str | Path, dump: str | Path
             enc, enc_len = rec.model.encode(pad.to(rec.device), lens.to(rec.device))
             lp = rec.model.ctc_log_probs(enc).cpu().numpy()
         for i, u in enumerate(group):
-            ids = rec.tokens.encode(toks[u].split(), utt=u)
+            ids = rec.token_list.encode(toks[u].split(), utt=u)
             try:
                 starts = ctc_viterbi_starts(lp[i, : int(enc_len[i])], ids, blank=rec.model.blank)
             except ValueError:
                 failed.append(u)
                 continue
-            out_rows[u] = " ".join(str(int(d)) for d in durations_from_starts(starts, len(xs[i]), subsample=4))
+            out_rows[u] = " ".join(str(int(d)) for d in durations_from_starts(starts, len(xs[i]), subsample=rec.subsample_factor))
     if not out_rows:
         raise NarspeechError("no utterance could be aligned", path=data)
     Path(out).parent.mkdir(parents=True, exist_ok=True)

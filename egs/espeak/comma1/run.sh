@@ -7,6 +7,7 @@
 #   ./run.sh                                  # everything
 #   ./run.sh --stage 6 --stop_stage 8 --comma_conf conf/gpu/comma.yaml --device cuda
 #   ./run.sh --stage 5 --tts_teacher ../tts1/exp/teacher   # adds the TTS KD variant (the teacher's free-running mels)
+#   ./run.sh --stage 5 --tasks asr --asr_ar_model ../asr1/exp/ar --asr_ar_checkpoint avg2.pt   # adds the ASR KD variant
 set -euo pipefail
 cd "$(dirname "$0")"
 . ./path.sh
@@ -27,6 +28,8 @@ layers=""               # last layers whose attention is averaged ("" = the last
 asr_model=""            # a trained ASR exp (e.g. ../asr1/exp/maskctc): its CTC aligns the characters; "" = the HMM aligner
 tts_teacher=""          # a trained `tts train-teacher` exp: stage 5 takes its free-running mels as the KD targets
 asr_ar_model=""         # a trained AR ASR exp (e.g. ../asr1/exp/ar): stage 5 decodes the ASR sets with it, ASR's KD targets
+asr_ar_checkpoint=""    # its checkpoint file (e.g. avg2.pt, the one ../asr1 scores); "" = `asr decode`'s default (best.pt)
+asr_ar_decode="--method ctc"  # the AR model's CTC head: its decoder alone loops (greedy CER > 100 %); beam 10 + CTC costs ~15 s/utt on CPU
 correct_kd_train=""     # an AR corrector's outputs (`utt text`) on data/correct_train/hyp, data/correct_test/hyp
 correct_kd_test=""
 data_args=""            # options for local/data.sh (e.g. "--tts_utts 600")
@@ -65,6 +68,7 @@ if run_stage 4; then
   log "===== stage 4: alignments for the constraint: TTS phoneme durations (HMM aligner); ASR characters (CTC forced alignment with
   --asr_model, else the HMM aligner). Unsupervised, so training and test utterances are aligned together"
   for t in tts asr; do
+    has "$tasks" "$t" || continue
     if [ "$t" = asr ] && [ -n "$asr_model" ]; then
       for s in train test; do
         narspeech analyze comma ctc-align --asr-exp "$asr_model" --data "data/asr_$s" --dump "dump/asr_$s" \
@@ -91,7 +95,10 @@ if run_stage 5; then
   fi
   if [ -n "$asr_ar_model" ]; then
     for s in asr_train asr_test; do
-      narspeech asr decode --model "$asr_ar_model" --dump "dump/$s" --out "exp/kd/$s" --method beam --beam 5 --device "$device"
+      # shellcheck disable=SC2086
+      narspeech asr decode --model "$asr_ar_model" --dump "dump/$s" --out "exp/kd/$s" $asr_ar_decode --device "$device" \
+        ${asr_ar_checkpoint:+--checkpoint "$asr_ar_model/$asr_ar_checkpoint"}
+      narspeech asr score "data/$s/text_asr" "exp/kd/$s/hyp" --unit char | tail -n 1   # the teacher must recognise
     done
   fi
 fi
