@@ -6,7 +6,8 @@
 # real corpora.
 #   ./run.sh                                  # everything
 #   ./run.sh --stage 6 --stop_stage 8 --comma_conf conf/gpu/comma.yaml --device cuda
-#   ./run.sh --stage 5 --tts_teacher ../tts1/exp/teacher   # adds the TTS KD variant (the teacher's free-running mels)
+#   ./run.sh --stage 5 --tasks tts --tts_teacher ../tts1/exp/teacher   # adds the TTS KD variants kd and align_kd (the
+#        teacher's free-running mels; ../tts1 run with --teacher tacotron2, the AR TTS that speaks there)
 #   ./run.sh --stage 5 --tasks asr --asr_ar_model ../asr1/exp/ar --asr_ar_checkpoint avg2.pt   # adds the ASR KD variant
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -18,7 +19,7 @@ nj=2
 nthreads=1              # OMP_NUM_THREADS of every step (2 threads fight on a shared 2-core machine)
 device=cpu              # cpu | cuda | auto (CoMMA training and measurement)
 tasks="tts asr correct"
-variants="base align kd" # base | align | kd (kd runs only for tasks whose AR outputs are there: see stage 5)
+variants="base align kd align_kd"  # base | align | kd | align_kd (kd: tasks whose AR outputs are there, stage 5; align_kd: TTS only)
 comma_conf=conf/comma.yaml
 comma_args=""           # extra options for `analyze comma train` (e.g. "--set train.steps=200")
 tts_args="--set train.steps=400 --set train.batch_items=16"  # TTS and ASR batches cost 4x a correction batch on CPU:
@@ -90,7 +91,8 @@ if run_stage 5; then
   log "===== stage 5: KD targets: the AR models' outputs (TTS: ${tts_teacher:-no teacher given}; ASR: ${asr_ar_model:-no AR model given})"
   if [ -n "$tts_teacher" ]; then
     for s in tts_train tts_test; do
-      narspeech tts durations --teacher "$tts_teacher" --data "data/$s" --dump "dump/$s" --out "exp/kd/$s" --kd --device "$device"
+      narspeech tts durations --teacher "$tts_teacher" --data "data/$s" --dump "dump/$s" --out "exp/kd/$s" --kd --skip-bad \
+        --device "$device"   # --skip-bad: a test phoneme unseen in training is no KD target (listed)
     done
   fi
   if [ -n "$asr_ar_model" ]; then
@@ -106,8 +108,11 @@ fi
 inputs() {  # $1 task, $2 set (train|test), $3 variant: the task's input options
   local t=$1 s=$2 v=$3 kd=""
   case "$t" in
-    tts) echo "--data data/tts_$s --dump dump/tts_$s --tokens data/tts_tokens.txt --durations exp/align/tts/durations"
-         [ "$v" = kd ] && kd="exp/kd/tts_$s/kd" ;;
+    tts) if [ "${v#align_}" = kd ]; then  # the teacher's mels, aligned by its own attention on them
+           kd="exp/kd/tts_$s/kd"; echo "--data data/tts_$s --dump dump/tts_$s --tokens data/tts_tokens.txt --durations $kd/durations"
+         else
+           echo "--data data/tts_$s --dump dump/tts_$s --tokens data/tts_tokens.txt --durations exp/align/tts/durations"
+         fi ;;
     asr) echo "--data data/asr_$s --dump dump/asr_$s --tokens data/asr_tokens.txt --durations exp/align/asr/durations"
          [ "$v" = kd ] && kd="exp/kd/asr_$s/token_hyp" ;;
     correct) echo "--hyp data/correct_$s/hyp --ref data/correct_$s/text --unit word"
@@ -125,7 +130,8 @@ kd_ready() {  # $1 task: are its AR outputs there?
 }
 runs() {  # "task variant" pairs to train and measure
   for t in $tasks; do for v in $variants; do
-    if [ "$v" = kd ] && ! kd_ready "$t"; then log "no AR outputs for $t: its KD variant is left out"; continue; fi
+    if [ "${v#align_}" = kd ] && ! kd_ready "$t"; then log "no AR outputs for $t: its $v variant is left out"; continue; fi
+    if [ "$v" = align_kd ] && [ "$t" != tts ]; then log "align_kd is TTS only (the KD targets' alignment: the teacher's attention)"; continue; fi
     echo "$t $v"
   done; done
 }
@@ -134,7 +140,7 @@ if run_stage 6; then
   log "===== stage 6: train CoMMA ($comma_conf) for each task and variant"
   runs | while read -r t v; do
     [ -f "exp/comma_${t}_$v/model.pt" ] && { log "exp/comma_${t}_$v trained already"; continue; }
-    a=""; [ "$v" = align ] && a="--align"
+    a=""; case "$v" in align*) a="--align" ;; esac
     # shellcheck disable=SC2046,SC2086
     narspeech analyze comma train --task "$t" --exp "exp/comma_${t}_$v" --config "$comma_conf" --device "$device" \
       $(inputs "$t" train "$v") $a $comma_args $(case $t in tts) echo "$tts_args" ;; asr) echo "$asr_args" ;; esac)
