@@ -1,4 +1,4 @@
-"""`narspeech analyze` commands: CoMMA target-token dependency (train, measure, report)."""
+"""`narspeech analyze` commands: the AR-vs-NAR trade-off report and CoMMA target-token dependency."""
 from __future__ import annotations
 
 import logging
