@@ -36,7 +36,7 @@ from narspeech.errors import NarspeechError
 from narspeech.nets.conformer import ConformerEncoder
 from narspeech.nets.masks import causal_mask, pad_mask
 from narspeech.nets.positional import PositionalEncoding
-from narspeech.nets.subsampling import FACTORS, Conv2dSubsampling, min_frames
+from narspeech.nets.subsampling import Conv2dSubsampling, check_factor, min_frames
 from narspeech.nets.transformer import DecoderLayer, decode_last
 
 MODEL_TYPES = ("mask_ctc", "ar")
@@ -131,7 +131,7 @@ class ASRModel(nn.Module):
         d = c["d_model"]
         self.register_buffer("mel_mean", torch.zeros(n_mels) if mel_mean is None else torch.as_tensor(mel_mean, dtype=torch.float32))
         self.register_buffer("mel_std", torch.ones(n_mels) if mel_std is None else torch.as_tensor(mel_std, dtype=torch.float32))
-        self.subsample_factor = _factor(c["subsample"])
+        self.subsample_factor = check_factor(c["subsample"], "model.subsample")
         self.min_frames = min_frames(self.subsample_factor)  # shorter input gives no encoder frame
         self.subsample = Conv2dSubsampling(n_mels, d, c["subsample_channels"] or None, self.subsample_factor)
         self.pos = PositionalEncoding(d, c["dropout"], scaled=False)
@@ -333,16 +333,10 @@ def merge_masked_spans(ys: torch.Tensor, ylen: torch.Tensor, masked: torch.Tenso
     return out_ids, new_len, out_tgt
 
 
-def _factor(value) -> int:
-    if value not in FACTORS:  # 2.0 == 2 passes; "2", 3, None do not
-        raise ValueError(f"model.subsample must be one of {', '.join(map(str, FACTORS))}, got {value!r}")
-    return int(value)
-
-
 def subsample_factor(cfg: dict) -> int:
     """The conv front-end's time subsampling of the ``model`` section `cfg` (4 where it names none)."""
     try:
-        return _factor({**MODEL_DEFAULTS, **cfg}["subsample"])
+        return check_factor({**MODEL_DEFAULTS, **cfg}["subsample"], "model.subsample")
     except ValueError as e:
         raise NarspeechError(f"model config: {e}") from None
 

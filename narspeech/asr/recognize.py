@@ -28,7 +28,6 @@ from narspeech.device import autocast, resolve_device
 from narspeech.errors import NarspeechError
 from narspeech.nets.masks import pad_mask
 from narspeech.nets.quantize import check_quantize, quantize_linear
-from narspeech.nets.subsampling import MIN_FRAMES
 from narspeech.text.vocab import TokenList
 from narspeech.train.checkpoint import load_checkpoint
 
@@ -91,12 +90,12 @@ class Recognizer:
     @property
     def subsample_factor(self) -> int:
         """The model's time subsampling (×4 or ×2)."""
-        return int(getattr(self.model, "subsample_factor", 4))
+        return self.model.subsample_factor
 
     @property
     def min_frames(self) -> int:
         """Fewest feature frames that give the model one encoder frame."""
-        return int(getattr(self.model, "min_frames", MIN_FRAMES))
+        return self.model.min_frames
 
     def too_short(self, n: int) -> str:
         """Why an input of `n` feature frames is not decoded."""

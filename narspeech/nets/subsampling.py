@@ -15,10 +15,10 @@ from torch import nn
 FACTORS = (2, 4)
 
 
-def check_factor(factor: int) -> int:
-    """`factor` as an int, or ValueError naming the allowed ones."""
+def check_factor(factor: int, what: str = "subsampling factor") -> int:
+    """`factor` as an int, or ValueError naming `what` and the allowed ones (2.0 == 2 passes; "2", 3, None do not)."""
     if factor not in FACTORS:
-        raise ValueError(f"subsampling factor must be one of {FACTORS}, got {factor!r}")
+        raise ValueError(f"{what} must be one of {', '.join(map(str, FACTORS))}, got {factor!r}")
     return int(factor)
 
 
